@@ -1,0 +1,13 @@
+"""course_utils: the helper package of the wafer-map defect classification course.
+
+Import the submodules you need, e.g.::
+
+    from course_utils import env, data, engine
+
+The module map is in CONTRIBUTING.md; every notebook uses only this package's
+public functions, so a notebook shows the idea and the package holds the machinery.
+"""
+from .config import CLASS_NAMES, NUM_CLASSES
+
+__version__ = "0.1.0"
+__all__ = ["CLASS_NAMES", "NUM_CLASSES", "__version__"]
