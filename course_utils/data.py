@@ -100,6 +100,62 @@ class WaferSet:
         return np.bincount(labeled, minlength=len(self.class_names)).astype(np.int64)
 
 
+
+# ---------------------------------------------------------------------------
+# Splits
+# ---------------------------------------------------------------------------
+def _check_fractions(fractions) -> tuple[float, float, float]:
+    fr = tuple(float(f) for f in fractions)
+    if len(fr) != 3 or any(f < 0 for f in fr) or fr[0] <= 0 or abs(sum(fr) - 1.0) > 1e-6:
+        raise ValueError(
+            f"fractions={fractions!r} must be three non-negative numbers (train, val, test) "
+            "with train > 0 that add up to 1, e.g. (0.65, 0.20, 0.15)."
+        )
+    return fr
+
+
+def stratified_split(labels, fractions=(0.65, 0.20, 0.15), seed: int = 0):
+    """Split indices into train/val/test with the same class proportions in each.
+
+    Parameters
+    ----------
+    labels : array-like ``(N,)`` of class indices (unlabeled wafers, -1, are not allowed)
+    fractions : (train, val, test), adding up to 1 (the course uses 65/20/15)
+    seed : int
+
+    Returns
+    -------
+    train_idx, val_idx, test_idx : ``int64`` arrays, disjoint, covering ``range(N)``.
+        Every class is split on its own (largest-remainder rounding), so a class
+        with at least 3 wafers has at least one in each part when its fractions are > 0.
+    """
+    fr = _check_fractions(fractions)
+    labels = np.asarray(labels)
+    if labels.ndim != 1 or len(labels) == 0:
+        raise ValueError(f"labels must be a non-empty 1-D array; got shape {labels.shape}.")
+    if (labels < 0).any():
+        raise ValueError("labels contain -1 (unlabeled wafers); drop them before splitting.")
+    rng = np.random.default_rng(seed)
+    parts: list[list[np.ndarray]] = [[], [], []]
+    for cls in np.unique(labels):
+        idx = rng.permutation(np.flatnonzero(labels == cls))
+        n = len(idx)
+        sizes = np.floor(np.array(fr) * n).astype(int)
+        # hand the remainder out by largest fractional part, but give every
+        # non-empty part at least one wafer when the class is large enough
+        for k in np.argsort(-(np.array(fr) * n - sizes))[: n - sizes.sum()]:
+            sizes[k] += 1
+        for k in range(3):
+            if fr[k] > 0 and sizes[k] == 0 and n >= 3:
+                donor = int(np.argmax(sizes))
+                sizes[donor] -= 1
+                sizes[k] += 1
+        bounds = np.cumsum(sizes)[:-1]
+        for k, chunk in enumerate(np.split(idx, bounds)):
+            parts[k].append(chunk)
+    return tuple(np.sort(np.concatenate(p)).astype(np.int64) for p in parts)
+
+
 # ---------------------------------------------------------------------------
 # Model inputs: encodings, an in-memory Dataset, a batch loader
 # ---------------------------------------------------------------------------
