@@ -138,8 +138,25 @@ def fix_notebook(path: str | Path) -> bool:
 
 
 def notebook_paths(names: list[str] | None = None) -> list[Path]:
-    """Sorted course notebooks, or the ones named (stem, file name or path)."""
-    folder = config.notebooks_dir()
+    """The course notebooks, sorted, or the ones named.
+
+    A name may be the number (``03``), the stem (``03_cnn_design``), the file
+    name or a path to an ``.ipynb`` file. An unknown name raises
+    ``FileNotFoundError`` listing the available notebooks.
+    """
+    available = sorted(config.notebooks_dir().glob("[0-9][0-9]_*.ipynb"))
     if not names:
-        return sorted(folder.glob("[0-9][0-9]_*.ipynb"))
-    return [Path(n) if Path(n).suffix == ".ipynb" and Path(n).exists() else folder / (Path(n).stem + ".ipynb") for n in names]
+        return available
+    chosen = []
+    for name in names:
+        path = Path(name)
+        if path.suffix == ".ipynb" and path.is_file():
+            chosen.append(path.resolve())
+            continue
+        stem = path.stem if path.suffix == ".ipynb" else str(name)
+        matches = [p for p in available if p.stem == stem or p.stem.split("_", 1)[0] == stem]
+        if len(matches) != 1:
+            listing = ", ".join(p.stem for p in available) or "(none)"
+            raise FileNotFoundError(f"unknown notebook {name!r}; available: {listing}")
+        chosen.append(matches[0])
+    return list(dict.fromkeys(chosen))

@@ -1,0 +1,92 @@
+"""Command line of the course kit: ``python -m course_utils <command>``.
+
+Commands
+--------
+run         execute notebooks with papermill and print a summary (see runner.py)
+notebooks   check notebook hygiene (--check, default) or fix it (--fix)
+env         print the environment report and the package check
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+
+def _cmd_notebooks(args: argparse.Namespace) -> int:
+    from . import nbtools
+
+    try:
+        paths = nbtools.notebook_paths(args.notebooks)
+    except FileNotFoundError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    if args.fix:
+        for path in paths:
+            if nbtools.fix_notebook(path):
+                print(f"fixed {path.name}")
+    problems = [msg for path in paths for msg in nbtools.check_notebook(path)]
+    for msg in problems:
+        print(msg)
+    if not problems:
+        print(f"{len(paths)} notebook(s) clean")
+    return 1 if problems else 0
+
+
+def _cmd_env(args: argparse.Namespace) -> int:
+    from . import env
+
+    with __import__("pandas").option_context("display.max_colwidth", 80):
+        print(env.environment_report().to_string(index=False))
+    print()
+    table = env.check_packages()
+    return 0 if (table["status"] == "OK").all() else 1
+
+
+def _cmd_execute(args: argparse.Namespace) -> int:
+    """Hidden worker: run one notebook described by a JSON spec, write a JSON result."""
+    from .runner import execute_one
+
+    spec = json.loads(Path(args.spec).read_text(encoding="utf-8"))
+    result = execute_one(spec)
+    tmp = Path(args.result).with_suffix(".tmp")
+    tmp.write_text(json.dumps(result), encoding="utf-8")
+    tmp.replace(args.result)
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from .runner import add_run_arguments
+
+    parser = argparse.ArgumentParser(prog="course_utils", description="Wafer-map course kit tools.")
+    sub = parser.add_subparsers(dest="command", required=True)
+    run = sub.add_parser("run", help="execute notebooks with papermill and summarise")
+    add_run_arguments(run)
+    nb = sub.add_parser("notebooks", help="check (default) or fix notebook hygiene")
+    nb.add_argument("notebooks", nargs="*", help="notebooks (default: all)")
+    mode = nb.add_mutually_exclusive_group()
+    mode.add_argument("--check", action="store_true", help="report problems, exit 1 if any (default)")
+    mode.add_argument("--fix", action="store_true", help="strip outputs and re-sync bootstrap cell and badge")
+    sub.add_parser("env", help="environment report and package check")
+    ex = sub.add_parser("_execute")
+    ex.add_argument("spec")
+    ex.add_argument("result")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    if args.command == "run":
+        from .runner import main_run
+
+        return main_run(args)
+    if args.command == "notebooks":
+        return _cmd_notebooks(args)
+    if args.command == "env":
+        return _cmd_env(args)
+    return _cmd_execute(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,68 @@
+"""Every course notebook: hygiene rules, and a papermill smoke run with the instructor runner."""
+from pathlib import Path
+
+import pytest
+
+from course_utils import nbtools, runner
+
+NOTEBOOKS = sorted((Path(__file__).resolve().parents[1] / "notebooks").glob("[0-9][0-9]_*.ipynb"))
+IDS = [p.stem for p in NOTEBOOKS]
+
+
+def test_there_are_notebooks():
+    assert NOTEBOOKS and NOTEBOOKS[0].stem == "00_setup_cuda"
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=IDS)
+def test_hygiene(path):
+    assert nbtools.check_notebook(path) == []
+
+
+def test_check_catches_problems(tmp_path):
+    import nbformat
+    from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
+
+    nb = new_notebook(cells=[new_markdown_cell("# x"), new_code_cell("A = 1")])
+    nb.cells[1].outputs = [nbformat.v4.new_output("stream", text="hi")]
+    nb.cells[1].execution_count = 1
+    path = tmp_path / "bad name.ipynb"
+    nbformat.write(nb, path)
+    problems = "\n".join(nbtools.check_notebook(path))
+    for fragment in ["NN_lower_snake_case", "tagged 'parameters'", "Colab bootstrap cell", "Colab badge",
+                     "학습 목표", "요약", "Korean", "outputs committed"]:
+        assert fragment in problems
+
+
+def test_fix_strips_outputs_and_resyncs_bootstrap(tmp_path):
+    import nbformat
+    from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
+
+    old_badge = nbtools.colab_badge("01_x.ipynb", repo_url="https://github.com/old/repo")
+    nb = new_notebook(cells=[new_markdown_cell(f"# t\n{old_badge}"),
+                             new_code_cell("SMOKE = True", metadata={"tags": ["parameters"]}),
+                             new_code_cell(nbtools.bootstrap_cell_source("https://github.com/old/repo"))])
+    nb.cells[1].outputs = [nbformat.v4.new_output("stream", text="hi")]
+    nb.cells[1].execution_count = 3
+    path = tmp_path / "01_x.ipynb"
+    nbformat.write(nb, path)
+    assert nbtools.fix_notebook(path) is True
+    fixed = nbformat.read(path, as_version=4)
+    assert fixed.cells[1].outputs == [] and fixed.cells[1].execution_count is None
+    assert fixed.cells[2].source == nbtools.bootstrap_cell_source()
+    assert nbtools.colab_badge("01_x.ipynb") in fixed.cells[0].source
+    assert nbtools.fix_notebook(path) is False  # idempotent
+
+
+@pytest.fixture(scope="module")
+def smoke_results(tmp_path_factory):
+    out = tmp_path_factory.mktemp("smoke")
+    results, folder = runner.run_notebooks(None, smoke=True, output_dir=out, jobs=2, echo=True)
+    print("\n" + runner.format_summary(results))
+    return {r.notebook: r for r in results}
+
+
+@pytest.mark.notebooks
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=IDS)
+def test_notebook_runs_with_smoke_parameters(path, smoke_results):
+    result = smoke_results[path.stem]
+    assert result.status == "ok", f"{path.name} failed at cell {result.cell}: {result.error_type}: {result.error}"

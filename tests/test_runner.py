@@ -1,0 +1,140 @@
+"""The instructor runner: summaries, failures with cell and error, parameters, errors."""
+import json
+
+import nbformat
+import pytest
+from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
+
+from course_utils import __main__ as cli
+from course_utils import runner
+
+PARAMS = (
+    'SMOKE = True\nDEVICE = "auto"\nDATA_SOURCE = "synthetic"\nDATA_PATH = None\n'
+    "OUTPUT_DIR = None\nSEED = 42\nEPOCHS = 1\n"
+)
+RECORD = (
+    "import json, pathlib\n"
+    "out = pathlib.Path(OUTPUT_DIR); out.mkdir(parents=True, exist_ok=True)\n"
+    "(out / 'params.json').write_text(json.dumps(dict(SMOKE=SMOKE, DEVICE=DEVICE, DATA_SOURCE=DATA_SOURCE,\n"
+    "    DATA_PATH=DATA_PATH, SEED=SEED, EPOCHS=EPOCHS, cwd=str(pathlib.Path.cwd()))))\n"
+)
+
+
+def _write(path, *sources, params=PARAMS):
+    cells = [new_markdown_cell("# test")]
+    cells.append(new_code_cell(params, metadata={"tags": ["parameters"]}))
+    cells += [new_code_cell(s) for s in sources]
+    nbformat.write(new_notebook(cells=cells, metadata={"kernelspec": {"name": "python3", "display_name": "Python 3",
+                                                                      "language": "python"}}), path)
+    return path
+
+
+@pytest.fixture(scope="module")
+def fixture_run(tmp_path_factory):
+    """Run a good, a failing and another good notebook in parallel, once for the module."""
+    src = tmp_path_factory.mktemp("nbs")
+    good = _write(src / "10_good.ipynb", RECORD, "x = 1 + 1")
+    bad = _write(src / "11_bad.ipynb", RECORD, "y = 2", "raise ValueError('deliberate failure in cell 3')", "z = 3")
+    other = _write(src / "12_other.ipynb", RECORD)
+    out = tmp_path_factory.mktemp("out")
+    results, folder = runner.run_notebooks([str(good), str(bad), str(other)], smoke=False, device="cpu",
+                                           seed=3, extra={"EPOCHS": 4}, output_dir=out, jobs=2, echo=False)
+    return {r.notebook: r for r in results}, folder, src
+
+
+def test_failure_reported_with_cell_and_error_while_others_complete(fixture_run):
+    results, _, _ = fixture_run
+    assert results["10_good"].status == "ok" and results["12_other"].status == "ok"
+    bad = results["11_bad"]
+    assert bad.status == "failed"
+    assert bad.error_type == "ValueError"
+    assert "deliberate failure in cell 3" in bad.error
+    # In [5]: parameters In [1], injected parameters In [2], RECORD In [3], y = 2 In [4]
+    assert bad.cell == 5
+    executed = nbformat.read(bad.output, as_version=4)
+    assert "raise ValueError" in executed.cells[bad.cell_index].source
+    assert bad.seconds > 0
+
+
+def test_summary_files_and_executed_copies(fixture_run):
+    results, folder, src = fixture_run
+    table = json.loads((folder / "summary.json").read_text())
+    assert [row["notebook"] for row in table] == ["10_good", "11_bad", "12_other"]
+    csv = (folder / "summary.csv").read_text().splitlines()
+    assert csv[0].startswith("notebook,status,seconds,cell")
+    assert len(csv) == 4
+    assert (folder / "10_good.ipynb").is_file() and (folder / "11_bad.ipynb").is_file()
+    # sources untouched: no outputs written back
+    nb = nbformat.read(src / "10_good.ipynb", as_version=4)
+    assert all(not c.get("outputs") for c in nb.cells if c.cell_type == "code")
+
+
+def test_parameters_reach_the_notebook_and_cwd_is_its_folder(fixture_run):
+    _, folder, src = fixture_run
+    params = json.loads((folder / "10_good" / "params.json").read_text())
+    assert params["SMOKE"] is False and params["DEVICE"] == "cpu" and params["SEED"] == 3
+    assert params["EPOCHS"] == 4 and params["DATA_PATH"] is None
+    assert params["cwd"] == str(src)
+
+
+def test_timeout_is_reported_and_stops_the_notebook(tmp_path):
+    nb = _write(tmp_path / "20_slow.ipynb", "import time\ntime.sleep(60)")
+    results, _ = runner.run_notebooks([str(nb)], output_dir=tmp_path / "o", timeout=6, echo=False)
+    assert results[0].status == "timeout"
+    assert results[0].error_type == "TimeoutError"
+    assert results[0].seconds < 30
+
+
+def test_format_summary_lists_failures():
+    results = [runner.NotebookResult("a", "ok", 1.0), runner.NotebookResult("b", "failed", 2.0, 5, 6, "KeyError", "'x'")]
+    text = runner.format_summary(results, 3.5)
+    assert "b" in text and "cell 5: KeyError: 'x'" in text and "1/2 notebooks ok" in text
+
+
+def test_cli_exit_code_is_1_when_a_notebook_fails(tmp_path, capsys):
+    bad = _write(tmp_path / "30_bad.ipynb", "1/0")
+    code = cli.main(["run", str(bad), "-o", str(tmp_path / "o")])
+    out = capsys.readouterr().out
+    assert code == 1
+    assert "ZeroDivisionError" in out and "0/1 notebooks ok" in out
+
+
+def test_unknown_notebook_is_one_clear_line(capsys):
+    assert cli.main(["run", "99_nope"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("error: unknown notebook '99_nope'; available: 00_setup_cuda")
+    assert len(err.splitlines()) == 1
+
+
+def test_unknown_parameter_is_rejected_before_running(tmp_path, capsys):
+    nb = _write(tmp_path / "40_p.ipynb", "pass")
+    assert cli.main(["run", str(nb), "-p", "EPOCHZ=3"]) == 2
+    err = capsys.readouterr().err
+    assert "EPOCHZ not declared by any selected notebook" in err and "EPOCHS" in err
+    assert not (tmp_path / "40_p").exists()
+
+
+def test_malformed_parameter(capsys):
+    assert cli.main(["run", "00", "-p", "EPOCHS"]) == 2
+    assert "must look like NAME=VALUE" in capsys.readouterr().err
+
+
+def test_missing_kernel_names_the_fix(tmp_path, capsys):
+    nb = _write(tmp_path / "50_k.ipynb", "pass")
+    assert cli.main(["run", str(nb), "--kernel", "no-such-kernel"]) == 2
+    err = capsys.readouterr().err
+    assert "kernel 'no-such-kernel' is not installed" in err and "ipykernel install" in err
+
+
+def test_bad_option_values(capsys):
+    with pytest.raises(runner.RunnerError, match="--jobs must be at least 1"):
+        runner.run_notebooks(["00"], jobs=0)
+    with pytest.raises(runner.RunnerError, match="--device 'gpu'"):
+        runner.run_notebooks(["00"], device="gpu")
+
+
+def test_parse_parameter_literals():
+    assert runner.parse_parameter("A=3") == ("A", 3)
+    assert runner.parse_parameter("B=[1e-3, 3e-3]") == ("B", [1e-3, 3e-3])
+    assert runner.parse_parameter("C=hello") == ("C", "hello")
+    assert runner.parse_parameter("D=False") == ("D", False)
