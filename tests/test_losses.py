@@ -1,0 +1,275 @@
+"""Losses for imbalanced data: formulas against independent computations, and clear errors."""
+import math
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+from sklearn.utils.class_weight import compute_class_weight
+from torch import nn
+
+from course_utils import losses
+
+
+@pytest.fixture
+def batch():
+    gen = torch.Generator().manual_seed(0)
+    logits = torch.randn(12, 4, generator=gen)
+    targets = torch.tensor([0, 1, 2, 3, 0, 1, 2, 3, 3, 3, 2, 0])
+    return logits, targets
+
+
+COUNTS = [1, 16, 81, 256]
+
+
+# --- cross entropy and class weights --------------------------------------------------------
+def test_ce_and_weighted_ce_match_torch(batch):
+    logits, targets = batch
+    assert torch.allclose(losses.make_loss("ce", COUNTS)(logits, targets), F.cross_entropy(logits, targets))
+    loss_fn = losses.make_loss("weighted_ce", COUNTS)
+    expected = F.cross_entropy(logits, targets, weight=loss_fn.weight)
+    assert torch.allclose(loss_fn(logits, targets), expected)
+
+
+def test_ignore_index_and_reductions_match_torch(batch):
+    logits, targets = batch
+    targets = targets.clone()
+    targets[[1, 5]] = -100
+    w = torch.tensor([1.0, 2.0, 0.5, 3.0])
+    for reduction in ("mean", "sum", "none"):
+        ours = losses.CrossEntropyLoss(w, reduction=reduction)(logits, targets)
+        ref = F.cross_entropy(logits, targets, weight=w, reduction=reduction)
+        assert ours.shape == ref.shape
+        assert torch.allclose(ours, ref, atol=1e-6)
+
+
+def test_balanced_weights_match_scikit_learn():
+    counts = np.array([3, 10, 1, 50])
+    labels = np.repeat(np.arange(4), counts)
+    expected = compute_class_weight("balanced", classes=np.arange(4), y=labels)
+    got = losses.class_weights_from_counts(counts, scheme="balanced")
+    assert got.dtype == torch.float32 and got.shape == (4,)
+    np.testing.assert_allclose(got.numpy(), expected, rtol=1e-6)
+
+
+def test_effective_number_weights_by_hand():
+    # E_c = (1 - beta^n_c) / (1 - beta): beta=0.5, n=(1, 2) -> E = (1, 1.5); 1/E = (1, 2/3); sum to C=2
+    got = losses.class_weights_from_counts([1, 2], scheme="effective", beta=0.5)
+    np.testing.assert_allclose(got.numpy(), [2 * 1 / (5 / 3), 2 * (2 / 3) / (5 / 3)], rtol=1e-6)
+    # beta = 0 -> equal weights
+    np.testing.assert_allclose(losses.class_weights_from_counts([5, 500], scheme="effective", beta=0.0), [1, 1])
+
+
+# --- focal loss -----------------------------------------------------------------------------
+def test_focal_gamma_zero_is_cross_entropy(batch):
+    logits, targets = batch
+    assert torch.allclose(losses.FocalLoss(gamma=0.0)(logits, targets), F.cross_entropy(logits, targets))
+    alpha = torch.tensor([0.25, 1.0, 2.0, 0.5])
+    assert torch.allclose(losses.FocalLoss(gamma=0.0, alpha=alpha)(logits, targets),
+                          F.cross_entropy(logits, targets, weight=alpha))
+
+
+def test_focal_value_by_hand(batch):
+    logits, targets = batch
+    alpha = np.array([0.25, 1.0, 2.0, 0.5])
+    z = logits.double().numpy()
+    p = np.exp(z - z.max(1, keepdims=True))
+    p /= p.sum(1, keepdims=True)
+    p_y = p[np.arange(len(z)), targets.numpy()]
+    a_y = alpha[targets.numpy()]
+    per_sample = -a_y * (1 - p_y) ** 2 * np.log(p_y)
+    loss_fn = losses.FocalLoss(gamma=2.0, alpha=alpha, reduction="none")
+    np.testing.assert_allclose(loss_fn(logits, targets).numpy(), per_sample, rtol=1e-5)
+    mean = losses.FocalLoss(gamma=2.0, alpha=alpha)(logits, targets).item()
+    assert math.isclose(mean, per_sample.sum() / a_y.sum(), rel_tol=1e-5)
+
+
+def test_focal_down_weights_easy_samples():
+    logits = torch.tensor([[8.0, 0.0], [0.0, 0.0]])  # confident right / undecided
+    targets = torch.tensor([0, 0])
+    ce = losses.FocalLoss(gamma=0.0, reduction="none")(logits, targets)
+    fl = losses.FocalLoss(gamma=2.0, reduction="none")(logits, targets)
+    assert (fl[0] / ce[0]) < 1e-6 and math.isclose((fl[1] / ce[1]).item(), 0.25, rel_tol=1e-6)
+
+
+def test_focal_alpha_string_from_counts():
+    loss_fn = losses.make_loss("focal", COUNTS, alpha="balanced", gamma=1.0)
+    assert torch.allclose(loss_fn.alpha, losses.class_weights_from_counts(COUNTS))
+    assert loss_fn.gamma == 1.0
+
+
+# --- LDAM and DRW -----------------------------------------------------------------------------
+def test_ldam_margins_by_hand():
+    # n^(-1/4) for 1, 16, 81, 256 is 1, 1/2, 1/3, 1/4; scaled so the largest is max_m
+    np.testing.assert_allclose(losses.ldam_margins(COUNTS, max_m=0.5).numpy(), [0.5, 0.25, 0.5 / 3, 0.125],
+                               rtol=1e-6)
+    np.testing.assert_allclose(losses.ldam_margins([256, 1], max_m=1.0).numpy(), [0.25, 1.0], rtol=1e-6)
+
+
+def test_ldam_zero_margin_unit_scale_is_cross_entropy(batch):
+    logits, targets = batch
+    cosine = torch.tanh(logits)  # in [-1, 1] like a NormedLinear head
+    loss_fn = losses.LDAMLoss(COUNTS, max_m=0.0, s=1.0)
+    assert torch.allclose(loss_fn(cosine, targets), F.cross_entropy(cosine, targets))
+
+
+def test_ldam_value_and_drw_schedule(batch):
+    logits, targets = batch
+    cosine = torch.tanh(logits)
+    counts = [10, 100, 1000, 10000]
+    loss_fn = losses.make_loss("ldam_drw", counts, max_m=0.4, s=10.0, drw_start_epoch=2, beta=0.99)
+    margins = 0.4 * np.array(counts, float) ** -0.25 / 10 ** -0.25
+    adjusted = cosine.clone()
+    adjusted[torch.arange(len(targets)), targets] -= torch.as_tensor(margins, dtype=torch.float32)[targets]
+    effective = (1 - 0.99 ** np.array(counts, float)) / (1 - 0.99)
+    drw = (1 / effective) * 4 / (1 / effective).sum()
+    np.testing.assert_allclose(loss_fn.drw_weights.numpy(), drw, rtol=1e-6)
+
+    for epoch, weighted in [(0, False), (1, False), (2, True), (5, True)]:
+        loss_fn.set_epoch(epoch)
+        weight = torch.as_tensor(drw, dtype=torch.float32) if weighted else None
+        assert (loss_fn.weight is not None) == weighted
+        expected = F.cross_entropy(10.0 * adjusted, targets, weight=weight)
+        assert torch.allclose(loss_fn(cosine, targets), expected, atol=1e-6)
+
+
+def test_plain_ldam_never_reweights():
+    loss_fn = losses.make_loss("ldam", COUNTS)
+    loss_fn.set_epoch(1000)
+    assert loss_fn.weight is None and loss_fn.needs_normed_head
+
+
+def test_ldam_warns_without_normed_head(batch):
+    logits, targets = batch
+    with pytest.warns(UserWarning, match="use_normed_head"):
+        losses.LDAMLoss(COUNTS)(logits * 5, targets)
+    # small logits at first (a fresh nn.Linear), large later: the epoch boundary catches it
+    loss_fn = losses.LDAMLoss(COUNTS)
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        loss_fn(torch.tanh(logits), targets)
+        loss_fn(logits * 5, targets)
+        with pytest.raises(UserWarning, match=r"\|logit\| up to"):
+            loss_fn.set_epoch(1)
+
+
+def test_use_normed_head_replaces_last_linear():
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Flatten(), nn.Linear(8, 6), nn.ReLU(), nn.Sequential(nn.Dropout(0.1), nn.Linear(6, 3)))
+    first = model[1]
+    assert losses.use_normed_head(model) is model
+    head = model[3][1]
+    assert isinstance(head, losses.NormedLinear) and (head.in_features, head.out_features) == (6, 3)
+    assert model[1] is first  # earlier layers untouched
+    out = model(torch.randn(5, 2, 4))
+    assert out.shape == (5, 3) and out.abs().max() <= 1 + 1e-6
+    # cosine: each row of the head computes <x/|x|, w/|w|>
+    feats = model[:3](torch.ones(1, 2, 4))
+    expected = F.normalize(feats) @ F.normalize(head.weight).T
+    assert torch.allclose(model[3](feats), expected, atol=1e-6)
+    losses.use_normed_head(model)  # idempotent: the feature layer stays an nn.Linear
+    assert type(model[1]) is nn.Linear
+    with pytest.raises(ValueError, match="no nn.Linear"):
+        losses.use_normed_head(nn.Sequential(nn.Conv2d(1, 1, 3)))
+
+
+# --- balanced softmax -------------------------------------------------------------------------
+def test_balanced_softmax_adds_log_prior(batch):
+    logits, targets = batch
+    counts = np.array([5, 20, 50, 925])
+    prior = torch.as_tensor(np.log(counts / counts.sum()), dtype=torch.float32)
+    got = losses.make_loss("balanced_softmax", counts)(logits, targets)
+    assert torch.allclose(got, F.cross_entropy(logits + prior, targets), atol=1e-6)
+    # equal counts: the prior is a constant shift, i.e. plain cross entropy
+    flat = losses.BalancedSoftmaxLoss([7, 7, 7, 7])(logits, targets)
+    assert torch.allclose(flat, F.cross_entropy(logits, targets), atol=1e-6)
+    assert torch.allclose(losses.BalancedSoftmaxLoss(counts, tau=0.0)(logits, targets), F.cross_entropy(logits, targets))
+
+
+def test_every_loss_trains_a_tiny_model():
+    torch.manual_seed(0)
+    x = torch.randn(64, 5)
+    y = (x[:, 0] > 0.8).long() + (x[:, 1] > 1.2).long()  # 3 imbalanced classes
+    counts = np.bincount(y.numpy(), minlength=3)
+    for name in losses.LOSS_NAMES:
+        model = nn.Sequential(nn.Linear(5, 16), nn.ReLU(), nn.Linear(16, 3))
+        loss_fn = losses.make_loss(name, counts, drw_start_epoch=1) if name == "ldam_drw" else \
+            losses.make_loss(name, counts)
+        if loss_fn.needs_normed_head:
+            losses.use_normed_head(model)
+        opt = torch.optim.SGD(model.parameters(), lr=0.1)
+        first = None
+        for epoch in range(20):
+            if hasattr(loss_fn, "set_epoch"):
+                loss_fn.set_epoch(min(epoch, 0))  # keep the weights fixed so losses are comparable
+            loss = loss_fn(model(x), y)
+            first = loss.item() if first is None else first
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+        assert math.isfinite(loss.item()) and loss.item() < first, name
+
+
+# --- bad input ----------------------------------------------------------------------------------
+def test_unknown_name_lists_valid_ones():
+    with pytest.raises(ValueError, match="valid names: ce, weighted_ce, focal, ldam, ldam_drw, balanced_softmax"):
+        losses.make_loss("dice", COUNTS)
+
+
+@pytest.mark.parametrize("name", ["weighted_ce", "focal", "ldam", "balanced_softmax"])
+def test_zero_counts_rejected(name):
+    with pytest.raises(ValueError, match=r"zeros for class indices \[1\]"):
+        losses.make_loss(name, [5, 0, 3], alpha="balanced") if name == "focal" else losses.make_loss(name, [5, 0, 3])
+
+
+def test_count_checks():
+    with pytest.raises(ValueError, match="3 entries but num_classes=9"):
+        losses.make_loss("ce", [1, 2, 3], num_classes=9)
+    with pytest.raises(ValueError, match="non-negative whole numbers"):
+        losses.make_loss("ce", [1, -2, 3])
+    with pytest.raises(ValueError, match="1-D sequence"):
+        losses.make_loss("ce", [[1, 2], [3, 4]])
+    with pytest.raises(ValueError, match="needs drw_start_epoch"):
+        losses.make_loss("ldam_drw", COUNTS)
+    with pytest.raises(TypeError, match=r"unexpected keyword argument\(s\) \['gama'\]"):
+        losses.make_loss("focal", COUNTS, gama=2)
+
+
+def test_parameter_checks():
+    with pytest.raises(ValueError, match="gamma=-0.5 must be"):
+        losses.FocalLoss(gamma=-0.5)
+    with pytest.raises(ValueError, match="max_m=-0.1 must be"):
+        losses.make_loss("ldam", COUNTS, max_m=-0.1)
+    with pytest.raises(ValueError, match="s=0 must be"):
+        losses.LDAMLoss(COUNTS, s=0)
+    with pytest.raises(ValueError, match="tau=-1 must be"):
+        losses.BalancedSoftmaxLoss(COUNTS, tau=-1)
+    with pytest.raises(ValueError, match="beta=1.0 must be"):
+        losses.class_weights_from_counts(COUNTS, scheme="effective", beta=1.0)
+    with pytest.raises(ValueError, match="reduction='avg'"):
+        losses.FocalLoss(reduction="avg")
+    with pytest.raises(ValueError, match="epoch=-1"):
+        losses.LDAMLoss(COUNTS).set_epoch(-1)
+    with pytest.raises(ValueError, match="alpha has 3 entries but the loss has 4"):
+        losses.FocalLoss(alpha=[1, 1, 1], num_classes=4)
+
+
+def test_shape_and_class_mismatch_errors(batch):
+    logits, targets = batch
+    loss_fn = losses.make_loss("focal", COUNTS)
+    with pytest.raises(ValueError, match=r"logits have 4 columns but the loss was built for 9 classes"):
+        losses.make_loss("ldam", [1] * 9)(logits, targets)
+    with pytest.raises(ValueError, match=r"targets must have shape \(N,\) = \(12,\)"):
+        loss_fn(logits, targets[:5])
+    with pytest.raises(ValueError, match="one-hot"):
+        loss_fn(logits, F.one_hot(targets, 4))
+    with pytest.raises(ValueError, match=r"logits must have shape \(N, C\)"):
+        loss_fn(logits[:, :, None], targets)
+    with pytest.raises(ValueError, match=r"targets must lie in \[0, 3\]"):
+        loss_fn(logits, torch.full_like(targets, 7))
+    with pytest.raises(TypeError, match="integer class indices"):
+        loss_fn(logits, targets.float())
+    with pytest.raises(TypeError, match="torch tensors"):
+        loss_fn(logits.numpy(), targets)
