@@ -103,15 +103,22 @@ class WaferSet:
         return self.maps.dtype != object and self.maps.ndim == 3
 
     def subset(self, index: Sequence[int] | np.ndarray) -> "WaferSet":
-        """A new WaferSet with the wafers at ``index`` (integer or boolean mask)."""
+        """A new WaferSet with the wafers at ``index`` (integer or boolean mask).
+
+        Per-wafer arrays kept in ``info`` (NumPy arrays with one entry per wafer,
+        e.g. ``source_index`` written by the balancing functions) are subset too.
+        """
         index = np.asarray(index)
+        n = len(self)
         kwargs = {}
         for f in fields(self):
             value = getattr(self, f.name)
             if f.name in self._PER_WAFER and value is not None:
                 value = value[index]
             kwargs[f.name] = value
-        kwargs["info"] = dict(self.info)
+        kwargs["info"] = {key: (value[index] if isinstance(value, np.ndarray) and value.ndim >= 1
+                                and len(value) == n else value)
+                          for key, value in self.info.items()}
         return WaferSet(**kwargs)
 
     def class_counts(self) -> np.ndarray:

@@ -392,3 +392,11 @@ def test_save_and_load_splits(tmp_path):
             assert got.dtype == np.int64
     with pytest.raises(ValueError, match="splits must map a name"):
         data.save_splits(tmp_path / "x.npz", {"bad name": ([0], [1], [2])})
+
+
+def test_subset_reindexes_per_wafer_info_arrays():
+    ws = data.WaferSet(maps=np.zeros((4, 8, 8), np.uint8), labels=np.array([0, 1, 2, 3]),
+                  info={"source_index": np.array([10, 11, 12, 13]), "note": "kept", "pair": np.array([1, 2])})
+    sub = ws.subset([3, 1])
+    assert sub.info["source_index"].tolist() == [13, 11]
+    assert sub.info["note"] == "kept" and sub.info["pair"].tolist() == [1, 2]
