@@ -87,6 +87,14 @@ def check_notebook(path: str | Path) -> list[str]:
         missing = [p for p in config.STANDARD_PARAMETERS if p not in parameter_names(nb)]
         if missing:
             problems.append(f"{name}: parameters cell must define {', '.join(missing)}")
+        derived = [line.split("=", 1)[0].strip() for line in code[0].source.splitlines()
+                   if re.search(r"\bSMOKE\b", line.split("#", 1)[0]) and not re.match(r"^SMOKE\s*=", line)]
+        if derived:
+            problems.append(
+                f"{name}: parameters cell derives {', '.join(derived)} from SMOKE, but papermill injects SMOKE "
+                "after that cell, so --full would not change them; set them to None there and derive them "
+                "after the bootstrap cell"
+            )
     if len(code) < 2 or code[1].source.strip() != bootstrap_cell_source().strip():
         problems.append(f"{name}: second code cell must be the Colab bootstrap cell (run notebooks --fix)")
     first = nb.cells[0] if nb.cells else None

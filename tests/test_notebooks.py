@@ -28,6 +28,10 @@ def test_check_catches_problems(tmp_path):
     path = tmp_path / "bad name.ipynb"
     nbformat.write(nb, path)
     problems = "\n".join(nbtools.check_notebook(path))
+    bad = nbformat.v4.new_notebook(cells=[new_markdown_cell("# x"), new_code_cell(
+        "SMOKE = True\nEPOCHS = 2 if SMOKE else 30", metadata={"tags": ["parameters"]})])
+    nbformat.write(bad, tmp_path / "02_derived.ipynb")
+    assert any("derives EPOCHS from SMOKE" in m for m in nbtools.check_notebook(tmp_path / "02_derived.ipynb"))
     for fragment in ["NN_lower_snake_case", "tagged 'parameters'", "Colab bootstrap cell", "Colab badge",
                      "학습 목표", "요약", "Korean", "outputs committed"]:
         assert fragment in problems
