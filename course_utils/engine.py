@@ -1,0 +1,703 @@
+"""The course's training loop: a plain PyTorch loop you can read top to bottom.
+
+>>> from course_utils import engine
+>>> result = engine.fit(model, train_loader, val_loader, loss_fn=nn.CrossEntropyLoss(),
+...                     optimizer=torch.optim.AdamW(model.parameters(), lr=1e-3),
+...                     epochs=10, device=device, checkpoint_dir=out / "ckpt")
+>>> result.history              # one row per epoch (pandas)
+>>> engine.evaluate(result.model, test_loader, device).report
+
+What one epoch does (the same steps as torchvision's reference ``train.py``)::
+
+    for x, y in train_loader:                 # batches of in-memory tensors
+        x, y = x.to(device), y.to(device)
+        x = batch_transform(x)                # optional augmentation on the device
+        with autocast():                      # float16 on CUDA (AMP); off on CPU
+            loss = loss_fn(model(x), y)
+        optimizer.zero_grad(); scaler.scale(loss).backward()
+        clip_grad_norm_(...)                  # optional
+        scaler.step(optimizer); scaler.update()
+        scheduler.step()                      # only for per-batch schedules (OneCycleLR, CyclicLR)
+    validate -> val loss, accuracy, macro-F1; scheduler.step() for per-epoch schedules
+    save last.pt (and best.pt when the monitored score improved)
+
+Design notes
+------------
+* The best epoch is chosen by validation macro-F1 by default: with ~85 % ``none``
+  wafers, accuracy rewards a model that ignores the defect classes.
+* Loss and correct counts are summed as tensors on the device; the loop calls
+  ``.item()`` once per epoch, not once per batch (each ``.item()`` waits for the GPU).
+* Checkpoints hold everything needed to continue a killed run bit for bit on
+  CPU: model, optimizer, scheduler, AMP scaler, the random states of Python,
+  NumPy, torch (CPU and CUDA), the loader's shuffling generator (and a batch
+  transform's private generator), the epoch and the history. They are plain
+  tensors and Python types, so ``torch.load(weights_only=True)`` reads them,
+  and they are written atomically (temporary file + ``os.replace``).
+"""
+from __future__ import annotations
+
+import math
+import os
+import random
+import tempfile
+import time
+import warnings
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Callable, Sequence
+
+import numpy as np
+import pandas as pd
+import torch
+from torch import nn
+from tqdm.auto import tqdm
+
+from . import env, metrics
+from .config import CLASS_NAMES
+
+#: Columns of ``FitResult.history`` (and ``history.csv``).
+HISTORY_COLUMNS = ("epoch", "lr", "train_loss", "train_acc", "val_loss", "val_acc", "val_macro_f1",
+                   "time_s", "elapsed_s")
+#: Scores ``fit(monitor=...)`` can select the best epoch by; losses are minimised, the rest maximised.
+MONITOR_CHOICES = ("val_macro_f1", "val_acc", "val_loss", "train_loss", "train_acc")
+#: Schedulers that must step after every batch rather than every epoch.
+PER_BATCH_SCHEDULERS = (torch.optim.lr_scheduler.OneCycleLR, torch.optim.lr_scheduler.CyclicLR)
+BEST_NAME, LAST_NAME, HISTORY_NAME = "best.pt", "last.pt", "history.csv"
+CHECKPOINT_FORMAT = 1
+
+
+# ---------------------------------------------------------------------------
+# Results
+# ---------------------------------------------------------------------------
+@dataclass
+class FitResult:
+    """What :func:`fit` returns.
+
+    Attributes
+    ----------
+    model : the trained model, holding the weights of the best epoch.
+    history : DataFrame with columns ``HISTORY_COLUMNS``, one row per epoch (epoch is 1-based).
+    best_epoch : 1-based epoch with the best monitored score.
+    best_score : that score.
+    monitor : name of the monitored column.
+    best_path, last_path : checkpoint files (``None`` without ``checkpoint_dir``).
+    stopped_early : True when early stopping ended the run.
+    """
+
+    model: nn.Module
+    history: pd.DataFrame
+    best_epoch: int
+    best_score: float
+    monitor: str
+    best_path: Path | None = None
+    last_path: Path | None = None
+    stopped_early: bool = False
+
+    def __repr__(self) -> str:
+        return (f"FitResult(epochs={len(self.history)}, best_epoch={self.best_epoch}, "
+                f"{self.monitor}={self.best_score:.4f}, stopped_early={self.stopped_early}, "
+                f"best_path={self.best_path})")
+
+
+@dataclass
+class EvaluationResult:
+    """What :func:`evaluate` returns.
+
+    ``y_true``, ``y_pred``: int64 ``(N,)``; ``probs``: float32 ``(N, K)`` softmax
+    probabilities; ``report``: :func:`metrics.classification_report_df`;
+    ``confusion``: :func:`metrics.confusion_matrix_df` normalised by actual label.
+    """
+
+    y_true: np.ndarray
+    y_pred: np.ndarray
+    probs: np.ndarray
+    report: pd.DataFrame
+    confusion: pd.DataFrame
+    accuracy: float = field(init=False)
+    macro_f1: float = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.accuracy = float(self.report.loc["accuracy", "f1-score"])
+        self.macro_f1 = float(self.report.loc["macro avg", "f1-score"])
+
+    def __repr__(self) -> str:
+        return f"EvaluationResult(n={len(self.y_true)}, accuracy={self.accuracy:.4f}, macro_f1={self.macro_f1:.4f})"
+
+
+# ---------------------------------------------------------------------------
+# Small helpers
+# ---------------------------------------------------------------------------
+def _resolve_device(device) -> torch.device:
+    if not isinstance(device, (str, torch.device)):
+        raise TypeError(f"device must be 'auto', 'cpu', 'cuda', 'mps' or a torch.device, got {device!r}.")
+    return env.get_device(device)
+
+
+def _model_device(model: nn.Module) -> torch.device:
+    first = next(model.parameters(), None)
+    return first.device if first is not None else torch.device("cpu")
+
+
+def _split_batch(batch, loader_name: str) -> tuple[torch.Tensor, torch.Tensor]:
+    if not isinstance(batch, (tuple, list)) or len(batch) < 2:
+        raise TypeError(f"{loader_name} must yield (x, y) batches, got {type(batch).__name__}. "
+                        "Build it with data.make_loader(data.WaferDataset(...), ...).")
+    return batch[0], batch[1]
+
+
+def _check_loader(loader, name: str) -> None:
+    if loader is None:
+        raise ValueError(f"{name} is None; pass a DataLoader, e.g. data.make_loader(dataset, batch_size=128).")
+    try:
+        n = len(loader)
+    except TypeError:
+        return  # iterable without a length: checked when it yields nothing
+    if n == 0:
+        raise ValueError(f"{name} is empty (0 batches): check the split and the filters, or drop_last=True "
+                         "with fewer samples than batch_size.")
+
+
+def _loader_generators(loader) -> list[torch.Generator]:
+    """The torch.Generator objects that decide the loader's sample order.
+
+    ``data.make_loader`` wraps a ``RandomSampler``/``WeightedRandomSampler`` in a
+    ``BatchSampler`` that the ``DataLoader`` uses as its sampler, so the generator
+    sits at ``loader.sampler.sampler.generator``; a plain ``DataLoader`` keeps it
+    at ``loader.batch_sampler.sampler.generator``.
+    """
+    found: list[torch.Generator] = []
+    candidates = [loader, getattr(loader, "sampler", None), getattr(loader, "batch_sampler", None)]
+    candidates += [getattr(c, "sampler", None) for c in candidates[1:]]
+    for obj in candidates:
+        gen = getattr(obj, "generator", None)
+        if isinstance(gen, torch.Generator) and all(gen is not g for g in found):
+            found.append(gen)
+    return found
+
+
+def _rng_state(train_loader, batch_transform) -> dict:
+    """Every random state the next epoch depends on, as tensors and plain types."""
+    np_state = np.random.get_state()
+    state = {
+        "python": [random.getstate()[0], list(random.getstate()[1]), random.getstate()[2]],
+        "numpy": {"keys": torch.from_numpy(np_state[1].astype(np.int64)), "pos": int(np_state[2]),
+                  "has_gauss": int(np_state[3]), "cached_gaussian": float(np_state[4])},
+        "torch": torch.get_rng_state(),
+        "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
+        "loader": [g.get_state() for g in _loader_generators(train_loader)],
+        "transform": [g.get_state() for g in _loader_generators(batch_transform)] if batch_transform else [],
+    }
+    return state
+
+
+def _set_rng_state(state: dict, train_loader, batch_transform) -> None:
+    version, internal, gauss = state["python"]
+    random.setstate((version, tuple(internal), gauss))
+    np_state = state["numpy"]
+    np.random.set_state(("MT19937", np_state["keys"].numpy().astype(np.uint32), np_state["pos"],
+                         np_state["has_gauss"], np_state["cached_gaussian"]))
+    torch.set_rng_state(state["torch"])
+    if state["cuda"] and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda"])
+    for owner, key in ((train_loader, "loader"), (batch_transform, "transform")):
+        gens = _loader_generators(owner) if owner is not None else []
+        if len(gens) != len(state[key]):
+            raise ValueError(f"The checkpoint stored {len(state[key])} random generator(s) for the {key} but the "
+                             f"current {key} has {len(gens)}: resume with the same loader/batch_transform setup "
+                             "(e.g. make_loader(..., shuffle=True, seed=SEED)).")
+        for gen, saved in zip(gens, state[key]):
+            gen.set_state(saved)
+
+
+def _atomic_write(write: Callable[[Path], None], path: Path) -> None:
+    """Call ``write(tmp)`` on a temporary file in ``path``'s folder, then ``os.replace`` it onto ``path``."""
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.close(fd)
+    try:
+        write(Path(tmp))
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def save_checkpoint(checkpoint: dict, path: str | os.PathLike) -> Path:
+    """Write ``checkpoint`` with ``torch.save`` atomically (temp file + ``os.replace``); return the path."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    _atomic_write(lambda tmp: torch.save(checkpoint, tmp), path)
+    return path
+
+
+def _check_state_dict_matches(model: nn.Module, state: dict, path: Path) -> None:
+    own = model.state_dict()
+    missing = [k for k in own if k not in state]
+    unexpected = [k for k in state if k not in own]
+    shapes = [f"{k} {tuple(state[k].shape)} vs {tuple(v.shape)}" for k, v in own.items()
+              if k in state and hasattr(state[k], "shape") and tuple(state[k].shape) != tuple(v.shape)]
+    if missing or unexpected or shapes:
+        details = []
+        if missing:
+            details.append(f"missing in checkpoint: {missing[:4]}{' ...' if len(missing) > 4 else ''}")
+        if unexpected:
+            details.append(f"not in the model: {unexpected[:4]}{' ...' if len(unexpected) > 4 else ''}")
+        if shapes:
+            details.append(f"different shapes (checkpoint vs model): {shapes[:3]}{' ...' if len(shapes) > 3 else ''}")
+        raise ValueError(f"The checkpoint {path} was saved from a different model than {type(model).__name__} "
+                         f"({'; '.join(details)}). Build the model with the same arguments, or use another "
+                         "checkpoint_dir / resume=False to start a new run.")
+
+
+def load_checkpoint(path: str | os.PathLike, model: nn.Module | None = None, *,
+                    map_location: str | torch.device = "cpu") -> dict:
+    """Load a checkpoint written by :func:`fit` (``torch.load(weights_only=True)``).
+
+    With ``model`` given, its weights are replaced by the checkpoint's (after
+    checking that layer names and shapes match). Returns the checkpoint dict:
+    keys ``model``, ``optimizer``, ``scheduler``, ``scaler``, ``rng``, ``epoch``
+    (1-based, completed), ``history`` (dict of lists), ``best_epoch``,
+    ``best_score``, ``monitor``, ``model_class``.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"No checkpoint at {path}. fit(..., checkpoint_dir=DIR) writes DIR/{BEST_NAME} "
+                                f"and DIR/{LAST_NAME}.")
+    try:
+        checkpoint = torch.load(path, map_location=map_location, weights_only=True)
+    except Exception as exc:
+        raise ValueError(f"Could not read the checkpoint {path} ({type(exc).__name__}: {exc}). "
+                         "The file is damaged or was not written by engine.fit; delete it and train again.") from exc
+    if not isinstance(checkpoint, dict) or "model" not in checkpoint:
+        raise ValueError(f"{path} is not an engine.fit checkpoint (no 'model' entry).")
+    if model is not None:
+        _check_state_dict_matches(model, checkpoint["model"], path)
+        model.load_state_dict(checkpoint["model"])
+    return checkpoint
+
+
+def _format_duration(seconds: float) -> str:
+    return str(timedelta(seconds=int(round(seconds))))
+
+
+# ---------------------------------------------------------------------------
+# One epoch of training, one pass of evaluation
+# ---------------------------------------------------------------------------
+def train_one_epoch(model: nn.Module, loader, *, loss_fn: Callable, optimizer: torch.optim.Optimizer,
+                    device: torch.device, scaler: torch.amp.GradScaler, use_amp: bool = False,
+                    channels_last: bool = False, grad_clip: float | None = None, batch_scheduler=None,
+                    batch_transform: Callable | None = None, check_labels: bool = False,
+                    progress: tqdm | None = None) -> tuple[float, float]:
+    """Train for one pass over ``loader``; return ``(mean loss, accuracy)`` on the training batches.
+
+    ``check_labels`` validates the first batch's labels against the model's
+    number of outputs (one GPU sync). ``batch_scheduler`` is stepped after
+    every optimizer step.
+    """
+    model.train()
+    loss_sum = torch.zeros((), dtype=torch.float32, device=device)
+    correct = torch.zeros((), dtype=torch.int64, device=device)
+    seen = 0
+    non_blocking = device.type == "cuda"
+    for batch in loader:
+        x, y = _split_batch(batch, "train_loader")
+        x = x.to(device, non_blocking=non_blocking)
+        y = y.to(device, non_blocking=non_blocking)
+        if batch_transform is not None:
+            x = batch_transform(x)
+        if channels_last:
+            x = x.contiguous(memory_format=torch.channels_last)
+        with torch.autocast(device_type=device.type, dtype=torch.float16, enabled=use_amp):
+            logits = model(x)
+            if check_labels:
+                _check_label_range(y, logits)
+                check_labels = False
+            loss = loss_fn(logits, y)
+        optimizer.zero_grad(set_to_none=True)
+        scaler.scale(loss).backward()
+        if grad_clip is not None:
+            scaler.unscale_(optimizer)
+            nn.utils.clip_grad_norm_(model.parameters(), grad_clip)
+        scaler.step(optimizer)
+        scaler.update()
+        if batch_scheduler is not None:
+            batch_scheduler.step()
+        n = y.shape[0]
+        loss_sum += loss.detach().float() * n
+        correct += (logits.detach().argmax(1) == y).sum()
+        seen += n
+        if progress is not None:
+            progress.update()
+    if seen == 0:
+        raise ValueError("train_loader yielded no batches; check the dataset and batch_size/drop_last.")
+    return loss_sum.item() / seen, correct.item() / seen
+
+
+def _check_label_range(y: torch.Tensor, logits: torch.Tensor) -> None:
+    if logits.ndim != 2:
+        raise ValueError(f"The model must output logits of shape (batch, classes); got {tuple(logits.shape)}.")
+    if y.dtype not in (torch.int64, torch.int32, torch.uint8, torch.int16):
+        raise TypeError(f"Labels must be integer class indices, got dtype {y.dtype}.")
+    low, high = int(y.min()), int(y.max())
+    k = logits.shape[1]
+    if low < 0:
+        raise ValueError(f"Labels go down to {low}: unlabeled wafers (-1) cannot be trained on. "
+                         "Load the data with keep_unlabeled=False or filter labels >= 0.")
+    if high >= k:
+        raise ValueError(f"Labels go up to {high} but the model outputs {k} classes; build the model with "
+                         f"num_classes={high + 1} (or more), or check the labels.")
+
+
+@torch.no_grad()
+def _forward_all(model: nn.Module, loader, device: torch.device, *, loss_fn: Callable | None = None,
+                 use_amp: bool = False, channels_last: bool = False, loader_name: str = "loader"):
+    """Run ``model`` over ``loader`` in eval mode; return ``(y_true, logits, mean loss or None)`` on the device."""
+    model.eval()
+    ys, outs = [], []
+    loss_sum = torch.zeros((), dtype=torch.float32, device=device)
+    non_blocking = device.type == "cuda"
+    for batch in loader:
+        x, y = _split_batch(batch, loader_name)
+        x = x.to(device, non_blocking=non_blocking)
+        y = y.to(device, non_blocking=non_blocking)
+        if channels_last:
+            x = x.contiguous(memory_format=torch.channels_last)
+        with torch.autocast(device_type=device.type, dtype=torch.float16, enabled=use_amp):
+            logits = model(x)
+            if loss_fn is not None:
+                loss_sum += loss_fn(logits, y).float() * y.shape[0]
+        ys.append(y)
+        outs.append(logits.float())
+    if not ys:
+        raise ValueError(f"{loader_name} yielded no batches; nothing to evaluate.")
+    y_true, logits = torch.cat(ys), torch.cat(outs)
+    mean_loss = loss_sum.item() / len(y_true) if loss_fn is not None else None
+    return y_true, logits, mean_loss
+
+
+def predict(model: nn.Module, loader, device=None, *, amp: bool = False,
+            channels_last: bool = False) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Predict every batch of ``loader``.
+
+    Parameters
+    ----------
+    model : nn.Module returning logits ``(B, K)``.
+    loader : yields ``(x, y)`` batches (``y`` may be -1 for unlabeled wafers).
+    device : "auto", "cpu", "cuda", torch.device or None (the model's device).
+    amp : float16 autocast on CUDA (faster, probabilities differ in the 3rd-4th decimal).
+
+    Returns
+    -------
+    y_true : int64 ``(N,)``, y_pred : int64 ``(N,)`` (argmax), probs : float32 ``(N, K)`` softmax.
+    """
+    _check_module(model)
+    _check_loader(loader, "loader")
+    device = _model_device(model) if device is None else _resolve_device(device)
+    model.to(device)
+    y_true, logits, _ = _forward_all(model, loader, device, use_amp=amp and device.type == "cuda",
+                                     channels_last=channels_last)
+    probs = torch.softmax(logits, dim=1)
+    return (y_true.cpu().numpy().astype(np.int64), probs.argmax(1).cpu().numpy().astype(np.int64),
+            probs.cpu().numpy().astype(np.float32))
+
+
+def evaluate(model: nn.Module, loader, device=None, class_names: Sequence[str] = CLASS_NAMES, *,
+             amp: bool = False, channels_last: bool = False) -> EvaluationResult:
+    """Predict ``loader`` and build the classification report and confusion matrix.
+
+    Returns an :class:`EvaluationResult` with ``y_true``, ``y_pred``, ``probs``,
+    ``report`` (per-class precision/recall/F1/support, accuracy, macro and
+    weighted averages), ``confusion`` (rows normalised by actual label),
+    ``accuracy`` and ``macro_f1``.
+    """
+    y_true, y_pred, probs = predict(model, loader, device, amp=amp, channels_last=channels_last)
+    if probs.shape[1] != len(class_names):
+        raise ValueError(f"The model outputs {probs.shape[1]} classes but class_names has {len(class_names)} "
+                         "names; pass the matching class_names.")
+    return EvaluationResult(y_true=y_true, y_pred=y_pred, probs=probs,
+                            report=metrics.classification_report_df(y_true, y_pred, class_names),
+                            confusion=metrics.confusion_matrix_df(y_true, y_pred, class_names, normalize="true"))
+
+
+def _check_module(model) -> None:
+    if not isinstance(model, nn.Module):
+        raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}.")
+
+
+# ---------------------------------------------------------------------------
+# fit
+# ---------------------------------------------------------------------------
+def _check_fit_arguments(model, optimizer, loss_fn, epochs, monitor, grad_clip, early_stopping,
+                         batch_transform, scheduler, resume, checkpoint_dir) -> None:
+    _check_module(model)
+    if not isinstance(optimizer, torch.optim.Optimizer):
+        raise TypeError(f"optimizer must be a torch.optim.Optimizer, e.g. torch.optim.AdamW(model.parameters(), "
+                        f"lr=1e-3); got {type(optimizer).__name__}.")
+    model_params = {id(p) for p in model.parameters()}
+    if any(id(p) not in model_params for group in optimizer.param_groups for p in group["params"]):
+        raise ValueError("optimizer holds parameters that are not in model: it was built for another model. "
+                         "Create it after the model: torch.optim.AdamW(model.parameters(), ...).")
+    if not callable(loss_fn):
+        raise TypeError(f"loss_fn must be callable (logits, labels) -> loss, e.g. nn.CrossEntropyLoss(); "
+                        f"got {loss_fn!r}.")
+    if not isinstance(epochs, (int, np.integer)) or isinstance(epochs, bool) or epochs < 1:
+        raise ValueError(f"epochs must be a positive integer, got {epochs!r}.")
+    if monitor not in MONITOR_CHOICES:
+        raise ValueError(f"monitor must be one of {MONITOR_CHOICES}, got {monitor!r}.")
+    if grad_clip is not None and (not isinstance(grad_clip, (int, float)) or not grad_clip > 0):
+        raise ValueError(f"grad_clip must be None or a positive max gradient norm such as 1.0, got {grad_clip!r}.")
+    if early_stopping is not None and (not isinstance(early_stopping, (int, np.integer))
+                                       or isinstance(early_stopping, bool) or early_stopping < 1):
+        raise ValueError(f"early_stopping must be None or a patience in epochs (positive integer), "
+                         f"got {early_stopping!r}.")
+    if batch_transform is not None and not callable(batch_transform):
+        raise TypeError(f"batch_transform must be callable x -> x, got {batch_transform!r}.")
+    if scheduler is not None and not hasattr(scheduler, "step"):
+        raise TypeError(f"scheduler must be a torch.optim.lr_scheduler object, got {type(scheduler).__name__}.")
+    if scheduler is not None and getattr(scheduler, "optimizer", optimizer) is not optimizer:
+        raise ValueError("scheduler was built for another optimizer; build it from the optimizer passed to fit.")
+    if isinstance(scheduler, torch.optim.lr_scheduler.ReduceLROnPlateau):
+        wanted = "min" if monitor.endswith("loss") else "max"
+        if scheduler.mode != wanted:
+            raise ValueError(f"ReduceLROnPlateau(mode={scheduler.mode!r}) is stepped with {monitor}, which should "
+                             f"be {'minimised' if wanted == 'min' else 'maximised'}: use mode={wanted!r}.")
+    if resume and checkpoint_dir is None:
+        raise ValueError("resume=True needs checkpoint_dir: the folder where the interrupted run wrote last.pt.")
+
+
+def _is_better(score: float, best: float | None, mode: str) -> bool:
+    if best is None or math.isnan(best):
+        return not math.isnan(score)
+    return score > best if mode == "max" else score < best
+
+
+def _print_header(epochs: int) -> None:
+    width = max(5, 2 * len(str(epochs)) + 1)
+    print(f"{'Epoch':>{width}}  Best  Acc/trn  Acc/val  macro-F1/val  loss trn/val   Time/e   Elapsed  "
+          "Expected end", flush=True)
+
+
+def _print_row(row: dict, epochs: int, improved: bool, mean_epoch_s: float) -> None:
+    """One line per epoch; the expected end extrapolates the mean epoch time of this run."""
+    width = max(5, 2 * len(str(epochs)) + 1)
+    remaining = mean_epoch_s * (epochs - row["epoch"])
+    end = datetime.now() + timedelta(seconds=remaining)
+    losses = f"{row['train_loss']:.4f}/{row['val_loss']:.4f}"
+    print(f"{str(row['epoch']) + '/' + str(epochs):>{width}}  {'+' if improved else '-':^4}  "
+          f"{row['train_acc']:7.4f}  {row['val_acc']:7.4f}  {row['val_macro_f1']:12.4f}  {losses:<13}  "
+          f"{row['time_s']:6.1f}s  {_format_duration(row['elapsed_s']):>8}  "
+          f"{end:%Y-%m-%d %H:%M} (in {remaining / 3600:.2f} h)", flush=True)
+
+
+def fit(model: nn.Module, train_loader, val_loader, *, loss_fn: Callable, optimizer: torch.optim.Optimizer,
+        epochs: int, device="auto", scheduler=None, amp: bool = True, channels_last: bool = False,
+        grad_clip: float | None = None, early_stopping: int | None = None, monitor: str = "val_macro_f1",
+        checkpoint_dir: str | os.PathLike | None = None, resume: bool = False,
+        batch_transform: Callable | None = None, class_names: Sequence[str] = CLASS_NAMES,
+        verbose: bool = True) -> FitResult:
+    """Train ``model`` and keep the epoch with the best validation score.
+
+    Parameters
+    ----------
+    model : nn.Module mapping ``float32 (B, C, H, W)`` to logits ``(B, K)``.
+    train_loader, val_loader : DataLoaders yielding ``(x, y)``, ``y`` int64 class indices.
+    loss_fn : callable ``(logits, y) -> scalar loss``. If it has ``set_epoch(epoch)``
+        it is called with the 0-based epoch before every epoch (e.g. LDAM-DRW).
+    optimizer : built on ``model.parameters()``.
+    epochs : total number of epochs (a resumed run continues up to this number).
+    device : "auto", "cpu", "cuda", "mps" or torch.device; the model is moved there.
+    scheduler : any ``torch.optim.lr_scheduler``. ``OneCycleLR``/``CyclicLR`` step
+        after every batch, ``ReduceLROnPlateau`` after every epoch with the monitored
+        score, all others after every epoch.
+    amp : mixed precision (float16 autocast + ``GradScaler``) on CUDA; ignored on CPU/MPS.
+    channels_last : convert model and batches to the channels-last memory format
+        (faster convolutions on recent GPUs with AMP).
+    grad_clip : clip the global gradient norm to this value (``None``: no clipping).
+    early_stopping : stop after this many epochs without improvement of ``monitor``.
+    monitor : one of ``MONITOR_CHOICES``; default validation macro-F1.
+    checkpoint_dir : folder for ``best.pt``, ``last.pt`` and ``history.csv`` (``None``:
+        keep the best weights in memory only).
+    resume : continue from ``checkpoint_dir/last.pt`` if it exists (same model,
+        optimizer, scheduler, loaders and transform as the interrupted run); on CPU
+        the result is bit-identical to a run that was never interrupted.
+    batch_transform : callable applied to every training batch ``x`` on the device.
+    class_names : used to check the model's number of outputs on the first batch.
+    verbose : print one table row per epoch and show tqdm progress bars.
+
+    Returns
+    -------
+    FitResult; ``result.model`` is ``model`` with the best epoch's weights loaded.
+
+    Raises
+    ------
+    ValueError for inconsistent inputs (label range vs model outputs, empty
+    loaders, a checkpoint of another model), FloatingPointError when the
+    training loss becomes NaN/inf (the last good checkpoint is kept).
+    """
+    _check_fit_arguments(model, optimizer, loss_fn, epochs, monitor, grad_clip, early_stopping,
+                         batch_transform, scheduler, resume, checkpoint_dir)
+    _check_loader(train_loader, "train_loader")
+    _check_loader(val_loader, "val_loader")
+    device = _resolve_device(device)
+    use_amp = bool(amp) and device.type == "cuda"
+    model.to(device)
+    if channels_last:
+        model.to(memory_format=torch.channels_last)
+    if isinstance(loss_fn, nn.Module):
+        loss_fn.to(device)
+    scaler = torch.amp.GradScaler("cuda", enabled=use_amp)
+    batch_scheduler = scheduler if isinstance(scheduler, PER_BATCH_SCHEDULERS) else None
+    mode = "min" if monitor.endswith("loss") else "max"
+    ckpt_dir = Path(checkpoint_dir) if checkpoint_dir is not None else None
+    if ckpt_dir is not None:
+        ckpt_dir.mkdir(parents=True, exist_ok=True)
+    best_path = ckpt_dir / BEST_NAME if ckpt_dir else None
+    last_path = ckpt_dir / LAST_NAME if ckpt_dir else None
+
+    rows: list[dict] = []
+    best_score, best_epoch, bad_epochs, stopped_early = None, 0, 0, False
+    best_state = None
+    start_epoch = 0  # number of completed epochs
+    if resume and last_path.is_file():
+        ckpt = load_checkpoint(last_path, model, map_location=device)
+        if ckpt.get("monitor") != monitor:
+            raise ValueError(f"{last_path} selected its best epoch by {ckpt.get('monitor')!r}, not {monitor!r}; "
+                             "resume with the same monitor, or use resume=False.")
+        _restore_training_state(ckpt, optimizer, scheduler, scaler, last_path)
+        _set_rng_state(ckpt["rng"], train_loader, batch_transform)
+        start_epoch = int(ckpt["epoch"])
+        rows = pd.DataFrame(ckpt["history"]).to_dict("records")
+        best_score, best_epoch = ckpt["best_score"], int(ckpt["best_epoch"])
+        bad_epochs, stopped_early = int(ckpt["bad_epochs"]), bool(ckpt["stopped_early"])
+        best_state = _best_state_after_resume(ckpt, best_path)
+        if verbose:
+            print(f"Resumed from {last_path} after epoch {start_epoch} (best epoch {best_epoch}, "
+                  f"{monitor}={best_score:.4f}).")
+    elif resume and verbose:
+        print(f"resume=True but {last_path} does not exist yet: starting a new run.")
+
+    elapsed_before = rows[-1]["elapsed_s"] if rows else 0.0
+    start_time = time.perf_counter()
+    if verbose and start_epoch < epochs and not stopped_early:
+        _print_header(epochs)
+    check_labels = True
+    for epoch in range(start_epoch, epochs):
+        if stopped_early:
+            break
+        epoch_start = time.perf_counter()
+        if hasattr(loss_fn, "set_epoch"):
+            loss_fn.set_epoch(epoch)
+        lr = optimizer.param_groups[0]["lr"]
+        progress = tqdm(total=len(train_loader) if hasattr(train_loader, "__len__") else None,
+                        desc=f"epoch {epoch + 1}/{epochs}", leave=False, mininterval=1.0, disable=not verbose)
+        try:
+            train_loss, train_acc = train_one_epoch(
+                model, train_loader, loss_fn=loss_fn, optimizer=optimizer, device=device, scaler=scaler,
+                use_amp=use_amp, channels_last=channels_last, grad_clip=grad_clip,
+                batch_scheduler=batch_scheduler, batch_transform=batch_transform,
+                check_labels=check_labels, progress=progress)
+        finally:
+            progress.close()
+        if check_labels and _num_outputs(model) not in (None, len(class_names)):
+            warnings.warn(f"The model outputs {_num_outputs(model)} classes but class_names has "
+                          f"{len(class_names)} names; reports will mislabel classes. Pass class_names=...",
+                          stacklevel=2)
+        check_labels = False
+        if not math.isfinite(train_loss):
+            kept = (f"The last good checkpoint (epoch {epoch}) is kept at {last_path}." if last_path and epoch
+                    else "No checkpoint was written.")
+            raise FloatingPointError(
+                f"The training loss of epoch {epoch + 1} is {train_loss}: training diverged. {kept} "
+                "Lower the learning rate, set grad_clip=1.0, or check the inputs and loss for NaN/inf.")
+        y_val, val_logits, val_loss = _forward_all(model, val_loader, device, loss_fn=loss_fn, use_amp=use_amp,
+                                                   channels_last=channels_last, loader_name="val_loader")
+        y_val_np = y_val.cpu().numpy()
+        val_pred = val_logits.argmax(1).cpu().numpy()
+        now = time.perf_counter()
+        row = {"epoch": epoch + 1, "lr": float(lr), "train_loss": train_loss, "train_acc": train_acc,
+               "val_loss": val_loss, "val_acc": float((val_pred == y_val_np).mean()),
+               "val_macro_f1": metrics.macro_f1(y_val_np, val_pred),
+               "time_s": now - epoch_start, "elapsed_s": elapsed_before + now - start_time}
+        rows.append(row)
+
+        if scheduler is not None and batch_scheduler is None:
+            if isinstance(scheduler, torch.optim.lr_scheduler.ReduceLROnPlateau):
+                scheduler.step(row[monitor])
+            else:
+                scheduler.step()
+
+        improved = _is_better(row[monitor], best_score, mode)
+        if improved:
+            best_score, best_epoch, bad_epochs = float(row[monitor]), epoch + 1, 0
+            best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
+        else:
+            bad_epochs += 1
+        if early_stopping is not None and bad_epochs >= early_stopping and epoch + 1 < epochs:
+            stopped_early = True
+
+        if ckpt_dir is not None:
+            checkpoint = {
+                "format": CHECKPOINT_FORMAT, "model_class": type(model).__name__,
+                "model": model.state_dict(), "optimizer": optimizer.state_dict(),
+                "scheduler": scheduler.state_dict() if scheduler is not None else None,
+                "scaler": scaler.state_dict(), "rng": _rng_state(train_loader, batch_transform),
+                "epoch": epoch + 1, "history": pd.DataFrame(rows, columns=HISTORY_COLUMNS).to_dict("list"),
+                "best_epoch": best_epoch, "best_score": best_score, "bad_epochs": bad_epochs,
+                "stopped_early": stopped_early, "monitor": monitor,
+            }
+            # last.pt first: if the run is killed between the two writes, last.pt says
+            # best_epoch == epoch and its own weights are the best ones (see resume).
+            save_checkpoint(checkpoint, last_path)
+            if improved:
+                save_checkpoint(checkpoint, best_path)
+            history_df = pd.DataFrame(rows, columns=HISTORY_COLUMNS)
+            _atomic_write(lambda tmp: history_df.to_csv(tmp, index=False), ckpt_dir / HISTORY_NAME)
+        if verbose:
+            _print_row(row, epochs, improved, (now - start_time) / (epoch + 1 - start_epoch))
+        if stopped_early and verbose:
+            print(f"Early stopping: {monitor} has not improved for {bad_epochs} epochs "
+                  f"(best {best_score:.4f} at epoch {best_epoch}).")
+
+    if best_state is None:
+        raise RuntimeError("fit finished without a best epoch; this should not happen.")
+    model.load_state_dict(best_state)
+    history = pd.DataFrame(rows, columns=HISTORY_COLUMNS)
+    history["epoch"] = history["epoch"].astype(int)
+    return FitResult(model=model, history=history, best_epoch=best_epoch, best_score=float(best_score),
+                     monitor=monitor, best_path=best_path if best_path and best_path.is_file() else None,
+                     last_path=last_path, stopped_early=stopped_early)
+
+
+def _num_outputs(model: nn.Module) -> int | None:
+    last = None
+    for module in model.modules():
+        if isinstance(module, nn.Linear):
+            last = module
+    return last.out_features if last is not None else None
+
+
+def _restore_training_state(ckpt: dict, optimizer, scheduler, scaler, path: Path) -> None:
+    try:
+        optimizer.load_state_dict(ckpt["optimizer"])
+    except (ValueError, KeyError) as exc:
+        raise ValueError(f"The optimizer state in {path} does not fit this optimizer ({exc}). Resume with the "
+                         "same optimizer type and parameter groups, or use resume=False.") from exc
+    if (scheduler is None) != (ckpt["scheduler"] is None):
+        raise ValueError(f"{path} was saved {'with' if ckpt['scheduler'] is not None else 'without'} an LR "
+                         "scheduler; resume with the same scheduler setting as the interrupted run.")
+    if scheduler is not None:
+        scheduler.load_state_dict(ckpt["scheduler"])
+    if ckpt["scaler"]:
+        scaler.load_state_dict(ckpt["scaler"])
+
+
+def _best_state_after_resume(ckpt: dict, best_path: Path) -> dict:
+    """Best weights for a resumed run: last.pt's own weights if its epoch was the best, else best.pt's."""
+    if int(ckpt["best_epoch"]) == int(ckpt["epoch"]):
+        return {k: v.clone() for k, v in ckpt["model"].items()}
+    best = torch.load(best_path, map_location="cpu", weights_only=True) if best_path.is_file() else None
+    if best is None or int(best["epoch"]) != int(ckpt["best_epoch"]):
+        raise ValueError(f"{best_path} does not hold the best epoch ({ckpt['best_epoch']}) recorded in last.pt: "
+                         "the checkpoint folder was changed by hand. Use resume=False to start over.")
+    device = next(iter(ckpt["model"].values())).device
+    return {k: v.to(device) for k, v in best["model"].items()}

@@ -1,0 +1,280 @@
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+from sklearn.metrics import f1_score
+from torch import nn
+
+from course_utils import data, engine, models
+
+# Builds a tiny, fully seeded run. Executed both in a subprocess (the run that gets
+# killed) and in this process (the resumed and the uninterrupted runs).
+SETUP = textwrap.dedent("""
+    import numpy as np, torch
+    from torch import nn
+    from course_utils import data, models
+
+    torch.set_num_threads(1)
+    torch.manual_seed(0)
+    rng = np.random.default_rng(0)
+    maps = rng.integers(0, 3, (200, 16, 16), dtype=np.uint8)
+    labels = np.arange(200) % 9
+    maps[labels == 0, 6:10, 6:10] = 2          # make one class learnable
+    train_loader = data.make_loader(data.WaferDataset(maps[:150], labels[:150]), 32, shuffle=True, seed=1)
+    val_loader = data.make_loader(data.WaferDataset(maps[150:], labels[150:]), 64)
+    model = models.WaferCNN(widths=(4, 8), dropout=0.5)
+    optimizer = torch.optim.AdamW(model.parameters(), lr=1e-2)
+    scheduler = torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=2e-2, total_steps=4 * len(train_loader))
+
+    class Augment:  # random flips from a private generator, so its state must survive the resume too
+        def __init__(self, kill_at=None):
+            self.generator = torch.Generator().manual_seed(3)
+            self.calls, self.kill_at = 0, kill_at
+        def __call__(self, x):
+            self.calls += 1
+            if self.calls == self.kill_at:
+                import os, signal
+                os.kill(os.getpid(), signal.SIGKILL)
+            flip = torch.rand(len(x), generator=self.generator) < 0.5
+            return torch.where(flip[:, None, None, None], x.flip(-1), x)
+""")
+
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    """Tiny tensors gain nothing from threads, and idle OpenMP threads slow down on a shared 2-core machine."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+def tiny_loaders(n=120, size=16, batch_size=32, num_classes=9, seed=0):
+    rng = np.random.default_rng(seed)
+    maps = rng.integers(0, 3, (n, size, size), dtype=np.uint8)
+    labels = np.arange(n) % num_classes
+    train = data.make_loader(data.WaferDataset(maps, labels), batch_size, shuffle=True, seed=seed)
+    val = data.make_loader(data.WaferDataset(maps[: n // 2], labels[: n // 2]), 64)
+    return train, val
+
+
+def tiny_fit(tmp_path=None, epochs=2, model=None, loaders=None, **kwargs):
+    torch.manual_seed(0)
+    model = model or models.WaferCNN(widths=(4, 8))
+    train, val = loaders or tiny_loaders()
+    kwargs.setdefault("optimizer", torch.optim.AdamW(model.parameters(), lr=1e-2))
+    kwargs.setdefault("loss_fn", nn.CrossEntropyLoss())
+    return engine.fit(model, train, val, epochs=epochs, device="cpu", verbose=False,
+                      checkpoint_dir=tmp_path, **kwargs)
+
+
+def test_fit_history_checkpoints_and_best_weights(tmp_path):
+    result = tiny_fit(tmp_path, epochs=3)
+    h = result.history
+    assert list(h.columns) == list(engine.HISTORY_COLUMNS)
+    assert h["epoch"].tolist() == [1, 2, 3]
+    assert result.best_epoch == int(h.loc[h["val_macro_f1"].idxmax(), "epoch"])
+    assert result.best_score == pytest.approx(h["val_macro_f1"].max())
+    assert (h["elapsed_s"].diff().dropna() > 0).all()
+    csv = pd.read_csv(tmp_path / "history.csv")
+    np.testing.assert_allclose(csv["val_loss"], h["val_loss"])
+    best = engine.load_checkpoint(result.best_path)
+    assert best["epoch"] == result.best_epoch
+    assert all(torch.equal(v, result.model.state_dict()[k]) for k, v in best["model"].items())
+    assert [p.name for p in tmp_path.iterdir() if p.name.endswith(".tmp")] == []  # atomic writes leave no temp
+
+
+def test_history_metrics_match_an_independent_evaluation(tmp_path):
+    result = tiny_fit(tmp_path, epochs=2)
+    model = models.WaferCNN(widths=(4, 8))
+    engine.load_checkpoint(tmp_path / "last.pt", model)
+    _, val = tiny_loaders()
+    y_true, y_pred, probs = engine.predict(model, val, "cpu")
+    assert y_true.dtype == np.int64 and y_pred.dtype == np.int64 and probs.dtype == np.float32
+    assert probs.shape == (60, 9)
+    np.testing.assert_allclose(probs.sum(1), 1.0, rtol=1e-5)
+    np.testing.assert_array_equal(y_pred, probs.argmax(1))
+    last = result.history.iloc[-1]
+    assert last["val_acc"] == pytest.approx((y_true == y_pred).mean())
+    assert last["val_macro_f1"] == pytest.approx(f1_score(y_true, y_pred, average="macro"))
+    logits = torch.log(torch.as_tensor(probs))
+    assert last["val_loss"] == pytest.approx(nn.functional.nll_loss(logits, torch.as_tensor(y_true)).item(),
+                                             rel=1e-4)
+    report = engine.evaluate(model, val, "cpu")
+    assert report.macro_f1 == pytest.approx(last["val_macro_f1"], abs=1e-4)
+    np.testing.assert_allclose(report.confusion.sum(axis=1), 1.0)
+
+
+def test_schedulers_step_per_batch_or_per_epoch():
+    train, val = tiny_loaders()
+    model = models.WaferCNN(widths=(4, 8))
+    opt = torch.optim.SGD(model.parameters(), lr=0.1)
+    one_cycle = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=0.1, total_steps=2 * len(train))
+    tiny_fit(epochs=2, model=model, loaders=(train, val), optimizer=opt, scheduler=one_cycle)
+    assert one_cycle.last_epoch == 2 * len(train)
+    model = models.WaferCNN(widths=(4, 8))
+    opt = torch.optim.SGD(model.parameters(), lr=0.1)
+    step = torch.optim.lr_scheduler.StepLR(opt, step_size=1, gamma=0.5)
+    result = tiny_fit(epochs=3, model=model, loaders=(train, val), optimizer=opt, scheduler=step)
+    np.testing.assert_allclose(result.history["lr"], [0.1, 0.05, 0.025])
+
+
+def test_set_epoch_batch_transform_and_grad_clip():
+    class Loss(nn.CrossEntropyLoss):
+        epochs_seen = []
+
+        def set_epoch(self, epoch):
+            self.epochs_seen.append(epoch)
+
+    calls = []
+
+    def transform(x):
+        calls.append((x.device.type, tuple(x.shape[1:])))
+        return x
+
+    train, val = tiny_loaders()
+    torch.manual_seed(0)
+    model = models.WaferCNN(widths=(4, 8))
+    before = [p.detach().clone() for p in model.parameters()]
+    loss = Loss()
+    tiny_fit(epochs=2, model=model, loaders=(train, val), loss_fn=loss, batch_transform=transform,
+             optimizer=torch.optim.SGD(model.parameters(), lr=1.0), grad_clip=1e-6)
+    assert loss.epochs_seen == [0, 1]
+    assert calls == [("cpu", (3, 16, 16))] * (2 * len(train))
+    moved = torch.sqrt(sum(((p - b) ** 2).sum() for p, b in zip(model.parameters(), before)))
+    assert moved <= 2 * len(train) * 1e-6 * 1.01  # each SGD step moves at most lr * max_norm
+
+
+def test_early_stopping_stops_when_score_stalls():
+    torch.manual_seed(0)
+    model = models.WaferCNN(widths=(4, 8))
+    result = tiny_fit(epochs=6, model=model, optimizer=torch.optim.SGD(model.parameters(), lr=0.0),
+                      early_stopping=2, monitor="val_loss")
+    assert result.stopped_early and len(result.history) == 3 and result.best_epoch == 1
+
+
+def test_monitor_val_loss_picks_the_minimum():
+    result = tiny_fit(epochs=3, monitor="val_loss")
+    h = result.history
+    assert result.best_epoch == int(h.loc[h["val_loss"].idxmin(), "epoch"])
+
+
+def test_label_range_is_checked_against_model_outputs():
+    model = models.WaferCNN(widths=(4, 8), num_classes=5)
+    with pytest.raises(ValueError, match="Labels go up to 8 but the model outputs 5 classes"):
+        tiny_fit(model=model)
+
+
+def test_empty_loader_and_bad_arguments(tmp_path):
+    train, val = tiny_loaders()
+    model = models.WaferCNN(widths=(4, 8))
+    opt = torch.optim.SGD(model.parameters(), lr=0.1)
+    empty = torch.utils.data.DataLoader([], batch_size=4)
+    common = dict(loss_fn=nn.CrossEntropyLoss(), optimizer=opt, epochs=1, device="cpu", verbose=False)
+    with pytest.raises(ValueError, match="train_loader is empty"):
+        engine.fit(model, empty, val, **common)
+    with pytest.raises(ValueError, match="val_loader is empty"):
+        engine.fit(model, train, empty, **common)
+    with pytest.raises(ValueError, match="epochs must be a positive integer"):
+        engine.fit(model, train, val, **{**common, "epochs": 0})
+    with pytest.raises(ValueError, match="monitor must be one of"):
+        engine.fit(model, train, val, monitor="f1", **common)
+    with pytest.raises(ValueError, match="resume=True needs checkpoint_dir"):
+        engine.fit(model, train, val, resume=True, **common)
+    other = torch.optim.SGD(models.WaferCNN(widths=(4, 8)).parameters(), lr=0.1)
+    with pytest.raises(ValueError, match="built for another model"):
+        engine.fit(model, train, val, **{**common, "optimizer": other})
+    plateau = torch.optim.lr_scheduler.ReduceLROnPlateau(opt, mode="min")
+    with pytest.raises(ValueError, match="use mode='max'"):
+        engine.fit(model, train, val, scheduler=plateau, **common)
+    with pytest.raises(FileNotFoundError, match="No checkpoint"):
+        engine.load_checkpoint(tmp_path / "missing.pt")
+
+
+def test_non_finite_loss_stops_and_keeps_last_good_checkpoint(tmp_path):
+    class ExplodingLoss(nn.CrossEntropyLoss):
+        epoch = 0
+
+        def set_epoch(self, epoch):
+            self.epoch = epoch
+
+        def forward(self, logits, y):
+            loss = super().forward(logits, y)
+            return loss * float("nan") if self.epoch == 1 else loss
+
+    with pytest.raises(FloatingPointError, match="training loss of epoch 2 is nan.*epoch 1"):
+        tiny_fit(tmp_path, epochs=3, loss_fn=ExplodingLoss())
+    last = engine.load_checkpoint(tmp_path / "last.pt")
+    assert last["epoch"] == 1
+    assert all(torch.isfinite(v).all() for v in last["model"].values() if v.is_floating_point())
+
+
+def test_resume_from_another_model_is_refused(tmp_path):
+    tiny_fit(tmp_path, epochs=1)
+    model = models.WaferCNN(widths=(4, 16))
+    with pytest.raises(ValueError, match="different model"):
+        tiny_fit(tmp_path, epochs=2, model=model, resume=True)
+
+
+def _run_setup():
+    namespace = {}
+    exec(SETUP, namespace)
+    return namespace
+
+
+def _fit_from_setup(ns, checkpoint_dir, resume=False):
+    return engine.fit(ns["model"], ns["train_loader"], ns["val_loader"], loss_fn=nn.CrossEntropyLoss(),
+                      optimizer=ns["optimizer"], scheduler=ns["scheduler"], epochs=4, device="cpu",
+                      checkpoint_dir=checkpoint_dir, resume=resume, batch_transform=ns["Augment"](),
+                      verbose=False)
+
+
+@pytest.mark.skipif(not hasattr(signal, "SIGKILL"), reason="needs SIGKILL (POSIX)")
+def test_killed_run_resumes_bit_identical(tmp_path):
+    killed_dir = tmp_path / "killed"
+    child = SETUP + textwrap.dedent(f"""
+        from course_utils import engine
+        engine.fit(model, train_loader, val_loader, loss_fn=nn.CrossEntropyLoss(), optimizer=optimizer,
+                   scheduler=scheduler, epochs=4, device="cpu", checkpoint_dir={str(killed_dir)!r},
+                   batch_transform=Augment(kill_at=2 * len(train_loader) + 2), verbose=False)
+    """)
+    proc = subprocess.run([sys.executable, "-c", child], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == -signal.SIGKILL, proc.stderr  # killed in the middle of epoch 3
+    assert engine.load_checkpoint(killed_dir / "last.pt")["epoch"] == 2
+
+    resumed = _fit_from_setup(_run_setup(), killed_dir, resume=True)
+    reference = _fit_from_setup(_run_setup(), tmp_path / "reference")
+
+    metric_cols = [c for c in engine.HISTORY_COLUMNS if c not in ("time_s", "elapsed_s")]
+    pd.testing.assert_frame_equal(resumed.history[metric_cols], reference.history[metric_cols], check_exact=True)
+    assert resumed.best_epoch == reference.best_epoch
+    for key, value in reference.model.state_dict().items():
+        assert torch.equal(value, resumed.model.state_dict()[key]), key
+    last_a = engine.load_checkpoint(killed_dir / "last.pt")
+    last_b = engine.load_checkpoint(tmp_path / "reference" / "last.pt")
+    for key, value in last_b["model"].items():
+        assert torch.equal(value, last_a["model"][key]), key
+    assert last_a["rng"]["loader"][0].equal(last_b["rng"]["loader"][0])
+
+
+def test_verbose_prints_one_row_per_epoch(capsys):
+    train, val = tiny_loaders()
+    model = models.WaferCNN(widths=(4, 8))
+    engine.fit(model, train, val, loss_fn=nn.CrossEntropyLoss(), optimizer=torch.optim.AdamW(model.parameters()),
+               epochs=2, device="cpu", verbose=True)
+    lines = [line for line in capsys.readouterr().out.splitlines() if line.strip()]
+    assert lines[0].split()[:5] == ["Epoch", "Best", "Acc/trn", "Acc/val", "macro-F1/val"]
+    assert lines[1].split()[:2] == ["1/2", "+"] and lines[2].split()[0] == "2/2"
+    assert "(in " in lines[1] and " h)" in lines[1]
+
+
+def test_resume_with_another_monitor_is_refused(tmp_path):
+    tiny_fit(tmp_path, epochs=1)
+    with pytest.raises(ValueError, match="resume with the same monitor"):
+        tiny_fit(tmp_path, epochs=2, resume=True, monitor="val_loss")

@@ -1,0 +1,83 @@
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+from sklearn.metrics import accuracy_score, f1_score, precision_recall_fscore_support
+
+from course_utils import metrics
+from course_utils.config import CLASS_NAMES
+
+NAMES = ["a", "b", "c", "d"]
+
+
+@pytest.fixture
+def labels():
+    rng = np.random.default_rng(0)
+    y_true = rng.integers(0, 3, 200)  # class "d" never occurs
+    y_pred = np.where(rng.random(200) < 0.7, y_true, rng.integers(0, 3, 200))
+    return y_true, y_pred
+
+
+def test_report_matches_sklearn(labels):
+    y_true, y_pred = labels
+    table = metrics.classification_report_df(y_true, y_pred, NAMES, digits=None)
+    assert list(table.index) == NAMES + ["accuracy", "macro avg", "weighted avg"]
+    assert list(table.columns) == ["precision", "recall", "f1-score", "support"]
+    p, r, f, s = precision_recall_fscore_support(y_true, y_pred, labels=[0, 1, 2], zero_division=0)
+    np.testing.assert_allclose(table.loc[["a", "b", "c"], "precision"], p)
+    np.testing.assert_allclose(table.loc[["a", "b", "c"], "recall"], r)
+    np.testing.assert_allclose(table.loc[["a", "b", "c"], "f1-score"], f)
+    assert table["support"].dtype == np.int64
+    assert table.loc[["a", "b", "c"], "support"].tolist() == s.tolist()
+    assert table.loc["accuracy", "f1-score"] == pytest.approx(accuracy_score(y_true, y_pred))
+    assert table.loc["accuracy", "support"] == 200
+    assert table.loc["macro avg", "f1-score"] == pytest.approx(f1_score(y_true, y_pred, average="macro"))
+    assert table.loc["weighted avg", "f1-score"] == pytest.approx(f1_score(y_true, y_pred, average="weighted"))
+    # a class absent from y_true and y_pred is undefined, not 0, and not in the macro average
+    assert table.loc["d"].drop("support").isna().all() and table.loc["d", "support"] == 0
+    assert metrics.macro_f1(y_true, y_pred) == pytest.approx(table.loc["macro avg", "f1-score"])
+
+
+def test_report_rounds_and_accepts_tensors(labels):
+    y_true, y_pred = labels
+    table = metrics.classification_report_df(torch.as_tensor(y_true), torch.as_tensor(y_pred), NAMES, digits=2)
+    values = table[["precision", "recall", "f1-score"]].dropna().to_numpy()
+    np.testing.assert_allclose(values, np.round(values, 2))
+
+
+def test_confusion_matrix_normalised_by_actual(labels):
+    y_true, y_pred = labels
+    cm = metrics.confusion_matrix_df(y_true, y_pred, NAMES)
+    assert cm.shape == (4, 4) and cm.index.name == "actual" and cm.columns.name == "predicted"
+    np.testing.assert_allclose(cm.iloc[:3].sum(axis=1), 1.0)
+    assert (cm.loc["d"] == 0).all()  # no wafers of class d: a zero row, not NaN
+    counts = metrics.confusion_matrix_df(y_true, y_pred, NAMES, normalize=None)
+    assert counts.to_numpy().dtype.kind == "i" and counts.to_numpy().sum() == 200
+    expected = np.zeros((4, 4), int)
+    np.add.at(expected, (y_true, y_pred), 1)
+    np.testing.assert_array_equal(counts.to_numpy(), expected)
+    np.testing.assert_allclose(cm.loc["b", "c"], expected[1, 2] / expected[1].sum())
+
+
+def test_default_class_names():
+    cm = metrics.confusion_matrix_df([0, 8], [0, 8])
+    assert list(cm.index) == list(CLASS_NAMES)
+
+
+@pytest.mark.parametrize("y_true, y_pred, match", [
+    ([0, 1], [0], "same length"),
+    ([0, 9], [0, 1], "labels from 0 to 9"),
+    ([-1, 1], [0, 1], "unlabeled"),
+    ([], [], "empty"),
+    ([[0.1, 0.9]], [1], "1-D array"),
+])
+def test_bad_labels(y_true, y_pred, match):
+    with pytest.raises(ValueError, match=match):
+        metrics.classification_report_df(y_true, y_pred)
+
+
+def test_bad_normalize_and_names():
+    with pytest.raises(ValueError, match="normalize must be one of"):
+        metrics.confusion_matrix_df([0], [0], NAMES, normalize="rows")
+    with pytest.raises(TypeError, match="class_names"):
+        metrics.confusion_matrix_df([0], [0], "abc")
