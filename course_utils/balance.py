@@ -40,6 +40,7 @@ from torch.utils.data import WeightedRandomSampler
 from .augment import d4_transform
 from .config import CLASS_NAMES
 from .data import WaferDataset, WaferSet
+from .losses import effective_number_weights
 
 _SCHEMES = ("inverse", "balanced", "effective")
 
@@ -413,9 +414,7 @@ def _class_weight_vector(labels: np.ndarray, names: tuple[str, ...], scheme: str
     beta = _check_number(beta, "beta")
     if not 0 <= beta < 1:
         raise ValueError(f"beta={beta} must lie in [0, 1) (Cui et al. use 0.9-0.9999; 0 = no re-weighting).")
-    effective_num = (1.0 - np.power(beta, counts)) / (1.0 - beta)
-    weights = 1.0 / effective_num
-    return weights * len(names) / weights.sum()
+    return effective_number_weights(counts, beta)
 
 
 def sample_weights(labels, *, scheme: str = "inverse", beta: float = 0.999,

@@ -90,6 +90,21 @@ def check_class_counts(class_counts, *, num_classes: int | None = None, allow_ze
     return counts
 
 
+def effective_number_weights(class_counts, beta: float) -> np.ndarray:
+    """Class-balanced weights from the effective number of samples (Cui et al. 2019).
+
+    ``E_c = (1 - beta ** n_c) / (1 - beta)``, ``w_c = (1 / E_c) * C / sum_k (1 / E_k)``:
+    ``float64 (C,)`` weights that sum to ``C``. ``beta = 0`` gives equal weights,
+    ``beta -> 1`` inverse frequency. Counts must be positive (see :func:`check_class_counts`).
+    """
+    if isinstance(beta, bool) or not isinstance(beta, numbers.Real) or not 0 <= beta < 1:
+        raise ValueError(f"beta={beta!r} must be a number in [0, 1) (Cui et al. use 0.9 - 0.9999).")
+    counts = np.asarray(class_counts, dtype=np.float64)
+    effective_num = (1.0 - np.power(beta, counts)) / (1.0 - beta)
+    weights = 1.0 / effective_num
+    return weights * len(counts) / weights.sum()
+
+
 def class_weights_from_counts(class_counts, *, scheme: str = "balanced", beta: float = 0.9999) -> torch.Tensor:
     """Per-class loss weights ``float32 (C,)`` from training-set class counts.
 
@@ -110,11 +125,7 @@ def class_weights_from_counts(class_counts, *, scheme: str = "balanced", beta: f
     if scheme == "balanced":
         weights = counts.sum() / (len(counts) * counts)
     else:
-        if not isinstance(beta, numbers.Real) or not 0 <= beta < 1:
-            raise ValueError(f"beta={beta!r} must be a number in [0, 1) (Cui et al. use 0.9 - 0.9999).")
-        effective_num = (1.0 - np.power(beta, counts)) / (1.0 - beta)
-        weights = 1.0 / effective_num
-        weights = weights * len(counts) / weights.sum()
+        weights = effective_number_weights(counts, beta)
     return torch.as_tensor(weights, dtype=torch.float32)
 
 
