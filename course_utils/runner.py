@@ -245,7 +245,8 @@ def run_notebooks(
         raise RunnerError("--output-dir must not be the notebooks folder (sources are never overwritten)")
 
     env = dict(os.environ)
-    env.setdefault("MPLBACKEND", "Agg")
+    # Figures must land in the executed notebooks: an inherited MPLBACKEND=Agg would swallow them.
+    env["MPLBACKEND"] = "module://matplotlib_inline.backend_inline"
     env["PYTHONUNBUFFERED"] = "1"
     if jobs > 1 and "OMP_NUM_THREADS" not in env:
         env["OMP_NUM_THREADS"] = str(max(1, (os.cpu_count() or 1) // jobs))

@@ -33,7 +33,8 @@ def _write(path, *sources, params=PARAMS):
 def fixture_run(tmp_path_factory):
     """Run a good, a failing and another good notebook in parallel, once for the module."""
     src = tmp_path_factory.mktemp("nbs")
-    good = _write(src / "10_good.ipynb", RECORD, "x = 1 + 1")
+    good = _write(src / "10_good.ipynb", RECORD, "x = 1 + 1",
+                  "import matplotlib.pyplot as plt\nplt.plot([1, 2, 3])\nplt.show()")
     bad = _write(src / "11_bad.ipynb", RECORD, "y = 2", "raise ValueError('deliberate failure in cell 3')", "z = 3")
     other = _write(src / "12_other.ipynb", RECORD)
     out = tmp_path_factory.mktemp("out")
@@ -67,6 +68,13 @@ def test_summary_files_and_executed_copies(fixture_run):
     # sources untouched: no outputs written back
     nb = nbformat.read(src / "10_good.ipynb", as_version=4)
     assert all(not c.get("outputs") for c in nb.cells if c.cell_type == "code")
+
+
+def test_figures_are_kept_in_executed_copies(fixture_run):
+    # the test process runs with MPLBACKEND=Agg (conftest); kernels must still plot inline
+    results, _, _ = fixture_run
+    executed = nbformat.read(results["10_good"].output, as_version=4)
+    assert any("image/png" in o.get("data", {}) for c in executed.cells for o in c.get("outputs", []))
 
 
 def test_parameters_reach_the_notebook_and_cwd_is_its_folder(fixture_run):
