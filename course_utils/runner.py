@@ -34,6 +34,8 @@ from . import config
 
 #: Default per-notebook time limit in seconds (smoke runs); full runs have none.
 SMOKE_TIMEOUT_S = 600
+#: Tries to start a notebook's kernel before the notebook counts as failed.
+KERNEL_START_ATTEMPTS = 3
 
 
 class RunnerError(Exception):
@@ -125,6 +127,16 @@ def _failing_cell(executed: Path) -> tuple[int | None, int | None]:
     return None, None
 
 
+def _cells_started(executed: Path) -> bool:
+    """True if any code cell of ``executed`` ran (papermill marks every cell "completed"
+    when the kernel never starts, so the execution counts are what tells)."""
+    try:
+        nb = json.loads(executed.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return False
+    return any(cell.get("execution_count") is not None for cell in nb.get("cells", []))
+
+
 def execute_one(spec: dict) -> dict:
     """Run one notebook with papermill in this process; return a result dict.
 
@@ -136,10 +148,21 @@ def execute_one(spec: dict) -> dict:
     start = time.perf_counter()
     result = {"status": "ok", "cell": None, "cell_index": None, "error_type": "", "error": ""}
     try:
-        pm.execute_notebook(
-            spec["input"], spec["output"], parameters=spec["parameters"], kernel_name=spec["kernel"],
-            cwd=spec["cwd"], progress_bar=False, log_output=False, request_save_on_cell_execute=True,
-        )
+        for attempt in range(KERNEL_START_ATTEMPTS):
+            try:
+                pm.execute_notebook(
+                    spec["input"], spec["output"], parameters=spec["parameters"], kernel_name=spec["kernel"],
+                    cwd=spec["cwd"], progress_bar=False, log_output=False, request_save_on_cell_execute=True,
+                )
+                break
+            except PapermillExecutionError:
+                raise
+            except Exception:
+                # A kernel that dies while starting (e.g. a port clash between kernels
+                # launched at the same moment) has run nothing yet: start it again.
+                if attempt + 1 == KERNEL_START_ATTEMPTS or _cells_started(Path(spec["output"])):
+                    raise
+                time.sleep(1.0 + attempt)
     except PapermillExecutionError as exc:
         _, index = _failing_cell(Path(spec["output"]))  # index in the saved copy (papermill adds a banner cell)
         result.update(status="failed", cell=exc.exec_count, cell_index=index if index is not None else exc.cell_index,

@@ -146,3 +146,36 @@ def test_parse_parameter_literals():
     assert runner.parse_parameter("B=[1e-3, 3e-3]") == ("B", [1e-3, 3e-3])
     assert runner.parse_parameter("C=hello") == ("C", "hello")
     assert runner.parse_parameter("D=False") == ("D", False)
+
+
+def test_kernel_that_dies_at_start_is_retried(tmp_path, monkeypatch):
+    import papermill
+
+    nb = _write(tmp_path / "60_flaky.ipynb", "x = 1")
+    real = papermill.execute_notebook
+    calls = []
+
+    def flaky(*args, **kwargs):
+        calls.append(1)
+        if len(calls) == 1:
+            raise RuntimeError("Kernel died before replying to kernel_info")
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(papermill, "execute_notebook", flaky)
+    spec = {"input": str(nb), "output": str(tmp_path / "out.ipynb"), "cwd": str(tmp_path),
+            "parameters": {}, "kernel": "python3"}
+    assert runner.execute_one(spec)["status"] == "ok"
+    assert len(calls) == 2
+
+
+def test_errors_after_cells_ran_are_not_retried(tmp_path, monkeypatch):
+    import papermill
+
+    nb = _write(tmp_path / "61_dies.ipynb", "import os\nos._exit(1)")
+    calls = []
+    real = papermill.execute_notebook
+    monkeypatch.setattr(papermill, "execute_notebook", lambda *a, **k: (calls.append(1), real(*a, **k))[1])
+    spec = {"input": str(nb), "output": str(tmp_path / "out.ipynb"), "cwd": str(tmp_path),
+            "parameters": {}, "kernel": "python3"}
+    result = runner.execute_one(spec)
+    assert result["status"] == "failed" and len(calls) == 1
