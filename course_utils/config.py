@@ -1,4 +1,4 @@
-"""Course-wide constants and path resolution.
+"""Course-wide constants, path resolution and atomic file writes.
 
 Everything that more than one module or notebook needs to agree on lives here:
 the WM-811K class names and counts, the repository URL used by the Colab
@@ -13,11 +13,15 @@ Paths
 * ``output_dir(name)`` is where a notebook writes figures, checkpoints and
   tables: ``<repo>/outputs/<name>`` (or ``./outputs/<name>``) unless an explicit
   folder is given (the instructor runner passes one).
+* ``atomic_write(path, write)`` writes caches, checkpoints and summaries
+  all-or-nothing (temporary file + ``os.replace``).
 """
 from __future__ import annotations
 
 import os
+import tempfile
 from pathlib import Path
+from typing import BinaryIO, Callable
 
 #: The one place the repository URL is configured. The Colab bootstrap cell and
 #: the "Open in Colab" badges of every notebook are generated from it
@@ -125,4 +129,23 @@ def output_dir(name: str, base: str | os.PathLike | None = None) -> Path:
         if not path.is_absolute():
             path = root / path
     path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def atomic_write(path: str | os.PathLike, write: Callable[[BinaryIO], object]) -> Path:
+    """Write a file all-or-nothing: ``write(f)`` fills a temporary file in the same
+    folder, which then replaces ``path`` (``os.replace``), so a crash never leaves
+    a half-written file behind. Returns ``path``."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name + ".", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            write(f)
+        os.chmod(tmp, 0o644)  # mkstemp creates 0600 files
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+        raise
     return path

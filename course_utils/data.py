@@ -22,7 +22,6 @@ import hashlib
 import json
 import os
 import pickle
-import tempfile
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Sequence
@@ -31,7 +30,7 @@ import numpy as np
 import pandas as pd
 
 from . import config
-from .config import CLASS_NAMES
+from .config import CLASS_NAMES, atomic_write  # noqa: F401  (atomic_write is part of this module's API)
 
 
 @dataclass
@@ -484,25 +483,6 @@ def cache_path(size=64, keep_unlabeled: bool = False, cache_dir=None) -> Path:
 def _source_stamp(path: Path) -> dict:
     st = path.stat()
     return {"source_bytes": int(st.st_size), "source_mtime_ns": int(st.st_mtime_ns)}
-
-
-def atomic_write(path, write) -> Path:
-    """Write a file all-or-nothing: ``write(f)`` fills a temporary file in the same
-    folder, which then replaces ``path`` (``os.replace``), so a crash never leaves
-    a half-written file behind. Returns ``path``."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name + ".", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            write(f)
-        os.chmod(tmp, 0o644)  # mkstemp creates 0600 files
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-        raise
-    return path
 
 
 def save_cache(ws: WaferSet, file, *, meta: dict) -> Path:

@@ -39,7 +39,6 @@ from __future__ import annotations
 import math
 import os
 import random
-import tempfile
 import time
 import warnings
 from dataclasses import dataclass, field
@@ -54,7 +53,7 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from . import env, metrics
-from .config import CLASS_NAMES
+from .config import CLASS_NAMES, atomic_write
 
 #: Columns of ``FitResult.history`` (and ``history.csv``).
 HISTORY_COLUMNS = ("epoch", "lr", "train_loss", "train_acc", "val_loss", "val_acc", "val_macro_f1",
@@ -210,24 +209,10 @@ def _set_rng_state(state: dict, train_loader, batch_transform) -> None:
             gen.set_state(saved)
 
 
-def _atomic_write(write: Callable[[Path], None], path: Path) -> None:
-    """Call ``write(tmp)`` on a temporary file in ``path``'s folder, then ``os.replace`` it onto ``path``."""
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    try:
-        write(Path(tmp))
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 def save_checkpoint(checkpoint: dict, path: str | os.PathLike) -> Path:
     """Write ``checkpoint`` with ``torch.save`` atomically (temp file + ``os.replace``); return the path."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    _atomic_write(lambda tmp: torch.save(checkpoint, tmp), path)
-    return path
+    return atomic_write(path, lambda f: torch.save(checkpoint, f))
 
 
 def _check_state_dict_matches(model: nn.Module, state: dict, path: Path) -> None:
@@ -651,7 +636,7 @@ def fit(model: nn.Module, train_loader, val_loader, *, loss_fn: Callable, optimi
             if improved:
                 save_checkpoint(checkpoint, best_path)
             history_df = pd.DataFrame(rows, columns=HISTORY_COLUMNS)
-            _atomic_write(lambda tmp: history_df.to_csv(tmp, index=False), ckpt_dir / HISTORY_NAME)
+            atomic_write(ckpt_dir / HISTORY_NAME, lambda f: f.write(history_df.to_csv(index=False).encode("utf-8")))
         if verbose:
             _print_row(row, epochs, improved, (now - start_time) / (epoch + 1 - start_epoch))
         if stopped_early and verbose:

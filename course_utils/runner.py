@@ -313,9 +313,7 @@ def write_summary(results: list[NotebookResult], out: Path) -> None:
     table = summary_table(results)
     for name, text in (("summary.csv", table.to_csv(index=False)),
                        ("summary.json", json.dumps([asdict(r) for r in results], indent=2))):
-        tmp = out / f".{name}.tmp"
-        tmp.write_text(text, encoding="utf-8")
-        os.replace(tmp, out / name)
+        config.atomic_write(out / name, lambda f, text=text: f.write(text.encode("utf-8")))
 
 
 def format_summary(results: list[NotebookResult], wall_seconds: float | None = None) -> str:
