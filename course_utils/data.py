@@ -146,12 +146,16 @@ def _check_size(size) -> tuple[int, int]:
     return int(h), int(w)
 
 
-def _nearest_index(n_in: int, n_out: int) -> np.ndarray:
+def nearest_index(n_in, n_out: int) -> np.ndarray:
     """Source index of every output pixel when ``n_in`` pixels are resampled to ``n_out``.
 
     Pixel centres are matched (``floor((i + 0.5) * n_in / n_out)``), the rule of
     PIL's NEAREST filter and of ``torch.nn.functional.interpolate(mode="nearest-exact")``.
+    ``n_in`` may be an int (result ``(n_out,)``) or an array of lengths ``(m,)``
+    (result ``(m, n_out)``, one row per length; the synthetic generator uses it so
+    that its die grids are resized exactly like real maps).
     """
+    n_in = np.asarray(n_in, dtype=np.int64)[..., None]
     return np.minimum(((np.arange(n_out) + 0.5) * n_in / n_out).astype(np.int64), n_in - 1)
 
 
@@ -220,7 +224,7 @@ def _resize_block(stack: np.ndarray, out_h: int, out_w: int) -> np.ndarray:
     h, w = stack.shape[1:]
     if 0 in (h, w):
         raise ValueError(f"maps have shape {(h, w)}; every wafer map must be a non-empty 2-D array.")
-    resized = stack[:, _nearest_index(h, out_h)[:, None], _nearest_index(w, out_w)[None, :]]
+    resized = stack[:, nearest_index(h, out_h)[:, None], nearest_index(w, out_w)[None, :]]
     if resized.size and (resized.min() < 0 or resized.max() > 2):
         raise ValueError(
             f"maps of shape {(h, w)} hold values outside {{0, 1, 2}} (range [{resized.min()}, {resized.max()}]); "

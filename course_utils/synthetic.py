@@ -35,7 +35,7 @@ from typing import Mapping, Sequence
 import numpy as np
 
 from .config import CLASS_NAMES, NUM_CLASSES, WM811K_LABELED_COUNTS
-from .data import WaferSet
+from .data import WaferSet, nearest_index
 
 __all__ = ["make_synthetic_wafers", "class_allocation", "PROPORTION_PRESETS", "WAFERS_PER_LOT", "MIN_SIZE"]
 
@@ -199,16 +199,6 @@ def _sample_grids(n_lots: int, rng: np.random.Generator) -> tuple[np.ndarray, np
     return grid_h, grid_w
 
 
-def _nearest_index(n_in: np.ndarray, n_out: int) -> np.ndarray:
-    """Source index ``(len(n_in), n_out)`` of every output pixel (pixel-centre nearest neighbour).
-
-    Same rule as :func:`course_utils.data.resize_maps`: ``floor((i + 0.5) * n_in / n_out)``.
-    """
-    i = np.arange(n_out, dtype=np.float64)[None, :]
-    n_in = np.asarray(n_in, dtype=np.float64)[:, None]
-    return np.minimum(np.floor((i + 0.5) * n_in / n_out), n_in - 1).astype(np.int64)
-
-
 def _axis_layout(n_dies: np.ndarray, n_out: int):
     """Die coordinates along one axis, and which die row/column each pixel shows.
 
@@ -224,7 +214,7 @@ def _axis_layout(n_dies: np.ndarray, n_out: int):
     shown = np.minimum(n_dies, n_out)
     length = int(shown.max())
     slot = np.arange(length)[None, :]
-    sampled = _nearest_index(n_dies, n_out)                           # (m, n_out) die index per pixel
+    sampled = nearest_index(n_dies, n_out)                            # (m, n_out) die index per pixel
     die = np.where(n_dies[:, None] <= n_out, slot, sampled[:, :length])  # die index per slot
     coord = ((die + 0.5) / n_dies[:, None] * 2.0 - 1.0).astype(np.float32)
     coord[slot >= shown[:, None]] = 4.0
