@@ -100,15 +100,15 @@ def check_kernel(kernel: str) -> None:
 
 def notebook_parameters(path: Path) -> set[str]:
     """Names declared in the notebook's ``parameters`` cell."""
-    from .nbtools import parameter_names
     import nbformat
+
+    from .nbtools import parameter_names
 
     return set(parameter_names(nbformat.read(path, as_version=4)))
 
 
-def build_parameters(path: Path, standard: dict, extra: dict) -> dict:
-    """Parameters for one notebook: the standard ones plus the extras it declares."""
-    declared = notebook_parameters(path)
+def build_parameters(declared: set[str], standard: dict, extra: dict) -> dict:
+    """Parameters for one notebook that declares ``declared``: the standard ones plus the extras."""
     params = {k: v for k, v in standard.items() if k in declared}
     params.update({k: v for k, v in extra.items() if k in declared})
     return params
@@ -281,7 +281,7 @@ def run_notebooks(
             standard["DATA_PATH"] = str(Path(data_path).expanduser().resolve())
         if seed is not None:
             standard["SEED"] = seed
-        params = build_parameters(path, standard, extra)
+        params = build_parameters(declared[path], standard, extra)
         if echo:
             print(f"[start] {path.stem}", flush=True)
         result = _run_in_subprocess(path, out, params, kernel, timeout, env)
