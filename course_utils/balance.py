@@ -39,7 +39,8 @@ from torch.utils.data import WeightedRandomSampler
 
 from .augment import d4_transform
 from .config import CLASS_NAMES
-from .data import WaferDataset, WaferSet
+from .data import WaferDataset
+from .wafers import WaferSet
 from .losses import effective_number_weights
 
 _SCHEMES = ("inverse", "balanced", "effective")

@@ -60,6 +60,11 @@ WM811K_LABELED_COUNTS: dict[str, int] = {
 #: Die states stored in every wafer map.
 OFF_WAFER, GOOD_DIE, DEFECT_DIE = 0, 1, 2
 
+#: Where wafer maps come from: the embedded synthetic twin or the real Kaggle file.
+DATA_SOURCES: tuple[str, ...] = ("synthetic", "wm811k")
+#: Device preferences every notebook and the runner accept (``env.get_device``).
+DEVICE_CHOICES: tuple[str, ...] = ("auto", "cpu", "cuda", "mps")
+
 #: Parameters every notebook declares in its ``parameters`` cell; the instructor
 #: runner sets them (see ``course_utils.runner``).
 STANDARD_PARAMETERS = ("SMOKE", "DEVICE", "DATA_SOURCE", "DATA_PATH", "OUTPUT_DIR", "SEED")

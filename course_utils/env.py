@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-DEVICE_CHOICES = ("auto", "cpu", "cuda", "mps")
+from .config import DEVICE_CHOICES  # noqa: E402  (one list of device names, shared with the runner)
 
 
 def mps_available() -> bool:

@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 import torch
 
-from course_utils import augment, balance, data
+from course_utils import augment, balance, data, splits, wafers
 from course_utils.config import CLASS_NAMES
 
 COUNTS = [40, 5, 50, 90, 35, 3, 8, 12, 300]  # imbalanced like WM-811K, small
@@ -15,7 +15,7 @@ def make_set(counts=COUNTS, size=10, seed=0):
     labels = np.repeat(np.arange(len(counts)), counts)
     maps = rng.integers(0, 3, (len(labels), size, size)).astype(np.uint8)
     lots = np.array([f"lot{i}" for i in range(len(labels))])
-    return data.WaferSet(maps, labels, lot=lots)
+    return wafers.WaferSet(maps, labels, lot=lots)
 
 
 def canonical(m) -> bytes:
@@ -26,7 +26,7 @@ def canonical(m) -> bytes:
 def test_undersample_to_smallest_class_and_caps():
     ws = make_set()
     out, report = balance.undersample(ws, seed=0)
-    assert isinstance(out, data.WaferSet)
+    assert isinstance(out, wafers.WaferSet)
     assert (out.class_counts() == 3).all()
     assert list(report.index) == list(CLASS_NAMES)
     assert report["before"].tolist() == COUNTS and (report["after"] == 3).all()
@@ -98,7 +98,7 @@ def test_balance_to_target_and_reachability():
 
 def test_augmenting_the_training_part_never_leaks_val_or_test():
     ws = make_set(seed=3)
-    train_idx, val_idx, test_idx = data.stratified_split(ws.labels, seed=0)
+    train_idx, val_idx, test_idx = splits.stratified_split(ws.labels, seed=0)
     out, _ = balance.balance_to_target(ws.subset(train_idx), 30, max_factor=30, max_shift=1, seed=0)
     origin = train_idx[out.info["source_index"]]          # back to indices of the full set
     assert np.isin(origin, train_idx).all()
@@ -110,7 +110,7 @@ def test_augmenting_the_training_part_never_leaks_val_or_test():
     assert not any(canonical(m) in held_out for m in d4_only.maps)
     # the check above can fail: augmenting BEFORE the split leaks rotated copies into the test part
     leaky, _ = balance.augment_offline(ws, 8, seed=0)
-    tr, _, te = data.stratified_split(leaky.labels, seed=0)
+    tr, _, te = splits.stratified_split(leaky.labels, seed=0)
     train_keys = {canonical(m) for m in leaky.maps[tr]}
     leaked = np.mean([canonical(m) in train_keys for m in leaky.maps[te]])
     assert leaked > 0.9
@@ -150,8 +150,8 @@ def test_resampling_bad_input():
     with pytest.raises(ValueError, match="no wafers, so it cannot be oversampled"):
         balance.oversample(make_set([5, 0, 5, 5, 5, 5, 5, 5, 5]), n_per_class={"Donut": 5})
     with pytest.raises(ValueError, match="unlabeled"):
-        balance.undersample(data.WaferSet(np.zeros((3, 4, 4), np.uint8), [0, -1, 1]))
-    raw = data.WaferSet(np.array([np.zeros((3, 4), np.uint8)] * 2 + [np.zeros((5, 5), np.uint8)], dtype=object),
+        balance.undersample(wafers.WaferSet(np.zeros((3, 4, 4), np.uint8), [0, -1, 1]))
+    raw = wafers.WaferSet(np.array([np.zeros((3, 4), np.uint8)] * 2 + [np.zeros((5, 5), np.uint8)], dtype=object),
                         [0, 1, 1])
     with pytest.raises(ValueError, match="resize_maps"):
         balance.augment_offline(raw, 2)
