@@ -9,9 +9,7 @@ env         print the environment report and the package check
 from __future__ import annotations
 
 import argparse
-import json
 import sys
-from pathlib import Path
 
 
 def _cmd_notebooks(args: argparse.Namespace) -> int:
@@ -44,18 +42,6 @@ def _cmd_env(args: argparse.Namespace) -> int:
     return 0 if (table["status"] == "OK").all() else 1
 
 
-def _cmd_execute(args: argparse.Namespace) -> int:
-    """Hidden worker: run one notebook described by a JSON spec, write a JSON result."""
-    from .runner import execute_one
-
-    spec = json.loads(Path(args.spec).read_text(encoding="utf-8"))
-    result = execute_one(spec)
-    tmp = Path(args.result).with_suffix(".tmp")
-    tmp.write_text(json.dumps(result), encoding="utf-8")
-    tmp.replace(args.result)
-    return 0
-
-
 def build_parser() -> argparse.ArgumentParser:
     from .runner import add_run_arguments
 
@@ -69,9 +55,6 @@ def build_parser() -> argparse.ArgumentParser:
     mode.add_argument("--check", action="store_true", help="report problems, exit 1 if any (default)")
     mode.add_argument("--fix", action="store_true", help="strip outputs and re-sync bootstrap cell and badge")
     sub.add_parser("env", help="environment report and package check")
-    ex = sub.add_parser("_execute")
-    ex.add_argument("spec")
-    ex.add_argument("result")
     return parser
 
 
@@ -83,9 +66,7 @@ def main(argv: list[str] | None = None) -> int:
         return main_run(args)
     if args.command == "notebooks":
         return _cmd_notebooks(args)
-    if args.command == "env":
-        return _cmd_env(args)
-    return _cmd_execute(args)
+    return _cmd_env(args)
 
 
 if __name__ == "__main__":

@@ -102,6 +102,11 @@ def notebooks_dir() -> Path:
     return root / "notebooks"
 
 
+def solutions_dir() -> Path:
+    """Folder with the worked solutions (``solutions/NN_<stem>_solutions.ipynb``), beside ``notebooks/``."""
+    return notebooks_dir().parent / "solutions"
+
+
 def data_dir() -> Path:
     """Folder for downloaded data and caches (created if missing)."""
     env = os.environ.get("COURSE_DATA_DIR")
