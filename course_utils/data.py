@@ -210,15 +210,6 @@ class WaferDataset(Dataset):
         """``int64`` ``(n_classes,)``: samples per class."""
         return np.bincount(self.labels.numpy(), minlength=len(self.class_names)).astype(np.int64)
 
-    def class_weights(self) -> np.ndarray:
-        """``float64`` ``(n_classes,)``: ``n_samples / (n_classes * count)`` (scikit-learn's
-        ``'balanced'`` formula); classes absent from the set get weight 0."""
-        counts = self.class_counts()
-        weights = np.zeros(len(counts), dtype=np.float64)
-        present = counts > 0
-        weights[present] = counts.sum() / (present.sum() * counts[present])
-        return weights
-
 
 def make_loader(
     dataset: WaferDataset,

@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 import torch
 
-from course_utils import augment, balance, data, splits, wafers
+from course_utils import augment, balance, data, losses, splits, wafers
 from course_utils.config import CLASS_NAMES
 
 COUNTS = [40, 5, 50, 90, 35, 3, 8, 12, 300]  # imbalanced like WM-811K, small
@@ -163,17 +163,21 @@ def test_sample_and_class_weights_against_formulas():
     counts = np.array(COUNTS, dtype=float)
     w = balance.sample_weights(labels)
     assert w.shape == (len(labels),) and np.allclose(w, 1 / counts[labels])
-    cw = balance.class_weights(labels)
+    cw = losses.class_weights(np.bincount(labels))
     assert cw.dtype == torch.float32 and np.allclose(cw.numpy(), len(labels) / (9 * counts))
+    from sklearn.utils.class_weight import compute_class_weight
+    np.testing.assert_allclose(balance.sample_weights(labels, scheme="balanced"),
+                               compute_class_weight("balanced", classes=np.arange(9), y=labels)[labels], rtol=1e-12)
     beta = 0.99
     eff = (1 - beta) / (1 - beta ** counts)
     eff = eff / eff.sum() * 9
-    assert np.allclose(balance.class_weights(labels, scheme="effective", beta=beta).numpy(), eff, rtol=1e-6)
+    assert np.allclose(losses.class_weights(counts, scheme="effective", beta=beta).numpy(), eff, rtol=1e-6)
+    np.testing.assert_allclose(balance.sample_weights(labels, scheme="effective", beta=beta), eff[labels], rtol=1e-12)
     # beta = 0: no re-weighting; beta -> 1: proportional to inverse frequency
-    assert np.allclose(balance.class_weights(labels, scheme="effective", beta=0.0).numpy(), 1.0)
-    near = balance.class_weights(labels, scheme="effective", beta=1 - 1e-9).numpy()
+    assert np.allclose(losses.class_weights(counts, scheme="effective", beta=0.0).numpy(), 1.0)
+    near = losses.class_weights(counts, scheme="effective", beta=1 - 1e-9).numpy()
     assert np.allclose(near / near.sum(), (1 / counts) / (1 / counts).sum(), rtol=1e-4)
-    assert torch.equal(balance.class_weights(make_set()), cw)
+    assert torch.equal(losses.class_weights(make_set().class_counts()), cw)
 
 
 def test_weighted_sampler_draws_classes_evenly_and_reproducibly():
@@ -183,7 +187,7 @@ def test_weighted_sampler_draws_classes_evenly_and_reproducibly():
     assert np.allclose(drawn, 1 / 9, atol=0.015)
     assert list(balance.make_weighted_sampler(ws, seed=0)) == list(balance.make_weighted_sampler(ws, seed=0))
     eff = balance.make_weighted_sampler(ws.labels, scheme="effective", beta=0.9, num_samples=18000, seed=0)
-    expected = np.array(COUNTS) * balance.class_weights(ws, scheme="effective", beta=0.9).double().numpy()
+    expected = np.array(COUNTS) * losses.class_weights(ws.class_counts(), scheme="effective", beta=0.9).double().numpy()
     drawn = np.bincount(ws.labels[list(eff)], minlength=9) / 18000
     assert np.allclose(drawn, expected / expected.sum(), atol=0.015)
     loader = data.make_loader(data.WaferDataset.from_waferset(ws), 64, sampler=balance.make_weighted_sampler(ws))
@@ -197,12 +201,12 @@ def test_sampler_and_weights_bad_input():
         balance.make_weighted_sampler(labels)
     assert len(balance.make_weighted_sampler(labels, num_classes=8)) == 9
     with pytest.raises(ValueError, match="has no samples"):
-        balance.class_weights(labels)
+        balance.sample_weights(labels)
     with pytest.raises(ValueError, match="scheme"):
-        balance.class_weights(np.repeat(np.arange(9), 2), scheme="sqrt")
-    with pytest.raises(ValueError, match=r"beta=1.0 must lie in \[0, 1\)"):
+        balance.sample_weights(np.repeat(np.arange(9), 2), scheme="sqrt")
+    with pytest.raises(ValueError, match=r"beta=1.0 must be a number in \[0, 1\)"):
         balance.sample_weights(np.repeat(np.arange(9), 2), scheme="effective", beta=1.0)
     with pytest.raises(ValueError, match="empty"):
         balance.make_weighted_sampler(np.array([], dtype=np.int64))
     with pytest.raises(ValueError, match="num_classes"):
-        balance.class_weights(np.array([0, 9]))
+        balance.sample_weights(np.array([0, 9]))

@@ -193,7 +193,6 @@ def test_encodings_and_batched_dataset():
     ds = data.WaferDataset(np.random.default_rng(0).integers(0, 3, (10, 4, 4)), np.arange(10) % 3)
     x, y = ds[[1, 4, 7]]
     assert x.shape == (3, 3, 4, 4) and y.tolist() == [1, 1, 1]
-    np.testing.assert_allclose(ds.class_weights()[:3], [10 / (3 * 4), 10 / (3 * 3), 10 / (3 * 3)])
     order = [b[1].tolist() for b in data.make_loader(ds, 4, shuffle=True, seed=1)]
     assert order == [b[1].tolist() for b in data.make_loader(ds, 4, shuffle=True, seed=1)]
     with pytest.raises(ValueError, match="varying size"):
