@@ -233,6 +233,12 @@ def make_loader(
     sampler : torch Sampler of sample indices, e.g. a ``WeightedRandomSampler``.
     seed : int or None
         Seeds the shuffling generator, so the batch order is reproducible.
+
+    Returns
+    -------
+    DataLoader yielding whole batches ``(x, y)``; its ``rng_generators`` attribute
+    lists the ``torch.Generator`` that orders the samples (``engine.fit`` stores and
+    restores it in checkpoints).
     """
     if not isinstance(batch_size, (int, np.integer)) or batch_size < 1:
         raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}.")
@@ -245,4 +251,7 @@ def make_loader(
         else:
             sampler = SequentialSampler(dataset)
     batches = BatchSampler(sampler, batch_size=int(batch_size), drop_last=drop_last)
-    return DataLoader(dataset, sampler=batches, batch_size=None, num_workers=num_workers, pin_memory=pin_memory)
+    loader = DataLoader(dataset, sampler=batches, batch_size=None, num_workers=num_workers, pin_memory=pin_memory)
+    # the generator(s) that decide the sample order, for checkpoints that resume exactly (engine.fit)
+    loader.rng_generators = [g for g in [getattr(sampler, "generator", None)] if isinstance(g, torch.Generator)]
+    return loader

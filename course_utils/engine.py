@@ -158,22 +158,18 @@ def _check_loader(loader, name: str) -> None:
                          "with fewer samples than batch_size.")
 
 
-def _loader_generators(loader) -> list[torch.Generator]:
-    """The torch.Generator objects that decide the loader's sample order.
+def _loader_generators(owner) -> list[torch.Generator]:
+    """The ``torch.Generator`` objects that decide a loader's sample order (or a transform's draws).
 
-    ``data.make_loader`` wraps a ``RandomSampler``/``WeightedRandomSampler`` in a
-    ``BatchSampler`` that the ``DataLoader`` uses as its sampler, so the generator
-    sits at ``loader.sampler.sampler.generator``; a plain ``DataLoader`` keeps it
-    at ``loader.batch_sampler.sampler.generator``.
+    Read from public attributes only: ``rng_generators`` (set by ``data.make_loader``),
+    else the ``generator`` of a plain ``DataLoader(..., generator=g)`` or of a
+    ``BatchAugment``. A loader without either draws from torch's global generator,
+    which the checkpoint stores anyway.
     """
-    found: list[torch.Generator] = []
-    candidates = [loader, getattr(loader, "sampler", None), getattr(loader, "batch_sampler", None)]
-    candidates += [getattr(c, "sampler", None) for c in candidates[1:]]
-    for obj in candidates:
-        gen = getattr(obj, "generator", None)
-        if isinstance(gen, torch.Generator) and all(gen is not g for g in found):
-            found.append(gen)
-    return found
+    found = getattr(owner, "rng_generators", None)
+    if found is None:
+        found = [getattr(owner, "generator", None)]
+    return [g for g in found if isinstance(g, torch.Generator)]
 
 
 def _rng_state(train_loader, batch_transform) -> dict:
@@ -475,6 +471,19 @@ def _print_row(row: dict, epochs: int, improved: bool, mean_epoch_s: float) -> N
           f"{end:%Y-%m-%d %H:%M} (in {remaining / 3600:.2f} h)", flush=True)
 
 
+@dataclass
+class _Progress:
+    """What the loop carries from epoch to epoch (and a checkpoint stores)."""
+
+    rows: list = field(default_factory=list)
+    best_score: float | None = None
+    best_epoch: int = 0
+    bad_epochs: int = 0
+    stopped_early: bool = False
+    best_state: dict | None = None
+    start_epoch: int = 0  # epochs completed before this call (resume)
+
+
 def fit(model: nn.Module, train_loader, val_loader, *, loss_fn: Callable, optimizer: torch.optim.Optimizer,
         epochs: int, device="auto", scheduler=None, amp: bool = True, channels_last: bool = False,
         grad_clip: float | None = None, early_stopping: int | None = None, monitor: str = "val_macro_f1",
@@ -524,51 +533,22 @@ def fit(model: nn.Module, train_loader, val_loader, *, loss_fn: Callable, optimi
                          batch_transform, scheduler, resume, checkpoint_dir)
     _check_loader(train_loader, "train_loader")
     _check_loader(val_loader, "val_loader")
-    device = _resolve_device(device)
+    device = _place(model, loss_fn, device, channels_last=channels_last)
     use_amp = bool(amp) and device.type == "cuda"
-    model.to(device)
-    if channels_last:
-        model.to(memory_format=torch.channels_last)
-    if isinstance(loss_fn, nn.Module):
-        loss_fn.to(device)
     scaler = torch.amp.GradScaler("cuda", enabled=use_amp)
     batch_scheduler = scheduler if isinstance(scheduler, PER_BATCH_SCHEDULERS) else None
     mode = "min" if monitor.endswith("loss") else "max"
     ckpt_dir = Path(checkpoint_dir) if checkpoint_dir is not None else None
-    if ckpt_dir is not None:
-        ckpt_dir.mkdir(parents=True, exist_ok=True)
-    best_path = ckpt_dir / BEST_NAME if ckpt_dir else None
-    last_path = ckpt_dir / LAST_NAME if ckpt_dir else None
-
-    rows: list[dict] = []
-    best_score, best_epoch, bad_epochs, stopped_early = None, 0, 0, False
-    best_state = None
-    start_epoch = 0  # number of completed epochs
-    if resume and last_path.is_file():
-        ckpt = load_checkpoint(last_path, model, map_location=device)
-        if ckpt.get("monitor") != monitor:
-            raise ValueError(f"{last_path} selected its best epoch by {ckpt.get('monitor')!r}, not {monitor!r}; "
-                             "resume with the same monitor, or use resume=False.")
-        _restore_training_state(ckpt, optimizer, scheduler, scaler, last_path)
-        _set_rng_state(ckpt["rng"], train_loader, batch_transform)
-        start_epoch = int(ckpt["epoch"])
-        rows = pd.DataFrame(ckpt["history"]).to_dict("records")
-        best_score, best_epoch = ckpt["best_score"], int(ckpt["best_epoch"])
-        bad_epochs, stopped_early = int(ckpt["bad_epochs"]), bool(ckpt["stopped_early"])
-        best_state = _best_state_after_resume(ckpt, best_path)
-        if verbose:
-            print(f"Resumed from {last_path} after epoch {start_epoch} (best epoch {best_epoch}, "
-                  f"{monitor}={best_score:.4f}).")
-    elif resume and verbose:
-        print(f"resume=True but {last_path} does not exist yet: starting a new run.")
-
-    elapsed_before = rows[-1]["elapsed_s"] if rows else 0.0
+    state = _Progress()
+    if resume:
+        state = _resume(ckpt_dir, model, optimizer, scheduler, scaler, train_loader, batch_transform,
+                        monitor=monitor, device=device, verbose=verbose)
+    elapsed_before = state.rows[-1]["elapsed_s"] if state.rows else 0.0
     start_time = time.perf_counter()
-    if verbose and start_epoch < epochs and not stopped_early:
+    if verbose and state.start_epoch < epochs and not state.stopped_early:
         _print_header(epochs)
-    check_labels = True
-    for epoch in range(start_epoch, epochs):
-        if stopped_early:
+    for epoch in range(state.start_epoch, epochs):
+        if state.stopped_early:
             break
         epoch_start = time.perf_counter()
         if hasattr(loss_fn, "set_epoch"):
@@ -581,77 +561,143 @@ def fit(model: nn.Module, train_loader, val_loader, *, loss_fn: Callable, optimi
                 model, train_loader, loss_fn=loss_fn, optimizer=optimizer, device=device, scaler=scaler,
                 use_amp=use_amp, channels_last=channels_last, grad_clip=grad_clip,
                 batch_scheduler=batch_scheduler, batch_transform=batch_transform,
-                check_labels=check_labels, progress=progress)
+                check_labels=epoch == state.start_epoch, progress=progress)
         finally:
             progress.close()
-        if check_labels and _num_outputs(model) not in (None, len(class_names)):
-            warnings.warn(f"The model outputs {_num_outputs(model)} classes but class_names has "
-                          f"{len(class_names)} names; reports will mislabel classes. Pass class_names=...",
-                          stacklevel=2)
-        check_labels = False
-        if not math.isfinite(train_loss):
-            kept = (f"The last good checkpoint (epoch {epoch}) is kept at {last_path}." if last_path and epoch
-                    else "No checkpoint was written.")
-            raise FloatingPointError(
-                f"The training loss of epoch {epoch + 1} is {train_loss}: training diverged. {kept} "
-                "Lower the learning rate, set grad_clip=1.0, or check the inputs and loss for NaN/inf.")
-        y_val, val_logits, val_loss = _forward_all(model, val_loader, device, loss_fn=loss_fn, use_amp=use_amp,
-                                                   channels_last=channels_last, loader_name="val_loader")
-        y_val_np = y_val.cpu().numpy()
-        val_pred = val_logits.argmax(1).cpu().numpy()
-        now = time.perf_counter()
+        if epoch == state.start_epoch:
+            _warn_on_class_names(model, class_names)
+        _stop_if_diverged(train_loss, epoch, ckpt_dir)
         row = {"epoch": epoch + 1, "lr": float(lr), "train_loss": train_loss, "train_acc": train_acc,
-               "val_loss": val_loss, "val_acc": float((val_pred == y_val_np).mean()),
-               "val_macro_f1": metrics.macro_f1(y_val_np, val_pred),
-               "time_s": now - epoch_start, "elapsed_s": elapsed_before + now - start_time}
-        rows.append(row)
-
+               **_validate(model, val_loader, loss_fn, device, use_amp=use_amp, channels_last=channels_last)}
+        now = time.perf_counter()
+        row.update(time_s=now - epoch_start, elapsed_s=elapsed_before + now - start_time)
+        state.rows.append(row)
         if scheduler is not None and batch_scheduler is None:
-            if isinstance(scheduler, torch.optim.lr_scheduler.ReduceLROnPlateau):
-                scheduler.step(row[monitor])
-            else:
-                scheduler.step()
-
-        improved = _is_better(row[monitor], best_score, mode)
-        if improved:
-            best_score, best_epoch, bad_epochs = float(row[monitor]), epoch + 1, 0
-            best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
-        else:
-            bad_epochs += 1
-        if early_stopping is not None and bad_epochs >= early_stopping and epoch + 1 < epochs:
-            stopped_early = True
-
+            is_plateau = isinstance(scheduler, torch.optim.lr_scheduler.ReduceLROnPlateau)
+            scheduler.step(row[monitor]) if is_plateau else scheduler.step()
+        improved = _record_epoch(state, model, row, monitor=monitor, mode=mode, epoch=epoch, epochs=epochs,
+                                 early_stopping=early_stopping)
         if ckpt_dir is not None:
-            checkpoint = {
-                "format": CHECKPOINT_FORMAT, "model_class": type(model).__name__,
-                "model": model.state_dict(), "optimizer": optimizer.state_dict(),
-                "scheduler": scheduler.state_dict() if scheduler is not None else None,
-                "scaler": scaler.state_dict(), "rng": _rng_state(train_loader, batch_transform),
-                "epoch": epoch + 1, "history": pd.DataFrame(rows, columns=HISTORY_COLUMNS).to_dict("list"),
-                "best_epoch": best_epoch, "best_score": best_score, "bad_epochs": bad_epochs,
-                "stopped_early": stopped_early, "monitor": monitor,
-            }
-            # last.pt first: if the run is killed between the two writes, last.pt says
-            # best_epoch == epoch and its own weights are the best ones (see resume).
-            save_checkpoint(checkpoint, last_path)
-            if improved:
-                save_checkpoint(checkpoint, best_path)
-            history_df = pd.DataFrame(rows, columns=HISTORY_COLUMNS)
-            atomic_write(ckpt_dir / HISTORY_NAME, lambda f: f.write(history_df.to_csv(index=False).encode("utf-8")))
+            _save_epoch(ckpt_dir, state, model, optimizer, scheduler, scaler, train_loader, batch_transform,
+                        epoch=epoch, monitor=monitor, improved=improved)
         if verbose:
-            _print_row(row, epochs, improved, (now - start_time) / (epoch + 1 - start_epoch))
-        if stopped_early and verbose:
-            print(f"Early stopping: {monitor} has not improved for {bad_epochs} epochs "
-                  f"(best {best_score:.4f} at epoch {best_epoch}).")
+            _print_row(row, epochs, improved, (now - start_time) / (epoch + 1 - state.start_epoch))
+            if state.stopped_early:
+                print(f"Early stopping: {monitor} has not improved for {state.bad_epochs} epochs "
+                      f"(best {state.best_score:.4f} at epoch {state.best_epoch}).")
+    return _finish(model, state, monitor=monitor, ckpt_dir=ckpt_dir)
 
-    if best_state is None:
+
+# ---------------------------------------------------------------------------
+# The steps of fit, each named for what it does
+# ---------------------------------------------------------------------------
+def _place(model: nn.Module, loss_fn, device, *, channels_last: bool) -> torch.device:
+    """Move model (and a loss with buffers) to the device, in channels-last format if asked."""
+    device = _resolve_device(device)
+    model.to(device, memory_format=torch.channels_last) if channels_last else model.to(device)
+    if isinstance(loss_fn, nn.Module):
+        loss_fn.to(device)
+    return device
+
+
+def _validate(model, val_loader, loss_fn, device, *, use_amp: bool, channels_last: bool) -> dict:
+    """Validation columns of one history row: loss, accuracy, macro-F1."""
+    y_val, val_logits, val_loss = _forward_all(model, val_loader, device, loss_fn=loss_fn, use_amp=use_amp,
+                                               channels_last=channels_last, loader_name="val_loader")
+    y_val_np = y_val.cpu().numpy()
+    val_pred = val_logits.argmax(1).cpu().numpy()
+    return {"val_loss": val_loss, "val_acc": float((val_pred == y_val_np).mean()),
+            "val_macro_f1": metrics.macro_f1(y_val_np, val_pred)}
+
+
+def _warn_on_class_names(model: nn.Module, class_names: Sequence[str]) -> None:
+    outputs = _num_outputs(model)
+    if outputs not in (None, len(class_names)):
+        warnings.warn(f"The model outputs {outputs} classes but class_names has {len(class_names)} names; "
+                      "reports will mislabel classes. Pass class_names=...", stacklevel=3)
+
+
+def _stop_if_diverged(train_loss: float, epoch: int, ckpt_dir: Path | None) -> None:
+    if math.isfinite(train_loss):
+        return
+    kept = (f"The last good checkpoint (epoch {epoch}) is kept at {ckpt_dir / LAST_NAME}." if ckpt_dir and epoch
+            else "No checkpoint was written.")
+    raise FloatingPointError(
+        f"The training loss of epoch {epoch + 1} is {train_loss}: training diverged. {kept} "
+        "Lower the learning rate, set grad_clip=1.0, or check the inputs and loss for NaN/inf.")
+
+
+def _record_epoch(state: _Progress, model, row: dict, *, monitor: str, mode: str, epoch: int, epochs: int,
+                  early_stopping: int | None) -> bool:
+    """Update best score/weights and the early-stopping counter; return True if the epoch improved."""
+    improved = _is_better(row[monitor], state.best_score, mode)
+    if improved:
+        state.best_score, state.best_epoch, state.bad_epochs = float(row[monitor]), epoch + 1, 0
+        state.best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
+    else:
+        state.bad_epochs += 1
+    if early_stopping is not None and state.bad_epochs >= early_stopping and epoch + 1 < epochs:
+        state.stopped_early = True
+    return improved
+
+
+def _save_epoch(ckpt_dir: Path, state: _Progress, model, optimizer, scheduler, scaler, train_loader,
+                batch_transform, *, epoch: int, monitor: str, improved: bool) -> None:
+    """Write last.pt (and best.pt when the epoch improved) and history.csv, each atomically."""
+    ckpt_dir.mkdir(parents=True, exist_ok=True)
+    history = pd.DataFrame(state.rows, columns=HISTORY_COLUMNS)
+    checkpoint = {
+        "format": CHECKPOINT_FORMAT, "model_class": type(model).__name__,
+        "model": model.state_dict(), "optimizer": optimizer.state_dict(),
+        "scheduler": scheduler.state_dict() if scheduler is not None else None,
+        "scaler": scaler.state_dict(), "rng": _rng_state(train_loader, batch_transform),
+        "epoch": epoch + 1, "history": history.to_dict("list"),
+        "best_epoch": state.best_epoch, "best_score": state.best_score, "bad_epochs": state.bad_epochs,
+        "stopped_early": state.stopped_early, "monitor": monitor,
+    }
+    # last.pt first: if the run is killed between the two writes, last.pt says
+    # best_epoch == epoch and its own weights are the best ones (see resume).
+    save_checkpoint(checkpoint, ckpt_dir / LAST_NAME)
+    if improved:
+        save_checkpoint(checkpoint, ckpt_dir / BEST_NAME)
+    atomic_write(ckpt_dir / HISTORY_NAME, lambda f: f.write(history.to_csv(index=False).encode("utf-8")))
+
+
+def _resume(ckpt_dir: Path, model, optimizer, scheduler, scaler, train_loader, batch_transform, *,
+            monitor: str, device: torch.device, verbose: bool) -> _Progress:
+    """The loop's state from ``ckpt_dir/last.pt`` (a new run when it does not exist yet)."""
+    last_path = ckpt_dir / LAST_NAME
+    if not last_path.is_file():
+        if verbose:
+            print(f"resume=True but {last_path} does not exist yet: starting a new run.")
+        return _Progress()
+    ckpt = load_checkpoint(last_path, model, map_location=device)
+    if ckpt.get("monitor") != monitor:
+        raise ValueError(f"{last_path} selected its best epoch by {ckpt.get('monitor')!r}, not {monitor!r}; "
+                         "resume with the same monitor, or use resume=False.")
+    _restore_training_state(ckpt, optimizer, scheduler, scaler, last_path)
+    _set_rng_state(ckpt["rng"], train_loader, batch_transform)
+    state = _Progress(rows=pd.DataFrame(ckpt["history"]).to_dict("records"), best_score=ckpt["best_score"],
+                      best_epoch=int(ckpt["best_epoch"]), bad_epochs=int(ckpt["bad_epochs"]),
+                      stopped_early=bool(ckpt["stopped_early"]), start_epoch=int(ckpt["epoch"]))
+    state.best_state = _best_state_after_resume(ckpt, ckpt_dir / BEST_NAME, device=device)
+    if verbose:
+        print(f"Resumed from {last_path} after epoch {state.start_epoch} (best epoch {state.best_epoch}, "
+              f"{monitor}={state.best_score:.4f}).")
+    return state
+
+
+def _finish(model, state: _Progress, *, monitor: str, ckpt_dir: Path | None) -> FitResult:
+    """Load the best epoch's weights into ``model`` and build the result."""
+    if state.best_state is None:
         raise RuntimeError("fit finished without a best epoch; this should not happen.")
-    model.load_state_dict(best_state)
-    history = pd.DataFrame(rows, columns=HISTORY_COLUMNS)
+    model.load_state_dict(state.best_state)
+    history = pd.DataFrame(state.rows, columns=HISTORY_COLUMNS)
     history["epoch"] = history["epoch"].astype(int)
-    return FitResult(model=model, history=history, best_epoch=best_epoch, best_score=float(best_score),
+    best_path = ckpt_dir / BEST_NAME if ckpt_dir else None
+    return FitResult(model=model, history=history, best_epoch=state.best_epoch, best_score=float(state.best_score),
                      monitor=monitor, best_path=best_path if best_path and best_path.is_file() else None,
-                     last_path=last_path, stopped_early=stopped_early)
+                     last_path=ckpt_dir / LAST_NAME if ckpt_dir else None, stopped_early=state.stopped_early)
 
 
 def _num_outputs(model: nn.Module) -> int | None:
@@ -677,13 +723,16 @@ def _restore_training_state(ckpt: dict, optimizer, scheduler, scaler, path: Path
         scaler.load_state_dict(ckpt["scaler"])
 
 
-def _best_state_after_resume(ckpt: dict, best_path: Path) -> dict:
-    """Best weights for a resumed run: last.pt's own weights if its epoch was the best, else best.pt's."""
+def _best_state_after_resume(ckpt: dict, best_path: Path, *, device: torch.device) -> dict:
+    """Best weights for a resumed run: last.pt's own weights if its epoch was the best, else best.pt's.
+
+    best.pt is read with :func:`load_checkpoint`, so a truncated or foreign file gets
+    the same clear message as any checkpoint (naming the file and the way out).
+    """
     if int(ckpt["best_epoch"]) == int(ckpt["epoch"]):
         return {k: v.clone() for k, v in ckpt["model"].items()}
-    best = torch.load(best_path, map_location="cpu", weights_only=True) if best_path.is_file() else None
+    best = load_checkpoint(best_path, map_location=device) if best_path.is_file() else None
     if best is None or int(best["epoch"]) != int(ckpt["best_epoch"]):
         raise ValueError(f"{best_path} does not hold the best epoch ({ckpt['best_epoch']}) recorded in last.pt: "
                          "the checkpoint folder was changed by hand. Use resume=False to start over.")
-    device = next(iter(ckpt["model"].values())).device
-    return {k: v.to(device) for k, v in best["model"].items()}
+    return dict(best["model"])

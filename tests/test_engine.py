@@ -277,3 +277,16 @@ def test_resume_with_another_monitor_is_refused(tmp_path):
     tiny_fit(tmp_path, epochs=1)
     with pytest.raises(ValueError, match="resume with the same monitor"):
         tiny_fit(tmp_path, epochs=2, resume=True, monitor="val_loss")
+
+
+def test_resume_with_a_truncated_best_checkpoint_names_the_file(tmp_path):
+    tiny_fit(tmp_path, epochs=2)
+    last = engine.load_checkpoint(tmp_path / "last.pt")
+    last["best_epoch"] = 1  # the best epoch is not the last one: resume must read best.pt
+    engine.save_checkpoint(last, tmp_path / "last.pt")
+    best = tmp_path / "best.pt"
+    best.write_bytes(best.read_bytes()[:200])
+    with pytest.raises(ValueError) as err:
+        tiny_fit(tmp_path, epochs=3, resume=True)
+    assert f"Could not read the checkpoint {best}" in str(err.value) and "delete it" in str(err.value)
+    assert not isinstance(err.value.__cause__, type(None))
