@@ -4,8 +4,8 @@ Classification (notebooks 06 and 07)
 ------------------------------------
 >>> runs = {"CE": (y_true, y_pred_ce), "focal": (y_true, y_pred_focal)}   # e.g. from engine.predict
 >>> evaluation.compare_runs(runs)                 # per-class P/R/F1, columns (run, metric)
->>> evaluation.plot_f1_bars(evaluation.compare_runs(runs))
->>> evaluation.plot_confusion_grid(runs)          # confusion matrices normalised by actual label
+>>> viz.plot_f1_bars(evaluation.compare_runs(runs))   # the plots live in course_utils.viz
+>>> viz.plot_confusion_grid(runs)                  # confusion matrices normalised by actual label
 >>> evaluation.imbalanced_vs_balanced(y_true, y_pred, seed=0)
 >>> evaluation.ranking_report(y_true, probs)      # average precision and ROC-AUC per class
 >>> evaluation.check_collapse(y_pred)             # did the run predict (almost) one class only?
@@ -30,7 +30,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Mapping, Sequence
 
-import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 import torch
@@ -91,6 +90,11 @@ def _check_runs(runs) -> Mapping:
 # ---------------------------------------------------------------------------
 # Comparing runs
 # ---------------------------------------------------------------------------
+def run_predictions(runs: Mapping) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """``{run name: (y_true, y_pred)}`` from ``runs``, each pair checked (same length, integer labels)."""
+    return {str(name): _run_pair(name, run) for name, run in _check_runs(runs).items()}
+
+
 def compare_runs(runs: Mapping, class_names: Sequence[str] = CLASS_NAMES, *,
                  columns: Sequence[str] = SCORE_COLUMNS, digits: int | None = 4) -> pd.DataFrame:
     """Side-by-side classification reports of several runs.
@@ -123,70 +127,6 @@ def compare_runs(runs: Mapping, class_names: Sequence[str] = CLASS_NAMES, *,
             report = metrics.classification_report_df(y_true, y_pred, class_names, digits=digits)
         tables[str(name)] = report[list(columns)]
     return pd.concat(tables, axis=1, names=["run", "metric"])
-
-
-def plot_f1_bars(comparison: pd.DataFrame, *, metric: str = "f1-score", include_macro: bool = True,
-                 ax=None, title: str | None = None):
-    """Grouped bar chart of one metric per class (one bar colour per run).
-
-    ``comparison`` is the table of :func:`compare_runs`. The ``macro avg`` group
-    is drawn last when ``include_macro``. Returns the axes.
-    """
-    import seaborn as sns
-
-    if not isinstance(comparison, pd.DataFrame) or comparison.columns.nlevels != 2:
-        raise TypeError("comparison must be the (run, metric) table returned by compare_runs.")
-    if metric not in comparison.columns.get_level_values(1):
-        raise ValueError(f"metric={metric!r} is not in the table; it has "
-                         f"{sorted(set(comparison.columns.get_level_values(1)))}.")
-    skip = {"accuracy", "weighted avg"} | (set() if include_macro else {"macro avg"})
-    rows = [r for r in comparison.index if r not in skip]
-    long = (comparison.loc[rows].xs(metric, axis=1, level=1)
-            .rename_axis(index="class").reset_index()
-            .melt(id_vars="class", var_name="run", value_name=metric))
-    if ax is None:
-        _, ax = plt.subplots(figsize=(max(8.0, 1.1 * len(rows)), 3.8))
-    sns.barplot(data=long, x="class", y=metric, hue="run", ax=ax)
-    ax.set_ylim(0, 1.05)
-    ax.set_xlabel("")
-    ax.tick_params(axis="x", rotation=30)
-    ax.legend(fontsize=8, ncol=min(3, long["run"].nunique()), loc="upper left")
-    ax.grid(axis="y", alpha=0.3)
-    if title:
-        ax.set_title(title)
-    return ax
-
-
-def plot_confusion_grid(runs: Mapping, class_names: Sequence[str] = CLASS_NAMES, *, normalize: str | None = "true",
-                        ncols: int = 3, size: float = 4.2):
-    """Confusion matrices of several runs side by side (rows = actual label).
-
-    ``normalize="true"`` divides each row by the number of wafers of that class,
-    so the diagonal is each class's recall. Returns the figure.
-    """
-    from .viz import plot_confusion_matrix
-
-    runs = _check_runs(runs)
-    if not isinstance(ncols, int) or ncols < 1:
-        raise ValueError(f"ncols must be a positive integer; got {ncols!r}.")
-    ncols = min(ncols, len(runs))
-    nrows = -(-len(runs) // ncols)
-    fig, axes = plt.subplots(nrows, ncols, figsize=(size * ncols, size * nrows), squeeze=False)
-    panels = axes.flat[:len(runs)]
-    for ax, (name, run) in zip(panels, runs.items()):
-        y_true, y_pred = _run_pair(name, run)
-        cm = metrics.confusion_matrix_df(y_true, y_pred, class_names, normalize=normalize)
-        # seaborn draws the whole figure once per heatmap (to decide on rotating tick labels);
-        # hiding the other panels meanwhile keeps the cost linear in the number of runs
-        for other in axes.flat:
-            other.set_visible(other is ax)
-        plot_confusion_matrix(cm, ax=ax, title=str(name))
-    for ax in axes.flat:
-        ax.set_visible(True)
-    for ax in axes.flat[len(runs):]:
-        ax.axis("off")
-    fig.tight_layout()
-    return fig
 
 
 # ---------------------------------------------------------------------------
@@ -386,25 +326,6 @@ def ranking_report(y_true, probs, class_names: Sequence[str] = CLASS_NAMES, digi
     table.loc["macro avg"] = [table["average precision"].mean(), table["ROC-AUC"].mean(), len(y), np.nan]
     table["support"] = table["support"].astype(np.int64)
     return table.round(digits) if digits is not None else table
-
-
-def plot_pr_curves(y_true, probs, class_names: Sequence[str] = CLASS_NAMES, ax=None, title: str | None = None):
-    """Draw the one-vs-rest PR curve of every class with its AP in the legend; returns the axes."""
-    curves = pr_curves(y_true, probs, class_names)
-    report = ranking_report(y_true, probs, class_names)
-    if ax is None:
-        _, ax = plt.subplots(figsize=(6.5, 5))
-    for name, curve in curves.items():
-        ax.step(curve["recall"], curve["precision"], where="post",
-                label=f"{name} (AP={report.loc[name, 'average precision']:.2f})")
-    ax.set_xlabel("recall")
-    ax.set_ylabel("precision")
-    ax.set_xlim(0, 1.01)
-    ax.set_ylim(0, 1.05)
-    ax.grid(alpha=0.3)
-    ax.legend(fontsize=7, loc="lower left")
-    ax.set_title(title or f"PR curves (macro AP = {report.loc['macro avg', 'average precision']:.3f})")
-    return ax
 
 
 # ---------------------------------------------------------------------------

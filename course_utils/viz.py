@@ -5,13 +5,14 @@ returns the axes/figure, so a notebook can add titles or save the figure.
 """
 from __future__ import annotations
 
-from typing import Sequence
+from typing import Mapping, Sequence
 
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 from matplotlib.colors import ListedColormap
 
+from . import evaluation, metrics
 from .config import CLASS_NAMES
 
 #: Colours of the three die states: off-wafer, good die, defective die.
@@ -160,4 +161,87 @@ def plot_confusion_matrix(cm: pd.DataFrame, ax=None, title: str | None = None, f
     ax.set_ylabel("actual")
     if title:
         ax.set_title(title)
+    return ax
+
+
+# ---------------------------------------------------------------------------
+# Comparing runs (the numbers come from course_utils.evaluation)
+# ---------------------------------------------------------------------------
+def plot_f1_bars(comparison: pd.DataFrame, *, metric: str = "f1-score", include_macro: bool = True,
+                 ax=None, title: str | None = None):
+    """Grouped bar chart of one metric per class (one bar colour per run).
+
+    ``comparison`` is the table of :func:`compare_runs`. The ``macro avg`` group
+    is drawn last when ``include_macro``. Returns the axes.
+    """
+    import seaborn as sns
+
+    if not isinstance(comparison, pd.DataFrame) or comparison.columns.nlevels != 2:
+        raise TypeError("comparison must be the (run, metric) table returned by compare_runs.")
+    if metric not in comparison.columns.get_level_values(1):
+        raise ValueError(f"metric={metric!r} is not in the table; it has "
+                         f"{sorted(set(comparison.columns.get_level_values(1)))}.")
+    skip = {"accuracy", "weighted avg"} | (set() if include_macro else {"macro avg"})
+    rows = [r for r in comparison.index if r not in skip]
+    long = (comparison.loc[rows].xs(metric, axis=1, level=1)
+            .rename_axis(index="class").reset_index()
+            .melt(id_vars="class", var_name="run", value_name=metric))
+    if ax is None:
+        _, ax = plt.subplots(figsize=(max(8.0, 1.1 * len(rows)), 3.8))
+    sns.barplot(data=long, x="class", y=metric, hue="run", ax=ax)
+    ax.set_ylim(0, 1.05)
+    ax.set_xlabel("")
+    ax.tick_params(axis="x", rotation=30)
+    ax.legend(fontsize=8, ncol=min(3, long["run"].nunique()), loc="upper left")
+    ax.grid(axis="y", alpha=0.3)
+    if title:
+        ax.set_title(title)
+    return ax
+
+
+def plot_confusion_grid(runs: Mapping, class_names: Sequence[str] = CLASS_NAMES, *, normalize: str | None = "true",
+                        ncols: int = 3, size: float = 4.2):
+    """Confusion matrices of several runs side by side (rows = actual label).
+
+    ``normalize="true"`` divides each row by the number of wafers of that class,
+    so the diagonal is each class's recall. Returns the figure.
+    """
+    runs = evaluation.run_predictions(runs)
+    if not isinstance(ncols, int) or ncols < 1:
+        raise ValueError(f"ncols must be a positive integer; got {ncols!r}.")
+    ncols = min(ncols, len(runs))
+    nrows = -(-len(runs) // ncols)
+    fig, axes = plt.subplots(nrows, ncols, figsize=(size * ncols, size * nrows), squeeze=False)
+    panels = axes.flat[:len(runs)]
+    for ax, (name, (y_true, y_pred)) in zip(panels, runs.items()):
+        cm = metrics.confusion_matrix_df(y_true, y_pred, class_names, normalize=normalize)
+        # seaborn draws the whole figure once per heatmap (to decide on rotating tick labels);
+        # hiding the other panels meanwhile keeps the cost linear in the number of runs
+        for other in axes.flat:
+            other.set_visible(other is ax)
+        plot_confusion_matrix(cm, ax=ax, title=str(name))
+    for ax in axes.flat:
+        ax.set_visible(True)
+    for ax in axes.flat[len(runs):]:
+        ax.axis("off")
+    fig.tight_layout()
+    return fig
+
+
+def plot_pr_curves(y_true, probs, class_names: Sequence[str] = CLASS_NAMES, ax=None, title: str | None = None):
+    """Draw the one-vs-rest PR curve of every class with its AP in the legend; returns the axes."""
+    curves = evaluation.pr_curves(y_true, probs, class_names)
+    report = evaluation.ranking_report(y_true, probs, class_names)
+    if ax is None:
+        _, ax = plt.subplots(figsize=(6.5, 5))
+    for name, curve in curves.items():
+        ax.step(curve["recall"], curve["precision"], where="post",
+                label=f"{name} (AP={report.loc[name, 'average precision']:.2f})")
+    ax.set_xlabel("recall")
+    ax.set_ylabel("precision")
+    ax.set_xlim(0, 1.01)
+    ax.set_ylim(0, 1.05)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=7, loc="lower left")
+    ax.set_title(title or f"PR curves (macro AP = {report.loc['macro avg', 'average precision']:.3f})")
     return ax
