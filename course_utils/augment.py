@@ -50,6 +50,8 @@ import torch
 from torch import nn
 from torchvision.transforms import v2
 
+from .checks import is_int
+
 #: Names of the 8 elements of D4 in the order used by :func:`d4_transform`
 #: (element ``e``: bit 0 flips rows, bit 1 flips columns, bit 2 transposes).
 D4_ELEMENTS: tuple[str, ...] = (
@@ -229,7 +231,7 @@ class BatchAugment(nn.Module):
 
     def __init__(self, *, d4: bool = True, max_shift: int = 0, fill=None, seed: int | None = None):
         super().__init__()
-        if not isinstance(max_shift, int) or isinstance(max_shift, bool) or max_shift < 0:
+        if not is_int(max_shift) or max_shift < 0:
             raise ValueError(f"max_shift must be a non-negative integer (pixels); got {max_shift!r}.")
         self.d4 = bool(d4)
         self.max_shift = max_shift
@@ -341,7 +343,7 @@ def course_transform(size: int = 224, *, fill=1.0, encoding: str = "onehot",
     parameters; a ``(B, C, H, W)`` batch shares one draw -- wrap it in
     :class:`PerSample` for independent draws per sample). Output ``(C, size, size)``.
     """
-    if not isinstance(size, int) or isinstance(size, bool) or size < 8:
+    if not is_int(size) or size < 8:
         raise ValueError(f"size must be an integer >= 8 (pixels); got {size!r}.")
     if isinstance(fill, str):
         if fill != "off_wafer":

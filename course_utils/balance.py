@@ -38,11 +38,11 @@ import torch
 from torch.utils.data import WeightedRandomSampler
 
 from .augment import d4_transform
+from .checks import check_labels, is_int, is_real
 from .config import CLASS_NAMES
 from .data import WaferDataset
-from .wafers import WaferSet
 from .losses import WEIGHT_SCHEMES, class_weights
-
+from .wafers import WaferSet
 
 
 # ---------------------------------------------------------------------------
@@ -57,16 +57,9 @@ def _labels_and_names(data, num_classes: int | None = None) -> tuple[np.ndarray,
     else:
         labels = data.detach().cpu().numpy() if torch.is_tensor(data) else np.asarray(data)
         names = None
-    labels = np.asarray(labels)
-    if labels.ndim != 1 or not (np.issubdtype(labels.dtype, np.integer) or labels.size == 0):
-        raise ValueError(
-            f"labels must be a 1-D array of class indices; got shape {labels.shape}, dtype {labels.dtype}."
-        )
-    labels = labels.astype(np.int64)
-    if len(labels) == 0:
+    if np.ndim(labels) == 1 and len(labels) == 0:
         raise ValueError("labels is empty: there is nothing to balance or weight. Check the split and filters.")
-    if (labels < 0).any():
-        raise ValueError("labels contain -1 (unlabeled wafers); drop them first, e.g. ws.subset(ws.labels >= 0).")
+    labels = check_labels(labels, "labels")
     if num_classes is None:
         num_classes = len(names) if names is not None else len(CLASS_NAMES)
     if names is None:
@@ -96,7 +89,7 @@ def _per_class(value, name: str, names: tuple[str, ...]) -> dict[int, float]:
 
 
 def _check_number(value, name: str) -> float:
-    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+    if not is_real(value):
         raise TypeError(f"{name} must be a number; got {value!r} ({type(value).__name__}).")
     return float(value)
 
@@ -119,13 +112,13 @@ def _check_caps(caps, names) -> dict[int, float]:
 
 
 def _check_count(value, name: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 1:
+    if not is_int(value) or value < 1:
         raise ValueError(f"{name} must be a positive integer (wafers per class); got {value!r}.")
     return int(value)
 
 
 def _check_seed(seed) -> int:
-    if isinstance(seed, bool) or not isinstance(seed, numbers.Integral) or seed < 0:
+    if not is_int(seed) or seed < 0:
         raise ValueError(f"seed must be a non-negative integer; got {seed!r}.")
     return int(seed)
 
@@ -376,7 +369,7 @@ def balance_to_target(data, n_per_class: int, *, max_factor: float = 12, max_shi
 
 
 def _check_shift(max_shift) -> int:
-    if isinstance(max_shift, bool) or not isinstance(max_shift, numbers.Integral) or max_shift < 0:
+    if not is_int(max_shift) or max_shift < 0:
         raise ValueError(f"max_shift must be a non-negative integer (pixels); got {max_shift!r}.")
     return int(max_shift)
 

@@ -18,13 +18,18 @@ import numbers
 
 import numpy as np
 
-__all__ = ["is_int", "check_int", "check_real", "check_seed", "check_size", "check_labels",
+__all__ = ["is_int", "is_real", "check_int", "check_real", "check_seed", "check_size", "check_labels",
            "largest_remainder"]
 
 
 def is_int(value) -> bool:
     """True for Python / NumPy integers, False for ``bool`` and everything else."""
     return isinstance(value, numbers.Integral) and not isinstance(value, (bool, np.bool_))
+
+
+def is_real(value) -> bool:
+    """True for Python / NumPy real numbers (ints included), False for ``bool`` and everything else."""
+    return isinstance(value, numbers.Real) and not isinstance(value, (bool, np.bool_))
 
 
 def check_int(value, name: str, *, minimum: int | None = None, maximum: int | None = None) -> int:
@@ -83,35 +88,42 @@ def check_size(size, name: str = "size", *, min_size: int = 1) -> tuple[int, int
 
 def check_labels(values, name: str = "labels", *, n_classes: int | None = None,
                  allow_unlabeled: bool = False) -> np.ndarray:
-    """``int64`` array ``(N,)`` of class indices, checked.
+    """``int64`` array ``(N,)`` of class indices, checked (the kit's one label check).
 
     Parameters
     ----------
-    values : array-like ``(N,)`` of integer class indices (a torch tensor is fine)
-    name : argument name used in the message
+    values : array-like ``(N,)`` of integer class indices (a torch tensor is fine;
+        floats are accepted when they hold whole numbers)
+    name : argument name used in the messages
     n_classes : int or None
-        When given, every label must be below it.
+        When given, every label must lie in ``0 .. n_classes - 1``.
     allow_unlabeled : bool
         Accept ``-1`` (an unlabeled wafer).
     """
     if hasattr(values, "detach"):
         values = values.detach().cpu().numpy()
-    arr = np.asarray(values)
+    try:
+        arr = np.asarray(values)
+    except (TypeError, ValueError) as exc:  # ragged lists and the like
+        raise TypeError(f"{name} must be array-like; could not convert it ({exc}).") from None
     if arr.ndim != 1:
-        raise ValueError(f"{name} must be a 1-D array of class indices; got shape {arr.shape}.")
+        raise ValueError(f"{name} must be a 1-D array of class indices, got shape {arr.shape}. "
+                         "Pass labels, not probabilities (use probs.argmax(1)).")
     if arr.size and arr.dtype.kind not in "iu":
-        if arr.dtype.kind == "f" and np.all(np.mod(arr, 1) == 0):
-            arr = arr.astype(np.int64)
-        else:
-            raise TypeError(f"{name} must hold integer class indices; got dtype {arr.dtype}.")
-    arr = arr.astype(np.int64, copy=False)
-    low = -1 if allow_unlabeled else 0
-    if arr.size and arr.min() < low:
-        hint = " Drop unlabeled wafers (label -1) first." if arr.min() == -1 else ""
-        raise ValueError(f"{name} must be >= {low}; got a minimum of {int(arr.min())}.{hint}")
-    if n_classes is not None and arr.size and arr.max() >= n_classes:
-        raise ValueError(f"{name} must lie in [0, {n_classes - 1}] for {n_classes} classes; "
-                         f"got a maximum of {int(arr.max())}.")
+        if arr.dtype.kind not in "fb" or arr.dtype.kind == "b" or not np.all(np.mod(arr, 1) == 0):
+            raise TypeError(f"{name} must hold integer class indices, got dtype {arr.dtype}"
+                            + (" with fractions." if arr.dtype.kind == "f" else "."))
+    arr = arr.astype(np.int64)
+    if not arr.size:
+        return arr
+    low, high = int(arr.min()), int(arr.max())
+    lowest = -1 if allow_unlabeled else 0
+    if low < lowest or (n_classes is not None and high >= n_classes):
+        valid = f"0..{n_classes - 1}" if n_classes is not None else ">= 0"
+        hint = " Remove unlabeled (-1) wafers first" if low == -1 and not allow_unlabeled else ""
+        raise ValueError(f"{name} holds labels from {low} to {high}, but the valid labels are {valid}"
+                         + (f" for {n_classes} classes" if n_classes is not None else "") + "."
+                         + (hint + " or pass the matching class_names." if hint else ""))
     return arr
 
 

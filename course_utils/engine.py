@@ -53,6 +53,7 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from . import env, metrics
+from .checks import is_int
 from .config import CLASS_NAMES, atomic_write
 from .models import classifier_head
 
@@ -422,14 +423,13 @@ def _check_fit_arguments(model, optimizer, loss_fn, epochs, monitor, grad_clip, 
     if not callable(loss_fn):
         raise TypeError(f"loss_fn must be callable (logits, labels) -> loss, e.g. nn.CrossEntropyLoss(); "
                         f"got {loss_fn!r}.")
-    if not isinstance(epochs, (int, np.integer)) or isinstance(epochs, bool) or epochs < 1:
+    if not is_int(epochs) or epochs < 1:
         raise ValueError(f"epochs must be a positive integer, got {epochs!r}.")
     if monitor not in MONITOR_CHOICES:
         raise ValueError(f"monitor must be one of {MONITOR_CHOICES}, got {monitor!r}.")
     if grad_clip is not None and (not isinstance(grad_clip, (int, float)) or not grad_clip > 0):
         raise ValueError(f"grad_clip must be None or a positive max gradient norm such as 1.0, got {grad_clip!r}.")
-    if early_stopping is not None and (not isinstance(early_stopping, (int, np.integer))
-                                       or isinstance(early_stopping, bool) or early_stopping < 1):
+    if early_stopping is not None and (not is_int(early_stopping) or early_stopping < 1):
         raise ValueError(f"early_stopping must be None or a patience in epochs (positive integer), "
                          f"got {early_stopping!r}.")
     if batch_transform is not None and not callable(batch_transform):

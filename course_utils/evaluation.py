@@ -36,6 +36,7 @@ import torch
 from sklearn import metrics as skm
 
 from . import metrics
+from .checks import check_labels
 from .config import CLASS_NAMES
 
 #: COCO's IoU thresholds 0.50, 0.55, ..., 0.95 (the "50-95" of mAP50-95).
@@ -57,17 +58,8 @@ def _as_numpy(values, name: str) -> np.ndarray:
 
 
 def _labels(values, name: str, n_classes: int | None = None) -> np.ndarray:
-    """1-D int64 class indices, checked against ``n_classes``."""
-    y = _as_numpy(values, name)
-    if y.ndim != 1:
-        raise ValueError(f"{name} must be a 1-D array of class indices; got shape {y.shape}.")
-    if y.size and not np.all(np.equal(np.mod(y, 1), 0)):
-        raise ValueError(f"{name} must hold integer class indices; got dtype {y.dtype} with fractions.")
-    y = y.astype(np.int64)
-    if n_classes is not None and y.size and (y.min() < 0 or y.max() >= n_classes):
-        raise ValueError(f"{name} holds labels from {y.min()} to {y.max()} but there are {n_classes} classes "
-                         f"(valid: 0..{n_classes - 1}).")
-    return y
+    """1-D int64 class indices, checked against ``n_classes`` (:func:`course_utils.checks.check_labels`)."""
+    return check_labels(values, name, n_classes=n_classes)
 
 
 def _run_pair(name, run) -> tuple:
@@ -364,7 +356,9 @@ def box_iou(boxes1, boxes2) -> np.ndarray:
     ``float64`` array ``(N, M)``: ``area(A & B) / area(A | B)``, computed by
     ``torchvision.ops.box_iou``; 0 for disjoint boxes.
     """
-    from torchvision.ops import box_iou as torchvision_box_iou  # imported here: torchvision is slow to import
+    from torchvision.ops import (
+        box_iou as torchvision_box_iou,  # imported here: torchvision is slow to import
+    )
 
     return torchvision_box_iou(_boxes(boxes1, "boxes1"), _boxes(boxes2, "boxes2")).numpy()
 

@@ -36,6 +36,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .checks import is_real
 from .models import NormedLinear, classifier_head
 
 #: Loss names accepted by :func:`make_loss`, with a one-line description.
@@ -99,7 +100,7 @@ def effective_number_weights(class_counts, beta: float) -> np.ndarray:
     ``float64 (C,)`` weights that sum to ``C``. ``beta = 0`` gives equal weights,
     ``beta -> 1`` inverse frequency. Counts must be positive (see :func:`check_class_counts`).
     """
-    if isinstance(beta, bool) or not isinstance(beta, numbers.Real) or not 0 <= beta < 1:
+    if not is_real(beta) or not 0 <= beta < 1:
         raise ValueError(f"beta={beta!r} must be a number in [0, 1) (Cui et al. use 0.9 - 0.9999).")
     counts = np.asarray(class_counts, dtype=np.float64)
     effective_num = (1.0 - np.power(beta, counts)) / (1.0 - beta)

@@ -21,6 +21,7 @@ import numpy as np
 import pandas as pd
 from sklearn import metrics as skm
 
+from .checks import check_labels
 from .config import CLASS_NAMES
 
 NORMALIZE_CHOICES = ("true", "pred", "all", None)
@@ -30,23 +31,8 @@ def _check_labels(y_true, y_pred, class_names) -> tuple[np.ndarray, np.ndarray, 
     """Validate and convert ``y_true``/``y_pred`` to int64 1-D arrays."""
     if isinstance(class_names, str) or not isinstance(class_names, Sequence) or len(class_names) == 0:
         raise TypeError(f"class_names must be a non-empty sequence of class names, got {class_names!r}.")
-    arrays = []
-    for name, y in (("y_true", y_true), ("y_pred", y_pred)):
-        if hasattr(y, "detach"):  # torch tensor
-            y = y.detach().cpu().numpy()
-        y = np.asarray(y)
-        if y.ndim != 1:
-            raise ValueError(f"{name} must be a 1-D array of class indices, got shape {y.shape}. "
-                             "Pass labels, not probabilities (use probs.argmax(1)).")
-        if y.size and not np.issubdtype(y.dtype, np.integer):
-            if not np.all(np.equal(np.mod(y, 1), 0)):
-                raise ValueError(f"{name} must hold integer class indices, got dtype {y.dtype} with fractions.")
-        y = y.astype(np.int64)
-        if y.size and (y.min() < 0 or y.max() >= len(class_names)):
-            raise ValueError(f"{name} holds labels from {y.min()} to {y.max()}, but class_names has "
-                             f"{len(class_names)} entries (valid labels 0..{len(class_names) - 1}). "
-                             "Remove unlabeled (-1) wafers first or pass the matching class_names.")
-        arrays.append(y)
+    arrays = [check_labels(y, name, n_classes=len(class_names)) for name, y in (("y_true", y_true),
+                                                                                  ("y_pred", y_pred))]
     if len(arrays[0]) != len(arrays[1]):
         raise ValueError(f"y_true and y_pred must have the same length, got {len(arrays[0])} and {len(arrays[1])}.")
     if len(arrays[0]) == 0:

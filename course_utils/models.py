@@ -24,6 +24,8 @@ import torch.nn.functional as F
 from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
 
+from .checks import is_int
+
 
 def conv_block(in_channels: int, out_channels: int, *, convs: int = 1, kernel_size: int = 3,
                batch_norm: bool = True, pool: bool = True) -> nn.Sequential:
@@ -74,12 +76,12 @@ class WaferCNN(nn.Module):
         super().__init__()
         for name, value in (("in_channels", in_channels), ("num_classes", num_classes),
                             ("convs_per_block", convs_per_block), ("kernel_size", kernel_size)):
-            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+            if not is_int(value) or value < 1:
                 raise ValueError(f"{name} must be a positive integer, got {value!r}.")
         if kernel_size % 2 == 0:
             raise ValueError(f"kernel_size must be odd so that padding keeps the map size, got {kernel_size}.")
         if isinstance(widths, int) or len(widths) == 0 or any(
-                not isinstance(w, int) or isinstance(w, bool) or w < 1 for w in widths):
+                not is_int(w) or w < 1 for w in widths):
             raise ValueError(f"widths must be a non-empty sequence of positive integers, e.g. (32, 64, 128); "
                              f"got {widths!r}.")
         if not 0.0 <= float(dropout) < 1.0:

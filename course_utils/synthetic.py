@@ -34,8 +34,8 @@ from typing import Mapping, Sequence
 
 import numpy as np
 
-from .config import CLASS_NAMES, NUM_CLASSES, WM811K_LABELED_COUNTS
 from .checks import check_size, is_int, largest_remainder
+from .config import CLASS_NAMES, NUM_CLASSES, WM811K_LABELED_COUNTS
 from .wafers import WaferSet, nearest_index
 
 __all__ = ["make_synthetic_wafers", "class_allocation", "PROPORTION_PRESETS", "WAFERS_PER_LOT", "MIN_SIZE"]

@@ -46,6 +46,7 @@ import torchvision
 from torch import nn
 from torchvision.models import WeightsEnum
 
+from .checks import is_int
 from .config import NUM_CLASSES
 from .models import classifier_head
 
@@ -419,7 +420,7 @@ def build_transfer_model(
     min_size = max(reference.meta.get("min_size", (1, 1)))
     if input_size is None:
         input_size = int(getattr(reference.transforms, "keywords", {}).get("crop_size", 224))
-    if not isinstance(input_size, (int, np.integer)) or isinstance(input_size, bool) or input_size < min_size:
+    if not is_int(input_size) or input_size < min_size:
         raise ValueError(f"input_size must be an integer >= {min_size} for {name} (its minimum input size); got {input_size!r}.")
 
     adapter = WaferInputAdapter(in_channels, int(input_size), interpolation=interpolation)  # checks its arguments

@@ -105,7 +105,7 @@ def test_check_collapse(preds):
     assert table["collapsed"].tolist() == [False, True]
     with pytest.raises(ValueError, match="threshold=1.5 must lie in"):
         ev.check_collapse(y_good, class_names=NAMES, threshold=1.5)
-    with pytest.raises(ValueError, match="labels from 0 to 5 but there are 3 classes"):
+    with pytest.raises(ValueError, match="labels from 0 to 5, but the valid labels are 0..2 for 3 classes"):
         ev.check_collapse([0, 5], class_names=NAMES)
 
 
