@@ -52,6 +52,9 @@ from torchvision.transforms import v2
 
 from .checks import is_int
 
+__all__ = ["off_wafer_fill", "d4_transform", "d4_orbit", "BatchAugment", "RandomD4", "wafer_d4_transform",
+           "course_transform", "PerSample", "invalid_state_fraction", "available_transforms", "get_transform"]
+
 #: Names of the 8 elements of D4 in the order used by :func:`d4_transform`
 #: (element ``e``: bit 0 flips rows, bit 1 flips columns, bit 2 transposes).
 D4_ELEMENTS: tuple[str, ...] = (

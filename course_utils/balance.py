@@ -44,6 +44,9 @@ from .data import WaferDataset
 from .losses import WEIGHT_SCHEMES, class_weights
 from .wafers import WaferSet
 
+__all__ = ["undersample", "oversample", "augment_offline", "balance_to_target", "sample_weights",
+           "make_weighted_sampler"]
+
 
 # ---------------------------------------------------------------------------
 # Input helpers

@@ -163,15 +163,22 @@ class WaferDataset(Dataset):
     labels : array-like ``(N,)`` of class indices
     encoding : {"onehot", "single"}
     class_names : sequence of str
+    source_index : array-like ``(N,)`` of int or None
+        Where each sample comes from in the set it was taken from (set by
+        :meth:`from_waferset`: indices into the WaferSet), so a notebook can go
+        back from a misclassified test sample to its wafer's metadata.
+    lot : array-like ``(N,)`` of str or None
+        Lot name of each sample (set by :meth:`from_waferset` when the set has lots).
     """
 
-    def __init__(self, maps, labels, encoding: str = "onehot", class_names=CLASS_NAMES):
+    def __init__(self, maps, labels, encoding: str = "onehot", class_names=CLASS_NAMES, *,
+                 source_index=None, lot=None):
         maps = torch.as_tensor(np.asarray(maps) if not torch.is_tensor(maps) else maps)
         labels = torch.as_tensor(np.asarray(labels) if not torch.is_tensor(labels) else labels).long()
         if maps.dim() != 3:
             raise ValueError(
                 f"maps must be a fixed-size (N, H, W) array; got shape {tuple(maps.shape)}. "
-                "Resize raw WM-811K maps first (data.resize_maps)."
+                "Resize raw WM-811K maps first (wafers.resize_maps)."
             )
         if len(maps) != len(labels):
             raise ValueError(f"maps has {len(maps)} wafers but labels has {len(labels)}.")
@@ -187,14 +194,28 @@ class WaferDataset(Dataset):
         self.labels = labels.contiguous()
         self.encoding = encoding
         self.class_names = tuple(class_names)
+        for name, value in (("source_index", source_index), ("lot", lot)):
+            if value is not None and len(value) != len(labels):
+                raise ValueError(f"{name} has {len(value)} entries but labels has {len(labels)}.")
+        self.source_index = None if source_index is None else np.asarray(source_index, dtype=np.int64)
+        self.lot = None if lot is None else np.asarray(lot)
 
     @classmethod
     def from_waferset(cls, ws: WaferSet, index=None, encoding: str = "onehot") -> "WaferDataset":
-        """Dataset over ``ws`` (or the wafers at ``index``); ``ws`` must be fixed-size."""
+        """Dataset over ``ws`` (or the wafers at ``index``, integers or a boolean mask); ``ws`` must be fixed-size.
+
+        Only what training and evaluation need is taken: maps, labels, and as
+        metadata ``source_index`` (indices into ``ws``) and ``lot``, so one object
+        per split is enough (``ws.lot[test_ds.source_index[wrong]]``).
+        """
         if not ws.is_fixed_size:
-            raise ValueError("WaferSet has maps of varying size; resize them first (data.resize_maps).")
-        sub = ws if index is None else ws.subset(index)
-        return cls(sub.maps, sub.labels, encoding=encoding, class_names=ws.class_names)
+            raise ValueError("WaferSet has maps of varying size; resize them first (wafers.resize_maps).")
+        index = np.arange(len(ws)) if index is None else np.asarray(index)
+        if index.dtype == bool:
+            index = np.flatnonzero(index)
+        lot = ws.lot[index] if ws.lot is not None else None
+        return cls(ws.maps[index], ws.labels[index], encoding=encoding, class_names=ws.class_names,
+                   source_index=index, lot=lot)
 
     def __len__(self) -> int:
         return len(self.labels)

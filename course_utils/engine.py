@@ -57,6 +57,10 @@ from .checks import is_int
 from .config import CLASS_NAMES, atomic_write
 from .models import classifier_head
 
+__all__ = ["HISTORY_COLUMNS", "MONITOR_CHOICES", "PER_BATCH_SCHEDULERS", "CHECKPOINT_FORMAT", "FitResult",
+           "EvaluationResult", "save_checkpoint", "load_checkpoint", "train_one_epoch", "predict", "evaluate",
+           "fit"]
+
 #: Columns of ``FitResult.history`` (and ``history.csv``).
 HISTORY_COLUMNS = ("epoch", "lr", "train_loss", "train_acc", "val_loss", "val_acc", "val_macro_f1",
                    "time_s", "elapsed_s")

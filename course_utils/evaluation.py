@@ -39,6 +39,11 @@ from . import metrics
 from .checks import check_labels
 from .config import CLASS_NAMES
 
+__all__ = ["COCO_IOU_THRESHOLDS", "SCORE_COLUMNS", "AP_METHODS", "run_predictions", "compare_runs",
+           "balanced_indices", "imbalanced_vs_balanced", "CollapseCheck", "check_collapse", "collapse_table",
+           "pr_curves", "ranking_report", "box_iou", "match_detections", "precision_recall_from_matches",
+           "average_precision_at_iou", "detection_ap_table", "map_summary"]
+
 #: COCO's IoU thresholds 0.50, 0.55, ..., 0.95 (the "50-95" of mAP50-95).
 COCO_IOU_THRESHOLDS = tuple(np.round(np.linspace(0.5, 0.95, 10), 2).tolist())
 SCORE_COLUMNS = ("precision", "recall", "f1-score")

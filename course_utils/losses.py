@@ -39,6 +39,9 @@ from torch import nn
 from .checks import is_real
 from .models import NormedLinear, classifier_head
 
+__all__ = ["WEIGHT_SCHEMES", "class_weights", "CrossEntropyLoss", "FocalLoss", "ldam_margins", "LDAMLoss",
+           "use_normed_head", "BalancedSoftmaxLoss", "make_loss"]
+
 #: Loss names accepted by :func:`make_loss`, with a one-line description.
 LOSS_NAMES: dict[str, str] = {
     "ce": "cross entropy",

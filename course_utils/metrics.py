@@ -24,6 +24,8 @@ from sklearn import metrics as skm
 from .checks import check_labels
 from .config import CLASS_NAMES
 
+__all__ = ["NORMALIZE_CHOICES", "macro_f1", "classification_report_df", "confusion_matrix_df"]
+
 NORMALIZE_CHOICES = ("true", "pred", "all", None)
 
 

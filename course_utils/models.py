@@ -26,6 +26,8 @@ from torch.utils.flop_counter import FlopCounterMode
 
 from .checks import is_int
 
+__all__ = ["conv_block", "WaferCNN", "ModelSummary", "model_summary", "NormedLinear", "classifier_head"]
+
 
 def conv_block(in_channels: int, out_channels: int, *, convs: int = 1, kernel_size: int = 3,
                batch_norm: bool = True, pool: bool = True) -> nn.Sequential:

@@ -34,6 +34,9 @@ from pathlib import Path
 
 from . import config
 
+__all__ = ["RunnerError", "NotebookResult", "resolve_notebooks", "parse_parameter", "execute_one", "run_notebooks",
+           "format_summary", "add_run_arguments", "main_run", "SMOKE_TIMEOUT_S"]
+
 #: Default per-notebook time limit in seconds (smoke runs); full runs have none.
 SMOKE_TIMEOUT_S = 600
 #: Tries to start a notebook's kernel before the notebook counts as failed.

@@ -50,6 +50,10 @@ from .checks import is_int
 from .config import NUM_CLASSES
 from .models import classifier_head
 
+__all__ = ["SUPPORTED_MODELS", "MODES", "IMAGENET_MEAN", "IMAGENET_STD", "CONNECT_TIMEOUT_S",
+           "PretrainedWeightsWarning", "WaferInputAdapter", "TransferModel", "cached_weights_path",
+           "build_transfer_model", "param_groups", "count_parameters", "parameter_report"]
+
 #: Models the course supports (any torchvision classifier whose head is its last nn.Linear works).
 SUPPORTED_MODELS = (
     "efficientnet_b0",

@@ -15,6 +15,9 @@ from matplotlib.colors import ListedColormap
 from . import evaluation, metrics
 from .config import CLASS_NAMES
 
+__all__ = ["WAFER_COLORS", "WAFER_CMAP", "plot_wafer", "plot_wafers", "wafer_gallery", "plot_class_distribution",
+           "plot_history", "plot_confusion_matrix", "plot_f1_bars", "plot_confusion_grid", "plot_pr_curves"]
+
 #: Colours of the three die states: off-wafer, good die, defective die.
 WAFER_COLORS = ("#f2f2f2", "#7fb7d9", "#b2182b")
 WAFER_CMAP = ListedColormap(WAFER_COLORS, name="wafer")

@@ -219,3 +219,17 @@ def test_subset_reindexes_per_wafer_info_arrays():
     sub = ws.subset([3, 1])
     assert sub.info["source_index"].tolist() == [13, 11]
     assert sub.info["note"] == "kept" and sub.info["pair"].tolist() == [1, 2]
+
+
+def test_dataset_view_keeps_source_index_and_lots():
+    ws = data.load_wafer_data("synthetic", n_samples=200, size=16, seed=0)
+    _, _, test = splits.stratified_split(ws.labels, (0.6, 0.2, 0.2), seed=0)
+    ds = data.WaferDataset.from_waferset(ws, test)
+    np.testing.assert_array_equal(ds.source_index, test)
+    np.testing.assert_array_equal(ds.lot, ws.lot[test])
+    np.testing.assert_array_equal(ds.maps.numpy(), ws.maps[test])
+    mask = ws.labels == 0
+    by_mask = data.WaferDataset.from_waferset(ws, mask)
+    np.testing.assert_array_equal(by_mask.source_index, np.flatnonzero(mask))
+    with pytest.raises(ValueError, match="source_index has 3 entries"):
+        data.WaferDataset(ws.maps[:2], ws.labels[:2], source_index=[0, 1, 2])
