@@ -270,12 +270,13 @@ def require_extra(extra: str) -> None:
                      if importlib.util.find_spec(d) is not None)
     with tempfile.NamedTemporaryFile("w", suffix=".txt", delete=False) as f:
         f.write(pins)
-    cmd = [sys.executable, "-m", "pip", "install", "-q", "--disable-pip-version-check", "-c", f.name,
-           *_kit_requirements(extra)]
+    cmd = [sys.executable, "-m", "pip", "install", "-q", "--no-color", "--disable-pip-version-check",
+           "-c", f.name, *_kit_requirements(extra)]
     proc = subprocess.run(cmd, capture_output=True, text=True)
     if proc.returncode != 0:
-        last = (proc.stderr.strip().splitlines() or ["(no output)"])[-1]
-        raise ImportError(f"Installing the [{extra}] extra on Colab failed: {last}. "
+        lines = [line.strip() for line in proc.stderr.splitlines() if line.strip()] or ["(no output)"]
+        error = next((line for line in lines if line.startswith("ERROR:")), lines[-1])
+        raise ImportError(f"Installing the [{extra}] extra on Colab failed: {error} "
                           "Check the session's internet connection and run this cell again.")
     importlib.invalidate_caches()
     print(f"installed the kit's [{extra}] extra: {' '.join(_kit_requirements(extra))}")

@@ -282,3 +282,53 @@ def test_a_missing_dependency_offline_is_named_with_the_fix(course_bundle, tmp_p
     assert second == ("Fix: check the session's internet connection (missing packages are downloaded), "
                       "then rerun.")
     assert not list(venv["site"].glob("course_utils*"))
+
+
+class _Dist:
+    def __init__(self, name, version):
+        self.metadata, self.version = {"Name": name}, version
+
+
+def _cell_namespace(tmp_path, *, upgraded: str, loaded: bool) -> dict:
+    """The cell's functions on a pretend Colab where pip 'upgrades' one distribution."""
+    from types import SimpleNamespace
+
+    body, last = nbtools.bootstrap_cell_source(drive_dir=str(tmp_path / "drive")).rsplit("\n", 1)
+    assert last == 'print("course kit:", _kit_bootstrap())'
+    ns = {}
+    exec(body, ns)
+    calls = []
+    ns["IN_COLAB"] = True
+    ns["_kit_pip"] = lambda target: (calls.append(target), (True, ""))[1]
+    ns["importlib"] = SimpleNamespace(invalidate_caches=lambda: None, util=SimpleNamespace(
+        find_spec=lambda name: None if name == "course_utils" else object()))
+    states = iter([[_Dist(upgraded, "1.0")], [_Dist(upgraded, "2.0"), _Dist("course-utils", "0.1.0")]])
+    module = "json" if loaded else "zz_not_loaded_module"
+    ns["md"] = SimpleNamespace(distributions=lambda: next(states), version=md.version,
+                               packages_distributions=lambda: {module: [upgraded]})
+    ns["calls"] = calls
+    return ns
+
+
+def test_the_cell_asks_for_a_restart_when_pip_upgraded_a_loaded_package(tmp_path, monkeypatch):
+    wheel = tmp_path / "course_utils-0.1.0-py3-none-any.whl"
+    wheel.write_bytes(b"")
+    monkeypatch.chdir(tmp_path)
+    ns = _cell_namespace(tmp_path, upgraded="demo-dist", loaded=True)
+    with pytest.raises(ns["KitSetupError"]) as err:
+        ns["_kit_bootstrap"]()
+    assert str(err.value) == ("kit installed, but pip upgraded demo-dist, already loaded here.\n"
+                              "Restart the runtime (Runtime > Restart session), then run the notebook from the top.")
+    assert ns["calls"] == [str(wheel)]
+    assert err.value._render_traceback_() == [f"KitSetupError: {err.value}"]
+    ns = _cell_namespace(tmp_path, upgraded="demo-dist", loaded=False)
+    assert ns["_kit_bootstrap"]() == f"installed from {wheel}"
+
+
+def test_require_extra_on_colab_offline_says_what_failed(colab_venv):
+    code = ("from course_utils import env\ntry:\n    env.require_extra('tune')\n"
+            "except ImportError as exc:\n    print(exc)")
+    out = _venv_run(colab_venv, code, PYTHONPATH=str(ROOT))
+    assert out.startswith("Installing the [tune] extra on Colab failed: ERROR: Could not find a version that "
+                          "satisfies the requirement optuna")
+    assert "optuna" in out and out.endswith("Check the session's internet connection and run this cell again.")
