@@ -282,11 +282,13 @@ def require_extra(extra: str) -> None:
     print(f"installed the kit's [{extra}] extra: {' '.join(_kit_requirements(extra))}")
 
 
-def _torch_cuda_distributions() -> list[metadata.Distribution]:
-    """Installed distributions that torch pulls in only for CUDA (nvidia-*, cuda-*, triton)."""
+def required_distributions(names) -> list[metadata.Distribution]:
+    """The installed distributions ``names`` (pip names) need, themselves included,
+    recursively; environment markers and requested extras are evaluated. A requirement
+    that is not installed is skipped."""
     from packaging.requirements import Requirement
 
-    seen, todo, found = set(), [("torch", frozenset())], []
+    seen, todo, found = set(), [(name, frozenset()) for name in names], {}
     while todo:
         name, extras = todo.pop()
         key = name.lower().replace("_", "-")
@@ -297,14 +299,19 @@ def _torch_cuda_distributions() -> list[metadata.Distribution]:
             dist = metadata.distribution(name)
         except metadata.PackageNotFoundError:
             continue
-        if key.startswith(("nvidia-", "cuda-")) or key == "triton":
-            found.append(dist)
+        found[key] = dist
         for text in dist.requires or []:
             req = Requirement(text)
             envs = [{"extra": e} for e in extras] or [{"extra": ""}]
             if req.marker is None or any(req.marker.evaluate(e) for e in envs):
                 todo.append((req.name, frozenset(req.extras)))
-    return list({d.metadata["Name"].lower(): d for d in found}.values())
+    return list(found.values())
+
+
+def _torch_cuda_distributions() -> list[metadata.Distribution]:
+    """Installed distributions that torch pulls in only for CUDA (nvidia-*, cuda-*, triton)."""
+    return [d for d in required_distributions(["torch"])
+            if d.metadata["Name"].lower().startswith(("nvidia-", "cuda-", "triton"))]
 
 
 def nvidia_gpu_present() -> bool:

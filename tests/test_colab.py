@@ -20,9 +20,8 @@ import nbformat
 import pytest
 import torch
 import torchvision
-from packaging.requirements import Requirement
 
-from course_utils import bundle, config, nbtools
+from course_utils import bundle, config, env, nbtools
 
 ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOK = "00_setup_cuda.ipynb"  # the cheapest course notebook (about 10 s of smoke run)
@@ -34,29 +33,6 @@ COLAB_PREINSTALLED = ("torch", "torchvision", "numpy", "pandas", "matplotlib", "
 OFFLINE = {"PIP_NO_INDEX": "1", "PIP_FIND_LINKS": "", "http_proxy": "http://127.0.0.1:9",
            "https_proxy": "http://127.0.0.1:9", "HTTP_PROXY": "http://127.0.0.1:9",
            "HTTPS_PROXY": "http://127.0.0.1:9", "GIT_TERMINAL_PROMPT": "0"}
-
-
-def _closure(names) -> list[md.Distribution]:
-    """The installed distributions ``names`` need, recursively (markers and extras evaluated)."""
-    seen, todo, found = set(), [(n, frozenset()) for n in names], {}
-    while todo:
-        name, extras = todo.pop()
-        key = name.lower().replace("_", "-")
-        if (key, extras) in seen:
-            continue
-        seen.add((key, extras))
-        try:
-            dist = md.distribution(name)
-        except md.PackageNotFoundError:
-            continue
-        found[key] = dist
-        for text in dist.requires or []:
-            req = Requirement(text)
-            envs = [{"extra": e} for e in extras] or [{"extra": ""}]
-            if req.marker is None or any(req.marker.evaluate(e) for e in envs):
-                todo.append((req.name, frozenset(req.extras)))
-    assert "course-utils" not in found
-    return list(found.values())
 
 
 def _link_distributions(dists, folder: Path) -> None:
@@ -82,23 +58,25 @@ def course_bundle(tmp_path_factory) -> Path:
 
 def _make_venv(base: Path, preinstalled) -> dict:
     """A virtual environment under ``base`` that sees only ``preinstalled`` (and what they need)."""
+    dists = env.required_distributions(preinstalled)
+    assert "course-utils" not in {d.metadata["Name"].lower() for d in dists}
     venv = base / "venv"
     subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True)
     python = venv / "bin" / "python"
     site = Path(subprocess.run([str(python), "-c", "import sysconfig; print(sysconfig.get_path('purelib'))"],
                                capture_output=True, text=True, check=True).stdout.strip())
-    _link_distributions(_closure(preinstalled), base / "preinstalled")
+    _link_distributions(dists, base / "preinstalled")
     (site / "colab_preinstalled.pth").write_text(str(base / "preinstalled") + "\n")
     kernels = base / "jupyter" / "kernels" / "colab"
     kernels.mkdir(parents=True)
     (kernels / "kernel.json").write_text(json.dumps({
         "argv": [str(python), "-m", "ipykernel_launcher", "-f", "{connection_file}"],
         "display_name": "simulated Colab", "language": "python"}))
-    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "COURSE_DATA_DIR", "VIRTUAL_ENV")}
-    env.update(OFFLINE, PYTHONNOUSERSITE="1", COLAB_RELEASE_TAG="release-colab_simulated",
+    run_env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "COURSE_DATA_DIR", "VIRTUAL_ENV")}
+    run_env.update(OFFLINE, PYTHONNOUSERSITE="1", COLAB_RELEASE_TAG="release-colab_simulated",
                JUPYTER_PATH=str(base / "jupyter"), JUPYTER_DATA_DIR=str(base / "jupyter"),
                PATH=f"{venv / 'bin'}{os.pathsep}{os.environ.get('PATH', '')}", PIP_DISABLE_PIP_VERSION_CHECK="1")
-    return {"python": python, "site": site, "env": env, "base": base}
+    return {"python": python, "site": site, "env": run_env, "base": base}
 
 
 @pytest.fixture(scope="module")
