@@ -6,7 +6,8 @@ Command line::
     python -m course_utils notebooks --fix          # strip outputs, re-sync bootstrap + badge
 
 The bootstrap cell and the "Open in Colab" badge are generated from
-``config.REPO_URL``, so the repository URL is configured in one place.
+``config.REPO_URL`` and ``config.COLAB_DRIVE_DIR``, so the repository URL and the
+course's Drive folder are configured in one place.
 """
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ from pathlib import Path
 import nbformat
 
 from . import config
+from .bundle import BUNDLE_NAME
 
 BOOTSTRAP_MARKER = "# Colab bootstrap"
 _BADGE_RE = re.compile(r"\[!\[Open In Colab\]\([^)]*\)\]\([^)]*\)")
@@ -105,7 +107,8 @@ def bootstrap_cell_source(repo_url: str | None = None, drive_dir: str | None = N
     """
     return (_BOOTSTRAP_TEMPLATE.replace("__MARKER__", BOOTSTRAP_MARKER)
             .replace("__REPO_URL__", repo_url or config.REPO_URL)
-            .replace("__DRIVE_DIR__", drive_dir or config.COLAB_DRIVE_DIR))
+            .replace("__DRIVE_DIR__", drive_dir or config.COLAB_DRIVE_DIR)
+            .replace("__BUNDLE_NAME__", BUNDLE_NAME))
 
 
 def colab_badge(notebook_name: str, repo_url: str | None = None, branch: str | None = None) -> str:
