@@ -2,7 +2,7 @@
 
 The real ``LSWMD.pkl`` (2,095,505,977 bytes, 811,457 wafers) cannot be shipped,
 so this script writes a stand-in in the same format (pandas 0.19 / Python 2
-pickle, written by ``data.write_wm811k_pickle``) at realistic scale:
+pickle, written by ``write_wm811k_pickle``) at realistic scale:
 
 * 811,457 rows (``--quick``: 40,000), 172,950 labeled in the real class mix
   (21.3 %), lots of ~17.5 wafers sharing one die grid;
@@ -28,6 +28,7 @@ with rows and with bytes grow by about the same factor here).
 from __future__ import annotations
 
 import argparse
+import sys
 import functools
 import os
 import statistics
@@ -38,7 +39,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from course_utils import config, data
+from course_utils import config, data, wafers, wm811k
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+from py2pickle import write_wm811k_pickle  # noqa: E402  (test helper: writes the original format)
 
 print = functools.partial(print, flush=True)  # progress shows when the output goes to a file
 
@@ -115,7 +119,7 @@ def main() -> None:
         print(f"Using the stand-in written before: {source}")
     else:
         frame, t_make = timed(make_frame, n_rows)
-        _, t_write = timed(data.write_wm811k_pickle, frame, source)
+        _, t_write = timed(write_wm811k_pickle, frame, source)
         print(f"Wrote {source} ({n_rows:,} rows) in {t_make + t_write:.1f} s (pickling {t_write:.1f} s)")
         del frame
     n_bytes = source.stat().st_size
@@ -131,15 +135,15 @@ def main() -> None:
         reloads = [timed(data.load_wafer_data, "wm811k", path=source, size=args.size)[1] for _ in range(5)]
 
         # the same conversion, stage by stage
-        _, t_hash = timed(data.file_sha256, source)
+        _, t_hash = timed(wm811k.file_sha256, source)
         with open(source, "rb") as f:
-            frame, t_unpickle = timed(data._LegacyUnpickler(f, encoding="latin1").load)
-        raw, t_unwrap = timed(data._waferset_from_frame, frame, sha="", path=source, keep_unlabeled=False)
+            frame, t_unpickle = timed(wm811k._LegacyUnpickler(f, encoding="latin1").load)
+        raw, t_unwrap = timed(wm811k._waferset_from_frame, frame, sha="", path=source, keep_unlabeled=False)
         del frame
-        maps, t_resize = timed(data.resize_maps, raw.maps, args.size)
-        fixed = data.WaferSet(maps=maps, labels=raw.labels, lot=raw.lot, wafer_index=raw.wafer_index,
+        maps, t_resize = timed(wafers.resize_maps, raw.maps, args.size)
+        fixed = wafers.WaferSet(maps=maps, labels=raw.labels, lot=raw.lot, wafer_index=raw.wafer_index,
                               die_size=raw.die_size, official_split=raw.official_split, grid_shape=raw.grid_shape)
-        _, t_save = timed(data.save_cache, fixed, Path(home) / "stage.npz", meta={})
+        _, t_save = timed(wm811k.save_cache, fixed, Path(home) / "stage.npz", meta={})
 
     n_shapes = len(np.unique(raw.grid_shape, axis=0))
     print(f"Labeled wafers: {len(ws):,} in {n_shapes} grid shapes -> maps {ws.maps.shape} uint8; "

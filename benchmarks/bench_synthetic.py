@@ -27,7 +27,8 @@ from sklearn.metrics import classification_report, confusion_matrix, f1_score
 from torch import nn
 
 from course_utils.config import CLASS_NAMES, WM811K_LABELED_COUNTS
-from course_utils.data import encode_maps, resize_maps
+from course_utils.data import encode_maps
+from course_utils.wafers import resize_maps
 from course_utils.synthetic import make_synthetic_wafers
 
 SAMPLE = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "wm811k_sample.npz"

@@ -10,9 +10,7 @@ bundle      build the course bundle (kit wheel + notebooks) for Colab / an LMS, 
 from __future__ import annotations
 
 import argparse
-import json
 import sys
-from pathlib import Path
 
 
 def _cmd_notebooks(args: argparse.Namespace) -> int:
@@ -48,18 +46,6 @@ def _cmd_env(args: argparse.Namespace) -> int:
     return 0 if (table["status"] != "FAIL").all() else 1
 
 
-def _cmd_execute(args: argparse.Namespace) -> int:
-    """Hidden worker: run one notebook described by a JSON spec, write a JSON result."""
-    from .runner import execute_one
-
-    spec = json.loads(Path(args.spec).read_text(encoding="utf-8"))
-    result = execute_one(spec)
-    tmp = Path(args.result).with_suffix(".tmp")
-    tmp.write_text(json.dumps(result), encoding="utf-8")
-    tmp.replace(args.result)
-    return 0
-
-
 def build_parser() -> argparse.ArgumentParser:
     from .runner import add_run_arguments
 
@@ -75,9 +61,6 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_parser("env", help="environment report and package check")
     bundle = sub.add_parser("bundle", help="build the course bundle zip (kit wheel + notebooks), offline")
     bundle.add_argument("--output", default="dist", help="folder for the zip (default: dist)")
-    ex = sub.add_parser("_execute")
-    ex.add_argument("spec")
-    ex.add_argument("result")
     return parser
 
 
@@ -89,13 +72,11 @@ def main(argv: list[str] | None = None) -> int:
         return main_run(args)
     if args.command == "notebooks":
         return _cmd_notebooks(args)
-    if args.command == "env":
-        return _cmd_env(args)
     if args.command == "bundle":
         from .bundle import main_bundle
 
         return main_bundle(args)
-    return _cmd_execute(args)
+    return _cmd_env(args)
 
 
 if __name__ == "__main__":

@@ -14,7 +14,7 @@ module gives the three usual answers:
      balanced set had 2,000 / 615 / 462 per class in train / val / test).
 
 2. **Change how batches are drawn**: :func:`make_weighted_sampler`.
-3. **Change the loss**: :func:`class_weights` for ``nn.CrossEntropyLoss(weight=...)``.
+3. **Change the loss**: :func:`course_utils.losses.class_weights` for ``nn.CrossEntropyLoss(weight=...)``.
 
 Augment only AFTER splitting
 ----------------------------
@@ -39,10 +39,10 @@ from torch.utils.data import WeightedRandomSampler
 
 from .augment import d4_transform
 from .config import CLASS_NAMES
-from .data import WaferDataset, WaferSet
-from .losses import effective_number_weights
+from .data import WaferDataset
+from .wafers import WaferSet
+from .losses import WEIGHT_SCHEMES, class_weights
 
-_SCHEMES = ("inverse", "balanced", "effective")
 
 
 # ---------------------------------------------------------------------------
@@ -135,7 +135,7 @@ def count_report(before, after, class_names=CLASS_NAMES, *, generated=None) -> p
 
     Parameters
     ----------
-    before, after : label arrays ``(N,)`` / ``(M,)`` (or anything :func:`class_weights` accepts)
+    before, after : label arrays ``(N,)`` / ``(M,)`` (or a WaferSet / WaferDataset)
     generated : optional label array of the samples that are copies/variants
 
     Returns
@@ -395,9 +395,9 @@ def _warn_repeats(counts, target, max_shift, names) -> None:
 # Samplers and class weights
 # ---------------------------------------------------------------------------
 def _class_weight_vector(labels: np.ndarray, names: tuple[str, ...], scheme: str, beta: float) -> np.ndarray:
-    """``float64 (n_classes,)`` weight of each class."""
-    if scheme not in _SCHEMES:
-        raise ValueError(f"scheme={scheme!r} is not one of {_SCHEMES}.")
+    """``float64 (n_classes,)`` weight of each class (:func:`course_utils.losses.class_weights`)."""
+    if scheme not in WEIGHT_SCHEMES:
+        raise ValueError(f"scheme={scheme!r} is not one of {WEIGHT_SCHEMES}.")
     counts = np.bincount(labels, minlength=len(names))
     empty = [f"{names[c]!r} (index {c})" for c in np.flatnonzero(counts == 0)]
     if empty:
@@ -405,19 +405,10 @@ def _class_weight_vector(labels: np.ndarray, names: tuple[str, ...], scheme: str
             f"class {', '.join(empty)} has no samples, so it has no weight and a sampler could never draw it. "
             "Check the split, or pass num_classes to match the classes that are present."
         )
-    if scheme == "inverse":
-        return 1.0 / counts
-    if scheme == "balanced":
-        from sklearn.utils.class_weight import compute_class_weight
-
-        return compute_class_weight("balanced", classes=np.arange(len(names)), y=labels)
-    beta = _check_number(beta, "beta")
-    if not 0 <= beta < 1:
-        raise ValueError(f"beta={beta} must lie in [0, 1) (Cui et al. use 0.9-0.9999; 0 = no re-weighting).")
-    return effective_number_weights(counts, beta)
+    return class_weights(counts, scheme=scheme, beta=beta, dtype=torch.float64).numpy()
 
 
-def sample_weights(labels, *, scheme: str = "inverse", beta: float = 0.999,
+def sample_weights(labels, *, scheme: str = "inverse", beta: float = 0.9999,
                    num_classes: int | None = None) -> np.ndarray:
     """Per-sample weights ``float64 (N,)``: the weight of each sample's class.
 
@@ -432,7 +423,7 @@ def sample_weights(labels, *, scheme: str = "inverse", beta: float = 0.999,
     return _class_weight_vector(labels, names, scheme, beta)[labels]
 
 
-def make_weighted_sampler(labels, *, scheme: str = "inverse", beta: float = 0.999, num_samples: int | None = None,
+def make_weighted_sampler(labels, *, scheme: str = "inverse", beta: float = 0.9999, num_samples: int | None = None,
                           replacement: bool = True, seed: int | None = None,
                           num_classes: int | None = None) -> WeightedRandomSampler:
     """A ``WeightedRandomSampler`` that draws classes by :func:`sample_weights`.
@@ -458,18 +449,3 @@ def make_weighted_sampler(labels, *, scheme: str = "inverse", beta: float = 0.99
     generator = torch.Generator().manual_seed(_check_seed(seed)) if seed is not None else None
     return WeightedRandomSampler(torch.as_tensor(weights, dtype=torch.double), num_samples=num_samples,
                                  replacement=bool(replacement), generator=generator)
-
-
-def class_weights(labels, *, scheme: str = "balanced", beta: float = 0.999,
-                  num_classes: int | None = None) -> torch.Tensor:
-    """Class weights for a weighted loss: ``float32`` tensor ``(num_classes,)``.
-
-    ``scheme="balanced"`` (default) is scikit-learn's
-    ``compute_class_weight("balanced")``: ``n / (C * n_c)``; ``"effective"`` is
-    Cui et al.'s effective-number weighting (see :func:`sample_weights`);
-    ``"inverse"`` is ``1 / n_c``.
-
-    >>> loss_fn = nn.CrossEntropyLoss(weight=class_weights(train_ws).to(device))
-    """
-    labels, names = _labels_and_names(labels, num_classes)
-    return torch.as_tensor(_class_weight_vector(labels, names, scheme, beta), dtype=torch.float32)

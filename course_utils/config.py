@@ -73,6 +73,11 @@ WM811K_LABELED_COUNTS: dict[str, int] = {
 #: Die states stored in every wafer map.
 OFF_WAFER, GOOD_DIE, DEFECT_DIE = 0, 1, 2
 
+#: Where wafer maps come from: the embedded synthetic twin or the real Kaggle file.
+DATA_SOURCES: tuple[str, ...] = ("synthetic", "wm811k")
+#: Device preferences every notebook and the runner accept (``env.get_device``).
+DEVICE_CHOICES: tuple[str, ...] = ("auto", "cpu", "cuda", "mps")
+
 #: Parameters every notebook declares in its ``parameters`` cell; the instructor
 #: runner sets them (see ``course_utils.runner``).
 STANDARD_PARAMETERS = ("SMOKE", "DEVICE", "DATA_SOURCE", "DATA_PATH", "OUTPUT_DIR", "SEED")
@@ -108,6 +113,11 @@ def notebooks_dir() -> Path:
             "its repository. Clone the repository and run `pip install -e .` in it."
         )
     return root / "notebooks"
+
+
+def solutions_dir() -> Path:
+    """Folder with the worked solutions (``solutions/NN_<stem>_solutions.ipynb``), beside ``notebooks/``."""
+    return notebooks_dir().parent / "solutions"
 
 
 def in_colab() -> bool:

@@ -54,6 +54,7 @@ from tqdm.auto import tqdm
 
 from . import env, metrics
 from .config import CLASS_NAMES, atomic_write
+from .models import classifier_head
 
 #: Columns of ``FitResult.history`` (and ``history.csv``).
 HISTORY_COLUMNS = ("epoch", "lr", "train_loss", "train_acc", "val_loss", "val_acc", "val_macro_f1",
@@ -654,11 +655,11 @@ def fit(model: nn.Module, train_loader, val_loader, *, loss_fn: Callable, optimi
 
 
 def _num_outputs(model: nn.Module) -> int | None:
-    last = None
-    for module in model.modules():
-        if isinstance(module, nn.Linear):
-            last = module
-    return last.out_features if last is not None else None
+    """Classes the model's classifier layer outputs (``None`` if it has none)."""
+    try:
+        return classifier_head(model)[1].out_features
+    except ValueError:
+        return None
 
 
 def _restore_training_state(ckpt: dict, optimizer, scheduler, scaler, path: Path) -> None:

@@ -17,20 +17,41 @@ import shutil
 import subprocess
 import sys
 import tempfile
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import torch
 
 from . import config
-
-DEVICE_CHOICES = ("auto", "cpu", "cuda", "mps")
+from .config import DEVICE_CHOICES  # noqa: E402  (one list of device names, shared with the runner)
 
 
 def mps_available() -> bool:
     """True when Apple's Metal Performance Shaders backend can be used."""
     backend = getattr(torch.backends, "mps", None)
     return bool(backend is not None and backend.is_available())
+
+
+def nvidia_gpu_present() -> bool:
+    """True when an NVIDIA driver is visible (``nvidia-smi`` or ``/proc/driver/nvidia/version``),
+    even if this torch cannot use it."""
+    return Path("/proc/driver/nvidia/version").exists() or shutil.which("nvidia-smi") is not None
+
+
+def cuda_unavailable_reason() -> str:
+    """Why ``torch.cuda.is_available()`` is False here, and the fix, in one or two sentences."""
+    if torch.version.cuda is None:
+        return (f"this PyTorch ({torch.__version__}) is a CPU-only build. Install a CUDA build: "
+                "pip install torch torchvision --index-url https://download.pytorch.org/whl/cu126 "
+                "(see the README's set-up section).")
+    if not nvidia_gpu_present():
+        return (f"this PyTorch is a CUDA {torch.version.cuda} build, but no NVIDIA driver or GPU is visible on "
+                "this machine (no nvidia-smi). Run on a machine with an NVIDIA GPU and its driver "
+                "(on Colab: Runtime > Change runtime type > GPU).")
+    return (f"this PyTorch is a CUDA {torch.version.cuda} build and an NVIDIA driver is installed, but no GPU "
+            f"is usable: check `nvidia-smi` (a driver older than CUDA {torch.version.cuda} needs, or "
+            "CUDA_VISIBLE_DEVICES hides the GPUs).")
 
 
 def get_device(preference: str | torch.device | None = "auto") -> torch.device:
@@ -57,12 +78,8 @@ def get_device(preference: str | torch.device | None = "auto") -> torch.device:
         raise ValueError(f"device={preference!r} is not one of {DEVICE_CHOICES} (or 'cuda:N').")
     if kind == "cuda":
         if not torch.cuda.is_available():
-            raise RuntimeError(
-                f"device={preference!r} was requested but CUDA is not available "
-                f"(torch {torch.__version__}, built for CUDA {torch.version.cuda}). "
-                "Install a CUDA build of PyTorch and an NVIDIA driver (see notebook 00), "
-                "or use device='auto' / 'cpu'."
-            )
+            raise RuntimeError(f"device={preference!r} was requested but CUDA is not available: "
+                               f"{cuda_unavailable_reason()} Or use device='auto' / 'cpu'.")
         if ":" in pref:
             index = int(pref.split(":", 1)[1])
             if index >= torch.cuda.device_count():
@@ -312,12 +329,6 @@ def _torch_cuda_distributions() -> list[metadata.Distribution]:
     """Installed distributions that torch pulls in only for CUDA (nvidia-*, cuda-*, triton)."""
     return [d for d in required_distributions(["torch"])
             if d.metadata["Name"].lower().startswith(("nvidia-", "cuda-", "triton"))]
-
-
-def nvidia_gpu_present() -> bool:
-    """True when an NVIDIA driver is visible (``nvidia-smi`` or ``/proc/driver/nvidia``),
-    even if this torch cannot use it."""
-    return shutil.which("nvidia-smi") is not None or os.path.isdir("/proc/driver/nvidia")
 
 
 def torch_build_advice() -> str | None:

@@ -30,7 +30,7 @@ from torchvision.datasets import ImageFolder
 from torchvision.datasets.folder import IMG_EXTENSIONS
 
 from . import config
-from .data import atomic_write
+from .config import atomic_write
 
 SKIPPED_COLUMNS = ("path", "class", "reason")
 

@@ -36,6 +36,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .models import NormedLinear, classifier_head
+
 #: Loss names accepted by :func:`make_loss`, with a one-line description.
 LOSS_NAMES: dict[str, str] = {
     "ce": "cross entropy",
@@ -46,7 +48,7 @@ LOSS_NAMES: dict[str, str] = {
     "balanced_softmax": "balanced softmax / logit adjustment (Ren et al. 2020, Menon et al. 2021)",
 }
 _REDUCTIONS = ("mean", "sum", "none")
-_WEIGHT_SCHEMES = ("balanced", "effective")
+WEIGHT_SCHEMES = ("balanced", "effective", "inverse")
 
 
 # ---------------------------------------------------------------------------
@@ -105,8 +107,12 @@ def effective_number_weights(class_counts, beta: float) -> np.ndarray:
     return weights * len(counts) / weights.sum()
 
 
-def class_weights_from_counts(class_counts, *, scheme: str = "balanced", beta: float = 0.9999) -> torch.Tensor:
-    """Per-class loss weights ``float32 (C,)`` from training-set class counts.
+def class_weights(class_counts, *, scheme: str = "balanced", beta: float = 0.9999,
+                  dtype: torch.dtype = torch.float32) -> torch.Tensor:
+    """Per-class loss (or sampling) weights ``(C,)`` (``dtype``, default ``float32``) from training-set class counts.
+
+    The kit's one class-weights function: losses (weighted CE, focal alpha,
+    DRW) and samplers (:func:`course_utils.balance.sample_weights`) all use it.
 
     ``scheme="balanced"`` -- scikit-learn's ``compute_class_weight("balanced")``::
 
@@ -118,15 +124,21 @@ def class_weights_from_counts(class_counts, *, scheme: str = "balanced", beta: f
 
     ``beta = 0`` gives equal weights, ``beta -> 1`` inverse frequency; the
     weights are normalised to sum to ``C`` (as Cui et al. and Cao et al. do).
+
+    ``scheme="inverse"`` -- ``w_c = 1 / n_c`` (a sampler then draws every class equally often).
+
+    >>> loss_fn = nn.CrossEntropyLoss(weight=class_weights(train_ds.class_counts()).to(device))
     """
     counts = check_class_counts(class_counts).astype(np.float64)
-    if scheme not in _WEIGHT_SCHEMES:
-        raise ValueError(f"scheme={scheme!r} is not one of {_WEIGHT_SCHEMES}.")
+    if scheme not in WEIGHT_SCHEMES:
+        raise ValueError(f"scheme={scheme!r} is not one of {WEIGHT_SCHEMES}.")
     if scheme == "balanced":
         weights = counts.sum() / (len(counts) * counts)
+    elif scheme == "inverse":
+        weights = 1.0 / counts
     else:
         weights = effective_number_weights(counts, beta)
-    return torch.as_tensor(weights, dtype=torch.float32)
+    return torch.as_tensor(weights, dtype=dtype)
 
 
 def _check_reduction(reduction: str) -> str:
@@ -251,7 +263,7 @@ class CrossEntropyLoss(_ClassLoss):
     Parameters
     ----------
     weight : array-like ``(C,)`` or None
-        Class weights, e.g. :func:`class_weights_from_counts`.
+        Class weights, e.g. :func:`class_weights`.
     num_classes : int or None
         Checked against the logits' columns (taken from ``weight`` if omitted).
     reduction : {"mean", "sum", "none"}
@@ -396,7 +408,7 @@ class LDAMLoss(_ClassLoss):
         self.drw_start_epoch = None if drw_start_epoch is None else int(drw_start_epoch)
         self.beta = float(beta)
         self.register_buffer("margins", ldam_margins(counts, max_m))
-        self.register_buffer("drw_weights", class_weights_from_counts(counts, scheme="effective", beta=beta))
+        self.register_buffer("drw_weights", class_weights(counts, scheme="effective", beta=beta))
         self.epoch = 0
         self._peak_logit = None   # largest |logit| seen, kept on the device (no sync per batch)
         self._warned = False
@@ -444,30 +456,6 @@ class LDAMLoss(_ClassLoss):
                 + super().extra_repr())
 
 
-class NormedLinear(nn.Module):
-    """Linear layer on unit vectors: outputs cosine similarities in ``[-1, 1]``.
-
-    ``out[i, c] = <x_i / |x_i|, w_c / |w_c|>`` for input ``x`` of shape
-    ``(N, in_features)`` and output ``(N, out_features)``. No bias. This is the
-    head LDAM expects (Cao et al. 2019); the loss's scale ``s`` turns the
-    cosines back into confident logits.
-    """
-
-    def __init__(self, in_features: int, out_features: int):
-        super().__init__()
-        if in_features < 1 or out_features < 1:
-            raise ValueError(f"in_features and out_features must be >= 1; got {in_features}, {out_features}.")
-        self.in_features, self.out_features = int(in_features), int(out_features)
-        self.weight = nn.Parameter(torch.empty(out_features, in_features))
-        nn.init.kaiming_uniform_(self.weight, a=math.sqrt(5))  # same start as nn.Linear
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return F.linear(F.normalize(x, dim=1), F.normalize(self.weight, dim=1))
-
-    def extra_repr(self) -> str:
-        return f"in_features={self.in_features}, out_features={self.out_features}"
-
-
 def use_normed_head(model: nn.Module) -> nn.Module:
     """Replace the model's last ``nn.Linear`` with a :class:`NormedLinear` of the same size (in place).
 
@@ -478,12 +466,7 @@ def use_normed_head(model: nn.Module) -> nn.Module:
     """
     if not isinstance(model, nn.Module):
         raise TypeError(f"model must be a torch.nn.Module; got {type(model).__name__}.")
-    last_name, last = None, None
-    for name, module in model.named_modules():
-        if isinstance(module, (nn.Linear, NormedLinear)):
-            last_name, last = name, module
-    if last is None:
-        raise ValueError(f"{type(model).__name__} has no nn.Linear layer to replace with a NormedLinear head.")
+    last_name, last = classifier_head(model)
     if isinstance(last, NormedLinear):
         return model
     head = NormedLinear(last.in_features, last.out_features).to(device=last.weight.device, dtype=last.weight.dtype)
@@ -550,7 +533,7 @@ def make_loss(name: str, class_counts, *, num_classes: int | None = None, **kwar
 
         * ``"ce"`` -- :class:`CrossEntropyLoss` without weights;
         * ``"weighted_ce"`` -- :class:`CrossEntropyLoss` with
-          :func:`class_weights_from_counts` (``scheme="balanced"`` or
+          :func:`class_weights` (``scheme="balanced"`` or
           ``"effective"``, ``beta``);
         * ``"focal"`` -- :class:`FocalLoss` (``gamma=2``; ``alpha`` may be a
           vector, None, or ``"balanced"``/``"effective"`` to compute it from the counts);
@@ -580,11 +563,11 @@ def make_loss(name: str, class_counts, *, num_classes: int | None = None, **kwar
         builder, args = CrossEntropyLoss, {"num_classes": C}
     elif name == "weighted_ce":
         scheme, beta = kwargs.pop("scheme", "balanced"), kwargs.pop("beta", 0.9999)
-        builder, args = CrossEntropyLoss, {"weight": class_weights_from_counts(counts, scheme=scheme, beta=beta)}
+        builder, args = CrossEntropyLoss, {"weight": class_weights(counts, scheme=scheme, beta=beta)}
     elif name == "focal":
         alpha = kwargs.pop("alpha", None)
         if isinstance(alpha, str):
-            alpha = class_weights_from_counts(counts, scheme=alpha, beta=kwargs.pop("beta", 0.9999))
+            alpha = class_weights(counts, scheme=alpha, beta=kwargs.pop("beta", 0.9999))
         builder, args = FocalLoss, {"alpha": alpha, "num_classes": C}
     elif name == "ldam":
         builder, args = LDAMLoss, {"class_counts": counts}

@@ -14,11 +14,13 @@ replaces exactly that layer for LDAM).
 """
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Sequence
 
 import pandas as pd
 import torch
+import torch.nn.functional as F
 from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
 
@@ -220,3 +222,48 @@ def model_summary(model: nn.Module, input_size: Sequence[int] = (1, 3, 64, 64), 
     return ModelSummary(table=pd.DataFrame(rows), total_params=total, trainable_params=trainable,
                         flops=int(counter.get_total_flops()), input_size=input_size,
                         receptive_field=state["rf"] if has_conv else None)
+
+
+# ---------------------------------------------------------------------------
+# Classifier heads
+# ---------------------------------------------------------------------------
+class NormedLinear(nn.Module):
+    """Linear layer on unit vectors: outputs cosine similarities in ``[-1, 1]``.
+
+    ``out[i, c] = <x_i / |x_i|, w_c / |w_c|>`` for input ``x`` of shape
+    ``(N, in_features)`` and output ``(N, out_features)``. No bias. This is the
+    head LDAM expects (Cao et al. 2019); the loss's scale ``s`` turns the
+    cosines back into confident logits.
+    """
+
+    def __init__(self, in_features: int, out_features: int):
+        super().__init__()
+        if in_features < 1 or out_features < 1:
+            raise ValueError(f"in_features and out_features must be >= 1; got {in_features}, {out_features}.")
+        self.in_features, self.out_features = int(in_features), int(out_features)
+        self.weight = nn.Parameter(torch.empty(out_features, in_features))
+        nn.init.kaiming_uniform_(self.weight, a=math.sqrt(5))  # same start as nn.Linear
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return F.linear(F.normalize(x, dim=1), F.normalize(self.weight, dim=1))
+
+    def extra_repr(self) -> str:
+        return f"in_features={self.in_features}, out_features={self.out_features}"
+
+
+def classifier_head(model: nn.Module) -> tuple[str, nn.Module]:
+    """``(name, layer)`` of the model's classifier: its last ``nn.Linear`` or :class:`NormedLinear`.
+
+    "Last" is the last in ``model.named_modules()`` order, which for the course
+    CNN and the torchvision models is the layer that outputs the class scores
+    (``fc``, ``classifier.1``, ``classifier.6``, ``head.fc`` ...). The one place
+    the kit looks for it: ``engine.fit`` checks its size, ``transfer`` replaces it,
+    ``losses.use_normed_head`` swaps it for a normed one.
+    """
+    found = None
+    for name, module in model.named_modules():
+        if isinstance(module, (nn.Linear, NormedLinear)):
+            found = (name, module)
+    if found is None:
+        raise ValueError(f"{type(model).__name__} has no nn.Linear (or NormedLinear) classifier layer.")
+    return found

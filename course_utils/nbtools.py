@@ -215,26 +215,30 @@ def fix_notebook(path: str | Path) -> bool:
     return False
 
 
-def notebook_paths(names: list[str] | None = None) -> list[Path]:
-    """The course notebooks, sorted, or the ones named.
+def notebook_paths(names: list[str] | None = None, *, solutions: bool = False) -> list[Path]:
+    """The course notebooks, sorted (then the solutions when ``solutions=True``), or the ones named.
 
-    A name may be the number (``03``), the stem (``03_cnn_design``), the file
-    name or a path to an ``.ipynb`` file. An unknown name raises
-    ``FileNotFoundError`` listing the available notebooks.
+    A name may be the number (``03`` or ``3``), the stem (``03_cnn_design``,
+    ``03_cnn_design_solutions``), the file name or a path to an ``.ipynb`` file.
+    A number names the course notebook, never its solutions. An unknown name
+    raises ``FileNotFoundError`` listing the available notebooks.
     """
     available = sorted(config.notebooks_dir().glob("[0-9][0-9]_*.ipynb"))
+    solved = sorted(config.solutions_dir().glob("[0-9][0-9]_*.ipynb")) if config.solutions_dir().is_dir() else []
     if not names:
-        return available
+        return available + (solved if solutions else [])
     chosen = []
     for name in names:
         path = Path(name)
         if path.suffix == ".ipynb" and path.is_file():
             chosen.append(path.resolve())
             continue
-        stem = path.stem if path.suffix == ".ipynb" else str(name)
-        matches = [p for p in available if p.stem == stem or p.stem.split("_", 1)[0] == stem]
+        stem = path.stem if path.suffix == ".ipynb" else str(name).strip()
+        matches = [p for p in available + solved if p.stem == stem]
+        if not matches and stem.isdigit():
+            matches = [p for p in available if int(p.stem.split("_", 1)[0]) == int(stem)]
         if len(matches) != 1:
-            listing = ", ".join(p.stem for p in available) or "(none)"
+            listing = ", ".join(p.stem for p in available + solved) or "(none)"
             raise FileNotFoundError(f"unknown notebook {name!r}; available: {listing}")
         chosen.append(matches[0])
     return list(dict.fromkeys(chosen))

@@ -2,11 +2,13 @@
 
 Command line (also installed as the ``course-utils`` console script)::
 
-    python -m course_utils run                       # all notebooks, smoke parameters
+    python -m course_utils run                       # all notebooks and solutions, smoke parameters
     python -m course_utils run 03 05 --full --device cuda --jobs 2
     python -m course_utils run --data-source wm811k --data-path datasets/LSWMD.pkl
-    python -m course_utils run 04 -p EPOCHS=5 -p LEARNING_RATES="[1e-3, 3e-3]"
+    python -m course_utils run 04 -p MAX_EPOCHS=5 -p GRID_BATCH_SIZES="[32, 128]"
+    python -m course_utils run 3 --dry-run           # check names and parameters, run nothing
 
+(``tests/test_runner.py`` checks that these examples and the README's are valid.)
 Every notebook runs in its own process (kernel ``python3``, working directory =
 the notebook's folder). Executed copies go to ``<output-dir>/<notebook>.ipynb``
 and the notebook's own files to ``<output-dir>/<notebook>/``; the sources are
@@ -54,15 +56,16 @@ class NotebookResult:
     output: str = ""  # path of the executed copy
 
 
-def resolve_notebooks(names: list[str] | None) -> list[Path]:
-    """Map names such as ``03``, ``03_cnn_design`` or a path to notebook files.
+def resolve_notebooks(names: list[str] | None, *, solutions: bool = True) -> list[Path]:
+    """Map names such as ``03``, ``3``, ``03_cnn_design`` or a path to notebook files.
 
+    Without names: every course notebook, then (``solutions=True``) every solution notebook.
     Raises :class:`RunnerError` listing the available notebooks for an unknown name.
     """
     from .nbtools import notebook_paths
 
     try:
-        paths = notebook_paths(names)
+        paths = notebook_paths(names, solutions=solutions)
     except FileNotFoundError as exc:
         raise RunnerError(str(exc)) from None
     if not paths:
@@ -98,13 +101,89 @@ def check_kernel(kernel: str) -> None:
         ) from None
 
 
-def notebook_parameters(path: Path) -> set[str]:
-    """Names declared in the notebook's ``parameters`` cell."""
+#: Default of a parameter whose value is not a literal (e.g. ``Path(...)``): any value is accepted.
+_ANY = object()
+
+
+def notebook_parameters(path: Path) -> dict:
+    """Names declared in the notebook's ``parameters`` cell, mapped to their literal defaults.
+
+    A default that is not a Python literal maps to ``_ANY`` (its type is not checked).
+    """
     import nbformat
 
     from .nbtools import parameter_names
 
-    return set(parameter_names(nbformat.read(path, as_version=4)))
+    nb = nbformat.read(path, as_version=4)
+    defaults = dict.fromkeys(parameter_names(nb), _ANY)
+    code = [c for c in nb.cells if c.cell_type == "code"]
+    try:
+        tree = ast.parse(code[0].source) if code else ast.Module(body=[], type_ignores=[])
+    except SyntaxError:
+        return defaults
+    for node in tree.body:
+        target = node.targets[0] if isinstance(node, ast.Assign) and len(node.targets) == 1 else getattr(
+            node, "target", None)
+        if isinstance(target, ast.Name) and target.id in defaults and getattr(node, "value", None) is not None:
+            try:
+                defaults[target.id] = ast.literal_eval(node.value)
+            except (ValueError, SyntaxError, TypeError):
+                pass
+    for name, value in _derived_defaults(code[1:]).items():  # `X = None` in the cell, derived later
+        if defaults.get(name, _ANY) is None:
+            defaults[name] = value
+    return defaults
+
+
+def _derived_defaults(cells) -> dict:
+    """Values of parameters derived after the bootstrap cell, ``X = (2 if SMOKE else 30) if X is None else X``.
+
+    Returns name -> the smoke value (a literal), so a ``None`` default still has a type to check against.
+    """
+    found = {}
+    for cell in cells:
+        try:
+            tree = ast.parse(cell.source)
+        except SyntaxError:
+            continue
+        for node in tree.body:
+            if not (isinstance(node, ast.Assign) and len(node.targets) == 1
+                    and isinstance(node.targets[0], ast.Name) and isinstance(node.value, ast.IfExp)):
+                continue
+            test, chosen = node.value.test, node.value.body
+            if (isinstance(test, ast.Compare) and isinstance(test.left, ast.Name)
+                    and test.left.id == node.targets[0].id and isinstance(test.ops[0], ast.Is)):
+                if isinstance(chosen, ast.IfExp):  # (smoke value if SMOKE else full value)
+                    chosen = chosen.body
+                try:
+                    found[node.targets[0].id] = ast.literal_eval(chosen)
+                except (ValueError, SyntaxError, TypeError):
+                    pass
+    return found
+
+
+def check_parameter_type(name: str, value, default, notebook: str) -> None:
+    """Raise :class:`RunnerError` when ``value`` cannot stand where the parameters cell has ``default``.
+
+    ``None`` and non-literal defaults accept anything; ``bool`` needs a bool; ``int`` an integer;
+    ``float`` any number; ``str`` a string; lists, tuples and dicts the same container.
+    """
+    if default is None or default is _ANY:
+        return
+    if isinstance(default, bool):
+        ok = isinstance(value, bool)
+    elif isinstance(default, int):
+        ok = isinstance(value, int) and not isinstance(value, bool)
+    elif isinstance(default, float):
+        ok = isinstance(value, (int, float)) and not isinstance(value, bool)
+    else:
+        ok = isinstance(value, type(default))
+    if not ok:
+        raise RunnerError(
+            f"-p {name}={value!r}: {notebook} declares {name} = {default!r} ({type(default).__name__}), "
+            f"so {value!r} ({type(value).__name__}) cannot work there; pass a value of type {type(default).__name__}, "
+            f"e.g. -p {name}={default!r}"
+        )
 
 
 def build_parameters(declared: set[str], standard: dict, extra: dict) -> dict:
@@ -184,7 +263,7 @@ def _run_in_subprocess(path: Path, out_dir: Path, params: dict, kernel: str, tim
     with tempfile.TemporaryDirectory() as tmp:
         spec_file, result_file = Path(tmp) / "spec.json", Path(tmp) / "result.json"
         spec_file.write_text(json.dumps(spec), encoding="utf-8")
-        cmd = [sys.executable, "-m", "course_utils", "_execute", str(spec_file), str(result_file)]
+        cmd = [sys.executable, "-m", "course_utils.runner", str(spec_file), str(result_file)]
         popen_kw = {"start_new_session": True} if os.name == "posix" else {}
         proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, **popen_kw)
         try:
@@ -231,19 +310,25 @@ def run_notebooks(
     timeout: float | None = None,
     kernel: str = "python3",
     echo: bool = True,
+    solutions: bool = True,
+    dry_run: bool = False,
 ) -> tuple[list[NotebookResult], Path]:
     """Execute notebooks and return their results and the output folder.
 
     Raises :class:`RunnerError` (before running anything) for unknown notebooks,
-    unknown parameters, a missing kernel or bad option values.
+    unknown parameters or values of the wrong type, a missing kernel or bad
+    option values. ``dry_run=True`` checks all of that, prints what would run and
+    returns no results.
     """
-    if device not in ("auto", "cpu", "cuda", "mps") and not device.startswith("cuda:"):
-        raise RunnerError(f"--device {device!r} must be auto, cpu, cuda, cuda:N or mps")
-    if data_source not in ("synthetic", "wm811k"):
-        raise RunnerError(f"--data-source {data_source!r} must be 'synthetic' or 'wm811k'")
+    if device not in config.DEVICE_CHOICES and not device.startswith("cuda:"):
+        raise RunnerError(f"--device {device!r} must be one of {', '.join(config.DEVICE_CHOICES)} or cuda:N")
+    if data_source not in config.DATA_SOURCES:
+        raise RunnerError(f"--data-source {data_source!r} must be one of {', '.join(config.DATA_SOURCES)}")
     if jobs < 1:
         raise RunnerError(f"--jobs must be at least 1, got {jobs}")
-    paths = resolve_notebooks(notebooks)
+    if timeout is not None and timeout < 0:
+        raise RunnerError(f"--timeout {timeout:g} must be a number of seconds > 0, or 0 for no limit")
+    paths = resolve_notebooks(notebooks, solutions=solutions)
     extra = dict(extra or {})
     declared = {p: notebook_parameters(p) for p in paths}
     all_declared = set().union(*declared.values())
@@ -253,19 +338,21 @@ def run_notebooks(
             f"parameter(s) {', '.join(unknown)} not declared by any selected notebook; "
             f"declared: {', '.join(sorted(all_declared))}"
         )
+    for path, defaults in declared.items():
+        for name, value in extra.items():
+            if name in defaults:
+                check_parameter_type(name, value, defaults[name], path.stem)
     check_kernel(kernel)
     if timeout is None:
         timeout = SMOKE_TIMEOUT_S if smoke else None
-    elif timeout <= 0:
+    elif timeout == 0:
         timeout = None
-
-    root = config.repo_root() or Path.cwd()
-    out = Path(output_dir) if output_dir else root / "runs" / datetime.now().strftime("%Y%m%d-%H%M%S")
-    out = out if out.is_absolute() else (Path.cwd() / out)
+    out = _output_folder(output_dir)
+    if dry_run:
+        for path in paths:
+            print(f"[dry-run] {path.stem}: {sorted(set(extra) & set(declared[path])) or 'standard parameters'}")
+        return [], out
     out.mkdir(parents=True, exist_ok=True)
-    notebook_dir = config.notebooks_dir().resolve()
-    if out.resolve() == notebook_dir:
-        raise RunnerError("--output-dir must not be the notebooks folder (sources are never overwritten)")
 
     env = dict(os.environ)
     # Figures must land in the executed notebooks: an inherited MPLBACKEND=Agg would swallow them.
@@ -298,6 +385,19 @@ def run_notebooks(
             results = list(pool.map(one, paths))
     write_summary(results, out)
     return results, out
+
+
+def _output_folder(output_dir) -> Path:
+    """The run's output folder (absolute), checked: not a file, not the notebooks folder."""
+    root = config.repo_root() or Path.cwd()
+    out = Path(output_dir).expanduser() if output_dir else root / "runs" / datetime.now().strftime("%Y%m%d-%H%M%S")
+    out = out if out.is_absolute() else (Path.cwd() / out)
+    if out.exists() and not out.is_dir():
+        raise RunnerError(f"--output-dir {str(out)!r} is a file, not a folder; pass a folder name "
+                          "(it is created if missing), e.g. --output-dir runs/smoke")
+    if out.resolve() == config.notebooks_dir().resolve():
+        raise RunnerError("--output-dir must not be the notebooks folder (sources are never overwritten)")
+    return out
 
 
 def summary_table(results: list[NotebookResult]):
@@ -342,7 +442,7 @@ def add_run_arguments(parser: argparse.ArgumentParser) -> None:
                       help="tiny data and epochs (default; what CI runs)")
     size.add_argument("--full", dest="smoke", action="store_false", help="the full course parameters (GPU advised)")
     parser.add_argument("--device", default="auto", help="auto | cpu | cuda | cuda:N | mps (default: auto)")
-    parser.add_argument("--data-source", default="synthetic", choices=["synthetic", "wm811k"],
+    parser.add_argument("--data-source", default="synthetic", choices=list(config.DATA_SOURCES),
                         help="embedded synthetic wafers (default) or the real WM-811K file")
     parser.add_argument("--data-path", default=None, help="path to LSWMD.pkl (default: datasets/LSWMD.pkl)")
     parser.add_argument("--seed", type=int, default=None, help="override every notebook's SEED")
@@ -354,6 +454,10 @@ def add_run_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--timeout", type=float, default=None,
                         help=f"seconds per notebook (default: {SMOKE_TIMEOUT_S} for smoke, none for full; 0 = none)")
     parser.add_argument("--kernel", default="python3", help="Jupyter kernel name (default: python3)")
+    parser.add_argument("--no-solutions", dest="solutions", action="store_false",
+                        help="without names: run the course notebooks only, not solutions/")
+    parser.add_argument("--dry-run", action="store_true",
+                        help="check notebook names and parameters, print what would run, run nothing")
 
 
 def main_run(args: argparse.Namespace) -> int:
@@ -363,12 +467,31 @@ def main_run(args: argparse.Namespace) -> int:
         results, out = run_notebooks(
             args.notebooks, smoke=args.smoke, device=args.device, data_source=args.data_source,
             data_path=args.data_path, seed=args.seed, extra=extra, output_dir=args.output_dir,
-            jobs=args.jobs, timeout=args.timeout, kernel=args.kernel,
+            jobs=args.jobs, timeout=args.timeout, kernel=args.kernel, solutions=args.solutions,
+            dry_run=args.dry_run,
         )
     except (RunnerError, FileNotFoundError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    if args.dry_run:
+        return 0
     print()
     print(format_summary(results, time.perf_counter() - start))
     print(f"executed notebooks and summary.csv/json in {out}")
     return 0 if all(r.status == "ok" for r in results) else 1
+
+
+def _worker(argv: list[str]) -> int:
+    """Run one notebook described by a JSON spec file; write the result JSON atomically.
+
+    Started by :func:`_run_in_subprocess` as ``python -m course_utils.runner SPEC RESULT``
+    (not a user command, so it is not listed by ``python -m course_utils --help``).
+    """
+    spec_file, result_file = argv
+    result = execute_one(json.loads(Path(spec_file).read_text(encoding="utf-8")))
+    config.atomic_write(result_file, lambda f: f.write(json.dumps(result).encode("utf-8")))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(_worker(sys.argv[1:]))

@@ -35,7 +35,8 @@ from typing import Mapping, Sequence
 import numpy as np
 
 from .config import CLASS_NAMES, NUM_CLASSES, WM811K_LABELED_COUNTS
-from .data import WaferSet, nearest_index
+from .checks import check_size, is_int, largest_remainder
+from .wafers import WaferSet, nearest_index
 
 __all__ = ["make_synthetic_wafers", "class_allocation", "PROPORTION_PRESETS", "WAFERS_PER_LOT", "MIN_SIZE"]
 
@@ -53,27 +54,6 @@ _TWO_PI = np.float32(2 * np.pi)
 # ---------------------------------------------------------------------------
 # Argument checking and class allocation
 # ---------------------------------------------------------------------------
-def _is_int(value) -> bool:
-    return isinstance(value, (int, np.integer)) and not isinstance(value, bool)
-
-
-def _check_size(size) -> tuple[int, int]:
-    pair = (size, size) if _is_int(size) else size
-    try:
-        h, w = pair
-        ok = _is_int(h) and _is_int(w)
-    except (TypeError, ValueError):
-        ok = False
-    if not ok:
-        raise TypeError(f"size={size!r} must be an integer (e.g. 64 for 64x64 maps) or a pair (height, width).")
-    if min(h, w) < MIN_SIZE:
-        raise ValueError(
-            f"size={size!r} is too small: maps must be at least {MIN_SIZE}x{MIN_SIZE} pixels for the defect "
-            "patterns to be recognisable. Use e.g. size=64 (the course default) or size=32."
-        )
-    return int(h), int(w)
-
-
 def _per_class_vector(value, name: str) -> np.ndarray:
     """A dict ``{class name: number}`` or a length-9 sequence as a ``float64`` vector."""
     if isinstance(value, Mapping):
@@ -122,15 +102,6 @@ def _proportions_vector(proportions) -> np.ndarray:
     return vec / vec.sum()
 
 
-def _largest_remainder(weights: np.ndarray, total: int) -> np.ndarray:
-    """Integers proportional to ``weights`` that add up to ``total`` (Hamilton rounding)."""
-    exact = weights / weights.sum() * total
-    counts = np.floor(exact).astype(np.int64)
-    order = np.argsort(-(exact - counts), kind="stable")
-    counts[order[: total - counts.sum()]] += 1
-    return counts
-
-
 def class_allocation(n_samples: int = 2000, *, proportions="wm811k", class_counts=None,
                      min_per_class: int = 5) -> np.ndarray:
     """Wafers per class that :func:`make_synthetic_wafers` will generate.
@@ -159,21 +130,21 @@ def class_allocation(n_samples: int = 2000, *, proportions="wm811k", class_count
         if not np.all(counts == np.round(counts)):
             raise ValueError(f"class_counts must hold whole numbers; got {counts.tolist()}.")
         return counts.astype(np.int64)
-    if not _is_int(n_samples):
+    if not is_int(n_samples):
         raise TypeError(f"n_samples={n_samples!r} must be a positive integer.")
     if n_samples <= 0:
         raise ValueError(f"n_samples={n_samples} must be a positive integer (the number of wafers to generate).")
-    if not _is_int(min_per_class) or min_per_class < 0:
+    if not is_int(min_per_class) or min_per_class < 0:
         raise ValueError(f"min_per_class={min_per_class!r} must be a non-negative integer.")
     fractions = _proportions_vector(proportions)
-    counts = _largest_remainder(fractions, int(n_samples))
+    counts = largest_remainder(fractions, int(n_samples))
     used = fractions > 0
     floor = min(int(min_per_class), int(n_samples) // int(used.sum()))
     deficit = np.where(used, np.maximum(floor - counts, 0), 0)
     if deficit.sum():
         # take the missing wafers from the classes above the floor, in proportion to their surplus
         surplus = np.where(used, np.maximum(counts - floor, 0), 0)
-        counts = counts + deficit - _largest_remainder(surplus.astype(np.float64), int(deficit.sum()))
+        counts = counts + deficit - largest_remainder(surplus.astype(np.float64), int(deficit.sum()))
     return counts
 
 
@@ -484,10 +455,10 @@ def make_synthetic_wafers(
     >>> ws.class_counts()
     array([56, 56, 56, 56, 56, 55, 55, 55, 55])
     """
-    out_size = _check_size(size)
-    if not _is_int(seed) or seed < 0:
+    out_size = check_size(size, min_size=MIN_SIZE)
+    if not is_int(seed) or seed < 0:
         raise ValueError(f"seed={seed!r} must be a non-negative integer.")
-    if n_jobs is not None and (not _is_int(n_jobs) or n_jobs < 1):
+    if n_jobs is not None and (not is_int(n_jobs) or n_jobs < 1):
         raise ValueError(f"n_jobs={n_jobs!r} must be a positive integer or None.")
     counts = class_allocation(n_samples, proportions=proportions, class_counts=class_counts,
                               min_per_class=min_per_class)

@@ -47,6 +47,7 @@ from torch import nn
 from torchvision.models import WeightsEnum
 
 from .config import NUM_CLASSES
+from .models import classifier_head
 
 #: Models the course supports (any torchvision classifier whose head is its last nn.Linear works).
 SUPPORTED_MODELS = (
@@ -209,13 +210,6 @@ class TransferModel(nn.Module):
 # ---------------------------------------------------------------------------
 # Weights
 # ---------------------------------------------------------------------------
-def _last_linear_name(model: nn.Module) -> str:
-    names = [name for name, module in model.named_modules() if isinstance(module, nn.Linear)]
-    if not names:
-        raise ValueError(f"{type(model).__name__} has no nn.Linear layer to replace as the head.")
-    return names[-1]
-
-
 def _host_reachable(url: str, timeout: float = CONNECT_TIMEOUT_S) -> bool:
     """Quick check that the server of ``url`` (or the HTTPS proxy) accepts a connection.
 
@@ -328,7 +322,7 @@ def replace_head(model: nn.Module, num_classes: int) -> str:
 
     Returns the attribute path of the new head inside ``model`` (``"fc"``, ``"classifier.1"``, ...).
     """
-    head_name = _last_linear_name(model)
+    head_name = classifier_head(model)[0]
     old_head = model.get_submodule(head_name)
     parent_name, _, attr = head_name.rpartition(".")
     parent = model.get_submodule(parent_name) if parent_name else model

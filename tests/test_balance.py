@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 import torch
 
-from course_utils import augment, balance, data
+from course_utils import augment, balance, data, losses, splits, wafers
 from course_utils.config import CLASS_NAMES
 
 COUNTS = [40, 5, 50, 90, 35, 3, 8, 12, 300]  # imbalanced like WM-811K, small
@@ -15,7 +15,7 @@ def make_set(counts=COUNTS, size=10, seed=0):
     labels = np.repeat(np.arange(len(counts)), counts)
     maps = rng.integers(0, 3, (len(labels), size, size)).astype(np.uint8)
     lots = np.array([f"lot{i}" for i in range(len(labels))])
-    return data.WaferSet(maps, labels, lot=lots)
+    return wafers.WaferSet(maps, labels, lot=lots)
 
 
 def canonical(m) -> bytes:
@@ -26,7 +26,7 @@ def canonical(m) -> bytes:
 def test_undersample_to_smallest_class_and_caps():
     ws = make_set()
     out, report = balance.undersample(ws, seed=0)
-    assert isinstance(out, data.WaferSet)
+    assert isinstance(out, wafers.WaferSet)
     assert (out.class_counts() == 3).all()
     assert list(report.index) == list(CLASS_NAMES)
     assert report["before"].tolist() == COUNTS and (report["after"] == 3).all()
@@ -98,7 +98,7 @@ def test_balance_to_target_and_reachability():
 
 def test_augmenting_the_training_part_never_leaks_val_or_test():
     ws = make_set(seed=3)
-    train_idx, val_idx, test_idx = data.stratified_split(ws.labels, seed=0)
+    train_idx, val_idx, test_idx = splits.stratified_split(ws.labels, seed=0)
     out, _ = balance.balance_to_target(ws.subset(train_idx), 30, max_factor=30, max_shift=1, seed=0)
     origin = train_idx[out.info["source_index"]]          # back to indices of the full set
     assert np.isin(origin, train_idx).all()
@@ -110,7 +110,7 @@ def test_augmenting_the_training_part_never_leaks_val_or_test():
     assert not any(canonical(m) in held_out for m in d4_only.maps)
     # the check above can fail: augmenting BEFORE the split leaks rotated copies into the test part
     leaky, _ = balance.augment_offline(ws, 8, seed=0)
-    tr, _, te = data.stratified_split(leaky.labels, seed=0)
+    tr, _, te = splits.stratified_split(leaky.labels, seed=0)
     train_keys = {canonical(m) for m in leaky.maps[tr]}
     leaked = np.mean([canonical(m) in train_keys for m in leaky.maps[te]])
     assert leaked > 0.9
@@ -150,8 +150,8 @@ def test_resampling_bad_input():
     with pytest.raises(ValueError, match="no wafers, so it cannot be oversampled"):
         balance.oversample(make_set([5, 0, 5, 5, 5, 5, 5, 5, 5]), n_per_class={"Donut": 5})
     with pytest.raises(ValueError, match="unlabeled"):
-        balance.undersample(data.WaferSet(np.zeros((3, 4, 4), np.uint8), [0, -1, 1]))
-    raw = data.WaferSet(np.array([np.zeros((3, 4), np.uint8)] * 2 + [np.zeros((5, 5), np.uint8)], dtype=object),
+        balance.undersample(wafers.WaferSet(np.zeros((3, 4, 4), np.uint8), [0, -1, 1]))
+    raw = wafers.WaferSet(np.array([np.zeros((3, 4), np.uint8)] * 2 + [np.zeros((5, 5), np.uint8)], dtype=object),
                         [0, 1, 1])
     with pytest.raises(ValueError, match="resize_maps"):
         balance.augment_offline(raw, 2)
@@ -163,17 +163,21 @@ def test_sample_and_class_weights_against_formulas():
     counts = np.array(COUNTS, dtype=float)
     w = balance.sample_weights(labels)
     assert w.shape == (len(labels),) and np.allclose(w, 1 / counts[labels])
-    cw = balance.class_weights(labels)
+    cw = losses.class_weights(np.bincount(labels))
     assert cw.dtype == torch.float32 and np.allclose(cw.numpy(), len(labels) / (9 * counts))
+    from sklearn.utils.class_weight import compute_class_weight
+    np.testing.assert_allclose(balance.sample_weights(labels, scheme="balanced"),
+                               compute_class_weight("balanced", classes=np.arange(9), y=labels)[labels], rtol=1e-12)
     beta = 0.99
     eff = (1 - beta) / (1 - beta ** counts)
     eff = eff / eff.sum() * 9
-    assert np.allclose(balance.class_weights(labels, scheme="effective", beta=beta).numpy(), eff, rtol=1e-6)
+    assert np.allclose(losses.class_weights(counts, scheme="effective", beta=beta).numpy(), eff, rtol=1e-6)
+    np.testing.assert_allclose(balance.sample_weights(labels, scheme="effective", beta=beta), eff[labels], rtol=1e-12)
     # beta = 0: no re-weighting; beta -> 1: proportional to inverse frequency
-    assert np.allclose(balance.class_weights(labels, scheme="effective", beta=0.0).numpy(), 1.0)
-    near = balance.class_weights(labels, scheme="effective", beta=1 - 1e-9).numpy()
+    assert np.allclose(losses.class_weights(counts, scheme="effective", beta=0.0).numpy(), 1.0)
+    near = losses.class_weights(counts, scheme="effective", beta=1 - 1e-9).numpy()
     assert np.allclose(near / near.sum(), (1 / counts) / (1 / counts).sum(), rtol=1e-4)
-    assert torch.equal(balance.class_weights(make_set()), cw)
+    assert torch.equal(losses.class_weights(make_set().class_counts()), cw)
 
 
 def test_weighted_sampler_draws_classes_evenly_and_reproducibly():
@@ -183,7 +187,7 @@ def test_weighted_sampler_draws_classes_evenly_and_reproducibly():
     assert np.allclose(drawn, 1 / 9, atol=0.015)
     assert list(balance.make_weighted_sampler(ws, seed=0)) == list(balance.make_weighted_sampler(ws, seed=0))
     eff = balance.make_weighted_sampler(ws.labels, scheme="effective", beta=0.9, num_samples=18000, seed=0)
-    expected = np.array(COUNTS) * balance.class_weights(ws, scheme="effective", beta=0.9).double().numpy()
+    expected = np.array(COUNTS) * losses.class_weights(ws.class_counts(), scheme="effective", beta=0.9).double().numpy()
     drawn = np.bincount(ws.labels[list(eff)], minlength=9) / 18000
     assert np.allclose(drawn, expected / expected.sum(), atol=0.015)
     loader = data.make_loader(data.WaferDataset.from_waferset(ws), 64, sampler=balance.make_weighted_sampler(ws))
@@ -197,12 +201,12 @@ def test_sampler_and_weights_bad_input():
         balance.make_weighted_sampler(labels)
     assert len(balance.make_weighted_sampler(labels, num_classes=8)) == 9
     with pytest.raises(ValueError, match="has no samples"):
-        balance.class_weights(labels)
+        balance.sample_weights(labels)
     with pytest.raises(ValueError, match="scheme"):
-        balance.class_weights(np.repeat(np.arange(9), 2), scheme="sqrt")
-    with pytest.raises(ValueError, match=r"beta=1.0 must lie in \[0, 1\)"):
+        balance.sample_weights(np.repeat(np.arange(9), 2), scheme="sqrt")
+    with pytest.raises(ValueError, match=r"beta=1.0 must be a number in \[0, 1\)"):
         balance.sample_weights(np.repeat(np.arange(9), 2), scheme="effective", beta=1.0)
     with pytest.raises(ValueError, match="empty"):
         balance.make_weighted_sampler(np.array([], dtype=np.int64))
     with pytest.raises(ValueError, match="num_classes"):
-        balance.class_weights(np.array([0, 9]))
+        balance.sample_weights(np.array([0, 9]))

@@ -1,4 +1,3 @@
-import pandas as pd
 import pytest
 import torch
 
@@ -15,7 +14,7 @@ def test_auto_device_is_available_and_cpu_is_always_accepted():
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason="CUDA present")
 def test_explicit_cuda_without_cuda_explains_the_fix():
-    with pytest.raises(RuntimeError, match="CUDA is not available.*notebook 00"):
+    with pytest.raises(RuntimeError, match="CUDA is not available: this PyTorch"):
         env.get_device("cuda")
 
 
@@ -101,6 +100,27 @@ def test_paths(tmp_path, monkeypatch):
     default = config.output_dir("zz_test_dir")
     assert default == config.repo_root() / "outputs" / "zz_test_dir"
     default.rmdir()
+
+
+def test_cuda_unavailable_message_says_what_is_missing(monkeypatch):
+    from course_utils import env
+
+    monkeypatch.setattr(env.torch.cuda, "is_available", lambda: False)
+    monkeypatch.setattr(env.torch.version, "cuda", "12.6")
+    monkeypatch.setattr(env.shutil, "which", lambda name: None)
+    monkeypatch.setattr(env.Path, "exists", lambda self: False)
+    with pytest.raises(RuntimeError) as err:
+        env.get_device("cuda")
+    text = str(err.value)
+    assert "CUDA 12.6 build" in text and "no NVIDIA driver or GPU is visible" in text
+    assert "Install a CUDA build" not in text and "notebook 00" not in text
+    monkeypatch.setattr(env.torch.version, "cuda", None)
+    with pytest.raises(RuntimeError, match="CPU-only build. Install a CUDA build"):
+        env.get_device("cuda")
+    monkeypatch.setattr(env.torch.version, "cuda", "12.6")
+    monkeypatch.setattr(env.shutil, "which", lambda name: "/usr/bin/nvidia-smi")
+    with pytest.raises(RuntimeError, match="driver is installed, but no GPU is usable"):
+        env.get_device("cuda")
 
 
 def test_check_packages_reports_missing_extras_without_failing(monkeypatch, capsys):

@@ -8,7 +8,7 @@ import torch.nn.functional as F
 from sklearn.utils.class_weight import compute_class_weight
 from torch import nn
 
-from course_utils import losses
+from course_utils import losses, models
 
 
 @pytest.fixture
@@ -47,17 +47,17 @@ def test_balanced_weights_match_scikit_learn():
     counts = np.array([3, 10, 1, 50])
     labels = np.repeat(np.arange(4), counts)
     expected = compute_class_weight("balanced", classes=np.arange(4), y=labels)
-    got = losses.class_weights_from_counts(counts, scheme="balanced")
+    got = losses.class_weights(counts, scheme="balanced")
     assert got.dtype == torch.float32 and got.shape == (4,)
     np.testing.assert_allclose(got.numpy(), expected, rtol=1e-6)
 
 
 def test_effective_number_weights_by_hand():
     # E_c = (1 - beta^n_c) / (1 - beta): beta=0.5, n=(1, 2) -> E = (1, 1.5); 1/E = (1, 2/3); sum to C=2
-    got = losses.class_weights_from_counts([1, 2], scheme="effective", beta=0.5)
+    got = losses.class_weights([1, 2], scheme="effective", beta=0.5)
     np.testing.assert_allclose(got.numpy(), [2 * 1 / (5 / 3), 2 * (2 / 3) / (5 / 3)], rtol=1e-6)
     # beta = 0 -> equal weights
-    np.testing.assert_allclose(losses.class_weights_from_counts([5, 500], scheme="effective", beta=0.0), [1, 1])
+    np.testing.assert_allclose(losses.class_weights([5, 500], scheme="effective", beta=0.0), [1, 1])
 
 
 # --- focal loss -----------------------------------------------------------------------------
@@ -94,7 +94,7 @@ def test_focal_down_weights_easy_samples():
 
 def test_focal_alpha_string_from_counts():
     loss_fn = losses.make_loss("focal", COUNTS, alpha="balanced", gamma=1.0)
-    assert torch.allclose(loss_fn.alpha, losses.class_weights_from_counts(COUNTS))
+    assert torch.allclose(loss_fn.alpha, losses.class_weights(COUNTS))
     assert loss_fn.gamma == 1.0
 
 
@@ -161,7 +161,7 @@ def test_use_normed_head_replaces_last_linear():
     first = model[1]
     assert losses.use_normed_head(model) is model
     head = model[3][1]
-    assert isinstance(head, losses.NormedLinear) and (head.in_features, head.out_features) == (6, 3)
+    assert isinstance(head, models.NormedLinear) and (head.in_features, head.out_features) == (6, 3)
     assert model[1] is first  # earlier layers untouched
     out = model(torch.randn(5, 2, 4))
     assert out.shape == (5, 3) and out.abs().max() <= 1 + 1e-6
@@ -247,7 +247,7 @@ def test_parameter_checks():
     with pytest.raises(ValueError, match="tau=-1 must be"):
         losses.BalancedSoftmaxLoss(COUNTS, tau=-1)
     with pytest.raises(ValueError, match="beta=1.0 must be"):
-        losses.class_weights_from_counts(COUNTS, scheme="effective", beta=1.0)
+        losses.class_weights(COUNTS, scheme="effective", beta=1.0)
     with pytest.raises(ValueError, match="reduction='avg'"):
         losses.FocalLoss(reduction="avg")
     with pytest.raises(ValueError, match="epoch=-1"):
@@ -273,3 +273,19 @@ def test_shape_and_class_mismatch_errors(batch):
         loss_fn(logits, targets.float())
     with pytest.raises(TypeError, match="torch tensors"):
         loss_fn(logits.numpy(), targets)
+
+
+def test_one_head_finder_knows_normed_heads():
+    """fit's class-count check reads the layer use_normed_head replaced (MobileNetV3 has two Linear layers)."""
+    from torchvision.models import mobilenet_v3_small
+
+    from course_utils import engine
+
+    model = mobilenet_v3_small(num_classes=9)
+    assert engine._num_outputs(model) == 9
+    losses.use_normed_head(model)
+    name, head = models.classifier_head(model)
+    assert name == "classifier.3" and isinstance(head, models.NormedLinear)
+    assert engine._num_outputs(model) == 9  # the old finder skipped the NormedLinear and read 1024
+    with pytest.raises(ValueError, match="no nn.Linear"):
+        models.classifier_head(torch.nn.Conv2d(3, 3, 1))

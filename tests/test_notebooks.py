@@ -70,3 +70,22 @@ def smoke_results(tmp_path_factory):
 def test_notebook_runs_with_smoke_parameters(path, smoke_results):
     result = smoke_results[path.stem]
     assert result.status == "ok", f"{path.name} failed at cell {result.cell}: {result.error_type}: {result.error}"
+
+
+def _printed_text(executed_path) -> str:
+    import json
+
+    nb = json.loads(Path(executed_path).read_text(encoding="utf-8"))
+    return "".join("".join(out.get("text", "")) for cell in nb["cells"] if cell["cell_type"] == "code"
+                   for out in cell.get("outputs", []))
+
+
+@pytest.mark.notebooks
+def test_wafer_browser_prints_plain_numbers_and_stays_in_the_class(smoke_results):
+    import re
+
+    text = _printed_text(smoke_results["01_dataset_exploration"].output)
+    line = re.search(r"Donut #(\d+) of (\d+): lot \S+, wafer (\d+), grid (\d+)x(\d+)", text)
+    assert line, "the wafer browser prints 'Donut #i of n: lot ..., grid HxW'"
+    assert int(line.group(1)) < int(line.group(2))
+    assert "np.int" not in text and "np.float" not in text

@@ -179,3 +179,71 @@ def test_errors_after_cells_ran_are_not_retried(tmp_path, monkeypatch):
             "parameters": {}, "kernel": "python3"}
     result = runner.execute_one(spec)
     assert result["status"] == "failed" and len(calls) == 1
+
+
+# ---------------------------------------------------------------------------
+# Faults found with the real data set (each is refused before any kernel starts)
+# ---------------------------------------------------------------------------
+def test_output_dir_that_is_a_file_is_one_clear_line(tmp_path, capsys):
+    afile = tmp_path / "results.txt"
+    afile.write_text("not a folder")
+    assert cli.main(["run", "00", "--output-dir", str(afile)]) == 2
+    err = capsys.readouterr().err
+    assert "is a file, not a folder" in err and "Traceback" not in err
+
+
+def test_negative_timeout_is_refused(capsys):
+    assert cli.main(["run", "00", "--timeout", "-5", "--dry-run"]) == 2
+    assert "--timeout -5 must be a number of seconds > 0, or 0 for no limit" in capsys.readouterr().err
+
+
+def test_parameter_of_the_wrong_type_is_refused_before_running(tmp_path, capsys):
+    nb = _write(tmp_path / "41_t.ipynb", "pass", params=PARAMS + "BATCH = None\nNAME = 'x'\nRATE = 0.1\n")
+    derive = new_code_cell("BATCH = (16 if SMOKE else 128) if BATCH is None else BATCH")
+    book = nbformat.read(nb, as_version=4)
+    book.cells.append(derive)
+    nbformat.write(book, nb)
+    for bad, fragment in [("EPOCHS=abc", "declares EPOCHS = 1 (int)"), ("BATCH=abc", "declares BATCH = 16 (int)"),
+                          ("RATE=fast", "declares RATE = 0.1 (float)"), ("EPOCHS=True", "(bool) cannot work")]:
+        assert cli.main(["run", str(nb), "-p", bad]) == 2
+        assert fragment in capsys.readouterr().err
+    assert not (tmp_path / "41_t").exists()
+    assert cli.main(["run", str(nb), "-p", "RATE=1", "-p", "BATCH=8", "-p", "NAME=y", "--dry-run"]) == 0
+
+
+def test_bare_number_names_the_notebook(capsys):
+    assert [p.stem for p in runner.resolve_notebooks(["3"])] == ["03_cnn_design"]
+    assert runner.resolve_notebooks(["3"]) == runner.resolve_notebooks(["03"])
+
+
+def test_worker_command_is_not_in_the_help(capsys):
+    with pytest.raises(SystemExit):
+        cli.main(["--help"])
+    assert "_execute" not in capsys.readouterr().out
+
+
+def _documented_run_commands():
+    """Every `python -m course_utils run ...` line in the runner's docstring and the README."""
+    import re
+    import shlex
+    from pathlib import Path
+
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8")
+    commands = []
+    for text in (runner.__doc__, readme):
+        for line in text.splitlines():
+            match = re.search(r"python -m course_utils (run\b[^`#|]*)", line)
+            if match and "--help" not in match.group(1):
+                commands.append(shlex.split(match.group(1).strip()))
+    return commands
+
+
+def test_documented_examples_are_valid(capsys):
+    commands = _documented_run_commands()
+    assert len(commands) >= 5
+    for argv in commands:
+        argv = [a for a in argv if a != "--full"]  # --full changes nothing that is checked
+        data_path = [i for i, a in enumerate(argv) if a == "--data-path"]
+        for i in data_path:
+            argv[i + 1] = "/tmp/not-needed-for-a-dry-run.pkl"
+        assert cli.main(argv + ["--dry-run"]) == 0, (argv, capsys.readouterr().err)

@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 from scipy import ndimage
 
-from course_utils import data
+from course_utils import data, wafers
 from course_utils.config import CLASS_NAMES, NUM_CLASSES, WM811K_LABELED_COUNTS
 from course_utils.synthetic import class_allocation, make_synthetic_wafers
 
@@ -35,7 +35,7 @@ def defect_rate(maps, region):
 # ---------------------------------------------------------------------------
 def test_format_dtype_values_and_metadata():
     ws = make_synthetic_wafers(120, seed=3)
-    assert isinstance(ws, data.WaferSet) and ws.source == "synthetic"
+    assert isinstance(ws, wafers.WaferSet) and ws.source == "synthetic"
     assert ws.maps.shape == (120, 64, 64) and ws.maps.dtype == np.uint8
     assert set(np.unique(ws.maps)) == {0, 1, 2}
     assert ws.labels.dtype == np.int64 and ws.labels.min() >= 0 and ws.labels.max() < NUM_CLASSES

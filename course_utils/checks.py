@@ -1,0 +1,129 @@
+"""Argument validation shared by every module: one rule, one message per idea.
+
+Each helper raises ``TypeError`` for a value of the wrong kind and ``ValueError``
+for a value of the right kind outside its range, and names the argument so the
+message says what to fix, e.g.::
+
+    >>> check_int(0, "epochs", minimum=1)
+    Traceback (most recent call last):
+    ...
+    ValueError: epochs=0 must be an integer >= 1.
+
+``bool`` is never accepted as a number (``True`` is an ``int`` in Python, but
+``epochs=True`` is always a mistake).
+"""
+from __future__ import annotations
+
+import numbers
+
+import numpy as np
+
+__all__ = ["is_int", "check_int", "check_real", "check_seed", "check_size", "check_labels",
+           "largest_remainder"]
+
+
+def is_int(value) -> bool:
+    """True for Python / NumPy integers, False for ``bool`` and everything else."""
+    return isinstance(value, numbers.Integral) and not isinstance(value, (bool, np.bool_))
+
+
+def check_int(value, name: str, *, minimum: int | None = None, maximum: int | None = None) -> int:
+    """``value`` as an ``int``; raises if it is not an integer in ``[minimum, maximum]``."""
+    bounds = (f" >= {minimum}" if minimum is not None else "") + (
+        f" and <= {maximum}" if maximum is not None else "")
+    if not is_int(value):
+        raise TypeError(f"{name}={value!r} must be an integer{bounds}.")
+    if (minimum is not None and value < minimum) or (maximum is not None and value > maximum):
+        raise ValueError(f"{name}={value!r} must be an integer{bounds}.")
+    return int(value)
+
+
+def check_real(value, name: str, *, minimum: float | None = None, maximum: float | None = None,
+               low_open: bool = False, high_open: bool = False) -> float:
+    """``value`` as a ``float`` in the interval given by ``minimum``/``maximum`` (open ends optional)."""
+    lo = "" if minimum is None else (f" > {minimum}" if low_open else f" >= {minimum}")
+    hi = "" if maximum is None else (f" < {maximum}" if high_open else f" <= {maximum}")
+    text = f"{name}={value!r} must be a number{lo}{' and' if lo and hi else ''}{hi}."
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real):
+        raise TypeError(text)
+    v = float(value)
+    if not np.isfinite(v):
+        raise ValueError(text)
+    if minimum is not None and (v <= minimum if low_open else v < minimum):
+        raise ValueError(text)
+    if maximum is not None and (v >= maximum if high_open else v > maximum):
+        raise ValueError(text)
+    return v
+
+
+def check_seed(seed, name: str = "seed") -> int:
+    """A non-negative integer seed."""
+    return check_int(seed, name, minimum=0)
+
+
+def check_size(size, name: str = "size", *, min_size: int = 1) -> tuple[int, int]:
+    """``size`` as ``(height, width)``; an int means a square of that side.
+
+    Raises ``TypeError`` unless ``size`` is an integer or a pair of integers and
+    ``ValueError`` when a side is below ``min_size`` pixels.
+    """
+    pair = (size, size) if is_int(size) else size
+    try:
+        h, w = pair
+        ok = is_int(h) and is_int(w)
+    except (TypeError, ValueError):
+        ok = False
+    if not ok:
+        raise TypeError(f"{name}={size!r} must be an integer (e.g. 64 for 64x64 maps) or a pair (height, width).")
+    if min(h, w) < min_size:
+        raise ValueError(f"{name}={size!r} is too small: each side must be at least {min_size} pixel(s), "
+                         "e.g. 64 (the course default).")
+    return int(h), int(w)
+
+
+def check_labels(values, name: str = "labels", *, n_classes: int | None = None,
+                 allow_unlabeled: bool = False) -> np.ndarray:
+    """``int64`` array ``(N,)`` of class indices, checked.
+
+    Parameters
+    ----------
+    values : array-like ``(N,)`` of integer class indices (a torch tensor is fine)
+    name : argument name used in the message
+    n_classes : int or None
+        When given, every label must be below it.
+    allow_unlabeled : bool
+        Accept ``-1`` (an unlabeled wafer).
+    """
+    if hasattr(values, "detach"):
+        values = values.detach().cpu().numpy()
+    arr = np.asarray(values)
+    if arr.ndim != 1:
+        raise ValueError(f"{name} must be a 1-D array of class indices; got shape {arr.shape}.")
+    if arr.size and arr.dtype.kind not in "iu":
+        if arr.dtype.kind == "f" and np.all(np.mod(arr, 1) == 0):
+            arr = arr.astype(np.int64)
+        else:
+            raise TypeError(f"{name} must hold integer class indices; got dtype {arr.dtype}.")
+    arr = arr.astype(np.int64, copy=False)
+    low = -1 if allow_unlabeled else 0
+    if arr.size and arr.min() < low:
+        hint = " Drop unlabeled wafers (label -1) first." if arr.min() == -1 else ""
+        raise ValueError(f"{name} must be >= {low}; got a minimum of {int(arr.min())}.{hint}")
+    if n_classes is not None and arr.size and arr.max() >= n_classes:
+        raise ValueError(f"{name} must lie in [0, {n_classes - 1}] for {n_classes} classes; "
+                         f"got a maximum of {int(arr.max())}.")
+    return arr
+
+
+def largest_remainder(weights, total: int) -> np.ndarray:
+    """``int64`` counts proportional to ``weights`` that add up to ``total`` (Hamilton rounding).
+
+    Each entry gets ``floor(total * w / sum(w))``; the remaining units go to the
+    largest fractional parts (ties: the earlier entry first).
+    """
+    weights = np.asarray(weights, dtype=np.float64)
+    exact = weights * total / weights.sum()
+    counts = np.floor(exact).astype(np.int64)
+    order = np.argsort(-(exact - counts), kind="stable")
+    counts[order[: int(total - counts.sum())]] += 1
+    return counts

@@ -1,0 +1,273 @@
+"""Tests of course_utils.wm811k: the real file's pickle format, the safe unpickler, errors, the cache."""
+import hashlib
+import os
+import pickle
+import pickletools
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from course_utils import data, wafers, wm811k
+from course_utils.config import CLASS_NAMES
+from py2pickle import make_frame, write_wm811k_pickle
+
+
+@pytest.fixture
+def data_home(tmp_path, monkeypatch):
+    """An empty config.data_dir() for the test."""
+    home = tmp_path / "datasets"
+    monkeypatch.setenv("COURSE_DATA_DIR", str(home))
+    return home
+
+
+@pytest.fixture
+def legacy_file(tmp_path):
+    frame = make_frame()
+    path = write_wm811k_pickle(frame, tmp_path / "LSWMD_small.pkl")
+    return path, frame
+
+
+def _expected_label(cell):
+    return CLASS_NAMES.index(cell[0, 0]) if cell.size else -1
+
+
+# ---------------------------------------------------------------------------
+# The legacy pickle format and load_wm811k
+# ---------------------------------------------------------------------------
+def test_written_file_has_the_real_files_legacy_format(legacy_file):
+    path, _ = legacy_file
+    raw = path.read_bytes()
+    assert raw[:2] == b"\x80\x02"  # protocol 2, as Python 2 wrote it
+    opcodes = {op.name for op, _, _ in pickletools.genops(raw)}
+    assert {"BINSTRING", "SHORT_BINSTRING"} & opcodes and not {"BINUNICODE", "SHORT_BINUNICODE"} & opcodes
+    assert b"pandas.indexes.base" in raw and b"numpy.core.multiarray" in raw
+    with pytest.raises(ModuleNotFoundError, match="pandas.indexes"):  # why the custom loader exists
+        pd.read_pickle(path)
+
+
+def test_load_wm811k_unwraps_labels_and_metadata(legacy_file):
+    path, frame = legacy_file
+    ws = wm811k.load_wm811k(path, trust=True, keep_unlabeled=True)
+    assert len(ws) == len(frame) and ws.source == "wm811k" and not ws.is_fixed_size
+    np.testing.assert_array_equal(ws.labels, [_expected_label(c) for c in frame.failureType])
+    np.testing.assert_array_equal(ws.lot, frame.lotName.to_numpy().astype(str))
+    assert ws.lot[0] == "lot0\u00c4"  # latin-1 byte string decoded
+    np.testing.assert_array_equal(ws.official_split, [c[0, 0] if c.size else "" for c in frame.trianTestLabel])
+    np.testing.assert_array_equal(ws.wafer_index, frame.waferIndex.astype(np.int16))
+    np.testing.assert_allclose(ws.die_size, frame.dieSize, rtol=1e-6)
+    assert ws.wafer_index.dtype == np.int16 and ws.die_size.dtype == np.float32
+    np.testing.assert_array_equal(ws.grid_shape, [m.shape for m in frame.waferMap])
+    for got, want in zip(ws.maps, frame.waferMap):
+        assert got.dtype == np.uint8
+        np.testing.assert_array_equal(got, want)
+    assert ws.info["n_rows"] == len(frame)
+
+
+def test_load_wm811k_drops_unlabeled_by_default(legacy_file):
+    path, frame = legacy_file
+    ws = wm811k.load_wm811k(path, trust=True)
+    labeled = [c.size > 0 for c in frame.failureType]
+    assert len(ws) == sum(labeled) and (ws.labels >= 0).all()
+    np.testing.assert_array_equal(ws.lot, frame.lotName[labeled].to_numpy().astype(str))
+
+
+def test_unknown_hash_is_refused_unless_trusted(legacy_file, monkeypatch):
+    path, _ = legacy_file
+    with pytest.raises(ValueError, match=r"SHA-256 .*trust=True"):
+        wm811k.load_wm811k(path)
+    assert len(wm811k.load_wm811k(path, trust=True)) > 0
+    monkeypatch.setattr(wm811k, "WM811K_SHA256", hashlib.sha256(path.read_bytes()).hexdigest())
+    assert len(wm811k.load_wm811k(path)) > 0  # the known hash needs no trust
+
+
+def test_file_sha256_streams_in_chunks(tmp_path):
+    f = tmp_path / "blob.bin"
+    f.write_bytes(os.urandom(10_000))
+    assert wm811k.file_sha256(f, chunk_size=333) == hashlib.sha256(f.read_bytes()).hexdigest()
+
+
+def test_missing_file_says_where_to_get_it(data_home):
+    with pytest.raises(FileNotFoundError, match=r"Kaggle.*WM-811K.*LSWMD\.pkl"):
+        wm811k.load_wm811k()
+    with pytest.raises(FileNotFoundError, match=str(data_home / "LSWMD.pkl")):
+        data.load_wafer_data("wm811k")
+    with pytest.raises(TypeError, match="path must be a file path"):
+        wm811k.load_wm811k(123)
+
+
+def test_wrong_files_are_rejected_clearly(tmp_path):
+    text = tmp_path / "notes.pkl"
+    text.write_text("wafer,label\n")
+    with pytest.raises(ValueError, match="not a pickle file"):
+        wm811k.load_wm811k(text, trust=True)
+    other = tmp_path / "other.pkl"
+    other.write_bytes(pickle.dumps({"a": 1}, protocol=2))
+    with pytest.raises(ValueError, match="not the WM-811K table"):
+        wm811k.load_wm811k(other, trust=True)
+    wrong_columns = tmp_path / "wrong.pkl"
+    write_wm811k_pickle(pd.DataFrame({"x": [1.0, 2.0]}), wrong_columns)
+    with pytest.raises(ValueError, match=r"missing \['waferMap'"):
+        wm811k.load_wm811k(wrong_columns, trust=True)
+    truncated = tmp_path / "truncated.pkl"
+    truncated.write_bytes(write_wm811k_pickle(make_frame(8), tmp_path / "ok.pkl").read_bytes()[:500])
+    with pytest.raises(ValueError, match="could not be read as a WM-811K pickle"):
+        wm811k.load_wm811k(truncated, trust=True)
+
+
+def test_trusted_file_still_cannot_run_code(tmp_path):
+    class Evil:
+        def __reduce__(self):
+            return (os.system, ("echo pwned > " + str(tmp_path / "pwned"),))
+
+    evil = tmp_path / "evil.pkl"
+    evil.write_bytes(pickle.dumps(Evil(), protocol=2))
+    with pytest.raises(ValueError, match="refusing"):
+        wm811k.load_wm811k(evil, trust=True)
+    assert not (tmp_path / "pwned").exists()
+
+
+# ---------------------------------------------------------------------------
+# load_wafer_data("wm811k"): conversion and cache
+# ---------------------------------------------------------------------------
+def test_cache_round_trip_and_reuse(legacy_file, data_home, monkeypatch):
+    path, _ = legacy_file
+    first = data.load_wafer_data("wm811k", path=path, size=16, trust=True)
+    cache = data_home / "cache" / "wm811k_16x16.npz"
+    assert first.is_fixed_size and first.maps.shape[1:] == (16, 16) and first.maps.dtype == np.uint8
+    assert cache.is_file() and not list(cache.parent.glob("*.tmp"))
+    with np.load(cache, allow_pickle=False) as npz:  # pickle-free on disk
+        assert npz["lot"].dtype.kind == "U" and npz["official_split"].dtype.kind == "U"
+    raw = wm811k.load_wm811k(path, trust=True)
+    np.testing.assert_array_equal(first.maps, wafers.resize_maps(raw.maps, 16))
+
+    def no_conversion(*args, **kwargs):
+        raise AssertionError("the cache should have been used")
+
+    monkeypatch.setattr(wm811k, "load_wm811k", no_conversion)
+    again = data.load_wafer_data("wm811k", path=path, size=16)
+    assert again.info["cache"] == str(cache)
+    for name in ("maps", "labels", "lot", "wafer_index", "die_size", "official_split", "grid_shape"):
+        np.testing.assert_array_equal(getattr(again, name), getattr(first, name))
+        assert getattr(again, name).dtype == getattr(first, name).dtype
+    os.utime(path, ns=(1, 1))  # touched, same content: the hash decides, still valid
+    data.load_wafer_data("wm811k", path=path, size=16)
+
+
+def test_cache_is_rebuilt_when_source_size_or_version_change(tmp_path, data_home, monkeypatch):
+    path = write_wm811k_pickle(make_frame(40, seed=0), tmp_path / "LSWMD.pkl")
+    a = data.load_wafer_data("wm811k", path=path, size=8, trust=True)
+    write_wm811k_pickle(make_frame(48, seed=1), path)  # new content
+    b = data.load_wafer_data("wm811k", path=path, size=8, trust=True)
+    assert len(b) != len(a) and b.info["sha256"] != a.info["sha256"]
+    c = data.load_wafer_data("wm811k", path=path, size=12, trust=True)
+    assert c.maps.shape[1:] == (12, 12) and (data_home / "cache" / "wm811k_8x8.npz").is_file()
+    monkeypatch.setattr(wm811k, "CACHE_FORMAT_VERSION", wm811k.CACHE_FORMAT_VERSION + 1)
+    calls = []
+    real = wm811k.load_wm811k
+    monkeypatch.setattr(wm811k, "load_wm811k", lambda *a, **k: calls.append(1) or real(*a, **k))
+    data.load_wafer_data("wm811k", path=path, size=8, trust=True)
+    assert calls == [1]
+
+
+def test_wm811k_subsample_is_stratified(legacy_file, data_home):
+    path, _ = legacy_file
+    full = data.load_wafer_data("wm811k", path=path, size=8, trust=True)
+    sub = data.load_wafer_data("wm811k", path=path, size=8, trust=True, n_samples=20, seed=3)
+    assert len(sub) == 20
+    assert set(sub.labels) == set(full.labels)  # every class keeps at least one wafer
+    again = data.load_wafer_data("wm811k", path=path, size=8, trust=True, n_samples=20, seed=3)
+    np.testing.assert_array_equal(sub.lot, again.lot)
+
+
+
+
+# ---------------------------------------------------------------------------
+# The replica is the real file's twin (issue: the real LSWMD.pkl was refused)
+# ---------------------------------------------------------------------------
+def _stream_globals(raw: bytes) -> tuple[set, set]:
+    """(globals as (module, name), protocols) named in a pickle's opcode stream."""
+    found, protocols = set(), set()
+    for op, arg, _ in pickletools.genops(raw):
+        if op.name == "GLOBAL":
+            found.add(tuple(arg.split(" ", 1)))
+        elif op.name == "STACK_GLOBAL":
+            found.add(("<stack>", "<global>"))
+        elif op.name == "PROTO":
+            protocols.add(arg)
+    return found, protocols
+
+
+def test_replica_asks_for_exactly_the_real_files_globals(legacy_file):
+    path, _ = legacy_file
+    found, protocols = _stream_globals(path.read_bytes())
+    assert protocols == {2}
+    assert found == set(wm811k.PICKLE_GLOBALS)
+    assert len(wm811k.PICKLE_GLOBALS) == 10 and ("__builtin__", "slice") in wm811k.PICKLE_GLOBALS
+
+
+def test_python2_names_are_mapped_with_the_standard_tables():
+    import _compat_pickle
+
+    assert wm811k._python3_name("__builtin__", "slice") == ("builtins", "slice")
+    assert wm811k._python3_name("copy_reg", "_reconstructor") == ("copyreg", "_reconstructor")
+    for (old_module, old_name), new in list(_compat_pickle.NAME_MAPPING.items())[:20]:
+        assert wm811k._python3_name(old_module, old_name) == new
+    assert wm811k._python3_name("numpy", "ndarray") == ("numpy", "ndarray")  # untouched
+
+
+def test_every_global_of_the_real_file_is_accepted(tmp_path):
+    """Each (module, name) the real file asks for resolves; this failed for __builtin__.slice before."""
+    unpickler = wm811k._LegacyUnpickler(open(os.devnull, "rb"), encoding="latin1")
+    for module, name in sorted(wm811k.PICKLE_GLOBALS):
+        assert unpickler.find_class(module, name) is not None, (module, name)
+
+
+def test_replica_with_slice_placements_loads_with_exact_values(legacy_file):
+    """The float block's columns (1, 3) are pickled as slice(1, 5, 2), as pandas 0.19 stored them."""
+    path, frame = legacy_file
+    raw = path.read_bytes()
+    assert b"c__builtin__\nslice\n" in raw
+    ws = wm811k.load_wm811k(path, trust=True)
+    labeled = np.array([c.size > 0 for c in frame.failureType])
+    np.testing.assert_array_equal(ws.die_size, frame.dieSize[labeled].to_numpy().astype(np.float32))
+    np.testing.assert_array_equal(ws.wafer_index, frame.waferIndex[labeled].to_numpy().astype(np.int16))
+    for got, want in zip(ws.maps, frame.waferMap[labeled]):
+        np.testing.assert_array_equal(got, want)
+
+
+@pytest.mark.parametrize("module, name", [("__builtin__", "eval"), ("os", "system"), ("posix", "system"),
+                                          ("subprocess", "Popen"), ("__builtin__", "getattr")])
+def test_foreign_globals_are_refused_even_when_trusted(tmp_path, module, name):
+    evil = tmp_path / "evil.pkl"
+    evil.write_bytes(b"\x80\x02c" + f"{module}\n{name}\n".encode() + b"U\x04echo\x85R.")
+    with pytest.raises(ValueError, match="refusing to load it"):
+        wm811k.load_wm811k(evil, trust=True)
+
+
+def test_genuine_file_that_fails_to_load_is_reported_as_a_kit_bug(tmp_path, monkeypatch):
+    broken = tmp_path / "LSWMD.pkl"
+    broken.write_bytes(write_wm811k_pickle(make_frame(8), tmp_path / "ok.pkl").read_bytes()[:500])
+    monkeypatch.setattr(wm811k, "WM811K_SHA256", hashlib.sha256(broken.read_bytes()).hexdigest())
+    with pytest.raises(ValueError) as err:
+        wm811k.load_wm811k(broken)
+    text = str(err.value)
+    assert "genuine Kaggle LSWMD.pkl" in text and "Please report" in text and "re-downloading will not help" in text
+    assert "Re-download" not in text
+
+
+def test_wrong_hash_names_both_hashes(legacy_file):
+    path, _ = legacy_file
+    actual = hashlib.sha256(path.read_bytes()).hexdigest()
+    with pytest.raises(ValueError) as err:
+        wm811k.load_wm811k(path)
+    assert actual in str(err.value) and wm811k.WM811K_SHA256 in str(err.value)
+
+
+def test_missing_explicit_path_names_the_path_given(data_home, tmp_path):
+    given = tmp_path / "nonexistent" / "x.pkl"
+    with pytest.raises(FileNotFoundError) as err:
+        data.load_wafer_data("wm811k", path=given)
+    text = str(err.value)
+    assert text.startswith(f"path={str(given)!r}") and "check the path you passed" in text
+    assert str(data_home) not in text  # the default location is not what the user asked for
