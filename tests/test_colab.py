@@ -30,6 +30,7 @@ NOTEBOOK = "00_setup_cuda.ipynb"  # the cheapest course notebook (about 10 s of 
 COLAB_PREINSTALLED = ("torch", "torchvision", "numpy", "pandas", "matplotlib", "seaborn", "scikit-learn",
                       "ipywidgets", "tqdm", "pillow", "opencv-python-headless", "pyyaml", "ipykernel",
                       "papermill", "pip")
+# no index, no local wheel folders, a dead proxy for git and pip
 OFFLINE = {"PIP_NO_INDEX": "1", "PIP_FIND_LINKS": "", "http_proxy": "http://127.0.0.1:9",
            "https_proxy": "http://127.0.0.1:9", "HTTP_PROXY": "http://127.0.0.1:9",
            "HTTPS_PROXY": "http://127.0.0.1:9", "GIT_TERMINAL_PROMPT": "0"}
@@ -157,6 +158,31 @@ def test_bundle_command_line(tmp_path, capsys):
     assert (tmp_path / bundle.BUNDLE_NAME).is_file()
     count = len(list((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb")))
     assert f"course_utils-0.1.0-py3-none-any.whl, {count} notebooks" in capsys.readouterr().out
+
+
+def test_bundle_takes_the_solutions_when_the_checkout_has_them(tmp_path):
+    root = tmp_path / "checkout"
+    for rel in ["pyproject.toml", "README.md", "notebooks/" + NOTEBOOK,
+                *(f"course_utils/{p.name}" for p in (ROOT / "course_utils").glob("*.py"))]:
+        (root / rel).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(ROOT / rel, root / rel)
+    (root / "solutions").mkdir()
+    (root / "solutions" / "00_setup_cuda_solutions.ipynb").write_text("{}")
+    with zipfile.ZipFile(bundle.build_bundle(tmp_path / "out", root=root)) as zf:
+        names = set(zf.namelist())
+    assert {"notebooks/" + NOTEBOOK, "solutions/00_setup_cuda_solutions.ipynb", "README.md"} <= names
+    assert "datasets/README.md" not in names  # this checkout has none
+
+
+def test_bundle_without_the_repository_says_what_to_do(tmp_path, monkeypatch, capsys):
+    from course_utils.__main__ import main
+
+    monkeypatch.setattr(config, "repo_root", lambda: None)
+    assert main(["bundle", "--output", str(tmp_path)]) == 2
+    assert capsys.readouterr().err == (
+        "error: The bundle is built from the course repository, but course_utils was installed without it. "
+        "Clone the repository, run `pip install -e .` in it and run the command there.\n")
+    assert not list(tmp_path.iterdir())
 
 
 def test_the_simulated_colab_has_no_kit_and_the_global_torch(colab_venv):
