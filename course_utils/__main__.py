@@ -5,6 +5,7 @@ Commands
 run         execute notebooks with papermill and print a summary (see runner.py)
 notebooks   check notebook hygiene (--check, default) or fix it (--fix)
 env         print the environment report and the package check
+bundle      build the course bundle (kit wheel + notebooks) for Colab / an LMS, offline
 """
 from __future__ import annotations
 
@@ -38,8 +39,11 @@ def _cmd_env(args: argparse.Namespace) -> int:
     with __import__("pandas").option_context("display.max_colwidth", 80):
         print(env.environment_report().to_string(index=False))
     print()
-    table = env.check_packages()
-    return 0 if (table["status"] == "OK").all() else 1
+    table = env.check_packages(extras=tuple(env.EXTRA_PACKAGES))
+    advice = env.torch_build_advice()
+    if advice:
+        print(f"\n{advice}")
+    return 0 if (table["status"] != "FAIL").all() else 1
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -55,6 +59,8 @@ def build_parser() -> argparse.ArgumentParser:
     mode.add_argument("--check", action="store_true", help="report problems, exit 1 if any (default)")
     mode.add_argument("--fix", action="store_true", help="strip outputs and re-sync bootstrap cell and badge")
     sub.add_parser("env", help="environment report and package check")
+    bundle = sub.add_parser("bundle", help="build the course bundle zip (kit wheel + notebooks), offline")
+    bundle.add_argument("--output", default="dist", help="folder for the zip (default: dist)")
     return parser
 
 
@@ -66,6 +72,10 @@ def main(argv: list[str] | None = None) -> int:
         return main_run(args)
     if args.command == "notebooks":
         return _cmd_notebooks(args)
+    if args.command == "bundle":
+        from .bundle import main_bundle
+
+        return main_bundle(args)
     return _cmd_env(args)
 
 

@@ -8,8 +8,12 @@ Paths
 -----
 * ``repo_root()`` is the checkout that holds ``course_utils`` (editable install)
   or ``None`` when the kit was installed from a wheel (e.g. on Colab).
-* ``data_dir()`` is ``$COURSE_DATA_DIR`` if set, else ``<repo>/datasets``, else
-  ``./datasets`` in the current working directory.
+* ``data_dir()`` is ``$COURSE_DATA_DIR`` if set; else, on Google Colab, the Drive
+  folder ``COLAB_DRIVE_DIR`` when it holds ``LSWMD.pkl`` (or a cache); else
+  ``<repo>/datasets``, else ``./datasets`` in the current working directory.
+* ``cache_dir()`` is where converted data are cached: ``$COURSE_CACHE_DIR``, else
+  ``data_dir()/cache`` when that is writable, else a local writable folder
+  (``/content/wafer-course-cache`` on Colab, the temporary folder elsewhere).
 * ``output_dir(name)`` is where a notebook writes figures, checkpoints and
   tables: ``<repo>/outputs/<name>`` (or ``./outputs/<name>``) unless an explicit
   folder is given (the instructor runner passes one).
@@ -19,6 +23,7 @@ Paths
 from __future__ import annotations
 
 import os
+import sys
 import tempfile
 from pathlib import Path
 from typing import BinaryIO, Callable
@@ -29,6 +34,14 @@ from typing import BinaryIO, Callable
 REPO_URL = "https://github.com/industrial-ai-course/wafer-defect-kit"
 #: Branch used by the Colab badge links.
 REPO_BRANCH = "main"
+#: The one place the course's Google Drive folder is configured (as seen from Colab
+#: after mounting Drive). The bootstrap cell looks there for the course bundle or kit
+#: wheel, and ``data_dir()`` for ``LSWMD.pkl``. ``notebooks --fix`` re-syncs the cell.
+COLAB_DRIVE_DIR = "/content/drive/MyDrive/wafer-course"
+#: Name of the real WM-811K file (Kaggle "WM-811K wafer map").
+WM811K_FILENAME = "LSWMD.pkl"
+#: Kaggle data set of the real file.
+WM811K_KAGGLE = "qingyi/wm811k-wafer-map"
 
 #: The 9 WM-811K failure types, in the order used for label indices 0..8.
 CLASS_NAMES: tuple[str, ...] = (
@@ -107,16 +120,93 @@ def solutions_dir() -> Path:
     return notebooks_dir().parent / "solutions"
 
 
+def in_colab() -> bool:
+    """True when running inside Google Colab (its module is loaded or its release tag is set)."""
+    return "google.colab" in sys.modules or "COLAB_RELEASE_TAG" in os.environ
+
+
+def colab_drive_data_dir() -> Path | None:
+    """``COLAB_DRIVE_DIR`` when running on Colab with Drive mounted and the folder holding
+    ``LSWMD.pkl`` or a ``cache/`` folder; otherwise ``None``."""
+    if not in_colab():
+        return None
+    folder = Path(COLAB_DRIVE_DIR)
+    if (folder / WM811K_FILENAME).is_file() or (folder / "cache").is_dir():
+        return folder
+    return None
+
+
 def data_dir() -> Path:
-    """Folder for downloaded data and caches (created if missing)."""
+    """Folder for downloaded data (created if missing).
+
+    ``$COURSE_DATA_DIR``; else on Colab the Drive folder ``COLAB_DRIVE_DIR`` when it
+    holds the WM-811K file; else ``<repo>/datasets``; else ``./datasets``.
+    """
     env = os.environ.get("COURSE_DATA_DIR")
+    drive = None if env else colab_drive_data_dir()
     if env:
         path = Path(env).expanduser()
+    elif drive is not None:
+        path = drive
     else:
         root = repo_root()
         path = (root / "datasets") if root is not None else Path.cwd() / "datasets"
     path.mkdir(parents=True, exist_ok=True)
     return path
+
+
+def _is_writable(folder: Path) -> bool:
+    """True when ``folder`` exists (or can be created) and a file can be written in it."""
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=folder):
+            pass
+    except OSError:
+        return False
+    return True
+
+
+def cache_dir() -> Path:
+    """Writable folder for caches of converted data (created if missing).
+
+    ``$COURSE_CACHE_DIR``; else ``data_dir()/cache`` when it can be written (a Drive
+    folder shared read-only, or a read-only data disk, cannot); else
+    ``/content/wafer-course-cache`` on Colab or ``<tmp>/wafer-course-cache`` elsewhere.
+    """
+    env = os.environ.get("COURSE_CACHE_DIR")
+    if env:
+        path = Path(env).expanduser()
+        path.mkdir(parents=True, exist_ok=True)
+        return path
+    local = Path("/content") if in_colab() else Path(tempfile.gettempdir())
+    for path in (data_dir() / "cache", local / "wafer-course-cache"):
+        if _is_writable(path):
+            return path
+    raise PermissionError(
+        f"No writable cache folder: {data_dir() / 'cache'} and {local / 'wafer-course-cache'} are read-only. "
+        "Set the environment variable COURSE_CACHE_DIR to a folder you can write."
+    )
+
+
+def wm811k_download_help(expected: str | os.PathLike | None = None) -> str:
+    """What to do when the WM-811K file is missing: the Kaggle download, the Google
+    Drive route on Colab and the ``DATA_PATH`` override, as one paragraph.
+
+    ``expected`` is where the loader looked (default ``data_dir()/LSWMD.pkl``).
+    """
+    where = Path(expected) if expected is not None else data_dir() / WM811K_FILENAME
+    return (
+        f"Download the Kaggle data set 'WM-811K wafer map' (https://www.kaggle.com/datasets/{WM811K_KAGGLE}), "
+        f"unzip it and put {WM811K_FILENAME} (2.1 GB) at {where}, or give its location as DATA_PATH "
+        "(path=... in Python). "
+        f"On Google Colab: upload {WM811K_FILENAME} once to the Google Drive folder {COLAB_DRIVE_DIR} "
+        "(\"My Drive/" + COLAB_DRIVE_DIR.rsplit("/", 1)[-1] + "\"), then in every session mount Drive "
+        "(Files panel > Mount Drive, or `from google.colab import drive; drive.mount('/content/drive')`) "
+        "and the kit finds it there; or download it into the session with the Kaggle CLI "
+        f"(`!kaggle datasets download -d {WM811K_KAGGLE} -p /content/datasets --unzip`, after putting "
+        "your kaggle.json API token in ~/.kaggle/). "
+        "Without the file, use DATA_SOURCE='synthetic'."
+    )
 
 
 def output_dir(name: str, base: str | os.PathLike | None = None) -> Path:

@@ -8,17 +8,22 @@
 from __future__ import annotations
 
 import importlib
+import importlib.metadata as metadata
+import importlib.util
 import os
 import platform
 import random
 import shutil
+import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import torch
 
+from . import config
 from .config import DEVICE_CHOICES  # noqa: E402  (one list of device names, shared with the runner)
 
 
@@ -28,13 +33,19 @@ def mps_available() -> bool:
     return bool(backend is not None and backend.is_available())
 
 
+def nvidia_gpu_present() -> bool:
+    """True when an NVIDIA driver is visible (``nvidia-smi`` or ``/proc/driver/nvidia/version``),
+    even if this torch cannot use it."""
+    return Path("/proc/driver/nvidia/version").exists() or shutil.which("nvidia-smi") is not None
+
+
 def cuda_unavailable_reason() -> str:
     """Why ``torch.cuda.is_available()`` is False here, and the fix, in one or two sentences."""
     if torch.version.cuda is None:
         return (f"this PyTorch ({torch.__version__}) is a CPU-only build. Install a CUDA build: "
                 "pip install torch torchvision --index-url https://download.pytorch.org/whl/cu126 "
                 "(see the README's set-up section).")
-    if not Path("/proc/driver/nvidia/version").exists() and shutil.which("nvidia-smi") is None:
+    if not nvidia_gpu_present():
         return (f"this PyTorch is a CUDA {torch.version.cuda} build, but no NVIDIA driver or GPU is visible on "
                 "this machine (no nvidia-smi). Run on a machine with an NVIDIA GPU and its driver "
                 "(on Colab: Runtime > Change runtime type > GPU).")
@@ -105,8 +116,8 @@ def seed_everything(seed: int = 42, deterministic: bool = True) -> torch.Generat
 
 
 def is_colab() -> bool:
-    """True when running inside Google Colab."""
-    return "google.colab" in sys.modules or "COLAB_RELEASE_TAG" in os.environ
+    """True when running inside Google Colab (see ``config.in_colab``)."""
+    return config.in_colab()
 
 
 def in_notebook() -> bool:
@@ -169,40 +180,173 @@ def environment_report() -> pd.DataFrame:
     return pd.DataFrame(rows, columns=["item", "value"])
 
 
-#: import name -> (pip package, why the course needs it)
+#: The kit's runtime dependencies (pyproject.toml ``dependencies``: what notebooks import,
+#: all pre-installed on Google Colab): import name -> (pip package, why the course needs it).
 REQUIRED_PACKAGES = {
     "torch": ("torch", "tensors, models, training"),
     "torchvision": ("torchvision", "transforms and pretrained models"),
     "numpy": ("numpy", "arrays"),
     "pandas": ("pandas", "tables"),
-    "sklearn": ("scikit-learn", "metrics and class weights"),
     "matplotlib": ("matplotlib", "plots"),
     "seaborn": ("seaborn", "heatmaps"),
-    "tqdm": ("tqdm", "progress bars"),
+    "sklearn": ("scikit-learn", "metrics and class weights"),
     "ipywidgets": ("ipywidgets", "interactive widgets"),
-    "papermill": ("papermill", "running notebooks with parameters"),
+    "tqdm": ("tqdm", "progress bars"),
     "PIL": ("pillow", "image files"),
-    "optuna": ("optuna", "hyper-parameter search (notebook 04)"),
+    "cv2": ("opencv-python-headless", "image processing (project #2)"),
+    "yaml": ("pyyaml", "data set descriptions (YOLO data.yaml)"),
+}
+
+#: The kit's optional tiers (pyproject.toml extras): extra -> {import name: (pip package, why)}.
+EXTRA_PACKAGES = {
+    "course": {
+        "jupyterlab": ("jupyterlab", "the notebook editor (instructors, local machines; never on Colab)"),
+        "ipykernel": ("ipykernel", "the Python kernel the runner starts"),
+        "papermill": ("papermill", "running notebooks with parameters (python -m course_utils run)"),
+    },
+    "tune": {"optuna": ("optuna", "hyper-parameter search (notebook 04)")},
+    "yolo": {
+        "ultralytics": ("ultralytics", "YOLO detection models (project #2; AGPL-3.0)"),
+        "onnx": ("onnx", "model export"),
+        "onnxslim": ("onnxslim", "slimming exported models"),
+        "onnxruntime": ("onnxruntime", "running exported models"),
+    },
 }
 
 
-def check_packages(packages: dict[str, tuple[str, str]] | None = None, verbose: bool = True) -> pd.DataFrame:
+def _import_status(module: str) -> tuple[bool, str]:
+    """(imports, version or the error) for one module."""
+    try:
+        mod = importlib.import_module(module)
+    except Exception as exc:  # ImportError, or a broken install raising something else
+        return False, f"{type(exc).__name__}: {exc}"
+    return True, str(getattr(mod, "__version__", "?"))
+
+
+def check_packages(packages: dict[str, tuple[str, str]] | None = None, verbose: bool = True,
+                   extras: tuple[str, ...] = ()) -> pd.DataFrame:
     """Check that the course's packages import; print OK/FAIL with the fix.
 
+    ``packages`` defaults to the runtime set (``REQUIRED_PACKAGES``); a missing one is
+    ``FAIL``. Each name in ``extras`` (keys of ``EXTRA_PACKAGES``) adds that optional
+    tier; its missing packages are ``MISSING`` with the extra's install command.
     Returns a table with columns ``package``, ``status``, ``version``, ``fix``.
     """
-    packages = packages or REQUIRED_PACKAGES
+    unknown = [e for e in extras if e not in EXTRA_PACKAGES]
+    if unknown:
+        raise ValueError(f"extras={unknown!r}: unknown extra; choose from {sorted(EXTRA_PACKAGES)}.")
+    groups = [(None, packages or REQUIRED_PACKAGES)] + [(e, EXTRA_PACKAGES[e]) for e in extras]
     rows = []
-    for module, (pip_name, purpose) in packages.items():
-        try:
-            mod = importlib.import_module(module)
-            version = getattr(mod, "__version__", "?")
-            rows.append((pip_name, "OK", str(version), ""))
-        except Exception as exc:  # ImportError, or a broken install raising something else
-            fix = f'pip install "{pip_name}"  # {purpose}; error: {type(exc).__name__}: {exc}'
-            rows.append((pip_name, "FAIL", "", fix))
+    for extra, group in groups:
+        for module, (pip_name, purpose) in group.items():
+            ok, detail = _import_status(module)
+            if ok:
+                rows.append((pip_name, "OK", detail, ""))
+            elif extra is None:
+                rows.append((pip_name, "FAIL", "", f'pip install "{pip_name}"  # {purpose}; error: {detail}'))
+            else:
+                rows.append((pip_name, "MISSING", "", f'pip install -e ".[{extra}]"  # optional: {purpose}'))
     table = pd.DataFrame(rows, columns=["package", "status", "version", "fix"])
     if verbose:
         for name, status, version, fix in rows:
-            print(f"[{status:4}] {name:<14} {version:<12} {fix}")
+            print(f"[{status:4}] {name:<22} {version:<12} {fix}")
     return table
+
+
+def _kit_requirements(extra: str) -> list[str]:
+    """Requirement strings of kit extra ``extra`` from the installed metadata (pip names
+    from ``EXTRA_PACKAGES`` when the kit runs from a checkout without metadata)."""
+    try:
+        declared = metadata.requires("course-utils") or []
+    except metadata.PackageNotFoundError:
+        declared = []
+    marker = f'extra == "{extra}"'
+    found = [r.split(";", 1)[0].strip() for r in declared if marker in r.replace("'", '"')]
+    return found or [pip for pip, _ in EXTRA_PACKAGES[extra].values()]
+
+
+def require_extra(extra: str) -> None:
+    """Make sure the packages of the kit's optional tier ``extra`` import.
+
+    On Google Colab the missing ones are pip-installed (torch and torchvision stay as
+    installed). Elsewhere a missing package raises ``ImportError`` naming the install
+    command (``pip install -e ".[extra]"``). Call it before importing e.g. ``optuna``.
+    """
+    if extra not in EXTRA_PACKAGES:
+        raise ValueError(f"extra={extra!r}: unknown extra; choose from {sorted(EXTRA_PACKAGES)}.")
+    missing = [m for m in EXTRA_PACKAGES[extra] if importlib.util.find_spec(m) is None]
+    if not missing:
+        return
+    if not is_colab():
+        raise ImportError(
+            f"{', '.join(missing)} not installed: this notebook needs the kit's [{extra}] extra. "
+            f'Run `pip install -e ".[{extra}]"` in the repository root (or `pip install {" ".join(_kit_requirements(extra))}`), '
+            "then restart the kernel."
+        )
+    pins = "\n".join(f"{d}=={metadata.version(d)}" for d in ("torch", "torchvision")
+                     if importlib.util.find_spec(d) is not None)
+    with tempfile.NamedTemporaryFile("w", suffix=".txt", delete=False) as f:
+        f.write(pins)
+    cmd = [sys.executable, "-m", "pip", "install", "-q", "--no-color", "--disable-pip-version-check",
+           "-c", f.name, *_kit_requirements(extra)]
+    proc = subprocess.run(cmd, capture_output=True, text=True)
+    if proc.returncode != 0:
+        lines = [line.strip() for line in proc.stderr.splitlines() if line.strip()] or ["(no output)"]
+        error = next((line for line in lines if line.startswith("ERROR:")), lines[-1])
+        raise ImportError(f"Installing the [{extra}] extra on Colab failed: {error} "
+                          "Check the session's internet connection and run this cell again.")
+    importlib.invalidate_caches()
+    print(f"installed the kit's [{extra}] extra: {' '.join(_kit_requirements(extra))}")
+
+
+def required_distributions(names) -> list[metadata.Distribution]:
+    """The installed distributions ``names`` (pip names) need, themselves included,
+    recursively; environment markers and requested extras are evaluated. A requirement
+    that is not installed is skipped."""
+    from packaging.requirements import Requirement
+
+    seen, todo, found = set(), [(name, frozenset()) for name in names], {}
+    while todo:
+        name, extras = todo.pop()
+        key = name.lower().replace("_", "-")
+        if (key, extras) in seen:
+            continue
+        seen.add((key, extras))
+        try:
+            dist = metadata.distribution(name)
+        except metadata.PackageNotFoundError:
+            continue
+        found[key] = dist
+        for text in dist.requires or []:
+            req = Requirement(text)
+            envs = [{"extra": e} for e in extras] or [{"extra": ""}]
+            if req.marker is None or any(req.marker.evaluate(e) for e in envs):
+                todo.append((req.name, frozenset(req.extras)))
+    return list(found.values())
+
+
+def _torch_cuda_distributions() -> list[metadata.Distribution]:
+    """Installed distributions that torch pulls in only for CUDA (nvidia-*, cuda-*, triton)."""
+    return [d for d in required_distributions(["torch"])
+            if d.metadata["Name"].lower().startswith(("nvidia-", "cuda-", "triton"))]
+
+
+def torch_build_advice() -> str | None:
+    """Advice when torch is a CUDA build on a machine without an NVIDIA GPU, else ``None``.
+
+    Such a build carries several GB of CUDA libraries that can never be used (wasted
+    disk, slower installs). The advice names their size (GB, from the installed file
+    records) and the one-line fix: the CPU build from PyTorch's CPU wheel index.
+    """
+    if not torch.version.cuda or torch.cuda.is_available() or nvidia_gpu_present():
+        return None
+    dists = _torch_cuda_distributions()
+    size = sum((f.size or 0) for d in dists for f in (d.files or []))
+    names = sorted(d.metadata["Name"] for d in dists)
+    uninstall = " ".join(["torch", "torchvision", *names])
+    return (
+        f"torch {torch.__version__} is a CUDA {torch.version.cuda} build, but this machine has no NVIDIA GPU: "
+        f"its CUDA libraries ({len(names)} packages, {size / 1e9:.1f} GB) are wasted disk.\n"
+        f"Fix (CPU build): pip uninstall -y {uninstall} && "
+        "pip install torch torchvision --index-url https://download.pytorch.org/whl/cpu"
+    )

@@ -6,7 +6,8 @@ Command line::
     python -m course_utils notebooks --fix          # strip outputs, re-sync bootstrap + badge
 
 The bootstrap cell and the "Open in Colab" badge are generated from
-``config.REPO_URL``, so the repository URL is configured in one place.
+``config.REPO_URL`` and ``config.COLAB_DRIVE_DIR``, so the repository URL and the
+course's Drive folder are configured in one place.
 """
 from __future__ import annotations
 
@@ -16,29 +17,98 @@ from pathlib import Path
 import nbformat
 
 from . import config
+from .bundle import BUNDLE_NAME
 
 BOOTSTRAP_MARKER = "# Colab bootstrap"
 _BADGE_RE = re.compile(r"\[!\[Open In Colab\]\([^)]*\)\]\([^)]*\)")
 _HANGUL_RE = re.compile(r"[\uac00-\ud7a3]")
 
 
-def bootstrap_cell_source(repo_url: str | None = None) -> str:
-    """Source of the Colab bootstrap cell (second code cell of every notebook).
+_BOOTSTRAP_TEMPLATE = """\
+__MARKER__: makes the course kit (course_utils) importable and prints where it came from.
+# Tries in order: kit already installed; on Colab a kit wheel or the course bundle (.zip) in this
+# notebook's folder, /content or the Drive folder KIT_DRIVE_DIR; then pip install from KIT_REPO_URL.
+# On your own machine it installs nothing: run `pip install -e .` in the repository root once.
+import glob, importlib, importlib.metadata as md, importlib.util, os, subprocess, sys, tempfile, zipfile
+KIT_REPO_URL = "__REPO_URL__"
+KIT_DRIVE_DIR = "__DRIVE_DIR__"
+IN_COLAB = "google.colab" in sys.modules or "COLAB_RELEASE_TAG" in os.environ
 
-    On Google Colab, when ``course_utils`` is not importable, it pip-installs the
-    kit from the repository; everywhere else it does nothing.
+class KitSetupError(Exception):  # shown as its message only, without a traceback
+    def _render_traceback_(self):
+        return [f"KitSetupError: {self}"]
+
+def _kit_pip(target):  # torch and torchvision are pinned as installed: pip never replaces them
+    pins = [f"{d}=={md.version(d)}" for d in ("torch", "torchvision") if importlib.util.find_spec(d)]
+    with tempfile.NamedTemporaryFile("w", suffix=".txt", delete=False) as f:
+        f.write("\\n".join(pins))
+    cmd = [sys.executable, "-m", "pip", "install", "-q", "--no-color", "--disable-pip-version-check", "-c", f.name, target]
+    out = subprocess.run(cmd, capture_output=True, text=True, env=dict(os.environ, GIT_TERMINAL_PROMPT="0"))
+    lines = [line.strip() for line in out.stderr.splitlines() if line.strip()] or ["(no output)"]
+    return out.returncode == 0, next((x for x in lines if x.startswith(("fatal:", "ERROR:"))), lines[-1])
+
+def _kit_wheel(path):  # a kit wheel, or the kit wheel inside a course bundle zip (else None)
+    if path.endswith(".whl"):
+        return path
+    try:
+        with zipfile.ZipFile(path) as zf:
+            names = [n for n in zf.namelist() if n.startswith("course_utils-") and n.endswith(".whl")]
+            return zf.extract(sorted(names)[-1], tempfile.mkdtemp()) if names else None
+    except zipfile.BadZipFile:
+        return None
+
+def _kit_bootstrap():
+    spec = importlib.util.find_spec("course_utils")
+    if spec is not None:
+        return f"already installed ({os.path.dirname(spec.origin)})"
+    if not IN_COLAB:
+        raise KitSetupError(f"the course kit (course_utils) is not installed in this Python ({sys.executable}).\\n"
+                            "Fix: run `pip install -e .` in the repository root, then restart the kernel.")
+    folders = list(dict.fromkeys([os.getcwd(), "/content", KIT_DRIVE_DIR]))
+    found = [p for d in folders for pat in ("course_utils-*.whl", "*.zip") for p in sorted(glob.glob(f"{d}/{pat}"))]
+    source, wheel = next(((p, w) for p in found if (w := _kit_wheel(p))), (None, None))
+    before = {d.metadata["Name"]: d.version for d in md.distributions()}
+    ok, error = _kit_pip(wheel or f"git+{KIT_REPO_URL}")
+    if not ok and source:
+        raise KitSetupError(f"installing the course kit from {source} failed: {error}\\n"
+                            "Fix: check the session's internet connection (missing packages are downloaded), then rerun.")
+    if not ok:
+        drive = "" if os.path.isdir(os.path.dirname(KIT_DRIVE_DIR)) else " (Google Drive is not mounted)"
+        raise KitSetupError(f"no course bundle in {', '.join(folders)}{drive}, and pip cannot install from {KIT_REPO_URL}: "
+                            f"{error}\\nFix: upload the course bundle (wafer-course-bundle.zip) in the Files panel, or put it "
+                            "in KIT_DRIVE_DIR on Google Drive and mount Drive, or set KIT_REPO_URL; then rerun this cell.")
+    importlib.invalidate_caches()
+    changed = {d.metadata["Name"] for d in md.distributions() if before.get(d.metadata["Name"], d.version) != d.version}
+    if any(m in sys.modules and changed & set(ds) for m, ds in md.packages_distributions().items()):
+        raise KitSetupError(f"kit installed, but pip upgraded {', '.join(sorted(changed))}, already loaded here.\\n"
+                            "Restart the runtime (Runtime > Restart session), then run the notebook from the top.")
+    return f"installed from {source or KIT_REPO_URL}"
+
+print("course kit:", _kit_bootstrap())"""
+
+
+def bootstrap_cell_source(repo_url: str | None = None, drive_dir: str | None = None) -> str:
+    """Source of the bootstrap cell (second code cell of every notebook).
+
+    The cell makes ``course_utils`` importable and prints one line saying how:
+
+    1. already importable (a local ``pip install -e .``): nothing is installed;
+    2. outside Colab and missing: stops with the fix (``pip install -e .``);
+    3. on Colab: installs the kit from a kit wheel or the course bundle zip
+       (``python -m course_utils bundle``) found in the notebook's folder,
+       ``/content`` or ``drive_dir`` (default ``config.COLAB_DRIVE_DIR``), else
+       from ``git+repo_url`` (default ``config.REPO_URL``). torch and torchvision
+       are pinned to the installed versions, so pip never replaces them, and
+       nothing from the instructor tiers (Jupyter, papermill) is installed.
+
+    Every failure raises ``KitSetupError`` whose message (shown without a
+    traceback) says what happened and what to do, including a runtime restart
+    when pip upgraded a package the session had already imported.
     """
-    url = repo_url or config.REPO_URL
-    return (
-        f"{BOOTSTRAP_MARKER}: a notebook uploaded alone to Google Colab installs the course kit.\n"
-        "# Locally (kit installed with `pip install -e .`) this cell does nothing.\n"
-        "import importlib, importlib.util, os, subprocess, sys\n"
-        f'KIT_REPO_URL = "{url}"\n'
-        'IN_COLAB = "google.colab" in sys.modules or "COLAB_RELEASE_TAG" in os.environ\n'
-        'if IN_COLAB and importlib.util.find_spec("course_utils") is None:\n'
-        '    subprocess.run([sys.executable, "-m", "pip", "install", "-q", f"git+{KIT_REPO_URL}"], check=True)\n'
-        "    importlib.invalidate_caches()"
-    )
+    return (_BOOTSTRAP_TEMPLATE.replace("__MARKER__", BOOTSTRAP_MARKER)
+            .replace("__REPO_URL__", repo_url or config.REPO_URL)
+            .replace("__DRIVE_DIR__", drive_dir or config.COLAB_DRIVE_DIR)
+            .replace("__BUNDLE_NAME__", BUNDLE_NAME))
 
 
 def colab_badge(notebook_name: str, repo_url: str | None = None, branch: str | None = None) -> str:

@@ -121,3 +121,104 @@ def test_cuda_unavailable_message_says_what_is_missing(monkeypatch):
     monkeypatch.setattr(env.shutil, "which", lambda name: "/usr/bin/nvidia-smi")
     with pytest.raises(RuntimeError, match="driver is installed, but no GPU is usable"):
         env.get_device("cuda")
+
+
+def test_check_packages_reports_missing_extras_without_failing(monkeypatch, capsys):
+    monkeypatch.setitem(env.EXTRA_PACKAGES, "zz_demo", {"no_such_module_xyz": ("no-such-pkg", "demo")})
+    table = env.check_packages({"json": ("json", "std lib")}, extras=("zz_demo",))
+    assert list(table["status"]) == ["OK", "MISSING"]
+    assert table.loc[1, "fix"] == 'pip install -e ".[zz_demo]"  # optional: demo'
+    with pytest.raises(ValueError, match=r"extras=\['nope'\]: unknown extra"):
+        env.check_packages(extras=("nope",))
+
+
+def test_require_extra_outside_colab_names_the_install_command(monkeypatch):
+    monkeypatch.delenv("COLAB_RELEASE_TAG", raising=False)
+    monkeypatch.setitem(env.EXTRA_PACKAGES, "zz_demo", {"no_such_module_xyz": ("no-such-pkg", "demo")})
+    with pytest.raises(ImportError, match=r'no_such_module_xyz not installed: .*\[zz_demo\] extra\. '
+                                          r'Run `pip install -e "\.\[zz_demo\]"`.*pip install no-such-pkg'):
+        env.require_extra("zz_demo")
+    monkeypatch.setitem(env.EXTRA_PACKAGES, "zz_ok", {"json": ("json", "std lib")})
+    assert env.require_extra("zz_ok") is None  # everything importable: nothing to do
+    with pytest.raises(ValueError, match="extra='nope': unknown extra"):
+        env.require_extra("nope")
+
+
+def _fake_cuda_build(monkeypatch, *, cuda: str | None, available: bool, driver: bool):
+    monkeypatch.setattr(env.torch.version, "cuda", cuda)
+    monkeypatch.setattr(env.torch.cuda, "is_available", lambda: available)
+    monkeypatch.setattr(env, "nvidia_gpu_present", lambda: driver)
+
+
+def test_cuda_build_without_gpu_is_flagged_with_the_cpu_wheel_fix(monkeypatch):
+    _fake_cuda_build(monkeypatch, cuda="12.6", available=False, driver=False)
+    advice = env.torch_build_advice()
+    first, fix = advice.splitlines()
+    assert first.startswith(f"torch {torch.__version__} is a CUDA 12.6 build, but this machine has no NVIDIA GPU")
+    assert "GB) are wasted disk" in first
+    assert fix.startswith("Fix (CPU build): pip uninstall -y torch torchvision")
+    assert fix.endswith("&& pip install torch torchvision --index-url https://download.pytorch.org/whl/cpu")
+    # the size is the sum of the installed CUDA-only distributions' file records
+    dists = env._torch_cuda_distributions()
+    gb = sum((f.size or 0) for d in dists for f in (d.files or [])) / 1e9
+    assert f"({len(dists)} packages, {gb:.1f} GB)" in first
+    assert all(d.metadata["Name"].lower().startswith(("nvidia-", "cuda-", "triton")) for d in dists)
+    assert all(d.metadata["Name"] in fix for d in dists)
+
+
+@pytest.mark.parametrize("cuda, available, driver", [(None, False, False), ("12.6", True, True), ("12.6", False, True)])
+def test_no_cuda_advice_for_cpu_builds_or_machines_with_a_gpu(monkeypatch, cuda, available, driver):
+    _fake_cuda_build(monkeypatch, cuda=cuda, available=available, driver=driver)
+    assert env.torch_build_advice() is None
+
+
+def test_env_command_prints_the_advice(monkeypatch, capsys):
+    from course_utils.__main__ import main
+
+    _fake_cuda_build(monkeypatch, cuda="12.6", available=False, driver=False)
+    main(["env"])
+    out = capsys.readouterr().out
+    assert "is a CUDA 12.6 build, but this machine has no NVIDIA GPU" in out
+    assert "--index-url https://download.pytorch.org/whl/cpu" in out
+    assert "[OK  ] torch" in out
+
+
+def test_colab_data_dir_prefers_the_drive_folder_holding_lswmd(tmp_path, monkeypatch):
+    drive = tmp_path / "MyDrive" / "wafer-course"
+    monkeypatch.setattr(config, "COLAB_DRIVE_DIR", str(drive))
+    monkeypatch.delenv("COURSE_DATA_DIR", raising=False)
+    monkeypatch.setenv("COLAB_RELEASE_TAG", "release-colab_test")
+    assert config.data_dir() == config.repo_root() / "datasets"  # Drive folder without the file
+    drive.mkdir(parents=True)
+    (drive / config.WM811K_FILENAME).write_bytes(b"\x80")
+    assert config.data_dir() == drive
+    assert config.cache_dir() == drive / "cache" and (drive / "cache").is_dir()
+    monkeypatch.setenv("COURSE_DATA_DIR", str(tmp_path / "explicit"))
+    assert config.data_dir() == tmp_path / "explicit"
+    monkeypatch.delenv("COURSE_DATA_DIR")
+    monkeypatch.delenv("COLAB_RELEASE_TAG")
+    assert config.data_dir() == config.repo_root() / "datasets"  # not on Colab: the Drive folder is not used
+
+
+def test_cache_dir_falls_back_to_a_writable_folder(tmp_path, monkeypatch):
+    read_only = tmp_path / "ro"
+    read_only.mkdir()
+    monkeypatch.setenv("COURSE_DATA_DIR", str(read_only))
+    monkeypatch.delenv("COLAB_RELEASE_TAG", raising=False)
+    monkeypatch.setattr(config.tempfile, "gettempdir", lambda: str(tmp_path / "tmp"))
+    real = config._is_writable
+    monkeypatch.setattr(config, "_is_writable", lambda folder: not str(folder).startswith(str(read_only)) and real(folder))
+    assert config.cache_dir() == tmp_path / "tmp" / "wafer-course-cache"
+    monkeypatch.setenv("COURSE_CACHE_DIR", str(tmp_path / "mine"))
+    assert config.cache_dir() == tmp_path / "mine" and (tmp_path / "mine").is_dir()
+
+
+def test_wm811k_download_help_gives_kaggle_colab_and_data_path(tmp_path):
+    text = config.wm811k_download_help(tmp_path / "LSWMD.pkl")
+    assert "https://www.kaggle.com/datasets/qingyi/wm811k-wafer-map" in text
+    assert f"put LSWMD.pkl (2.1 GB) at {tmp_path / 'LSWMD.pkl'}" in text
+    assert "DATA_PATH" in text
+    assert f"upload LSWMD.pkl once to the Google Drive folder {config.COLAB_DRIVE_DIR}" in text
+    assert "drive.mount('/content/drive')" in text
+    assert "!kaggle datasets download -d qingyi/wm811k-wafer-map -p /content/datasets --unzip" in text
+    assert "DATA_SOURCE='synthetic'" in text

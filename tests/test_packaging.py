@@ -23,29 +23,67 @@ def _conda_pip_requirements():
     return reqs
 
 
+def _name(requirement: str) -> str:
+    return re.split(r"[<>=!~\[; ]", requirement)[0].lower()
+
+
+def _expanded(extra: str) -> set[str]:
+    """Requirement strings of one extra with the kit's own extras (course-utils[...]) expanded."""
+    extras = _pyproject()["project"]["optional-dependencies"]
+    out = set()
+    for req in extras[extra]:
+        if _name(req) == "course-utils":
+            for inner in re.search(r"\[(.*)\]", req).group(1).split(","):
+                out |= _expanded(inner.strip())
+        else:
+            out.add(req)
+    return out
+
+
 def test_environment_yml_installs_the_same_requirements_as_pyproject():
     project = _pyproject()["project"]
-    expected = set(project["dependencies"]) | set(project["optional-dependencies"]["dev"])
+    expected = set(project["dependencies"]) | _expanded("dev")
     conda = _conda_pip_requirements()
     assert "-e ." in conda, "environment.yml must install the kit itself (- -e .)"
+    assert len(conda) == len(set(conda)), "environment.yml lists a requirement twice"
     assert set(conda) - {"-e ."} == expected, (
-        "environment.yml's pip list and pyproject.toml's dependencies + dev extra differ: "
+        "environment.yml's pip list and pyproject.toml's dependencies + [dev] (every extra expanded) differ: "
         f"only in environment.yml {sorted(set(conda) - {'-e .'} - expected)}, "
         f"only in pyproject.toml {sorted(expected - set(conda))}"
     )
+
+
+def test_dependency_tiers():
+    project = _pyproject()["project"]
+    extras = project["optional-dependencies"]
+    runtime = {_name(d) for d in project["dependencies"]}
+    # what a notebook imports, all of it pre-installed on Colab; never Jupyter, papermill or optuna
+    assert runtime == {"torch", "torchvision", "numpy", "pandas", "matplotlib", "seaborn", "scikit-learn",
+                       "ipywidgets", "tqdm", "pillow", "opencv-python-headless", "pyyaml"}
+    assert {_name(d) for d in extras["course"]} == {"jupyterlab", "ipykernel", "papermill"}
+    assert {_name(d) for d in extras["tune"]} == {"optuna"}
+    assert {_name(d) for d in extras["yolo"]} == {"ultralytics", "onnx", "onnxslim", "onnxruntime"}
+    assert "opencv-python-headless>=4.8" in project["dependencies"]
+    assert "pycocotools>=2.0.7" in extras["dev"] and "pytest>=7.4" in extras["dev"]
+    # the README's `pip install -e ".[dev]"` installs every tier an instructor needs
+    assert {_name(d) for d in _expanded("dev")} >= set().union(
+        *({_name(d) for d in extras[e]} for e in ("course", "tune", "yolo")))
+    assert _expanded("all") == set(extras["course"]) | set(extras["tune"]) | set(extras["yolo"])
+
+
+def test_env_package_check_is_in_step_with_the_tiers():
+    from course_utils import env
+
+    project = _pyproject()["project"]
+    assert {pip for pip, _ in env.REQUIRED_PACKAGES.values()} == {_name(d) for d in project["dependencies"]}
+    for extra, packages in env.EXTRA_PACKAGES.items():
+        assert {pip for pip, _ in packages.values()} == {_name(d) for d in project["optional-dependencies"][extra]}
 
 
 def test_no_pin_to_the_local_torch_wheel():
     deps = _pyproject()["project"]["dependencies"]
     assert not any(d.replace(" ", "").startswith("torch==") for d in deps)
     assert any(d.startswith("torchvision") for d in deps)
-
-
-def test_course_dependencies_declared():
-    names = {re.split(r"[<>=!~\[ ]", d)[0].lower() for d in _pyproject()["project"]["dependencies"]}
-    for needed in ["torch", "torchvision", "jupyterlab", "ipykernel", "ipywidgets", "matplotlib", "seaborn",
-                   "pandas", "scikit-learn", "papermill", "tqdm"]:
-        assert needed in names, f"{needed} missing from pyproject.toml dependencies"
 
 
 def test_ci_runs_the_readme_blocks_verbatim():
@@ -59,15 +97,23 @@ def test_ci_runs_the_readme_blocks_verbatim():
     assert "python -m pytest" in out
 
 
+def _files_containing(value: str, suffixes: set[str]) -> list[str]:
+    return sorted(path.relative_to(ROOT).as_posix() for path in ROOT.rglob("*")
+                  if path.is_file() and path.suffix in suffixes and ".git" not in path.parts
+                  and value in path.read_text(errors="ignore"))
+
+
 def test_repository_url_configured_in_one_place():
     from course_utils import config
 
-    hits = []
-    for path in ROOT.rglob("*"):
-        if path.is_file() and path.suffix in {".py", ".toml", ".yml", ".md", ".cfg"} and ".git" not in path.parts:
-            if config.REPO_URL in path.read_text(errors="ignore"):
-                hits.append(path.relative_to(ROOT).as_posix())
-    assert hits == ["course_utils/config.py"], hits
+    assert _files_containing(config.REPO_URL, {".py", ".toml", ".yml", ".md", ".cfg"}) == ["course_utils/config.py"]
+
+
+def test_colab_drive_folder_configured_in_one_place():
+    """Code takes the Drive folder from config (the docs may name it)."""
+    from course_utils import config
+
+    assert _files_containing(config.COLAB_DRIVE_DIR, {".py", ".toml", ".yml", ".cfg"}) == ["course_utils/config.py"]
 
 
 def test_layout():
