@@ -34,13 +34,8 @@ __all__ = ["WM811K_SHA256", "WM811K_FILENAME", "WM811K_COLUMNS", "PICKLE_GLOBALS
 # ---------------------------------------------------------------------------
 #: SHA-256 of the Kaggle ``LSWMD.pkl`` (2,095,505,977 bytes, 811,457 wafers).
 WM811K_SHA256 = "1d04fccb3dd3176b276878b926b20fead7e077c5751e4d353ea9741a5e7b5c65"
-WM811K_FILENAME = "LSWMD.pkl"
+WM811K_FILENAME = config.WM811K_FILENAME
 WM811K_COLUMNS = ("waferMap", "dieSize", "lotName", "waferIndex", "trianTestLabel", "failureType")
-_DOWNLOAD_HELP = (
-    "Download the Kaggle data set 'WM-811K wafer map' (https://www.kaggle.com/datasets/qingyi/wm811k-wafer-map), "
-    "unzip it and put the file {name} at {where} (or pass its location as path=... / DATA_PATH). "
-    "Without it, use DATA_SOURCE='synthetic'."
-)
 #: Every global the real ``LSWMD.pkl`` asks for, as ``(module, name)`` written in the file (Python 2
 #: names, before any renaming). Measured on the Kaggle file; ``tests/py2pickle.py`` writes exactly these.
 PICKLE_GLOBALS = frozenset({
@@ -173,7 +168,7 @@ def _resolve_wm811k_path(path) -> Path:
         else:
             where = (f"path={str(path)!r}: no WM-811K file there (looked for {str(file)!r}); check the path you "
                      "passed (path=..., DATA_PATH or --data-path). ")
-        raise FileNotFoundError(where + _DOWNLOAD_HELP.format(name=WM811K_FILENAME, where=str(file)))
+        raise FileNotFoundError(where + config.wm811k_download_help(file))
     return file
 
 
@@ -308,7 +303,7 @@ _CACHE_ARRAYS = ("maps", "labels", "lot", "wafer_index", "die_size", "official_s
 def cache_path(size=64, keep_unlabeled: bool = False, cache_dir=None) -> Path:
     """Where the fixed-size WM-811K set is cached: ``config.data_dir()/cache/wm811k_<H>x<W>[_all].npz``."""
     h, w = check_size(size)
-    folder = Path(cache_dir) if cache_dir is not None else config.data_dir() / "cache"
+    folder = Path(cache_dir) if cache_dir is not None else config.cache_dir()
     return folder / f"wm811k_{h}x{w}{'_all' if keep_unlabeled else ''}.npz"
 
 
