@@ -16,7 +16,8 @@ from course_utils.detection import draw, formats, pcb
 REPO = Path(__file__).resolve().parents[1]
 #: ../shared beside the clone (CI); ../../shared for a git worktree one level deeper (developers).
 SAMPLE = next((p / "shared" / "data" / "deeppcb_sample" for p in (REPO.parent, REPO.parent.parent)
-               if (p / "shared" / "data" / "deeppcb_sample").is_dir()), REPO.parent / "shared" / "data" / "deeppcb_sample")
+               if (p / "shared" / "data" / "deeppcb_sample").is_dir()),
+              REPO.parent / "shared" / "data" / "deeppcb_sample")
 #: The developers' sample: 40 real trainval pairs; its boxes per class (PCB_CLASSES order).
 #: (The sample's README says "330 boxes"; the per-class counts it lists, and the files, add up to 290.)
 SAMPLE_PAIRS = 40
@@ -83,7 +84,7 @@ def test_loader_reads_the_real_layout(tmp_path, sep):
 
 
 def test_loader_subset_and_options(replica):
-    root, src, ids = replica
+    root, _, ids = replica
     sub = pcb.load_deeppcb(root, n_images=2, seed=1, templates=False)
     assert len(sub) == 2 and sub.templates is None
     assert [ids.index(i) for i in sub.image_ids] == sorted(ids.index(i) for i in sub.image_ids)
