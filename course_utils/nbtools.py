@@ -111,15 +111,21 @@ def bootstrap_cell_source(repo_url: str | None = None, drive_dir: str | None = N
             .replace("__BUNDLE_NAME__", BUNDLE_NAME))
 
 
-def colab_badge(notebook_name: str, repo_url: str | None = None, branch: str | None = None) -> str:
-    """Markdown for the "Open in Colab" badge of ``notebooks/<notebook_name>``."""
+def colab_badge(notebook_name: str, repo_url: str | None = None, branch: str | None = None, *,
+                folder: str = "notebooks") -> str:
+    """Markdown for the "Open in Colab" badge of ``<folder>/<notebook_name>`` (``notebooks`` or ``solutions``)."""
     url = (repo_url or config.REPO_URL).rstrip("/")
     path = url.split("github.com/", 1)[-1]
     branch = branch or config.REPO_BRANCH
     return (
         "[![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)]"
-        f"(https://colab.research.google.com/github/{path}/blob/{branch}/notebooks/{notebook_name})"
+        f"(https://colab.research.google.com/github/{path}/blob/{branch}/{folder}/{notebook_name})"
     )
+
+
+def _folder(path: Path) -> str:
+    """Repository folder of a notebook for its badge: ``solutions`` for worked solutions, else ``notebooks``."""
+    return "solutions" if Path(path).resolve().parent.name == "solutions" else "notebooks"
 
 
 def _code_cells(nb) -> list:
@@ -171,7 +177,7 @@ def check_notebook(path: str | Path) -> list[str]:
     if first is None or first.cell_type != "markdown":
         problems.append(f"{name}: first cell must be markdown with title, Colab badge and learning objectives")
     else:
-        if colab_badge(name) not in first.source:
+        if colab_badge(name, folder=_folder(path)) not in first.source:
             problems.append(f"{name}: first cell must contain the Colab badge (run notebooks --fix)")
         if "학습 목표" not in first.source:
             problems.append(f"{name}: first cell must list the learning objectives ('학습 목표')")
@@ -205,7 +211,7 @@ def fix_notebook(path: str | Path) -> bool:
     if len(code) >= 2 and code[1].source.lstrip().startswith(BOOTSTRAP_MARKER):
         code[1].source = bootstrap_cell_source()
     if nb.cells and nb.cells[0].cell_type == "markdown":
-        badge = colab_badge(path.name)
+        badge = colab_badge(path.name, folder=_folder(path))
         src = nb.cells[0].source
         nb.cells[0].source = _BADGE_RE.sub(badge, src) if _BADGE_RE.search(src) else src
     text = nbformat.writes(nb) + "\n"

@@ -5,12 +5,20 @@ import pytest
 
 from course_utils import nbtools, runner
 
-NOTEBOOKS = sorted((Path(__file__).resolve().parents[1] / "notebooks").glob("[0-9][0-9]_*.ipynb"))
+ROOT = Path(__file__).resolve().parents[1]
+COURSE = sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))
+NOTEBOOKS = COURSE + sorted((ROOT / "solutions").glob("[0-9][0-9]_*_solutions.ipynb"))
 IDS = [p.stem for p in NOTEBOOKS]
 
 
 def test_there_are_notebooks():
     assert NOTEBOOKS and NOTEBOOKS[0].stem == "00_setup_cuda"
+
+
+def test_every_solution_belongs_to_a_course_notebook():
+    stems = {p.stem for p in COURSE}
+    for path in NOTEBOOKS[len(COURSE):]:
+        assert path.stem.removesuffix("_solutions") in stems, path.name
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=IDS)
