@@ -60,18 +60,18 @@ def build_wheel(output_dir: str | Path, *, root: Path | None = None) -> Path:
     output_dir.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix="course-wheel-") as tmp:
         src = Path(tmp) / "src"
-        (src / "course_utils").mkdir(parents=True)
+        # the package with its sub-packages (course_utils.detection), sources only
+        shutil.copytree(root / "course_utils", src / "course_utils",
+                        ignore=lambda folder, names: [n for n in names if n == "__pycache__" or n.endswith(".pyc")])
         for name in _WHEEL_SOURCES:
             shutil.copy2(root / name, src / name)
-        for file in sorted((root / "course_utils").glob("*.py")):
-            shutil.copy2(file, src / "course_utils" / file.name)
         code = "import sys; from setuptools import build_meta; print(build_meta.build_wheel(sys.argv[1]))"
         proc = subprocess.run([sys.executable, "-c", code, str(output_dir)], cwd=src,
                               capture_output=True, text=True)
         if proc.returncode != 0:
             last = (proc.stderr.strip().splitlines() or ["(no output)"])[-1]
             raise RuntimeError(
-                f"Building the kit wheel failed: {last}. It needs setuptools>=68 in this Python "
+                f"Building the kit wheel failed: {last}. It needs setuptools>=77 in this Python "
                 "(`pip install setuptools`); no network is used."
             )
     wheel = output_dir / proc.stdout.strip().splitlines()[-1]

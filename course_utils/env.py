@@ -190,6 +190,7 @@ REQUIRED_PACKAGES = {
     "matplotlib": ("matplotlib", "plots"),
     "seaborn": ("seaborn", "heatmaps"),
     "sklearn": ("scikit-learn", "metrics and class weights"),
+    "scipy": ("scipy", "image statistics (ndimage)"),
     "ipywidgets": ("ipywidgets", "interactive widgets"),
     "tqdm": ("tqdm", "progress bars"),
     "PIL": ("pillow", "image files"),
@@ -214,8 +215,20 @@ EXTRA_PACKAGES = {
 }
 
 
-def _import_status(module: str) -> tuple[bool, str]:
-    """(imports, version or the error) for one module."""
+def _import_status(module: str, *, import_it: bool = True) -> tuple[bool, str]:
+    """(importable, version or the error) for one module.
+
+    ``import_it=False`` only looks the module up (``find_spec``) and reads the installed
+    version: optional heavy stacks such as ultralytics patch other libraries when imported.
+    """
+    if not import_it:
+        if importlib.util.find_spec(module) is None:
+            return False, f"ModuleNotFoundError: No module named {module!r}"
+        try:
+            dist = metadata.packages_distributions().get(module, [module])[0]
+            return True, metadata.version(dist)
+        except (metadata.PackageNotFoundError, IndexError):
+            return True, "?"
     try:
         mod = importlib.import_module(module)
     except Exception as exc:  # ImportError, or a broken install raising something else
@@ -239,7 +252,7 @@ def check_packages(packages: dict[str, tuple[str, str]] | None = None, verbose: 
     rows = []
     for extra, group in groups:
         for module, (pip_name, purpose) in group.items():
-            ok, detail = _import_status(module)
+            ok, detail = _import_status(module, import_it=extra is None)
             if ok:
                 rows.append((pip_name, "OK", detail, ""))
             elif extra is None:

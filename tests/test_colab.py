@@ -134,7 +134,7 @@ def test_bundle_holds_the_wheel_notebooks_and_readme(course_bundle):
     solutions = sorted(p.name for p in (ROOT / "solutions").glob("*.ipynb")) if (ROOT / "solutions").is_dir() else []
     assert sorted(n.split("/", 1)[1] for n in names if n.startswith("solutions/")) == solutions
     assert "datasets/README.md" in names
-    assert sorted(f"course_utils/{p.name}" for p in (ROOT / "course_utils").glob("*.py")) == \
+    assert sorted(p.relative_to(ROOT).as_posix() for p in (ROOT / "course_utils").rglob("*.py")) == \
         sorted(n for n in inner if n.startswith("course_utils/"))
     # the wheel's runtime requirements are the runtime tier only; Jupyter and papermill are extras
     runtime = [line.split(": ", 1)[1] for line in meta.splitlines()
@@ -163,7 +163,7 @@ def test_bundle_command_line(tmp_path, capsys):
 def test_bundle_takes_the_solutions_when_the_checkout_has_them(tmp_path):
     root = tmp_path / "checkout"
     for rel in ["pyproject.toml", "README.md", "notebooks/" + NOTEBOOK,
-                *(f"course_utils/{p.name}" for p in (ROOT / "course_utils").glob("*.py"))]:
+                *(p.relative_to(ROOT).as_posix() for p in (ROOT / "course_utils").rglob("*.py"))]:
         (root / rel).parent.mkdir(parents=True, exist_ok=True)
         shutil.copy2(ROOT / rel, root / rel)
     (root / "solutions").mkdir()
@@ -336,3 +336,14 @@ def test_require_extra_on_colab_offline_says_what_failed(colab_venv):
     assert out.startswith("Installing the [tune] extra on Colab failed: ERROR: Could not find a version that "
                           "satisfies the requirement optuna")
     assert "optuna" in out and out.endswith("Check the session's internet connection and run this cell again.")
+
+
+def test_wheel_carries_the_detection_sub_package(tmp_path):
+    import zipfile
+
+    from course_utils import bundle
+
+    wheel = bundle.build_wheel(tmp_path)
+    names = zipfile.ZipFile(wheel).namelist()
+    assert "course_utils/detection/pcb.py" in names and "course_utils/wafers.py" in names
+    assert not any("__pycache__" in n for n in names)
