@@ -9,7 +9,7 @@ rule against ``torch.optim`` step by step)::
     >>> from course_utils import optim_demo
     >>> surface = optim_demo.rosenbrock()
     >>> paths = optim_demo.optimize(surface, "adam", lrs=[1e-2, 1e-1], steps=2000)
-    >>> paths.table(tol=1e-6)                # steps to reach f - f_min <= tol, per lr
+    >>> paths.table(tol=1e-6)                # steps until f - f_min stays <= tol, per lr
     >>> optim_demo.plot_paths(surface, {"adam": paths.xy[:, paths.best(1e-6)]})
 
 PyTorch's rules (``g`` the gradient, ``lr`` the learning rate, ``t`` the 1-based step)::
@@ -68,9 +68,10 @@ class Surface:
 def quadratic(condition: float = 20.0, angle: float = 0.0) -> Surface:
     """``f(z) = 0.5 z^T H z`` with eigenvalues 1 and ``condition`` (ill-conditioned for large values).
 
-    ``angle`` (degrees) rotates the eigenvectors away from the x/y axes; 0 keeps the
-    steep direction along y. Minimum 0 at the origin; the largest stable SGD step is
-    ``lr < 2 / condition``.
+    ``angle`` (degrees) rotates the eigenvectors away from the x/y axes (0 keeps the
+    steep direction along y) and the default start ``(-4, 1.5)`` with them, so a rotated
+    surface is the same problem in other coordinates. Minimum 0 at the origin; the
+    largest stable SGD step is ``lr < 2 / condition``.
     """
     condition = check_real(condition, "condition", minimum=1.0)
     phi = np.deg2rad(check_real(angle, "angle"))
@@ -84,8 +85,9 @@ def quadratic(condition: float = 20.0, angle: float = 0.0) -> Surface:
         z = np.asarray(z, dtype=np.float64)
         return 0.5 * np.einsum("...i,...i->...", z @ hessian, z)
 
+    start = rot @ np.array([-4.0, 1.5])
     return Surface(f"quadratic (condition {condition:g}, angle {np.rad2deg(phi):g} deg)", f, grad,
-                   minimum=(0.0, 0.0), start=(-4.0, 1.5), xlim=(-5.0, 5.0), ylim=(-3.0, 3.0))
+                   minimum=(0.0, 0.0), start=(float(start[0]), float(start[1])), xlim=(-5.0, 5.0), ylim=(-3.0, 3.0))
 
 
 def rosenbrock(a: float = 1.0, b: float = 100.0) -> Surface:
@@ -148,15 +150,22 @@ class Paths:
         final = self.loss[-1]
         return ~np.isfinite(final) | (final > self.loss[0])
 
-    def steps_to(self, tol: float) -> np.ndarray:
-        """``int64 (n,)``: first step with ``loss - f_min <= tol``; -1 where never reached."""
+    def steps_to(self, tol: float, *, stay: bool = True) -> np.ndarray:
+        """``int64 (n,)``: first step with ``loss - f_min <= tol``; -1 where never reached.
+
+        ``stay=True`` (default) counts only a step from which the loss stays within ``tol``
+        to the end of the path, so a path that touches the tolerance and wanders off again
+        (Adam with a large constant learning rate) is not counted as converged there.
+        """
         tol = check_real(tol, "tol", minimum=0.0, low_open=True)
         with np.errstate(invalid="ignore"):
             reached = (self.loss - self.f_min) <= tol
+        if stay:
+            reached = np.flip(np.logical_and.accumulate(np.flip(reached, axis=0), axis=0), axis=0)
         return np.where(reached.any(axis=0), reached.argmax(axis=0), -1).astype(np.int64)
 
     def best(self, tol: float) -> int:
-        """Index of the best learning rate: fewest steps to ``tol``, else the smallest final gap."""
+        """Index of the best learning rate: fewest steps to ``tol`` (and staying), else the smallest final gap."""
         steps = self.steps_to(tol)
         if (steps >= 0).any():
             return int(np.where(steps >= 0, steps, np.iinfo(np.int64).max).argmin())
@@ -164,10 +173,12 @@ class Paths:
         return int(gap.argmin())
 
     def table(self, tol: float) -> pd.DataFrame:
-        """One row per learning rate: ``lr, steps_to_tol`` (<NA> = not reached), ``final_gap, diverged``."""
-        steps = self.steps_to(tol)
+        """One row per learning rate: ``lr, first_reach, steps_to_tol`` (to stay; <NA> = never),
+        ``final_gap, diverged``."""
+        first, steps = self.steps_to(tol, stay=False), self.steps_to(tol)
         return pd.DataFrame({
             "optimizer": self.name, "lr": self.lrs,
+            "first_reach": pd.Series(first).where(first >= 0).astype("Int64"),
             "steps_to_tol": pd.Series(steps).where(steps >= 0).astype("Int64"),
             "final_gap": self.loss[-1] - self.f_min, "diverged": self.diverged})
 

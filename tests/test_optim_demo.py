@@ -82,6 +82,20 @@ def test_sgd_on_a_quadratic_is_the_closed_form_contraction():
     np.testing.assert_allclose(paths.xy[-1, 0], expected, rtol=1e-12)
 
 
+def test_rotation_moves_sgd_and_momentum_paths_rigidly_but_not_adam():
+    flat, turned = optim_demo.quadratic(20.0), optim_demo.quadratic(20.0, angle=30.0)
+    phi = np.deg2rad(30.0)
+    rot = np.array([[np.cos(phi), -np.sin(phi)], [np.sin(phi), np.cos(phi)]])
+    np.testing.assert_allclose(turned.start, rot @ np.array(flat.start))
+    for name in ("sgd", "momentum"):
+        a = optim_demo.optimize(flat, name, lrs=[0.03], steps=100)
+        b = optim_demo.optimize(turned, name, lrs=[0.03], steps=100)
+        np.testing.assert_allclose(b.xy[:, 0], a.xy[:, 0] @ rot.T, atol=1e-12)
+    a = optim_demo.optimize(flat, "adam", lrs=[0.1], steps=100)
+    b = optim_demo.optimize(turned, "adam", lrs=[0.1], steps=100)
+    assert np.abs(b.xy[:, 0] - a.xy[:, 0] @ rot.T).max() > 0.1   # Adam's per-coordinate scaling sees the axes
+
+
 def test_first_adam_step_has_size_lr_whatever_the_gradient_scale():
     # bias correction makes the first step lr * sign(g) (up to eps) in every coordinate
     surface = optim_demo.quadratic(condition=1000.0)
@@ -101,20 +115,25 @@ def test_adamw_decay_shrinks_by_one_minus_lr_wd_when_the_gradient_is_zero():
 
 
 def test_steps_to_best_and_table():
-    paths = optim_demo.Paths(name="x", lrs=np.array([0.1, 0.2, 0.3]), f_min=1.0, xy=np.zeros((4, 3, 2)),
-                             loss=np.array([[5.0, 5.0, 5.0], [3.0, 1.05, 9.0], [1.05, 1.001, np.nan],
-                                            [1.002, 1.00001, np.nan]]))
-    np.testing.assert_array_equal(paths.steps_to(0.1), [2, 1, -1])
-    np.testing.assert_array_equal(paths.steps_to(1e-2), [3, 2, -1])
-    np.testing.assert_array_equal(paths.steps_to(1e-4), [-1, 3, -1])
-    np.testing.assert_array_equal(paths.diverged, [False, False, True])
-    assert paths.best(0.1) == 1 and paths.best(1e-2) == 1
+    paths = optim_demo.Paths(name="x", lrs=np.array([0.1, 0.2, 0.3, 0.4]), f_min=1.0, xy=np.zeros((4, 4, 2)),
+                             loss=np.array([[5.0, 5.0, 5.0, 5.0], [3.0, 1.05, 9.0, 1.0], [1.05, 1.001, np.nan, 2.0],
+                                            [1.002, 1.00001, np.nan, 1.0]]))
+    np.testing.assert_array_equal(paths.steps_to(0.1), [2, 1, -1, 3])           # path 3 leaves and comes back
+    np.testing.assert_array_equal(paths.steps_to(0.1, stay=False), [2, 1, -1, 1])
+    np.testing.assert_array_equal(paths.steps_to(1e-2), [3, 2, -1, 3])
+    np.testing.assert_array_equal(paths.steps_to(1e-4), [-1, 3, -1, 3])
+    np.testing.assert_array_equal(paths.diverged, [False, False, True, False])
+    assert paths.best(0.1) == 1 and paths.best(1e-2) == 1 and paths.best(1e-4) == 1
+    paths.loss[-1, 3] = 1.5                                                   # path 3 now ends outside 0.1
+    np.testing.assert_array_equal(paths.steps_to(0.1), [2, 1, -1, -1])
     assert paths.best(1e-7) == 1  # nobody reached 1e-7: the smallest final gap wins, the NaN path never
     paths.loss[-1, 1] = 1.01
     assert paths.best(1e-7) == 0
     table = paths.table(0.1)
-    assert list(table.columns) == ["optimizer", "lr", "steps_to_tol", "final_gap", "diverged"]
-    assert table["steps_to_tol"].tolist()[:2] == [2, 1] and table["steps_to_tol"].isna().tolist() == [False, False, True]
+    assert list(table.columns) == ["optimizer", "lr", "first_reach", "steps_to_tol", "final_gap", "diverged"]
+    assert table["first_reach"].tolist()[:2] == [2, 1] and table["first_reach"].isna().tolist() == [
+        False, False, True, False]
+    assert table["steps_to_tol"].isna().tolist() == [False, False, True, True]
     with pytest.raises(ValueError, match="tol"):
         paths.steps_to(0.0)
 
