@@ -157,7 +157,8 @@ def cam_mass_inside(cam, mask, region=None) -> tuple[np.ndarray, np.ndarray]:
 
     Returns
     -------
-    inside : ``float64 (N,)`` = sum(cam * mask * region) / sum(cam * region)
+    inside : ``float64 (N,)`` = sum(cam * mask * region) / sum(cam * region); 0 for a map
+        without heat in ``region`` (no heat on the evidence either).
     chance : ``float64 (N,)`` = sum(mask * region) / sum(region), the expected share for heat spread evenly.
     """
     cam = np.asarray(cam.detach().cpu() if torch.is_tensor(cam) else cam, dtype=np.float64)
@@ -169,6 +170,6 @@ def cam_mass_inside(cam, mask, region=None) -> tuple[np.ndarray, np.ndarray]:
     if (cam < 0).any():
         raise ValueError("cam must be non-negative (Grad-CAM maps are after the ReLU).")
     total = (cam * region).sum(axis=(1, 2))
-    inside = (cam * (mask & region)).sum(axis=(1, 2)) / np.where(total > 0, total, np.nan)
+    inside = np.divide((cam * (mask & region)).sum(axis=(1, 2)), total, out=np.zeros_like(total), where=total > 0)
     chance = (mask & region).sum(axis=(1, 2)) / region.sum(axis=(1, 2))
     return inside, chance

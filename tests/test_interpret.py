@@ -48,6 +48,8 @@ def test_grad_cam_equals_the_evidence_of_a_known_model():
     inside, chance = interpret.cam_mass_inside(cam[blob], masks[blob], maps[blob] > 0)
     np.testing.assert_allclose(inside, 1.0)
     np.testing.assert_allclose(chance, masks[blob].sum((1, 2)) / (maps[blob] > 0).sum((1, 2)))
+    inside0, _ = interpret.cam_mass_inside(cam0[blob], masks[blob], maps[blob] > 0)
+    assert np.array_equal(inside0, np.zeros(blob.sum()))  # no heat at all: none on the evidence
 
 
 def test_grad_cam_matches_autograd_on_wafercnn():
