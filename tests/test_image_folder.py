@@ -7,6 +7,9 @@ import pandas as pd
 import pytest
 from PIL import Image
 
+import torch
+
+from course_utils.data import make_loader
 from course_utils.image_folder import check_image_file, load_image_folder
 
 
@@ -120,3 +123,130 @@ def test_empty_class_and_bad_roots(photo_root, tmp_path):
         load_image_folder(42)
     with pytest.raises(ValueError, match="extensions="):
         load_image_folder(root, extensions=("png",))
+
+
+# ---------------------------------------------------------------------------
+# make_photo_folder, images_in_memory, ImageTensorDataset
+# ---------------------------------------------------------------------------
+from course_utils.image_folder import (BROKEN_KINDS, ImageTensorDataset, images_in_memory,  # noqa: E402
+                                       make_photo_folder)
+from course_utils.surface_photos import PHOTO_CLASSES, defect_mask, render_surface_photo  # noqa: E402
+
+_REASON_OF_KIND = {"empty": "empty file", "truncated": "truncated or corrupt", "not an image": "not an image"}
+
+
+def test_photo_folder_broken_files_are_exactly_the_skipped_ones(tmp_path):
+    counts = {"clean": 7, "crack": 3, "scratch": 4, "spot": 2}
+    manifest = make_photo_folder(tmp_path / "ph", n_per_class=counts, size=(24, 32), n_broken=7, seed=3)
+    assert list(manifest.columns) == ["path", "class", "kind", "format"]
+    assert manifest[manifest.kind == "image"].groupby("class").size().to_dict() == counts
+    assert manifest.kind.value_counts().to_dict() == {"image": 16, "empty": 3, "truncated": 2, "not an image": 2}
+    assert all(os.path.isfile(p) for p in manifest.path) and manifest.path.is_unique
+    broken = manifest[manifest.kind != "image"]
+    assert sorted(broken["class"].unique()) == sorted(PHOTO_CLASSES)  # spread over the classes
+
+    dataset, report = load_image_folder(tmp_path / "ph", log_path=tmp_path / "skip.csv", verbose=False)
+    assert dataset.classes == sorted(counts) and len(dataset) == sum(counts.values())
+    assert sorted(p for p, _ in dataset.samples) == sorted(manifest.path[manifest.kind == "image"])
+    reasons = dict(zip(report.skipped.path, report.skipped.reason))
+    assert sorted(reasons) == sorted(broken.path)
+    for path, kind in zip(broken.path, broken.kind):
+        assert _REASON_OF_KIND[kind] in reasons[path], (kind, reasons[path])
+    assert report.summary["kept"].to_dict() == counts
+    assert report.summary["skipped"].sum() == 7
+    image, _ = dataset[0]
+    assert image.size == (32, 24) and image.mode == "RGB"
+
+
+@pytest.mark.parametrize("fmt", ["png", "jpg"])
+def test_truncated_files_fail_in_both_formats(tmp_path, fmt):
+    manifest = make_photo_folder(tmp_path / fmt, classes=("spot",), n_per_class=2, n_broken=2, formats=(fmt,), seed=0)
+    truncated = manifest.path[manifest.kind == "truncated"].item()
+    assert truncated.endswith(f".{fmt}") and os.path.getsize(truncated) > 0
+    assert check_image_file(truncated).startswith("truncated or corrupt image")
+    good = manifest.path[manifest.kind == "image"]
+    assert all(check_image_file(p) is None for p in good)
+
+
+def test_photo_folder_is_reproducible(tmp_path):
+    a = make_photo_folder(tmp_path / "a", n_per_class=3, n_broken=3, seed=11)
+    b = make_photo_folder(tmp_path / "b", n_per_class=3, n_broken=3, seed=11)
+    c = make_photo_folder(tmp_path / "c", n_per_class=3, n_broken=3, seed=12)
+    rel = lambda m, r: [os.path.relpath(p, tmp_path / r) for p in m.path]  # noqa: E731
+    assert rel(a, "a") == rel(b, "b")
+    assert all(open(p, "rb").read() == open(q, "rb").read() for p, q in zip(a.path, b.path))
+    good = a.kind == "image"
+    differ = [open(p, "rb").read() != open(q, "rb").read() for p, q in zip(a.path[good], c.path[good])
+              if os.path.basename(p).split(".")[0] == os.path.basename(q).split(".")[0]]
+    assert differ and all(differ)
+
+
+def test_photo_folder_overwrite_guard(tmp_path):
+    root = tmp_path / "ph"
+    make_photo_folder(root, classes=("clean", "spot"), n_per_class=2, n_broken=0, seed=0)
+    (root / "notes.txt").write_text("mine")
+    with pytest.raises(FileExistsError, match="overwrite=True"):
+        make_photo_folder(root, classes=("clean", "spot"), n_per_class=2, seed=0)
+    (root / "spot" / "stale.png").write_bytes(b"")
+    make_photo_folder(root, classes=("clean", "spot"), n_per_class=1, n_broken=0, seed=0, overwrite=True)
+    assert os.listdir(root / "spot") == ["spot_0000.png"] or os.listdir(root / "spot") == ["spot_0000.jpg"]
+    assert (root / "notes.txt").read_text() == "mine"
+
+
+def test_photo_folder_argument_errors(tmp_path):
+    with pytest.raises(ValueError, match="classes="):
+        make_photo_folder(tmp_path / "x", classes=("clean", "dent"))
+    with pytest.raises(ValueError, match="3 counts for 4 classes"):
+        make_photo_folder(tmp_path / "x", n_per_class=[1, 2, 3])
+    with pytest.raises(ValueError, match="n_per_class must give a count for every class"):
+        make_photo_folder(tmp_path / "x", n_per_class={"clean": 2})
+    with pytest.raises(ValueError, match="n_broken=-1"):
+        make_photo_folder(tmp_path / "x", n_broken=-1)
+    with pytest.raises(ValueError, match="formats="):
+        make_photo_folder(tmp_path / "x", formats=("gif",))
+    assert BROKEN_KINDS == ("empty", "truncated", "not an image")
+
+
+def test_surface_photos_draw_the_defect_they_name():
+    for seed in range(5):
+        assert not defect_mask("clean", size=64, seed=seed).any()
+        for kind, sign in (("scratch", 1), ("spot", -1), ("crack", -1)):
+            img = render_surface_photo(kind, size=64, seed=seed).astype(float).mean(-1)
+            mask = defect_mask(kind, size=64, seed=seed)
+            assert 0 < mask.mean() < 0.3, (kind, seed, mask.mean())
+            assert sign * (img[mask].mean() - img[~mask].mean()) > 25, (kind, seed)  # grey levels of 255
+    img = render_surface_photo("spot", size=(40, 56), seed=1)
+    assert img.shape == (40, 56, 3) and img.dtype == np.uint8
+    assert np.array_equal(img, render_surface_photo("spot", size=(40, 56), seed=1))
+    assert not np.array_equal(img, render_surface_photo("spot", size=(40, 56), seed=2))
+    with pytest.raises(ValueError, match="kind='dent'"):
+        render_surface_photo("dent")
+
+
+def test_images_in_memory_and_tensor_dataset(tmp_path):
+    make_photo_folder(tmp_path / "ph", n_per_class=[2, 1, 1, 3], size=32, n_broken=2, seed=0)
+    dataset, _ = load_image_folder(tmp_path / "ph", log_path=tmp_path / "l.csv", verbose=False)
+    images, labels = images_in_memory(dataset)
+    assert images.shape == (7, 3, 32, 32) and images.dtype == torch.uint8
+    assert labels.tolist() == dataset.targets == [0, 0, 1, 2, 3, 3, 3]
+    first = np.asarray(Image.open(dataset.samples[0][0]).convert("RGB"))
+    assert np.array_equal(images[0].permute(1, 2, 0).numpy(), first)
+    small, _ = images_in_memory(dataset, size=(16, 20))
+    expected = np.asarray(Image.open(dataset.samples[0][0]).convert("RGB").resize((20, 16), Image.BILINEAR))
+    assert small.shape == (7, 3, 16, 20) and np.array_equal(small[0].permute(1, 2, 0).numpy(), expected)
+
+    ds = ImageTensorDataset(images, labels, dataset.classes)
+    x, y = ds[[4, 0]]
+    assert x.shape == (2, 3, 32, 32) and x.dtype == torch.float32 and y.tolist() == [3, 0]
+    assert torch.equal(x[1], images[0].float() / 255) and 0 <= x.min() and x.max() <= 1
+    assert torch.equal(ds[4][0], x[0]) and ds.class_counts().tolist() == [2, 1, 1, 3]
+    batches = list(make_loader(ds, batch_size=4))
+    assert [b[0].shape[0] for b in batches] == [4, 3]
+    with pytest.raises(ValueError, match="uint8 tensor"):
+        ImageTensorDataset(images.float(), labels, dataset.classes)
+    with pytest.raises(ValueError, match=r"labels must have shape \(7,\)"):
+        ImageTensorDataset(images, labels[:3], dataset.classes)
+    with pytest.raises(ValueError, match="labels must lie in"):
+        ImageTensorDataset(images, labels, dataset.classes[:2])
+    with pytest.raises(TypeError, match="ImageFolder"):
+        images_in_memory([1, 2])
