@@ -101,16 +101,24 @@ def yolo_to_xyxy(boxes, width: float, height: float) -> np.ndarray:
     return np.concatenate([b[:, :2] - half, b[:, :2] + half], axis=1).astype(np.float32)
 
 
-def _read_lines(path: Path) -> list[tuple[int, list[str]]]:
-    """``(line number, fields)`` of the non-blank lines of ``path``."""
+def _read_rows(path, parse, expected: str) -> list[tuple[int, list]]:
+    """``(line number, parse(fields))`` for the non-blank lines of ``path`` (fields split at spaces
+    and commas); a line with other than 5 fields, or that ``parse`` rejects with ``ValueError``,
+    raises ``ValueError`` naming the file, the line number and the ``expected`` form."""
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"Annotation file {path} does not exist.")
     rows = []
     for number, line in enumerate(path.read_text().splitlines(), start=1):
-        text = line.strip()
-        if text:
-            rows.append((number, [f for f in _FIELDS.split(text) if f]))
+        fields = [f for f in _FIELDS.split(line.strip()) if f]
+        if not fields:
+            continue
+        try:
+            if len(fields) != 5:
+                raise ValueError
+            rows.append((number, parse(fields)))
+        except ValueError:
+            raise ValueError(f"{path}, line {number}: expected {expected}, got {' '.join(fields)!r}.") from None
     return rows
 
 
@@ -127,16 +135,9 @@ def write_yolo_labels(path, boxes, labels, width: int, height: int) -> Path:
 
 def read_yolo_labels(path, width: int, height: int) -> tuple[np.ndarray, np.ndarray]:
     """Read a YOLO label file -> ``(boxes float32 (k, 4) x1 y1 x2 y2 pixels, labels int64 (k,) ids 1..)``."""
-    rows = _read_lines(path)
-    data = []
-    for number, fields in rows:
-        try:
-            if len(fields) != 5:
-                raise ValueError
-            data.append([int(fields[0]) + 1] + [float(v) for v in fields[1:]])
-        except ValueError:
-            raise ValueError(f"{path}, line {number}: expected 'class cx cy w h' (5 numbers, integer class), "
-                             f"got {' '.join(fields)!r}.") from None
+    rows = _read_rows(path, lambda f: [int(f[0]) + 1] + [float(v) for v in f[1:]],
+                      "'class cx cy w h' (5 numbers, integer class)")
+    data = [values for _, values in rows]
     arr = np.asarray(data, dtype=np.float64).reshape(-1, 5)
     return yolo_to_xyxy(arr[:, 1:], width, height), arr[:, 0].astype(np.int64)
 
@@ -153,20 +154,13 @@ def read_deeppcb_annotation(path, *, width: int | None = None, height: int | Non
     zero area, a class id outside ``1..n_classes`` and, when ``width`` and ``height``
     are given, a box outside the image.
     """
-    rows = _read_lines(path)
-    data = []
-    for number, fields in rows:
-        try:
-            if len(fields) != 5:
-                raise ValueError
-            data.append([int(v) for v in fields])
-        except ValueError:
-            raise ValueError(f"{path}, line {number}: expected 'x1 y1 x2 y2 type' (5 integers separated by "
-                             f"spaces or commas), got {' '.join(fields)!r}.") from None
-        x1, y1, x2, y2, cls = data[-1]
-        where = f"{path}, line {number}"
+    rows = _read_rows(path, lambda f: [int(v) for v in f],
+                      "'x1 y1 x2 y2 type' (5 integers separated by spaces or commas)")
+    for number, (x1, y1, x2, y2, cls) in rows:
         check_boxes([[x1, y1, x2, y2]], [cls], width=width if width is not None else np.inf,
-                    height=height if height is not None else np.inf, n_classes=n_classes, where=where)
+                    height=height if height is not None else np.inf, n_classes=n_classes,
+                    where=f"{path}, line {number}")
+    data = [values for _, values in rows]
     arr = np.asarray(data, dtype=np.int64).reshape(-1, 5)
     return arr[:, :4].astype(np.float32), arr[:, 4].copy()
 

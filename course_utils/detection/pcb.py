@@ -35,7 +35,7 @@ import pandas as pd
 
 from .. import config
 from . import pcb_twin
-from .formats import box_table, check_boxes, read_deeppcb_annotation
+from .formats import box_table, read_deeppcb_annotation
 
 __all__ = [
     "PCB_CLASSES", "DEEPPCB_COUNTS", "DEEPPCB_URL", "DEEPPCB_ZIP_URL", "SPLITS", "DetectionSet",
@@ -259,7 +259,7 @@ def download_deeppcb(dest=None, *, timeout: float = 10.0, probe_url: str = "http
         env = {**os.environ, "GIT_TERMINAL_PROMPT": "0", "GIT_HTTP_LOW_SPEED_LIMIT": "1000",
                "GIT_HTTP_LOW_SPEED_TIME": str(int(max(timeout, 5)))}
         result = subprocess.run(["git", "clone", "--depth", "1", DEEPPCB_URL, str(dest)], env=env,
-                                capture_output=True, text=True, timeout=1800)
+                                capture_output=True, text=True, timeout=1800, check=False)
         if result.returncode != 0:
             raise ConnectionError(f"git clone {DEEPPCB_URL} failed: {result.stderr.strip()[-500:]}")
         return dest

@@ -86,8 +86,8 @@ def _offset_paths(path, offsets):
 class _Layout:
     """A template being drawn plus the trace segments defects may be put on."""
 
-    def __init__(self, size, rng):
-        self.size, self.rng, self.s = size, rng, size / 640
+    def __init__(self, size, rng, style):
+        self.size, self.rng, self.s, self.style = size, rng, size / 640, style
         self.img = np.full((size, size), 255, dtype=np.uint8)
         self.segments = []  # rows: x0, y0, x1, y1, width, gap_minus, gap_plus, neighbour_plus
 
@@ -101,7 +101,7 @@ class _Layout:
 
     def bundle(self, y0, y1):
         rng, s = self.rng, self.s
-        width = max(2.0, rng.choice([4, 5, 6, 8, 10, 12, 14, 18]) * s)
+        width = max(2.0, rng.choice(self.style["widths"]) * s)
         gap = max(3.0, rng.uniform(5, 14) * s)
         pitch = width + gap
         m = int(max(1, min(rng.integers(1, 14), (y1 - y0 - width) // pitch + 1)))
@@ -176,15 +176,27 @@ class _Layout:
             self._pads(path[[0, -1]], width / 2 + rng.uniform(3, 6) * s, 40 * s)
 
 
+#: Layout styles: trace widths of bundles (px), band-kind weights (bundle, plane, pads, sparse),
+#: band heights per kind and the spacing between bands. Their mix spreads the copper fraction
+#: from almost empty crops to crops dominated by copper planes, as in the real set.
+_STYLES = (
+    {"p": 0.3, "widths": [3, 4, 5, 6, 8], "kinds": [0.35, 0.04, 0.21, 0.4], "gap": (25, 90)},
+    {"p": 0.45, "widths": [4, 6, 8, 10, 12, 14], "kinds": [0.5, 0.17, 0.15, 0.18], "gap": (10, 45)},
+    {"p": 0.25, "widths": [8, 10, 12, 14, 18, 22], "kinds": [0.45, 0.45, 0.07, 0.03], "gap": (6, 22)},
+)
+_HEIGHTS = ((40, 260), (60, 320), (30, 60), (30, 120))
+
+
 def _draw_layout(size, rng) -> _Layout:
-    layout = _Layout(size, rng)
+    style = _STYLES[rng.choice(len(_STYLES), p=[st["p"] for st in _STYLES])]
+    layout = _Layout(size, rng, style)
     kinds = (layout.bundle, layout.plane, layout.pad_row, layout.sparse)
     y = rng.uniform(-20, 30) * layout.s
     while y < size:
-        k = rng.choice(4, p=[0.5, 0.17, 0.15, 0.18])
-        height = rng.uniform(*[(40, 260), (40, 300), (30, 60), (30, 120)][k]) * layout.s
+        k = rng.choice(4, p=style["kinds"])
+        height = rng.uniform(*_HEIGHTS[k]) * layout.s
         kinds[k](y, y + height)
-        y += height + rng.uniform(10, 45) * layout.s
+        y += height + rng.uniform(*style["gap"]) * layout.s
     return layout
 
 
@@ -239,13 +251,15 @@ class _Defects:
         return p, u, np.array([-u[1], u[0]]), row
 
     def _area_site(self, copper: bool, clearance: float):
-        """A point at least ``clearance`` px inside copper (``copper``) or inside free background."""
+        """A point at least ``clearance`` px (Chebyshev) inside copper (``copper``) or inside free
+        background, taken from a 3-pixel grid."""
         cv2 = _cv2()
         key = (copper, clearance)
         if key not in self._free:
             src = (self.layout.img == 0) if copper else (self.layout.img == 255)
-            dist = cv2.distanceTransform(src.astype(np.uint8), cv2.DIST_L2, 3)[::3, ::3]
-            self._free[key] = (np.flatnonzero(dist >= clearance), dist.shape[1])
+            k = 2 * int(np.ceil(clearance)) + 1
+            inner = cv2.erode(src.astype(np.uint8), np.ones((k, k), np.uint8), borderValue=0)[::3, ::3]
+            self._free[key] = (np.flatnonzero(inner), inner.shape[1])
         flat, cols = self._free[key]
         if not flat.size:
             return None
@@ -293,10 +307,10 @@ class _Defects:
                 if length < 2 * s:
                     return None
                 e = p + side * n * (w / 2 - s)
-                base = rng.uniform(2, 7) * s / 2
+                base = rng.uniform(3, 9) * s / 2
                 cv2.fillConvexPoly(img, _pts(e - u * base, e + u * base, e + v * length), 0)
         else:
-            radius = rng.uniform(3, 9) * s if cls == _COPPER else rng.uniform(2, 6) * s
+            radius = rng.uniform(4, 10) * s if cls == _COPPER else rng.uniform(2, 6) * s
             c = self._area_site(copper=cls == _PINHOLE, clearance=(12 * s if cls == _COPPER else 8 * s))
             if c is None:
                 return None
@@ -321,10 +335,9 @@ class _Defects:
             return False
         x0, y0 = (np.clip(np.floor(p - win), 0, size)).astype(int)
         x1, y1 = (np.clip(np.ceil(p + win), 0, size)).astype(int)
-        diff = self.img != state
-        ys, xs = np.nonzero(diff[y0:y1, x0:x1])
-        outside = diff.sum() != ys.size
-        if not ys.size or outside:
+        # every defect shape reaches less than 40 px from its site, so the window holds all changes
+        ys, xs = np.nonzero(self.img[y0:y1, x0:x1] != state[y0:y1, x0:x1])
+        if not ys.size:
             self.img = state
             return False
         dx0, dy0, dx1, dy1 = xs.min() + x0, ys.min() + y0, xs.max() + x0 + 1, ys.max() + y0 + 1
@@ -372,10 +385,10 @@ def _one_pair(size, seed_seq):
     layout = _draw_layout(size, rng)
     defects = _Defects(layout)
     n_target = 1 + rng.binomial(*BOXES_PER_IMAGE)
-    tries = 0
-    while len(defects.boxes) < n_target and tries < 6 * n_target:
-        defects.add(int(rng.choice(6, p=CLASS_SHARES)))
-        tries += 1
+    for cls in rng.choice(6, size=3 * n_target, p=CLASS_SHARES):
+        # a class keeps its share: up to 8 sites are tried before the next class is drawn
+        if any(defects.add(int(cls)) for _ in range(8)) and len(defects.boxes) == n_target:
+            break
     boxes = np.asarray(defects.boxes, dtype=np.float64).reshape(-1, 4)
     k, flip = int(rng.integers(4)), bool(rng.random() < 0.5)
     test, boxes = _orient(defects.img, boxes, k, flip)
