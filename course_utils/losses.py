@@ -496,8 +496,9 @@ class BalancedSoftmaxLoss(_ClassLoss):
     adding ``log pi`` inside the loss lets the prior explain that, so the raw
     logits ``z`` the model outputs (and that you predict with) learn the
     *balanced* posterior: every class is treated as equally likely a priori.
-    ``tau = 1`` is balanced softmax (Menon et al.'s recommended logit
-    adjustment); ``tau = 0`` is plain cross entropy.
+    ``tau = 1`` is Ren et al.'s (2020) balanced softmax, which is also Menon
+    et al.'s (2021) logit-adjusted loss with their recommended ``tau = 1``;
+    ``tau = 0`` is plain cross entropy.
 
     Parameters
     ----------

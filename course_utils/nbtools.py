@@ -16,7 +16,7 @@ from pathlib import Path
 
 import nbformat
 
-from . import config
+from . import config, glossary
 from .bundle import BUNDLE_NAME
 
 BOOTSTRAP_MARKER = "# Colab bootstrap"
@@ -190,6 +190,7 @@ def check_notebook(path: str | Path) -> list[str]:
     dirty = [i for i, c in enumerate(nb.cells) if c.cell_type == "code" and (c.get("outputs") or c.get("execution_count"))]
     if dirty:
         problems.append(f"{name}: outputs committed in cells {dirty} (run notebooks --fix)")
+    problems.extend(glossary.notebook_problems(nb, name=name))
     return problems
 
 
