@@ -31,7 +31,10 @@ from course_utils.data import encode_maps
 from course_utils.wafers import resize_maps
 from course_utils.synthetic import make_synthetic_wafers
 
-SAMPLE = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "wm811k_sample.npz"
+_REPO = Path(__file__).resolve().parents[1]
+#: Where the real sample is looked for: ``../shared`` beside the checkout (CI), or two levels up (a worktree).
+SAMPLE_CANDIDATES = tuple(base / "shared" / "data" / "wm811k_sample.npz" for base in (_REPO.parent, _REPO.parent.parent))
+SAMPLE = next((p for p in SAMPLE_CANDIDATES if p.is_file()), SAMPLE_CANDIDATES[0])
 
 
 def bench_speed(n_samples: int, repeats: int) -> None:

@@ -355,20 +355,135 @@ def _pattern_none(g, rng, m):
 _PATTERNS = (_pattern_center, _pattern_donut, _pattern_edge_loc, _pattern_edge_ring, _pattern_loc,
              _pattern_near_full, _pattern_random, _pattern_scratch, _pattern_none)
 
-#: Upper end of the per-wafer background noise (fraction of defective dies away from the rim),
-#: per class, measured on real maps: e.g. 'none' wafers have 2-19 % (10th-90th percentile),
-#: Edge-Ring wafers only 1-6 %.
-_NOISE_HIGH = np.array([0.23, 0.2, 0.22, 0.065, 0.2, 0.2, 0.05, 0.11, 0.21], dtype=np.float32)
+#: Per-wafer background noise level (defect probability of a die outside the pattern), per class, as
+#: quantiles at _NOISE_AT: the percentiles of the background density (defective dies outside the largest
+#: cluster / dies on the wafer) of the even-indexed half of the 270 shared real maps, rounded and widened
+#: a little at the ends. Real 'none' wafers are rarely clean (median 14 %), Edge-Ring wafers are (3 %).
+_NOISE_AT = np.array([0.0, 0.1, 0.25, 0.5, 0.75, 0.9, 1.0], dtype=np.float32)
+_NOISE_QUANTILES = np.array([
+    [0.010, 0.040, 0.090, 0.170, 0.190, 0.210, 0.235],   # Center
+    [0.010, 0.040, 0.060, 0.090, 0.110, 0.130, 0.190],   # Donut
+    [0.010, 0.030, 0.060, 0.120, 0.150, 0.190, 0.240],   # Edge-Loc
+    [0.005, 0.020, 0.025, 0.030, 0.040, 0.055, 0.090],   # Edge-Ring
+    [0.010, 0.020, 0.030, 0.075, 0.090, 0.100, 0.140],   # Loc
+    [0.005, 0.040, 0.080, 0.120, 0.160, 0.180, 0.200],   # Near-full (hidden under the pattern)
+    [0.005, 0.010, 0.015, 0.025, 0.035, 0.045, 0.050],   # Random (hidden under the pattern)
+    [0.005, 0.012, 0.030, 0.050, 0.090, 0.120, 0.160],   # Scratch
+    [0.010, 0.025, 0.085, 0.140, 0.165, 0.185, 0.210],   # none
+], dtype=np.float32)
 #: Upper end of the extra noise on the outermost dies (real rims are dirtier than the interior).
 _RIM_NOISE_HIGH = np.array([0.6, 0.3, 0.3, 0.0, 0.3, 0.3, 0.3, 0.3, 0.32], dtype=np.float32)
+#: Chance that a wafer's background carries a small cluster / a short scratch-like run (real 'none'
+#: wafers do), and how many dies long such a run is (pitch units).
+_SPECK_CHANCE, _RUN_CHANCE, _RUN_DIES = 0.55, 0.45, (3, 9)
+
+
+def _add_background_extras(p: np.ndarray, shown_h: np.ndarray, shown_w: np.ndarray, rng) -> None:
+    """Put small clusters (a die and some of its 8 neighbours) and short straight runs of defective dies
+    into the defect probabilities ``p`` (float32 ``(m, rows, cols)``, in place), in die slots, so that a
+    speck or a short line alone does not make a Loc or a Scratch. ``shown_h/w``: used slots per wafer."""
+    m = len(p)
+    rows, cols, values = [], [], []
+    for k in range(2):                                     # up to two specks per wafer
+        on = rng.random(m) < _SPECK_CHANCE / (k + 1)
+        r0, c0 = (rng.random(m) * shown_h).astype(np.int64), (rng.random(m) * shown_w).astype(np.int64)
+        keep = rng.uniform(0.2, 0.7, m)
+        for dr, dc in np.ndindex(3, 3):
+            hit = on & ((dr == 1) & (dc == 1) | (rng.random(m) < keep))
+            rows.append(r0 + dr - 1), cols.append(c0 + dc - 1), values.append(np.where(hit, 0.9, 0.0))
+    on = rng.random(m) < _RUN_CHANCE                        # one short run, mostly along a row or column
+    step = np.array([[0, 1], [1, 0], [1, 1], [1, -1]])[rng.choice(4, m, p=[0.35, 0.35, 0.15, 0.15])]
+    length = rng.integers(int(_RUN_DIES[0]), int(_RUN_DIES[1]) + 1, m)
+    r0, c0 = (rng.random(m) * shown_h).astype(np.int64), (rng.random(m) * shown_w).astype(np.int64)
+    level = rng.uniform(0.6, 0.95, m)
+    for t in range(int(_RUN_DIES[1])):
+        rows.append(r0 + t * step[:, 0]), cols.append(c0 + t * step[:, 1])
+        values.append(np.where(on & (t < length), level, 0.0))
+    wafer = np.tile(np.arange(m), len(rows))
+    rows, cols, values = np.concatenate(rows), np.concatenate(cols), np.concatenate(values)
+    ok = (values > 0) & (rows >= 0) & (cols >= 0) & (rows < p.shape[1]) & (cols < p.shape[2])
+    wafer, rows, cols = wafer[ok], rows[ok], cols[ok]
+    p[wafer, rows, cols] = np.maximum(p[wafer, rows, cols], values[ok].astype(np.float32))
+
+
+# ---------------------------------------------------------------------------
+# Lots: products, failure runs, siblings that look alike
+# ---------------------------------------------------------------------------
+#: Distinct products (die grids) the lots are drawn from, with Zipf-like popularity: real WM-811K has
+#: 632 grid shapes, and many lots share one, so a wafer's outline rarely gives its lot away.
+_N_PRODUCTS, _PRODUCT_ZIPF = 632, 1.0
+#: Mean length of a run of consecutive wafers of one class (runs are cut into lots of 25): real
+#: failures come in lot-wide episodes, so a defect class gathers in a few lots.
+_RUN_MEAN = np.array([6.0, 4.0, 6.0, 8.0, 5.0, 4.0, 5.0, 4.0, 1.0])
+#: Range of a lot's likeness: the chance that a sibling repeats a pattern parameter of its family's first wafer.
+_LIKENESS = (0.0, 0.7)
+
+
+def _run_labels(counts: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """Labels ``int64 (sum(counts),)`` in shuffled runs of one class; exactly ``counts`` per class."""
+    run_class, run_len = [], []
+    for cls, n_cls in enumerate(counts):
+        if n_cls == 0:
+            continue
+        lengths = 1 + rng.poisson(_RUN_MEAN[cls] - 1.0, int(n_cls))   # more runs than needed ...
+        cut = int(np.searchsorted(np.cumsum(lengths), n_cls))           # ... cut where they cover n_cls
+        lengths = lengths[:cut + 1]
+        lengths[-1] -= lengths.sum() - n_cls
+        run_class.append(np.full(len(lengths), cls))
+        run_len.append(lengths)
+    run_class, run_len = np.concatenate(run_class), np.concatenate(run_len)
+    order = rng.permutation(len(run_len))
+    return np.repeat(run_class[order], run_len[order]).astype(np.int64)
+
+
+class _SiblingDraws:
+    """Per-wafer random draws in which lot siblings partly repeat their family's first wafer.
+
+    A family is the wafers of one class in one lot. Each draw (``random``, ``uniform``, ``normal``,
+    ``choice``: the calls the pattern functions make, with ``m`` values) is taken fresh, then every
+    wafer copies its family leader's value with probability ``likeness`` (its lot's, ``(m,)``).
+    """
+
+    def __init__(self, rng: np.random.Generator, family: np.ndarray, likeness: np.ndarray):
+        self.rng, self.likeness = rng, likeness
+        _, first, inverse = np.unique(family, return_index=True, return_inverse=True)
+        self.leader = first[inverse.ravel()]
+
+    def subset(self, idx: np.ndarray) -> "_SiblingDraws":
+        out = object.__new__(_SiblingDraws)
+        out.rng, out.likeness = self.rng, self.likeness[idx]
+        position = np.full(len(self.leader), -1)
+        position[idx] = np.arange(len(idx))
+        leader = position[self.leader[idx]]
+        out.leader = np.where(leader >= 0, leader, np.arange(len(idx)))   # a leader outside idx: lead itself
+        return out
+
+    def _share(self, values: np.ndarray) -> np.ndarray:
+        return np.where(self.rng.random(len(values)) < self.likeness, values[self.leader], values)
+
+    def random(self, m):
+        return self._share(self.rng.random(m))
+
+    def uniform(self, low, high, m):
+        return self._share(self.rng.uniform(low, high, m))
+
+    def normal(self, loc, scale, m):
+        return self._share(self.rng.normal(loc, scale, m))
+
+    def choice(self, options, m, p=None):
+        return self._share(self.rng.choice(options, m, p=p))
+
+    def integers(self, low, high, m):
+        return self._share(self.rng.integers(low, high, m))
 
 
 # ---------------------------------------------------------------------------
 # One chunk of wafers
 # ---------------------------------------------------------------------------
-def _generate_chunk(labels, grid_h, grid_w, rim, size, seed_seq) -> np.ndarray:
+def _generate_chunk(labels, grid_h, grid_w, rim, family, likeness, size, seed_seq) -> np.ndarray:
     """Maps ``uint8 (m, size_h, size_w)`` for one chunk of wafers (all per-wafer inputs are ``(m,)``)."""
     rng = np.random.default_rng(seed_seq)
+    draws = _SiblingDraws(rng, family, likeness)
     m = len(labels)
     ys, row_of_pixel = _axis_layout(grid_h, size[0])
     xs, col_of_pixel = _axis_layout(grid_w, size[1])
@@ -379,20 +494,21 @@ def _generate_chunk(labels, grid_h, grid_w, rim, size, seed_seq) -> np.ndarray:
     # outermost dies: the neighbour one die pitch further out is off the wafer
     ax, ay = np.abs(x) + _col(2.0 / grid_w), np.abs(y) + _col(2.0 / grid_h)
     outer = on_wafer & ((ax * ax + y * y > rim2) | (x * x + ay * ay > rim2))
-    # background noise: a per-wafer level everywhere, plus extra on the outermost dies
-    level = rng.uniform(0.0, 1.0, m).astype(np.float32) * _NOISE_HIGH[labels] + np.float32(0.005)
-    extra = rng.uniform(0.0, 1.0, m).astype(np.float32) * _RIM_NOISE_HIGH[labels]
+    geometry = {"x": x, "y": y, "r": np.sqrt(r2), "rim": _col(rim), "outer": outer.astype(np.float32),
+                "pitch": _col(2.0 / np.sqrt(grid_h * grid_w))}
+    # background noise: a per-wafer level drawn from the class's real quantiles, extra on the outermost
+    # dies, and now and then a small cluster or a short run
+    u = draws.random(m)
+    level = _interp_rows(u, _NOISE_QUANTILES[labels]).astype(np.float32)
+    extra = draws.uniform(0.0, 1.0, m).astype(np.float32) * _RIM_NOISE_HIGH[labels]
     p = _col(level) + outer * _col(extra * (1.0 - level))
+    _add_background_extras(p, np.minimum(grid_h, size[0]), np.minimum(grid_w, size[1]), draws)
     for cls in np.unique(labels):
         if cls == NUM_CLASSES - 1:                           # 'none': background only
             continue
         idx = np.flatnonzero(labels == cls)
-        geometry = {
-            "x": x[idx], "y": y[idx], "r": np.sqrt(r2[idx]),
-            "rim": _col(rim[idx]), "pitch": _col(2.0 / np.sqrt(grid_h[idx] * grid_w[idx])),
-            "outer": outer[idx].astype(np.float32),
-        }
-        pattern = _PATTERNS[cls](geometry, rng, len(idx))
+        g = {key: value[idx] for key, value in geometry.items()}
+        pattern = _PATTERNS[cls](g, draws.subset(idx), len(idx))
         # a die is defective if the pattern OR the background noise hits it
         p[idx] = 1.0 - (1.0 - p[idx]) * (1.0 - pattern)
     defect = rng.random(p.shape, dtype=np.float32) < p
@@ -402,6 +518,15 @@ def _generate_chunk(labels, grid_h, grid_w, rim, size, seed_seq) -> np.ndarray:
     rows, cols = dies.shape[1:]
     flat = (np.arange(m)[:, None, None] * (rows * cols) + row_of_pixel[:, :, None] * cols + col_of_pixel[:, None, :])
     return dies.reshape(-1)[flat]
+
+
+def _interp_rows(u: np.ndarray, quantiles: np.ndarray) -> np.ndarray:
+    """Piecewise-linear quantile function per row: ``u (m,)`` in [0, 1], ``quantiles (m, len(_NOISE_AT))``."""
+    seg = np.clip(np.searchsorted(_NOISE_AT, u, side="right") - 1, 0, len(_NOISE_AT) - 2)
+    lo, hi = _NOISE_AT[seg], _NOISE_AT[seg + 1]
+    rows = np.arange(len(u))
+    q0, q1 = quantiles[rows, seg], quantiles[rows, seg + 1]
+    return q0 + (q1 - q0) * (u - lo) / (hi - lo)
 
 
 def make_synthetic_wafers(
@@ -467,20 +592,29 @@ def make_synthetic_wafers(
     plan_seq, *chunk_seqs = root.spawn(1 + -(-n // _CHUNK))
     rng = np.random.default_rng(plan_seq)
 
-    labels = rng.permutation(np.repeat(np.arange(NUM_CLASSES, dtype=np.int64), counts))
+    labels = _run_labels(counts, rng)
     n_lots = -(-n // WAFERS_PER_LOT)
-    lot_h, lot_w = _sample_grids(n_lots, rng)
-    lot_rim = rng.uniform(0.975, 1.0, n_lots)               # wafer outline radius (1 = touches the grid)
     lot_of = np.arange(n) // WAFERS_PER_LOT
-    grid_h, grid_w, rim = lot_h[lot_of], lot_w[lot_of], lot_rim[lot_of]
+    # products: die grid and outline radius (1 = the wafer touches the grid); each lot makes one product
+    prod_h, prod_w = _sample_grids(_N_PRODUCTS, rng)
+    prod_rim = rng.uniform(0.975, 1.0, _N_PRODUCTS)
+    popularity = rng.permutation(1.0 / np.arange(1, _N_PRODUCTS + 1) ** _PRODUCT_ZIPF)
+    product = rng.choice(_N_PRODUCTS, n_lots, p=popularity / popularity.sum())[lot_of]
+    grid_h, grid_w, rim = prod_h[product], prod_w[product], prod_rim[product]
+    used = np.unique(product)
+    die_size = np.zeros(_N_PRODUCTS, dtype=np.float32)
+    die_size[used] = _count_dies(prod_h[used], prod_w[used], prod_rim[used])
+    family = lot_of * NUM_CLASSES + labels
+    likeness = rng.uniform(*_LIKENESS, n_lots)[lot_of]
 
-    # wafers with similar grids go into the same chunk, so the die arrays need little padding
-    order = np.lexsort((grid_w, grid_h))
+    # wafers with similar grids go into the same chunk (little padding), lots kept together
+    order = np.lexsort((lot_of, grid_w, grid_h))
     maps = np.empty((n, *out_size), dtype=np.uint8)
 
     def work(k: int) -> None:
         idx = order[k * _CHUNK:(k + 1) * _CHUNK]
-        maps[idx] = _generate_chunk(labels[idx], grid_h[idx], grid_w[idx], rim[idx], out_size, chunk_seqs[k])
+        maps[idx] = _generate_chunk(labels[idx], grid_h[idx], grid_w[idx], rim[idx], family[idx], likeness[idx],
+                                    out_size, chunk_seqs[k])
 
     jobs = n_jobs or min(4, os.cpu_count() or 1)
     if jobs == 1 or len(chunk_seqs) == 1:
@@ -496,7 +630,7 @@ def make_synthetic_wafers(
         class_names=CLASS_NAMES,
         lot=np.array([f"syn-lot-{i + 1:05d}" for i in range(n_lots)])[lot_of],
         wafer_index=(np.arange(n) % WAFERS_PER_LOT + 1).astype(np.int16),
-        die_size=_count_dies(lot_h, lot_w, lot_rim)[lot_of],
+        die_size=die_size[product],
         grid_shape=np.stack([grid_h, grid_w], axis=1).astype(np.int32),
         source="synthetic",
         info={"generator": "course_utils.synthetic.make_synthetic_wafers", "seed": int(seed),
