@@ -23,7 +23,8 @@ from .checks import check_labels
 from .config import CLASS_NAMES, DEFECT_DIE
 from .wafers import WaferSet, resize_maps
 
-__all__ = ["STATISTICS", "map_statistics", "calibration_table", "lot_leakage", "REAL_LOT_LEAKAGE"]
+__all__ = ["STATISTICS", "map_statistics", "calibration_table", "lot_leakage", "REAL_LOT_LEAKAGE",
+           "reweighted_f1"]
 
 #: The lot protocol of :func:`lot_leakage` on the real WM-811K file (900 random whole lots, 14,793
 #: labeled wafers, 3 seeds; measured on the full file, issue #17): same-lot nearest neighbour under
@@ -182,3 +183,27 @@ def lot_leakage(ws: WaferSet, *, seeds=(0, 1, 2), size: int = 32, test_fraction:
                          "accuracy": accuracy_score(ws.labels[test], pred),
                          "macro-F1": f1_score(ws.labels[test], pred, labels=scored, average="macro", zero_division=0)})
     return pd.DataFrame(rows)
+
+
+def reweighted_f1(confusion, class_counts) -> tuple[float, np.ndarray]:
+    """Macro-F1 expected on another class mix, from a confusion matrix measured on a balanced set.
+
+    Each row of ``confusion`` (``(C, C)``, rows: true class) is turned into rates and scaled to
+    ``class_counts[i]`` wafers (``(C,)``, e.g. the real WM-811K counts), as if every class kept its
+    recall and confusions: the same as scikit-learn's F1 with sample weight ``count / row total``.
+
+    Returns
+    -------
+    macro_f1 : float
+    per_class_f1 : ``float64 (C,)``
+    """
+    confusion = np.asarray(confusion, dtype=np.float64)
+    counts = np.asarray(class_counts, dtype=np.float64)
+    if confusion.ndim != 2 or confusion.shape[0] != confusion.shape[1] or counts.shape != confusion.shape[:1]:
+        raise ValueError(f"confusion must be square (C, C) and class_counts (C,); got {confusion.shape} and "
+                         f"{counts.shape}.")
+    scaled = confusion / np.maximum(confusion.sum(axis=1, keepdims=True), 1) * counts[:, None]
+    tp = np.diag(scaled)
+    denominator = scaled.sum(axis=0) + scaled.sum(axis=1)     # 2 TP + FP + FN
+    f1 = np.divide(2 * tp, denominator, out=np.zeros_like(tp), where=denominator > 0)
+    return float(f1.mean()), f1

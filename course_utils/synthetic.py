@@ -275,7 +275,7 @@ def _pattern_edge_loc(g, rng, m):
     """A cluster that hugs the rim: from a few dies to a large sector of the edge."""
     return _col(rng.uniform(0.8, 1.0, m)) * _polar_blob(
         g["r"], _theta(g), g["rim"], _col(rng.uniform(0, 2 * np.pi, m)),
-        _col(rng.uniform(0.12, 0.6, m)), _col(rng.uniform(0.25, 1.3, m)), _col(rng.uniform(0.2, 0.6, m)))
+        _col(rng.uniform(0.12, 0.7, m)), _col(rng.uniform(0.25, 1.6, m)), _col(rng.uniform(0.2, 0.6, m)))
 
 
 def _pattern_edge_ring(g, rng, m):
@@ -291,7 +291,7 @@ def _pattern_edge_ring(g, rng, m):
 
 
 def _pattern_loc(g, rng, m):
-    """One to three solid clusters of a few to a few dozen dies inside the wafer, away from the centre.
+    """One to three clusters of a few to ~100 dies inside the wafer, away from the centre (sizes as real Loc).
 
     Clusters are round or boxy (real Loc clusters often follow the die rows)."""
     p = np.zeros_like(g["r"])
@@ -300,7 +300,7 @@ def _pattern_loc(g, rng, m):
         radius = rng.uniform(0.15, 0.85, m)
         phi = rng.uniform(0, 2 * np.pi, m)
         dx, dy = g["x"] - _col(radius * np.cos(phi)), g["y"] - _col(radius * np.sin(phi))
-        u, v = np.abs(dx) / _col(rng.uniform(0.05, 0.3, m)), np.abs(dy) / _col(rng.uniform(0.05, 0.3, m))
+        u, v = np.abs(dx) / _col(rng.uniform(0.06, 0.4, m)), np.abs(dy) / _col(rng.uniform(0.06, 0.4, m))
         boxy = _col(rng.random(m) < 0.4)
         dist = boxy * np.maximum(u, v) + (1.0 - boxy) * np.sqrt(u * u + v * v)
         blob = _ramp((1.0 - dist) / _col(rng.uniform(0.1, 0.6, m)))
