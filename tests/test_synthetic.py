@@ -254,9 +254,9 @@ def test_within_lot_similarity_is_lower_than_the_shape_alone_but_nonzero(lot_set
     runs = calibration.lot_leakage(ws, seeds=(0,), min_class_size=20)
     random_nn = runs.loc[runs.split == "random", "same-lot NN"].item()
     assert runs.loc[runs.split == "lot", "same-lot NN"].item() == 0.0
-    # the twin before issue #17 gave ~0.7 (siblings shared a unique grid); the real file gives 0.11
-    # with 900 lots (more lots, so a lower rate than with these 60)
-    assert 0.05 < random_nn < 0.5
+    # the twin before issue #17 gave ~0.7 with 80 lots (siblings shared a unique grid); the real file
+    # gives 0.11 with 900 lots (more candidate lots, so a lower rate than with these 60; the twin: ~0.17)
+    assert 0.05 < random_nn < 0.65
 
 
 def test_sample_lots_keeps_whole_lots():
@@ -281,7 +281,8 @@ def test_background_noise_statistics_in_real_ranges(per_class_set):
     assert 0.10 < none.density.median() < 0.19 and none.density.quantile(0.9) < 0.26
     assert (none.density < 0.06).mean() < 0.35
     # real 'none' carries small clusters and short runs: median longest run 8 px, largest cluster 1.3 %
-    assert none.run.median() >= 5 and none.largest.median() > 0.005
+    # (the twin: ~6 px and ~0.7 %; iid noise alone would give ~4 px)
+    assert none.run.median() >= 5 and none.largest.median() > 0.004
     ring = stats[per_class_set.labels == C["Edge-Ring"]]
     assert ring.background.median() < none.background.median()
 
