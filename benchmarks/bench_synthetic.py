@@ -2,17 +2,24 @@
 
 1. Speed: time to generate a WM-811K-sized set (172,950 maps, 64x64) -> seconds and maps/s.
    Target: <= 10 s on a 2-core CPU.
-2. Realism: train a small CNN on balanced synthetic maps only, then classify the
-   270 real WM-811K maps of ``../shared/data/wm811k_sample.npz`` (30 per class,
-   resized to 64x64 with nearest neighbour) and print scikit-learn's per-class
-   report and the macro-F1 (chance: ~0.11). Skipped with a message when the
-   sample file is absent; the kit itself never needs it.
+2. Lots: the lot protocol of ``calibration.lot_leakage`` (900 whole lots, 32x32, 1-NN, 20 % test by
+   random wafer vs by whole lot, 3 seeds) on the twin, beside the real file's figures.
+3. Calibration: ``calibration.calibration_table`` of the 270 real maps of
+   ``../shared/data/wm811k_sample.npz`` against synthetic maps (defect density, background noise,
+   clusters, largest cluster, longest run; 10/50/90 % quantiles per class).
+4. Realism: train a small CNN on balanced synthetic maps only, then classify the
+   270 real maps (30 per class, resized to 64x64 with nearest neighbour): per-class
+   report, macro-F1 on all 270 and on the odd-indexed half (the generator's noise levels were
+   read from the even-indexed half only), and an estimate of the macro-F1 on the imbalanced real
+   mix (each confusion row re-weighted by the real class count, config.WM811K_LABELED_COUNTS).
+   Steps 3-4 are skipped with a message when the sample file is absent; the kit never needs it.
 
 The model is ``models.WaferCNN`` (narrow widths) behind a 2x2 max-pool, so a few
 epochs on 20k maps fit in a few minutes on a CPU; the real maps are still fed at 64x64.
 
     python benchmarks/bench_synthetic.py            # full: 172,950 maps; train on 24,000 maps, 4 epochs
     python benchmarks/bench_synthetic.py --quick    # small sizes, for CI
+    python benchmarks/bench_synthetic.py --sample PATH/wm811k_sample.npz   # the real sample elsewhere
 """
 from __future__ import annotations
 
@@ -26,12 +33,17 @@ import pandas as pd
 from sklearn.metrics import classification_report, confusion_matrix, f1_score
 from torch import nn
 
+from course_utils import splits
+from course_utils.calibration import REAL_LOT_LEAKAGE, calibration_table, lot_leakage, reweighted_f1
 from course_utils.config import CLASS_NAMES, WM811K_LABELED_COUNTS
 from course_utils.data import encode_maps
 from course_utils.wafers import resize_maps
 from course_utils.synthetic import make_synthetic_wafers
 
-SAMPLE = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "wm811k_sample.npz"
+_REPO = Path(__file__).resolve().parents[1]
+#: Where the real sample is looked for: ``../shared`` beside the checkout (CI), or two levels up (a worktree).
+SAMPLE_CANDIDATES = tuple(base / "shared" / "data" / "wm811k_sample.npz" for base in (_REPO.parent, _REPO.parent.parent))
+SAMPLE = next((p for p in SAMPLE_CANDIDATES if p.is_file()), SAMPLE_CANDIDATES[0])
 
 
 def bench_speed(n_samples: int, repeats: int) -> None:
@@ -48,6 +60,36 @@ def bench_speed(n_samples: int, repeats: int) -> None:
           f"of {repeats} ({', '.join(f'{t:.2f}' for t in times)} s wall; "
           f"{', '.join(f'{t:.1f}' for t in cpu)} s CPU) -> {n_samples / best:,.0f} maps/s")
     print(f"[speed] class counts: {dict(zip(CLASS_NAMES, ws.class_counts().tolist()))}")
+
+
+def bench_lots(n_lots: int, seeds=(0, 1, 2)) -> None:
+    """Print the lot protocol on ``n_lots`` whole synthetic lots beside the real figures."""
+    start = time.perf_counter()
+    pool = make_synthetic_wafers(sum(WM811K_LABELED_COUNTS.values()) // 4, size=32, seed=0)
+    ws = pool.subset(splits.sample_lots(pool, n_lots=min(n_lots, len(np.unique(pool.lot))), seed=0))
+    runs = lot_leakage(ws, seeds=seeds)
+    summary = runs.groupby("split", sort=False)[["same-lot NN", "macro-F1"]].agg(["mean", "std"])
+    real = REAL_LOT_LEAKAGE
+    print(f"[lots] {n_lots} whole synthetic lots ({len(ws):,} wafers), 32x32, 1-NN, 20 % test, "
+          f"{len(seeds)} seeds ({time.perf_counter() - start:.0f} s):")
+    print(f"[lots]   same-lot nearest neighbour (random split): twin {summary.loc['random', ('same-lot NN', 'mean')]:.1%}"
+          f"  real {real['same_lot_nn_random']:.1%}")
+    for name in ("random", "lot"):
+        mean, std = summary.loc[name, ("macro-F1", "mean")], summary.loc[name, ("macro-F1", "std")]
+        print(f"[lots]   macro-F1 {name:6s}: twin {mean:.3f} +- {std:.3f}  real {real['f1_' + name][0]:.3f} "
+              f"+- {real['f1_' + name][1]:.3f}")
+    gap = summary.loc["random", ("macro-F1", "mean")] - summary.loc["lot", ("macro-F1", "mean")]
+    print(f"[lots]   random - lot gap: twin {gap:.3f}  real {real['f1_random'][0] - real['f1_lot'][0]:.3f}")
+
+
+def bench_calibration(real_maps: np.ndarray, real_labels: np.ndarray, per_class: int, seed: int) -> None:
+    """Print the calibration table: the real sample against ``per_class`` synthetic maps per class."""
+    synth = make_synthetic_wafers(class_counts=[per_class] * len(CLASS_NAMES), seed=seed + 500)
+    table = calibration_table(real_maps, real_labels, synth.maps, synth.labels)
+    print(f"[calibration] {len(real_labels)} real maps vs {len(synth):,} synthetic maps (64x64; quantiles per class; "
+          "gap = median difference / real 10-90 % spread):")
+    with pd.option_context("display.width", 200, "display.max_rows", 200):
+        print(table.round(3).to_string())
 
 
 def load_real_sample(path: Path, size: int = 64) -> tuple[np.ndarray, np.ndarray]:
@@ -84,12 +126,9 @@ def predict(model: nn.Module, maps: np.ndarray, batch_size: int = 512) -> np.nda
     return np.concatenate(out)
 
 
-def bench_realism(n_train: int, epochs: int, seed: int, batch_size: int = 128) -> float | None:
-    """Train on balanced synthetic maps, evaluate on the real sample; returns the macro-F1."""
-    if not SAMPLE.is_file():
-        print(f"[realism] skipped: the real sample {SAMPLE} is absent (it lives in ../shared, outside the kit).")
-        return None
-    real_maps, real_labels = load_real_sample(SAMPLE)
+def bench_realism(real_maps: np.ndarray, real_labels: np.ndarray, n_train: int, epochs: int, seed: int,
+                  batch_size: int = 128) -> float:
+    """Train on balanced synthetic maps, evaluate on the real maps; returns the macro-F1 on all of them."""
     torch.manual_seed(seed)
     start = time.perf_counter()
     train = make_synthetic_wafers(n_train, proportions="balanced", seed=seed)
@@ -124,11 +163,18 @@ def bench_realism(n_train: int, epochs: int, seed: int, batch_size: int = 128) -
     print(classification_report(real_labels, pred, labels=range(len(CLASS_NAMES)), target_names=CLASS_NAMES,
                                 digits=3, zero_division=0))
     short = [name[:8] for name in CLASS_NAMES]
+    confusion = confusion_matrix(real_labels, pred, labels=range(len(CLASS_NAMES)))
     print("[realism] confusion matrix (rows: true class, columns: predicted):")
-    print(pd.DataFrame(confusion_matrix(real_labels, pred, labels=range(len(CLASS_NAMES))), index=CLASS_NAMES,
-                       columns=short).to_string())
+    print(pd.DataFrame(confusion, index=CLASS_NAMES, columns=short).to_string())
     macro = f1_score(real_labels, pred, average="macro")
-    print(f"[realism] macro-F1 on real maps: {macro:.3f} (chance ~{1 / len(CLASS_NAMES):.2f})")
+    held = np.arange(len(real_labels)) % 2 == 1
+    held_f1 = f1_score(real_labels[held], pred[held], average="macro")
+    print(f"[realism] macro-F1 on real maps: {macro:.3f} (all {len(real_labels)}), {held_f1:.3f} "
+          f"(held-out odd-indexed {held.sum()}; chance ~{1 / len(CLASS_NAMES):.2f})")
+    counts = np.array([WM811K_LABELED_COUNTS[c] for c in CLASS_NAMES])
+    imb, imb_per_class = reweighted_f1(confusion, counts)
+    print(f"[realism] estimated macro-F1 on the imbalanced real mix ({counts.sum():,} wafers, 85 % none): {imb:.3f}; "
+          "per class: " + ", ".join(f"{c} {v:.2f}" for c, v in zip(CLASS_NAMES, imb_per_class)))
     return macro
 
 
@@ -140,15 +186,26 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--skip-speed", action="store_true")
     parser.add_argument("--skip-realism", action="store_true")
+    parser.add_argument("--skip-lots", action="store_true")
+    parser.add_argument("--sample", type=Path, default=None, help=f"real sample .npz (default {SAMPLE})")
     args = parser.parse_args()
+    sample = args.sample or SAMPLE
     torch.set_num_threads(max(1, torch.get_num_threads()))
     if not args.skip_speed:
         n = 20_000 if args.quick else sum(WM811K_LABELED_COUNTS.values())
         bench_speed(n, repeats=1 if args.quick else 3)
+    if not args.skip_lots:
+        bench_lots(150 if args.quick else 900, seeds=(0,) if args.quick else (0, 1, 2))
+    if not sample.is_file():
+        print(f"[calibration/realism] skipped: the real sample {sample} is absent (it lives in ../shared, "
+              "outside the kit; pass --sample PATH).")
+        return
+    real_maps, real_labels = load_real_sample(sample)
+    bench_calibration(real_maps, real_labels, per_class=100 if args.quick else 300, seed=args.seed)
     if not args.skip_realism:
         n_train = args.n_train or (3000 if args.quick else 24_000)
         epochs = args.epochs or (1 if args.quick else 4)
-        bench_realism(n_train, epochs, args.seed)
+        bench_realism(real_maps, real_labels, n_train, epochs, args.seed)
 
 
 if __name__ == "__main__":

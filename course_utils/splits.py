@@ -21,8 +21,8 @@ from .checks import check_labels, largest_remainder
 from .config import CLASS_NAMES, atomic_write
 from .wafers import WaferSet
 
-__all__ = ["stratified_split", "lot_split", "official_split", "stratified_subsample", "split_table",
-           "save_splits", "load_splits"]
+__all__ = ["stratified_split", "lot_split", "official_split", "stratified_subsample", "sample_lots",
+           "split_table", "save_splits", "load_splits"]
 
 
 def stratified_subsample(labels, n_samples: int, seed: int = 0) -> np.ndarray:
@@ -47,6 +47,38 @@ def stratified_subsample(labels, n_samples: int, seed: int = 0) -> np.ndarray:
     picked = [rng.choice(np.flatnonzero(labels == c), size=t, replace=False) for c, t in zip(classes, take)]
     return np.sort(np.concatenate(picked)).astype(np.int64)
 
+
+def sample_lots(lots, *, n_lots: int | None = None, n_wafers: int | None = None, seed: int = 0) -> np.ndarray:
+    """Sorted ``int64`` indices of all the wafers of randomly chosen whole lots.
+
+    A leakage experiment needs lot siblings together: drawing single wafers from a big set
+    almost never keeps two wafers of one lot. Give exactly one of
+
+    n_lots : int
+        Number of lots to draw (all their wafers are kept).
+    n_wafers : int
+        Lots are drawn in random order until adding the next one would pass ``n_wafers``
+        wafers (at least one lot is always kept).
+
+    ``lots`` is a WaferSet (its ``lot``) or an array ``(N,)`` of lot names.
+    """
+    if isinstance(lots, WaferSet):
+        if lots.lot is None:
+            raise ValueError("This WaferSet has no lot names (ws.lot is None), so whole lots cannot be sampled.")
+        lots = lots.lot
+    if (n_lots is None) == (n_wafers is None):
+        raise TypeError("sample_lots: give exactly one of n_lots or n_wafers.")
+    names, lot_of, sizes = np.unique(np.asarray(lots), return_inverse=True, return_counts=True)
+    order = np.random.default_rng(seed).permutation(len(names))
+    if n_lots is not None:
+        if not 1 <= n_lots <= len(names):
+            raise ValueError(f"n_lots={n_lots} must lie between 1 and the number of lots ({len(names)}).")
+        chosen = order[:n_lots]
+    else:
+        if n_wafers < 1:
+            raise ValueError(f"n_wafers={n_wafers} must be a positive number of wafers.")
+        chosen = order[:max(1, int(np.searchsorted(np.cumsum(sizes[order]), n_wafers, side="right")))]
+    return np.flatnonzero(np.isin(lot_of.ravel(), chosen)).astype(np.int64)
 
 
 # ---------------------------------------------------------------------------

@@ -7,11 +7,18 @@ die-grid shapes and the same background noise as the real file.
 
 How a map is made
 -----------------
-1. Each lot of 25 wafers gets one die grid (``grid_h x grid_w`` dies, 24 to
-   ~200 across, often not square, like one product in the real fab). The wafer
-   is the ellipse inscribed in that grid.
+1. Lots of 25 wafers each make one product, drawn from a catalogue of 632
+   products (die grids ``grid_h x grid_w``, 24 to ~200 dies across, often not
+   square) with Zipf-like popularity, so many lots share an outline as in the real
+   fab. The wafer is the ellipse inscribed in the grid. Classes come in runs of
+   consecutive wafers (failures are lot-wide episodes), and siblings of one class
+   in one lot repeat part of their first wafer's pattern parameters (the lot's
+   likeness), so lot siblings look alike, but not too alike: calibrated with
+   :func:`course_utils.calibration.lot_leakage` against the real file.
 2. Every die gets a defect probability ``p(x, y)``: a per-wafer background
-   noise level combined with the class pattern (a centre blob, a ring, a
+   noise level (drawn from the real per-class quantiles, plus a dirtier rim, small
+   clusters and short runs; see :mod:`course_utils.synthetic_patterns` and
+   :func:`calibration_table`) combined with the class pattern (a centre blob, a ring, a
    scratch ...), written in wafer coordinates where the rim is at radius 1.
 3. A die is defective when a uniform random number is below ``p``.
 4. The die grid is resized to ``size x size`` pixels with nearest neighbour,
@@ -36,6 +43,7 @@ import numpy as np
 
 from .checks import check_size, is_int, largest_remainder
 from .config import CLASS_NAMES, NUM_CLASSES, WM811K_LABELED_COUNTS
+from .synthetic_patterns import NOISE_AT, NOISE_QUANTILES, PATTERNS, RIM_NOISE_HIGH, add_background_extras, col
 from .wafers import WaferSet, nearest_index
 
 __all__ = ["make_synthetic_wafers", "class_allocation", "PROPORTION_PRESETS", "WAFERS_PER_LOT", "MIN_SIZE"]
@@ -48,7 +56,6 @@ MIN_SIZE = 16
 PROPORTION_PRESETS = ("wm811k", "balanced")
 
 _CHUNK = 512  # wafers generated together: (512, 64, 64) float32 intermediates of 8 MB stay in cache
-_TWO_PI = np.float32(2 * np.pi)
 
 
 # ---------------------------------------------------------------------------
@@ -204,195 +211,108 @@ def _count_dies(grid_h: np.ndarray, grid_w: np.ndarray, radius: np.ndarray) -> n
 
 
 # ---------------------------------------------------------------------------
-# Class patterns: defect probability of every die, vectorised over wafers
-#
-# Each _pattern_<class>(g, rng, m) gets the geometry ``g`` of m wafers of one
-# class (die-centre coordinates "x", "y", radius "r" as float32 (m, rows, cols)
-# arrays or broadcastable views; per-wafer "rim" radius, die "pitch" and the
-# "outer" die mask) and returns the pattern's defect probability, float32
-# (m, rows, cols) in [0, 1]. Per-wafer random parameters are (m, 1, 1) columns.
+# Lots: products, failure runs, siblings that look alike
 # ---------------------------------------------------------------------------
-def _col(values) -> np.ndarray:
-    """Per-wafer parameters ``(m,)`` as ``float32 (m, 1, 1)`` for broadcasting over dies."""
-    return np.asarray(values, dtype=np.float32)[:, None, None]
+#: Distinct products (die grids) the lots are drawn from, with Zipf-like popularity: real WM-811K has
+#: 632 grid shapes, and many lots share one, so a wafer's outline rarely gives its lot away.
+_N_PRODUCTS, _PRODUCT_ZIPF = 632, 1.0
+#: Mean length of a run of consecutive wafers of one class (runs are cut into lots of 25): real
+#: failures come in lot-wide episodes, so a defect class gathers in a few lots.
+_RUN_MEAN = np.array([6.0, 4.0, 6.0, 8.0, 5.0, 4.0, 5.0, 4.0, 1.0])
+#: Range of a lot's likeness: the chance that a sibling repeats a pattern parameter of its family's first wafer.
+_LIKENESS = (0.0, 0.7)
 
 
-def _ramp(z: np.ndarray) -> np.ndarray:
-    """Soft step: 0 for ``z <= 0``, 1 for ``z >= 1``, linear between (cheaper than a sigmoid)."""
-    return np.clip(z, 0.0, 1.0)
+def _run_labels(counts: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """Labels ``int64 (sum(counts),)`` in shuffled runs of one class; exactly ``counts`` per class."""
+    run_class, run_len = [], []
+    for cls, n_cls in enumerate(counts):
+        if n_cls == 0:
+            continue
+        lengths = 1 + rng.poisson(_RUN_MEAN[cls] - 1.0, int(n_cls))   # more runs than needed ...
+        cut = int(np.searchsorted(np.cumsum(lengths), n_cls))           # ... cut where they cover n_cls
+        lengths = lengths[:cut + 1]
+        lengths[-1] -= lengths.sum() - n_cls
+        run_class.append(np.full(len(lengths), cls))
+        run_len.append(lengths)
+    run_class, run_len = np.concatenate(run_class), np.concatenate(run_len)
+    order = rng.permutation(len(run_len))
+    return np.repeat(run_class[order], run_len[order]).astype(np.int64)
 
 
-def _theta(g: dict) -> np.ndarray:
-    """Polar angle of every die centre (radians), computed once per class on demand."""
-    if "theta" not in g:
-        g["theta"] = np.arctan2(g["y"], g["x"])
-    return g["theta"]
+class _SiblingDraws:
+    """Per-wafer random draws in which lot siblings partly repeat their family's first wafer.
 
+    A family is the wafers of one class in one lot. Each draw (``random``, ``uniform``, ``normal``,
+    ``choice``: the calls the pattern functions make, with ``m`` values) is taken fresh, then every
+    wafer copies its family leader's value with probability ``likeness`` (its lot's, ``(m,)``).
+    """
 
-def _angle_gap(theta: np.ndarray, theta0: np.ndarray) -> np.ndarray:
-    """Absolute angular distance in [0, pi] between ``theta`` and ``theta0`` (radians)."""
-    return np.abs((theta - theta0 + np.float32(np.pi)) % _TWO_PI - np.float32(np.pi))
+    def __init__(self, rng: np.random.Generator, family: np.ndarray, likeness: np.ndarray):
+        self.rng, self.likeness = rng, likeness
+        _, first, inverse = np.unique(family, return_index=True, return_inverse=True)
+        self.leader = first[inverse.ravel()]
 
+    def subset(self, idx: np.ndarray) -> "_SiblingDraws":
+        out = object.__new__(_SiblingDraws)
+        out.rng, out.likeness = self.rng, self.likeness[idx]
+        position = np.full(len(self.leader), -1)
+        position[idx] = np.arange(len(idx))
+        leader = position[self.leader[idx]]
+        out.leader = np.where(leader >= 0, leader, np.arange(len(idx)))   # a leader outside idx: lead itself
+        return out
 
-def _blob(x, y, cx, cy, rx, ry, angle, soft):
-    """Elliptic blob centred at (cx, cy), radii (rx, ry), rotated by ``angle``: 1 inside, fading to 0."""
-    c, s = np.cos(angle), np.sin(angle)
-    dx, dy = x - cx, y - cy
-    u = (dx * c + dy * s) / rx
-    v = (dy * c - dx * s) / ry
-    return _ramp((1.0 - np.sqrt(u * u + v * v)) / soft)
+    def _share(self, values: np.ndarray) -> np.ndarray:
+        return np.where(self.rng.random(len(values)) < self.likeness, values[self.leader], values)
 
+    def random(self, m):
+        return self._share(self.rng.random(m))
 
-def _polar_blob(r, theta, r0, theta0, half_depth, half_arc, soft):
-    """Blob that follows the rim: centred at radius ``r0``, angle ``theta0``; extents along r and along the arc."""
-    dr = (r - r0) / half_depth
-    dt = _angle_gap(theta, theta0) * np.maximum(r0, 0.3) / half_arc
-    return _ramp((1.0 - np.sqrt(dr * dr + dt * dt)) / soft)
+    def uniform(self, low, high, m):
+        return self._share(self.rng.uniform(low, high, m))
 
+    def normal(self, loc, scale, m):
+        return self._share(self.rng.normal(loc, scale, m))
 
-def _pattern_center(g, rng, m):
-    """A blob around the wafer centre, slightly off-centre and elliptic, with a soft edge."""
-    cx, cy = _col(rng.normal(0, 0.06, m)), _col(rng.normal(0, 0.06, m))
-    radius = _col(rng.uniform(0.15, 0.5, m))
-    stretch = _col(np.exp(rng.normal(0, 0.15, m)))
-    return _col(rng.uniform(0.7, 1.0, m)) * _blob(
-        g["x"], g["y"], cx, cy, radius * stretch, radius / stretch, _col(rng.uniform(0, np.pi, m)),
-        _col(rng.uniform(0.2, 0.8, m)))
+    def choice(self, options, m, p=None):
+        return self._share(self.rng.choice(options, m, p=p))
 
-
-def _pattern_donut(g, rng, m):
-    """A ring at mid radius around a cleaner hole; sometimes only an arc of it."""
-    mid = _col(rng.uniform(0.28, 0.58, m))
-    half = _col(rng.uniform(0.1, 0.22, m))
-    ring = _ramp((1.0 - np.abs(g["r"] - mid) / half) / _col(rng.uniform(0.3, 0.8, m)))
-    # about a third of the donuts are open: only an arc of the ring is defective
-    span = _col(np.where(rng.random(m) < 0.35, rng.uniform(0.45, 0.85, m), 1.2) * np.pi)
-    arc = _ramp((span - _angle_gap(_theta(g), _col(rng.uniform(0, 2 * np.pi, m)))) / 0.4)
-    return _col(rng.uniform(0.7, 1.0, m)) * ring * arc
-
-
-def _pattern_edge_loc(g, rng, m):
-    """A cluster that hugs the rim: from a few dies to a large sector of the edge."""
-    return _col(rng.uniform(0.8, 1.0, m)) * _polar_blob(
-        g["r"], _theta(g), g["rim"], _col(rng.uniform(0, 2 * np.pi, m)),
-        _col(rng.uniform(0.12, 0.6, m)), _col(rng.uniform(0.25, 1.3, m)), _col(rng.uniform(0.2, 0.6, m)))
-
-
-def _pattern_edge_ring(g, rng, m):
-    """The outermost dies, nearly all defective, sometimes a die or two deeper; a few gaps."""
-    depth = _col(rng.uniform(0.0, 1.3, m)) * g["pitch"]
-    inner = _ramp((g["r"] - (g["rim"] - g["pitch"] - depth)) / (0.5 * g["pitch"]))
-    ring = np.maximum(g["outer"], _col(rng.uniform(0.3, 0.9, m)) * inner)
-    keep = np.ones_like(ring)
-    for _ in range(2):
-        gap = _col(np.where(rng.random(m) < 0.35, rng.uniform(0.1, 0.9, m), 0.0))
-        keep *= 1.0 - _ramp((gap - _angle_gap(_theta(g), _col(rng.uniform(0, 2 * np.pi, m)))) / 0.15)
-    return _col(rng.uniform(0.8, 1.0, m)) * ring * keep
-
-
-def _pattern_loc(g, rng, m):
-    """One to three solid clusters of a few to a few dozen dies inside the wafer, away from the centre.
-
-    Clusters are round or boxy (real Loc clusters often follow the die rows)."""
-    p = np.zeros_like(g["r"])
-    for k in range(3):
-        on = rng.random(m) < (1.0, 0.35, 0.15)[k]
-        radius = rng.uniform(0.15, 0.85, m)
-        phi = rng.uniform(0, 2 * np.pi, m)
-        dx, dy = g["x"] - _col(radius * np.cos(phi)), g["y"] - _col(radius * np.sin(phi))
-        u, v = np.abs(dx) / _col(rng.uniform(0.05, 0.3, m)), np.abs(dy) / _col(rng.uniform(0.05, 0.3, m))
-        boxy = _col(rng.random(m) < 0.4)
-        dist = boxy * np.maximum(u, v) + (1.0 - boxy) * np.sqrt(u * u + v * v)
-        blob = _ramp((1.0 - dist) / _col(rng.uniform(0.1, 0.6, m)))
-        p = np.maximum(p, _col(on * rng.uniform(0.75, 1.0, m)) * blob)
-    return p
-
-
-def _pattern_near_full(g, rng, m):
-    """Almost every die defective, with one or two patches of good dies (mostly at the edge)."""
-    good = np.zeros_like(g["r"])
-    for k in range(2):
-        on = rng.random(m) < (0.75 if k == 0 else 0.35)
-        patch = _polar_blob(g["r"], _theta(g), g["rim"], _col(rng.uniform(0, 2 * np.pi, m)),
-                            _col(rng.uniform(0.15, 0.7, m)), _col(rng.uniform(0.3, 1.5, m)),
-                            _col(rng.uniform(0.3, 1.0, m)))
-        good = np.maximum(good, _col(on * rng.uniform(0.6, 0.95, m)) * patch)
-    return _col(rng.uniform(0.85, 1.0, m)) * (1.0 - good)
-
-
-def _pattern_random(g, rng, m):
-    """Defects scattered everywhere at high density (33-58 %), no spatial structure."""
-    return np.broadcast_to(_col(rng.uniform(0.33, 0.58, m)), g["r"].shape)
-
-
-def _pattern_scratch(g, rng, m):
-    """1-3 thin arcs: pieces of circles of random curvature, about one die wide."""
-    x, y, p = g["x"], g["y"], np.zeros_like(g["r"])
-    for k in range(3):
-        on = rng.random(m) < (1.0, 0.45, 0.25)[k]
-        start_r = np.sqrt(rng.random(m)) * 0.75
-        start_phi = rng.uniform(0, 2 * np.pi, m)
-        heading = rng.uniform(0, 2 * np.pi, m)
-        bend = rng.choice([-1.0, 1.0], m) * rng.uniform(0.05, 1.6, m)   # curvature 1/R
-        length = rng.uniform(0.6, 2.4, m)
-        big_r = 1.0 / bend                                                # signed arc radius
-        px, py = start_r * np.cos(start_phi), start_r * np.sin(start_phi)
-        cx, cy = px - big_r * np.sin(heading), py + big_r * np.cos(heading)   # arc centre
-        dx, dy = x - _col(cx), y - _col(cy)
-        dist = np.abs(np.sqrt(dx * dx + dy * dy) - _col(np.abs(big_r)))
-        along = _angle_gap(np.arctan2(dy, dx), _col(np.arctan2(py - cy, px - cx))) * _col(np.abs(big_r))
-        half_width = _col(rng.uniform(0.4, 1.0, m)) * g["pitch"]
-        line = _ramp((half_width - dist) / (0.3 * g["pitch"])) * _ramp((_col(length / 2) - along) / 0.05)
-        p = np.maximum(p, _col(on * rng.uniform(0.6, 1.0, m)) * line)
-    return p
-
-
-def _pattern_none(g, rng, m):
-    """No pattern: only the background noise (kept for symmetry; the chunk loop skips it)."""
-    return np.zeros_like(g["r"])
-
-
-_PATTERNS = (_pattern_center, _pattern_donut, _pattern_edge_loc, _pattern_edge_ring, _pattern_loc,
-             _pattern_near_full, _pattern_random, _pattern_scratch, _pattern_none)
-
-#: Upper end of the per-wafer background noise (fraction of defective dies away from the rim),
-#: per class, measured on real maps: e.g. 'none' wafers have 2-19 % (10th-90th percentile),
-#: Edge-Ring wafers only 1-6 %.
-_NOISE_HIGH = np.array([0.23, 0.2, 0.22, 0.065, 0.2, 0.2, 0.05, 0.11, 0.21], dtype=np.float32)
-#: Upper end of the extra noise on the outermost dies (real rims are dirtier than the interior).
-_RIM_NOISE_HIGH = np.array([0.6, 0.3, 0.3, 0.0, 0.3, 0.3, 0.3, 0.3, 0.32], dtype=np.float32)
+    def integers(self, low, high, m):
+        return self._share(self.rng.integers(low, high, m))
 
 
 # ---------------------------------------------------------------------------
 # One chunk of wafers
 # ---------------------------------------------------------------------------
-def _generate_chunk(labels, grid_h, grid_w, rim, size, seed_seq) -> np.ndarray:
+def _generate_chunk(labels, grid_h, grid_w, rim, family, likeness, size, seed_seq) -> np.ndarray:
     """Maps ``uint8 (m, size_h, size_w)`` for one chunk of wafers (all per-wafer inputs are ``(m,)``)."""
     rng = np.random.default_rng(seed_seq)
+    draws = _SiblingDraws(rng, family, likeness)
     m = len(labels)
     ys, row_of_pixel = _axis_layout(grid_h, size[0])
     xs, col_of_pixel = _axis_layout(grid_w, size[1])
     y, x = ys[:, :, None], xs[:, None, :]
     r2 = y * y + x * x                                       # (m, L_h, L_w) squared radius of each die centre
-    rim2 = _col(rim * rim)
+    rim2 = col(rim * rim)
     on_wafer = r2 <= rim2
     # outermost dies: the neighbour one die pitch further out is off the wafer
-    ax, ay = np.abs(x) + _col(2.0 / grid_w), np.abs(y) + _col(2.0 / grid_h)
+    ax, ay = np.abs(x) + col(2.0 / grid_w), np.abs(y) + col(2.0 / grid_h)
     outer = on_wafer & ((ax * ax + y * y > rim2) | (x * x + ay * ay > rim2))
-    # background noise: a per-wafer level everywhere, plus extra on the outermost dies
-    level = rng.uniform(0.0, 1.0, m).astype(np.float32) * _NOISE_HIGH[labels] + np.float32(0.005)
-    extra = rng.uniform(0.0, 1.0, m).astype(np.float32) * _RIM_NOISE_HIGH[labels]
-    p = _col(level) + outer * _col(extra * (1.0 - level))
+    geometry = {"x": x, "y": y, "r": np.sqrt(r2), "rim": col(rim), "outer": outer.astype(np.float32),
+                "pitch": col(2.0 / np.sqrt(grid_h * grid_w))}
+    # background noise: a per-wafer level drawn from the class's real quantiles, extra on the outermost
+    # dies, and now and then a small cluster or a short run
+    u = draws.random(m)
+    level = _interp_rows(u, NOISE_QUANTILES[labels]).astype(np.float32)
+    extra = draws.uniform(0.0, 1.0, m).astype(np.float32) * RIM_NOISE_HIGH[labels]
+    p = col(level) + outer * col(extra * (1.0 - level))
+    add_background_extras(p, np.minimum(grid_h, size[0]), np.minimum(grid_w, size[1]), draws)
     for cls in np.unique(labels):
         if cls == NUM_CLASSES - 1:                           # 'none': background only
             continue
         idx = np.flatnonzero(labels == cls)
-        geometry = {
-            "x": x[idx], "y": y[idx], "r": np.sqrt(r2[idx]),
-            "rim": _col(rim[idx]), "pitch": _col(2.0 / np.sqrt(grid_h[idx] * grid_w[idx])),
-            "outer": outer[idx].astype(np.float32),
-        }
-        pattern = _PATTERNS[cls](geometry, rng, len(idx))
+        g = {key: value[idx] for key, value in geometry.items()}
+        pattern = PATTERNS[cls](g, draws.subset(idx), len(idx))
         # a die is defective if the pattern OR the background noise hits it
         p[idx] = 1.0 - (1.0 - p[idx]) * (1.0 - pattern)
     defect = rng.random(p.shape, dtype=np.float32) < p
@@ -402,6 +322,15 @@ def _generate_chunk(labels, grid_h, grid_w, rim, size, seed_seq) -> np.ndarray:
     rows, cols = dies.shape[1:]
     flat = (np.arange(m)[:, None, None] * (rows * cols) + row_of_pixel[:, :, None] * cols + col_of_pixel[:, None, :])
     return dies.reshape(-1)[flat]
+
+
+def _interp_rows(u: np.ndarray, quantiles: np.ndarray) -> np.ndarray:
+    """Piecewise-linear quantile function per row: ``u (m,)`` in [0, 1], ``quantiles (m, len(NOISE_AT))``."""
+    seg = np.clip(np.searchsorted(NOISE_AT, u, side="right") - 1, 0, len(NOISE_AT) - 2)
+    lo, hi = NOISE_AT[seg], NOISE_AT[seg + 1]
+    rows = np.arange(len(u))
+    q0, q1 = quantiles[rows, seg], quantiles[rows, seg + 1]
+    return q0 + (q1 - q0) * (u - lo) / (hi - lo)
 
 
 def make_synthetic_wafers(
@@ -467,20 +396,29 @@ def make_synthetic_wafers(
     plan_seq, *chunk_seqs = root.spawn(1 + -(-n // _CHUNK))
     rng = np.random.default_rng(plan_seq)
 
-    labels = rng.permutation(np.repeat(np.arange(NUM_CLASSES, dtype=np.int64), counts))
+    labels = _run_labels(counts, rng)
     n_lots = -(-n // WAFERS_PER_LOT)
-    lot_h, lot_w = _sample_grids(n_lots, rng)
-    lot_rim = rng.uniform(0.975, 1.0, n_lots)               # wafer outline radius (1 = touches the grid)
     lot_of = np.arange(n) // WAFERS_PER_LOT
-    grid_h, grid_w, rim = lot_h[lot_of], lot_w[lot_of], lot_rim[lot_of]
+    # products: die grid and outline radius (1 = the wafer touches the grid); each lot makes one product
+    prod_h, prod_w = _sample_grids(_N_PRODUCTS, rng)
+    prod_rim = rng.uniform(0.975, 1.0, _N_PRODUCTS)
+    popularity = rng.permutation(1.0 / np.arange(1, _N_PRODUCTS + 1) ** _PRODUCT_ZIPF)
+    product = rng.choice(_N_PRODUCTS, n_lots, p=popularity / popularity.sum())[lot_of]
+    grid_h, grid_w, rim = prod_h[product], prod_w[product], prod_rim[product]
+    used = np.unique(product)
+    die_size = np.zeros(_N_PRODUCTS, dtype=np.float32)
+    die_size[used] = _count_dies(prod_h[used], prod_w[used], prod_rim[used])
+    family = lot_of * NUM_CLASSES + labels
+    likeness = rng.uniform(*_LIKENESS, n_lots)[lot_of]
 
-    # wafers with similar grids go into the same chunk, so the die arrays need little padding
-    order = np.lexsort((grid_w, grid_h))
+    # wafers with similar grids go into the same chunk (little padding), lots kept together
+    order = np.lexsort((lot_of, grid_w, grid_h))
     maps = np.empty((n, *out_size), dtype=np.uint8)
 
     def work(k: int) -> None:
         idx = order[k * _CHUNK:(k + 1) * _CHUNK]
-        maps[idx] = _generate_chunk(labels[idx], grid_h[idx], grid_w[idx], rim[idx], out_size, chunk_seqs[k])
+        maps[idx] = _generate_chunk(labels[idx], grid_h[idx], grid_w[idx], rim[idx], family[idx], likeness[idx],
+                                    out_size, chunk_seqs[k])
 
     jobs = n_jobs or min(4, os.cpu_count() or 1)
     if jobs == 1 or len(chunk_seqs) == 1:
@@ -496,7 +434,7 @@ def make_synthetic_wafers(
         class_names=CLASS_NAMES,
         lot=np.array([f"syn-lot-{i + 1:05d}" for i in range(n_lots)])[lot_of],
         wafer_index=(np.arange(n) % WAFERS_PER_LOT + 1).astype(np.int16),
-        die_size=_count_dies(lot_h, lot_w, lot_rim)[lot_of],
+        die_size=die_size[product],
         grid_shape=np.stack([grid_h, grid_w], axis=1).astype(np.int32),
         source="synthetic",
         info={"generator": "course_utils.synthetic.make_synthetic_wafers", "seed": int(seed),

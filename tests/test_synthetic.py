@@ -213,3 +213,113 @@ def test_scratches_are_thin_elongated_lines(per_class_set):
 def test_bad_arguments_raise_clear_errors(kwargs, error, match):
     with pytest.raises(error, match=match):
         make_synthetic_wafers(**{"n_samples": 50, **kwargs})
+
+
+# ---------------------------------------------------------------------------
+# Lots, background noise, calibration statistics (issue #17)
+# ---------------------------------------------------------------------------
+from sklearn.metrics import f1_score  # noqa: E402
+
+from course_utils import calibration, splits  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def lot_set():
+    """3,000 wafers (120 lots) with the real class mix, 32x32."""
+    return make_synthetic_wafers(3000, size=32, seed=3)
+
+
+def test_lots_cluster_classes_but_keep_the_class_mix(lot_set):
+    ws = lot_set
+    assert ws.class_counts().tolist() == class_allocation(3000).tolist()
+    lots = np.unique(ws.lot, return_inverse=True)[1].ravel()
+    # defect wafers of one class gather in lots: a defect wafer has more same-class siblings than the
+    # same labels shuffled across lots would give
+    def same_class_siblings(labels):
+        pair = np.bincount(lots * NUM_CLASSES + labels, minlength=lots.max() * NUM_CLASSES + NUM_CLASSES)
+        return (pair[lots * NUM_CLASSES + labels][labels != C["none"]] - 1).mean()
+    shuffled = np.random.default_rng(0).permutation(ws.labels)
+    assert same_class_siblings(ws.labels) > 2 * same_class_siblings(shuffled)
+
+
+def test_products_are_shared_by_lots(lot_set):
+    ws = lot_set
+    lots = np.unique(ws.lot)
+    shapes = {tuple(ws.grid_shape[ws.lot == lot][0]) for lot in lots}
+    assert len(shapes) < 0.8 * len(lots)  # several lots make the same product (die grid)
+
+
+def test_within_lot_similarity_is_lower_than_the_shape_alone_but_nonzero(lot_set):
+    ws = lot_set.subset(splits.sample_lots(lot_set, n_lots=60, seed=0))
+    runs = calibration.lot_leakage(ws, seeds=(0,), min_class_size=20)
+    random_nn = runs.loc[runs.split == "random", "same-lot NN"].item()
+    assert runs.loc[runs.split == "lot", "same-lot NN"].item() == 0.0
+    # the twin before issue #17 gave ~0.7 with 80 lots (siblings shared a unique grid); the real file
+    # gives 0.11 with 900 lots (more candidate lots, so a lower rate than with these 60; the twin: ~0.17)
+    assert 0.05 < random_nn < 0.65
+
+
+def test_sample_lots_keeps_whole_lots():
+    ws = make_synthetic_wafers(500, size=16, seed=0)  # 20 lots of 25
+    idx = splits.sample_lots(ws, n_lots=4, seed=1)
+    assert len(idx) == 100 and len(np.unique(ws.lot[idx])) == 4
+    assert np.isin(ws.lot, ws.lot[idx]).sum() == len(idx)          # every wafer of a chosen lot
+    by_wafers = splits.sample_lots(ws.lot, n_wafers=130, seed=1)
+    assert len(by_wafers) == 125 and np.all(np.diff(by_wafers) > 0)  # 5 lots fit under 130 wafers
+    np.testing.assert_array_equal(splits.sample_lots(ws, n_lots=4, seed=1), idx)
+    with pytest.raises(TypeError, match="exactly one"):
+        splits.sample_lots(ws, n_lots=2, n_wafers=10)
+    with pytest.raises(ValueError, match="n_lots"):
+        splits.sample_lots(ws, n_lots=21)
+
+
+def test_background_noise_statistics_in_real_ranges(per_class_set):
+    """Noise levels of the twin follow the real quantiles (270 shared maps, issue #17)."""
+    stats = calibration.map_statistics(per_class_set.maps)
+    none = stats[per_class_set.labels == C["none"]]
+    # real 'none': density 10/50/90 % = 0.03 / 0.15 / 0.20; rarely clean, never dense
+    assert 0.10 < none.density.median() < 0.19 and none.density.quantile(0.9) < 0.26
+    assert (none.density < 0.06).mean() < 0.35
+    # real 'none' carries small clusters and short runs: median longest run 8 px, largest cluster 1.3 %
+    # (the twin: ~6 px and ~0.7 %; iid noise alone would give ~4 px)
+    assert none.run.median() >= 5 and none.largest.median() > 0.004
+    ring = stats[per_class_set.labels == C["Edge-Ring"]]
+    assert ring.background.median() < none.background.median()
+
+
+def test_calibration_table_layout_and_values(per_class_set):
+    ws = per_class_set
+    table = calibration.calibration_table(ws.maps[:180], ws.labels[:180], ws.maps[180:], ws.labels[180:])
+    assert table.index.names == ["class", "statistic"]
+    assert set(table.index.get_level_values("statistic")) == set(calibration.STATISTICS)
+    assert list(table.columns) == ["real q10", "real q50", "real q90", "synth q10", "synth q50", "synth q90", "gap"]
+    # against an independent computation: median density of the first 180 maps' Center wafers
+    first = ws.maps[:180][ws.labels[:180] == C["Center"]]
+    density = (first == 2).sum(axis=(1, 2)) / (first > 0).sum(axis=(1, 2))
+    assert table.loc[("Center", "density"), "real q50"] == pytest.approx(np.median(density))
+    with pytest.raises(ValueError, match="same size"):
+        calibration.calibration_table(ws.maps, ws.labels, ws.maps[:, :32, :32], ws.labels)
+
+
+def test_map_statistics_on_a_hand_made_map():
+    m = np.ones((1, 8, 8), dtype=np.uint8)
+    m[0, 0, :] = 0                     # off wafer row
+    m[0, 2, 1:6] = 2                   # a run of 5
+    m[0, 6, 6] = 2                     # a single die
+    stats = calibration.map_statistics(m).iloc[0]
+    assert stats["clusters"] == 2 and stats["run"] == 5
+    assert stats["density"] == pytest.approx(6 / 56) and stats["largest"] == pytest.approx(5 / 56)
+    assert stats["background"] == pytest.approx(1 / 56)
+
+
+def test_reweighted_f1_matches_sklearn_sample_weights():
+    rng = np.random.default_rng(0)
+    y_true = np.repeat(np.arange(4), 25)
+    y_pred = np.where(rng.random(100) < 0.7, y_true, rng.integers(0, 4, 100))
+    counts = np.array([1000, 50, 10, 5])
+    confusion = np.zeros((4, 4))
+    np.add.at(confusion, (y_true, y_pred), 1)
+    macro, per_class = calibration.reweighted_f1(confusion, counts)
+    weights = counts[y_true] / 25
+    assert macro == pytest.approx(f1_score(y_true, y_pred, average="macro", sample_weight=weights))
+    np.testing.assert_allclose(per_class, f1_score(y_true, y_pred, average=None, sample_weight=weights))

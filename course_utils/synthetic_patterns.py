@@ -1,0 +1,215 @@
+"""Class patterns and background noise of the synthetic WM-811K twin (used by :mod:`course_utils.synthetic`).
+
+Every function here turns die coordinates into defect probabilities; nothing is drawn at die level
+(that happens in :func:`course_utils.synthetic.make_synthetic_wafers`).
+"""
+from __future__ import annotations
+
+import numpy as np
+
+__all__ = ["PATTERNS", "NOISE_AT", "NOISE_QUANTILES", "RIM_NOISE_HIGH", "add_background_extras", "col"]
+
+_TWO_PI = np.float32(2 * np.pi)
+
+
+# ---------------------------------------------------------------------------
+# Class patterns: defect probability of every die, vectorised over wafers
+#
+# Each _pattern_<class>(g, rng, m) gets the geometry ``g`` of m wafers of one
+# class (die-centre coordinates "x", "y", radius "r" as float32 (m, rows, cols)
+# arrays or broadcastable views; per-wafer "rim" radius, die "pitch" and the
+# "outer" die mask) and returns the pattern's defect probability, float32
+# (m, rows, cols) in [0, 1]. Per-wafer random parameters are (m, 1, 1) columns.
+# ---------------------------------------------------------------------------
+def col(values) -> np.ndarray:
+    """Per-wafer parameters ``(m,)`` as ``float32 (m, 1, 1)`` for broadcasting over dies."""
+    return np.asarray(values, dtype=np.float32)[:, None, None]
+
+
+def _ramp(z: np.ndarray) -> np.ndarray:
+    """Soft step: 0 for ``z <= 0``, 1 for ``z >= 1``, linear between (cheaper than a sigmoid)."""
+    return np.clip(z, 0.0, 1.0)
+
+
+def _theta(g: dict) -> np.ndarray:
+    """Polar angle of every die centre (radians), computed once per class on demand."""
+    if "theta" not in g:
+        g["theta"] = np.arctan2(g["y"], g["x"])
+    return g["theta"]
+
+
+def _angle_gap(theta: np.ndarray, theta0: np.ndarray) -> np.ndarray:
+    """Absolute angular distance in [0, pi] between ``theta`` and ``theta0`` (radians)."""
+    return np.abs((theta - theta0 + np.float32(np.pi)) % _TWO_PI - np.float32(np.pi))
+
+
+def _blob(x, y, cx, cy, rx, ry, angle, soft):
+    """Elliptic blob centred at (cx, cy), radii (rx, ry), rotated by ``angle``: 1 inside, fading to 0."""
+    c, s = np.cos(angle), np.sin(angle)
+    dx, dy = x - cx, y - cy
+    u = (dx * c + dy * s) / rx
+    v = (dy * c - dx * s) / ry
+    return _ramp((1.0 - np.sqrt(u * u + v * v)) / soft)
+
+
+def _polar_blob(r, theta, r0, theta0, half_depth, half_arc, soft):
+    """Blob that follows the rim: centred at radius ``r0``, angle ``theta0``; extents along r and along the arc."""
+    dr = (r - r0) / half_depth
+    dt = _angle_gap(theta, theta0) * np.maximum(r0, 0.3) / half_arc
+    return _ramp((1.0 - np.sqrt(dr * dr + dt * dt)) / soft)
+
+
+def _pattern_center(g, rng, m):
+    """A blob around the wafer centre, slightly off-centre and elliptic, with a soft edge."""
+    cx, cy = col(rng.normal(0, 0.06, m)), col(rng.normal(0, 0.06, m))
+    radius = col(rng.uniform(0.15, 0.5, m))
+    stretch = col(np.exp(rng.normal(0, 0.15, m)))
+    return col(rng.uniform(0.7, 1.0, m)) * _blob(
+        g["x"], g["y"], cx, cy, radius * stretch, radius / stretch, col(rng.uniform(0, np.pi, m)),
+        col(rng.uniform(0.2, 0.8, m)))
+
+
+def _pattern_donut(g, rng, m):
+    """A ring at mid radius around a cleaner hole; sometimes only an arc of it."""
+    mid = col(rng.uniform(0.28, 0.58, m))
+    half = col(rng.uniform(0.1, 0.22, m))
+    ring = _ramp((1.0 - np.abs(g["r"] - mid) / half) / col(rng.uniform(0.3, 0.8, m)))
+    # about a third of the donuts are open: only an arc of the ring is defective
+    span = col(np.where(rng.random(m) < 0.35, rng.uniform(0.45, 0.85, m), 1.2) * np.pi)
+    arc = _ramp((span - _angle_gap(_theta(g), col(rng.uniform(0, 2 * np.pi, m)))) / 0.4)
+    return col(rng.uniform(0.7, 1.0, m)) * ring * arc
+
+
+def _pattern_edge_loc(g, rng, m):
+    """A cluster that hugs the rim: from a few dies to a large sector of the edge."""
+    return col(rng.uniform(0.8, 1.0, m)) * _polar_blob(
+        g["r"], _theta(g), g["rim"], col(rng.uniform(0, 2 * np.pi, m)),
+        col(rng.uniform(0.12, 0.7, m)), col(rng.uniform(0.25, 1.6, m)), col(rng.uniform(0.2, 0.6, m)))
+
+
+def _pattern_edge_ring(g, rng, m):
+    """The outermost dies, nearly all defective, sometimes a die or two deeper; a few gaps."""
+    depth = col(rng.uniform(0.0, 1.3, m)) * g["pitch"]
+    inner = _ramp((g["r"] - (g["rim"] - g["pitch"] - depth)) / (0.5 * g["pitch"]))
+    ring = np.maximum(g["outer"], col(rng.uniform(0.3, 0.9, m)) * inner)
+    keep = np.ones_like(ring)
+    for _ in range(2):
+        gap = col(np.where(rng.random(m) < 0.35, rng.uniform(0.1, 0.9, m), 0.0))
+        keep *= 1.0 - _ramp((gap - _angle_gap(_theta(g), col(rng.uniform(0, 2 * np.pi, m)))) / 0.15)
+    return col(rng.uniform(0.8, 1.0, m)) * ring * keep
+
+
+def _pattern_loc(g, rng, m):
+    """One to three clusters of a few to ~100 dies inside the wafer, away from the centre (sizes as real Loc).
+
+    Clusters are round or boxy (real Loc clusters often follow the die rows)."""
+    p = np.zeros_like(g["r"])
+    for k in range(3):
+        on = rng.random(m) < (1.0, 0.35, 0.15)[k]
+        radius = rng.uniform(0.15, 0.85, m)
+        phi = rng.uniform(0, 2 * np.pi, m)
+        dx, dy = g["x"] - col(radius * np.cos(phi)), g["y"] - col(radius * np.sin(phi))
+        u, v = np.abs(dx) / col(rng.uniform(0.06, 0.4, m)), np.abs(dy) / col(rng.uniform(0.06, 0.4, m))
+        boxy = col(rng.random(m) < 0.4)
+        dist = boxy * np.maximum(u, v) + (1.0 - boxy) * np.sqrt(u * u + v * v)
+        blob = _ramp((1.0 - dist) / col(rng.uniform(0.1, 0.6, m)))
+        p = np.maximum(p, col(on * rng.uniform(0.75, 1.0, m)) * blob)
+    return p
+
+
+def _pattern_near_full(g, rng, m):
+    """Almost every die defective, with one or two patches of good dies (mostly at the edge)."""
+    good = np.zeros_like(g["r"])
+    for k in range(2):
+        on = rng.random(m) < (0.75 if k == 0 else 0.35)
+        patch = _polar_blob(g["r"], _theta(g), g["rim"], col(rng.uniform(0, 2 * np.pi, m)),
+                            col(rng.uniform(0.15, 0.7, m)), col(rng.uniform(0.3, 1.5, m)),
+                            col(rng.uniform(0.3, 1.0, m)))
+        good = np.maximum(good, col(on * rng.uniform(0.6, 0.95, m)) * patch)
+    return col(rng.uniform(0.85, 1.0, m)) * (1.0 - good)
+
+
+def _pattern_random(g, rng, m):
+    """Defects scattered everywhere at high density (33-58 %), no spatial structure."""
+    return np.broadcast_to(col(rng.uniform(0.33, 0.58, m)), g["r"].shape)
+
+
+def _pattern_scratch(g, rng, m):
+    """1-3 thin arcs: pieces of circles of random curvature, about one die wide."""
+    x, y, p = g["x"], g["y"], np.zeros_like(g["r"])
+    for k in range(3):
+        on = rng.random(m) < (1.0, 0.45, 0.25)[k]
+        start_r = np.sqrt(rng.random(m)) * 0.75
+        start_phi = rng.uniform(0, 2 * np.pi, m)
+        heading = rng.uniform(0, 2 * np.pi, m)
+        bend = rng.choice([-1.0, 1.0], m) * rng.uniform(0.05, 1.6, m)   # curvature 1/R
+        length = rng.uniform(0.6, 2.4, m)
+        big_r = 1.0 / bend                                                # signed arc radius
+        px, py = start_r * np.cos(start_phi), start_r * np.sin(start_phi)
+        cx, cy = px - big_r * np.sin(heading), py + big_r * np.cos(heading)   # arc centre
+        dx, dy = x - col(cx), y - col(cy)
+        dist = np.abs(np.sqrt(dx * dx + dy * dy) - col(np.abs(big_r)))
+        along = _angle_gap(np.arctan2(dy, dx), col(np.arctan2(py - cy, px - cx))) * col(np.abs(big_r))
+        half_width = col(rng.uniform(0.4, 1.0, m)) * g["pitch"]
+        line = _ramp((half_width - dist) / (0.3 * g["pitch"])) * _ramp((col(length / 2) - along) / 0.05)
+        p = np.maximum(p, col(on * rng.uniform(0.6, 1.0, m)) * line)
+    return p
+
+
+def _pattern_none(g, rng, m):
+    """No pattern: only the background noise (kept for symmetry; the chunk loop skips it)."""
+    return np.zeros_like(g["r"])
+
+
+PATTERNS = (_pattern_center, _pattern_donut, _pattern_edge_loc, _pattern_edge_ring, _pattern_loc,
+             _pattern_near_full, _pattern_random, _pattern_scratch, _pattern_none)
+
+#: Per-wafer background noise level (defect probability of a die outside the pattern), per class, as
+#: quantiles at NOISE_AT: the percentiles of the background density (defective dies outside the largest
+#: cluster / dies on the wafer) of the even-indexed half of the 270 shared real maps, rounded and widened
+#: a little at the ends. Real 'none' wafers are rarely clean (median 14 %), Edge-Ring wafers are (3 %).
+NOISE_AT = np.array([0.0, 0.1, 0.25, 0.5, 0.75, 0.9, 1.0], dtype=np.float32)
+NOISE_QUANTILES = np.array([
+    [0.010, 0.040, 0.090, 0.170, 0.190, 0.210, 0.235],   # Center
+    [0.010, 0.040, 0.060, 0.090, 0.110, 0.130, 0.190],   # Donut
+    [0.010, 0.030, 0.060, 0.120, 0.150, 0.190, 0.240],   # Edge-Loc
+    [0.005, 0.020, 0.025, 0.030, 0.040, 0.055, 0.090],   # Edge-Ring
+    [0.010, 0.020, 0.030, 0.075, 0.090, 0.100, 0.140],   # Loc
+    [0.005, 0.040, 0.080, 0.120, 0.160, 0.180, 0.200],   # Near-full (hidden under the pattern)
+    [0.005, 0.010, 0.015, 0.025, 0.035, 0.045, 0.050],   # Random (hidden under the pattern)
+    [0.005, 0.012, 0.030, 0.050, 0.090, 0.120, 0.160],   # Scratch
+    [0.010, 0.025, 0.085, 0.140, 0.165, 0.185, 0.210],   # none
+], dtype=np.float32)
+#: Upper end of the extra noise on the outermost dies (real rims are dirtier than the interior).
+RIM_NOISE_HIGH = np.array([0.6, 0.3, 0.3, 0.0, 0.3, 0.3, 0.3, 0.3, 0.32], dtype=np.float32)
+#: Chance that a wafer's background carries a small cluster / a short scratch-like run (real 'none'
+#: wafers do), and how many dies long such a run is (pitch units).
+_SPECK_CHANCE, _RUN_CHANCE, _RUN_DIES = 0.55, 0.45, (3, 9)
+
+
+def add_background_extras(p: np.ndarray, shown_h: np.ndarray, shown_w: np.ndarray, rng) -> None:
+    """Put small clusters (a die and some of its 8 neighbours) and short straight runs of defective dies
+    into the defect probabilities ``p`` (float32 ``(m, rows, cols)``, in place), in die slots, so that a
+    speck or a short line alone does not make a Loc or a Scratch. ``shown_h/w``: used slots per wafer."""
+    m = len(p)
+    rows, cols, values = [], [], []
+    for k in range(2):                                     # up to two specks per wafer
+        on = rng.random(m) < _SPECK_CHANCE / (k + 1)
+        r0, c0 = (rng.random(m) * shown_h).astype(np.int64), (rng.random(m) * shown_w).astype(np.int64)
+        keep = rng.uniform(0.2, 0.7, m)
+        for dr, dc in np.ndindex(3, 3):
+            hit = on & ((dr == 1) & (dc == 1) | (rng.random(m) < keep))
+            rows.append(r0 + dr - 1), cols.append(c0 + dc - 1), values.append(np.where(hit, 0.9, 0.0))
+    on = rng.random(m) < _RUN_CHANCE                        # one short run, mostly along a row or column
+    step = np.array([[0, 1], [1, 0], [1, 1], [1, -1]])[rng.choice(4, m, p=[0.35, 0.35, 0.15, 0.15])]
+    length = rng.integers(int(_RUN_DIES[0]), int(_RUN_DIES[1]) + 1, m)
+    r0, c0 = (rng.random(m) * shown_h).astype(np.int64), (rng.random(m) * shown_w).astype(np.int64)
+    level = rng.uniform(0.6, 0.95, m)
+    for t in range(int(_RUN_DIES[1])):
+        rows.append(r0 + t * step[:, 0]), cols.append(c0 + t * step[:, 1])
+        values.append(np.where(on & (t < length), level, 0.0))
+    wafer = np.tile(np.arange(m), len(rows))
+    rows, cols, values = np.concatenate(rows), np.concatenate(cols), np.concatenate(values)
+    ok = (values > 0) & (rows >= 0) & (cols >= 0) & (rows < p.shape[1]) & (cols < p.shape[2])
+    wafer, rows, cols = wafer[ok], rows[ok], cols[ok]
+    p[wafer, rows, cols] = np.maximum(p[wafer, rows, cols], values[ok].astype(np.float32))
