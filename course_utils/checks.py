@@ -18,7 +18,7 @@ import numbers
 
 import numpy as np
 
-__all__ = ["is_int", "is_real", "check_int", "check_size", "check_labels", "largest_remainder"]
+__all__ = ["is_int", "is_real", "check_int", "check_real", "check_seed", "check_size", "check_labels", "largest_remainder"]
 
 
 def is_int(value) -> bool:
@@ -40,6 +40,29 @@ def check_int(value, name: str, *, minimum: int | None = None, maximum: int | No
     if (minimum is not None and value < minimum) or (maximum is not None and value > maximum):
         raise ValueError(f"{name}={value!r} must be an integer{bounds}.")
     return int(value)
+
+
+def check_real(value, name: str, *, minimum: float | None = None, maximum: float | None = None,
+               low_open: bool = False, high_open: bool = False) -> float:
+    """``value`` as a ``float`` in the interval given by ``minimum``/``maximum`` (open ends optional)."""
+    lo = "" if minimum is None else (f" > {minimum}" if low_open else f" >= {minimum}")
+    hi = "" if maximum is None else (f" < {maximum}" if high_open else f" <= {maximum}")
+    text = f"{name}={value!r} must be a number{lo}{' and' if lo and hi else ''}{hi}."
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real):
+        raise TypeError(text)
+    v = float(value)
+    if not np.isfinite(v):
+        raise ValueError(text)
+    if minimum is not None and (v <= minimum if low_open else v < minimum):
+        raise ValueError(text)
+    if maximum is not None and (v >= maximum if high_open else v > maximum):
+        raise ValueError(text)
+    return v
+
+
+def check_seed(seed, name: str = "seed") -> int:
+    """A non-negative integer seed."""
+    return check_int(seed, name, minimum=0)
 
 
 def check_size(size, name: str = "size", *, min_size: int = 1) -> tuple[int, int]:

@@ -97,3 +97,12 @@ def test_wafer_browser_prints_plain_numbers_and_stays_in_the_class(smoke_results
     assert line, "the wafer browser prints 'Donut #i of n: lot ..., grid HxW'"
     assert int(line.group(1)) < int(line.group(2))
     assert "np.int" not in text and "np.float" not in text
+
+
+def test_schedule_maps_every_notebook_to_a_week():
+    schedule = (ROOT / "schedule.md").read_text(encoding="utf-8")
+    rows = [line for line in schedule.splitlines() if line.startswith("| ") and line[2:4].strip().isdigit()]
+    assert [int(r.split("|")[1]) for r in rows] == list(range(1, 16))
+    assert all(r.split("|")[3].strip() not in ("", "—", "-") for r in rows)
+    for path in COURSE:
+        assert f"notebooks/{path.name}" in schedule, f"{path.name} is in no week of schedule.md"

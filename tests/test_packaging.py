@@ -58,7 +58,7 @@ def test_dependency_tiers():
     extras = project["optional-dependencies"]
     runtime = {_name(d) for d in project["dependencies"]}
     # what a notebook imports, all of it pre-installed on Colab; never Jupyter, papermill or optuna
-    assert runtime == {"torch", "torchvision", "numpy", "pandas", "matplotlib", "seaborn", "scikit-learn",
+    assert runtime == {"torch", "torchvision", "numpy", "pandas", "matplotlib", "seaborn", "scikit-learn", "scipy",
                        "ipywidgets", "tqdm", "pillow", "opencv-python-headless", "pyyaml"}
     assert {_name(d) for d in extras["course"]} == {"jupyterlab", "ipykernel", "papermill"}
     assert {_name(d) for d in extras["tune"]} == {"optuna"}
