@@ -31,7 +31,7 @@ import torch
 from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
 
-from course_utils import data, engine, env, models
+from course_utils import checkpoints, data, engine, env, models
 from course_utils.synthetic import make_synthetic_wafers
 
 
@@ -123,11 +123,11 @@ def main() -> None:
 
     with tempfile.TemporaryDirectory() as tmp:
         run_fit(checkpoint_dir=tmp)
-        checkpoint = engine.load_checkpoint(f"{tmp}/last.pt")
+        checkpoint = checkpoints.load_checkpoint(f"{tmp}/last.pt")
         save_times = []
         for i in range(5):
             start = time.perf_counter()
-            engine.save_checkpoint(checkpoint, f"{tmp}/copy{i}.pt")
+            checkpoints.save_checkpoint(checkpoint, f"{tmp}/copy{i}.pt")
             save_times.append(time.perf_counter() - start)
         size_mb = (Path(tmp) / "copy0.pt").stat().st_size / 1e6
     print(f"one checkpoint ({size_mb:.2f} MB: model, optimizer, RNG states, history) is written atomically in "

@@ -38,7 +38,6 @@ from __future__ import annotations
 
 import math
 import os
-import random
 import time
 import warnings
 from dataclasses import dataclass, field
@@ -52,24 +51,19 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 
-from . import env, metrics
+from . import checkpoints, env, metrics
+from .checkpoints import BEST_NAME, HISTORY_COLUMNS, LAST_NAME
 from .checks import is_int
-from .config import CLASS_NAMES, atomic_write
+from .config import CLASS_NAMES
 from .models import classifier_head
 
-__all__ = ["HISTORY_COLUMNS", "MONITOR_CHOICES", "PER_BATCH_SCHEDULERS", "CHECKPOINT_FORMAT", "FitResult",
-           "EvaluationResult", "save_checkpoint", "load_checkpoint", "train_one_epoch", "predict", "evaluate",
-           "fit"]
+__all__ = ["HISTORY_COLUMNS", "MONITOR_CHOICES", "PER_BATCH_SCHEDULERS", "FitResult", "EvaluationResult",
+           "train_one_epoch", "predict", "evaluate", "fit"]
 
-#: Columns of ``FitResult.history`` (and ``history.csv``).
-HISTORY_COLUMNS = ("epoch", "lr", "train_loss", "train_acc", "val_loss", "val_acc", "val_macro_f1",
-                   "time_s", "elapsed_s")
 #: Scores ``fit(monitor=...)`` can select the best epoch by; losses are minimised, the rest maximised.
 MONITOR_CHOICES = ("val_macro_f1", "val_acc", "val_loss", "train_loss", "train_acc")
 #: Schedulers that must step after every batch rather than every epoch.
 PER_BATCH_SCHEDULERS = (torch.optim.lr_scheduler.OneCycleLR, torch.optim.lr_scheduler.CyclicLR)
-BEST_NAME, LAST_NAME, HISTORY_NAME = "best.pt", "last.pt", "history.csv"
-CHECKPOINT_FORMAT = 1
 
 
 # ---------------------------------------------------------------------------
@@ -161,106 +155,6 @@ def _check_loader(loader, name: str) -> None:
     if n == 0:
         raise ValueError(f"{name} is empty (0 batches): check the split and the filters, or drop_last=True "
                          "with fewer samples than batch_size.")
-
-
-def _loader_generators(owner) -> list[torch.Generator]:
-    """The ``torch.Generator`` objects that decide a loader's sample order (or a transform's draws).
-
-    Read from public attributes only: ``rng_generators`` (set by ``data.make_loader``),
-    else the ``generator`` of a plain ``DataLoader(..., generator=g)`` or of a
-    ``BatchAugment``. A loader without either draws from torch's global generator,
-    which the checkpoint stores anyway.
-    """
-    found = getattr(owner, "rng_generators", None)
-    if found is None:
-        found = [getattr(owner, "generator", None)]
-    return [g for g in found if isinstance(g, torch.Generator)]
-
-
-def _rng_state(train_loader, batch_transform) -> dict:
-    """Every random state the next epoch depends on, as tensors and plain types."""
-    np_state = np.random.get_state()
-    state = {
-        "python": [random.getstate()[0], list(random.getstate()[1]), random.getstate()[2]],
-        "numpy": {"keys": torch.from_numpy(np_state[1].astype(np.int64)), "pos": int(np_state[2]),
-                  "has_gauss": int(np_state[3]), "cached_gaussian": float(np_state[4])},
-        "torch": torch.get_rng_state(),
-        "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
-        "loader": [g.get_state() for g in _loader_generators(train_loader)],
-        "transform": [g.get_state() for g in _loader_generators(batch_transform)] if batch_transform else [],
-    }
-    return state
-
-
-def _set_rng_state(state: dict, train_loader, batch_transform) -> None:
-    version, internal, gauss = state["python"]
-    random.setstate((version, tuple(internal), gauss))
-    np_state = state["numpy"]
-    np.random.set_state(("MT19937", np_state["keys"].numpy().astype(np.uint32), np_state["pos"],
-                         np_state["has_gauss"], np_state["cached_gaussian"]))
-    torch.set_rng_state(state["torch"])
-    if state["cuda"] and torch.cuda.is_available():
-        torch.cuda.set_rng_state_all(state["cuda"])
-    for owner, key in ((train_loader, "loader"), (batch_transform, "transform")):
-        gens = _loader_generators(owner) if owner is not None else []
-        if len(gens) != len(state[key]):
-            raise ValueError(f"The checkpoint stored {len(state[key])} random generator(s) for the {key} but the "
-                             f"current {key} has {len(gens)}: resume with the same loader/batch_transform setup "
-                             "(e.g. make_loader(..., shuffle=True, seed=SEED)).")
-        for gen, saved in zip(gens, state[key]):
-            gen.set_state(saved)
-
-
-def save_checkpoint(checkpoint: dict, path: str | os.PathLike) -> Path:
-    """Write ``checkpoint`` with ``torch.save`` atomically (temp file + ``os.replace``); return the path."""
-    path = Path(path)
-    return atomic_write(path, lambda f: torch.save(checkpoint, f))
-
-
-def _check_state_dict_matches(model: nn.Module, state: dict, path: Path) -> None:
-    own = model.state_dict()
-    missing = [k for k in own if k not in state]
-    unexpected = [k for k in state if k not in own]
-    shapes = [f"{k} {tuple(state[k].shape)} vs {tuple(v.shape)}" for k, v in own.items()
-              if k in state and hasattr(state[k], "shape") and tuple(state[k].shape) != tuple(v.shape)]
-    if missing or unexpected or shapes:
-        details = []
-        if missing:
-            details.append(f"missing in checkpoint: {missing[:4]}{' ...' if len(missing) > 4 else ''}")
-        if unexpected:
-            details.append(f"not in the model: {unexpected[:4]}{' ...' if len(unexpected) > 4 else ''}")
-        if shapes:
-            details.append(f"different shapes (checkpoint vs model): {shapes[:3]}{' ...' if len(shapes) > 3 else ''}")
-        raise ValueError(f"The checkpoint {path} was saved from a different model than {type(model).__name__} "
-                         f"({'; '.join(details)}). Build the model with the same arguments, or use another "
-                         "checkpoint_dir / resume=False to start a new run.")
-
-
-def load_checkpoint(path: str | os.PathLike, model: nn.Module | None = None, *,
-                    map_location: str | torch.device = "cpu") -> dict:
-    """Load a checkpoint written by :func:`fit` (``torch.load(weights_only=True)``).
-
-    With ``model`` given, its weights are replaced by the checkpoint's (after
-    checking that layer names and shapes match). Returns the checkpoint dict:
-    keys ``model``, ``optimizer``, ``scheduler``, ``scaler``, ``rng``, ``epoch``
-    (1-based, completed), ``history`` (dict of lists), ``best_epoch``,
-    ``best_score``, ``monitor``, ``model_class``.
-    """
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"No checkpoint at {path}. fit(..., checkpoint_dir=DIR) writes DIR/{BEST_NAME} "
-                                f"and DIR/{LAST_NAME}.")
-    try:
-        checkpoint = torch.load(path, map_location=map_location, weights_only=True)
-    except Exception as exc:
-        raise ValueError(f"Could not read the checkpoint {path} ({type(exc).__name__}: {exc}). "
-                         "The file is damaged or was not written by engine.fit; delete it and train again.") from exc
-    if not isinstance(checkpoint, dict) or "model" not in checkpoint:
-        raise ValueError(f"{path} is not an engine.fit checkpoint (no 'model' entry).")
-    if model is not None:
-        _check_state_dict_matches(model, checkpoint["model"], path)
-        model.load_state_dict(checkpoint["model"])
-    return checkpoint
 
 
 def _format_duration(seconds: float) -> str:
@@ -475,19 +369,6 @@ def _print_row(row: dict, epochs: int, improved: bool, mean_epoch_s: float) -> N
           f"{end:%Y-%m-%d %H:%M} (in {remaining / 3600:.2f} h)", flush=True)
 
 
-@dataclass
-class _Progress:
-    """What the loop carries from epoch to epoch (and a checkpoint stores)."""
-
-    rows: list = field(default_factory=list)
-    best_score: float | None = None
-    best_epoch: int = 0
-    bad_epochs: int = 0
-    stopped_early: bool = False
-    best_state: dict | None = None
-    start_epoch: int = 0  # epochs completed before this call (resume)
-
-
 def fit(model: nn.Module, train_loader, val_loader, *, loss_fn: Callable, optimizer: torch.optim.Optimizer,
         epochs: int, device="auto", scheduler=None, amp: bool = True, channels_last: bool = False,
         grad_clip: float | None = None, early_stopping: int | None = None, monitor: str = "val_macro_f1",
@@ -543,9 +424,9 @@ def fit(model: nn.Module, train_loader, val_loader, *, loss_fn: Callable, optimi
     batch_scheduler = scheduler if isinstance(scheduler, PER_BATCH_SCHEDULERS) else None
     mode = "min" if monitor.endswith("loss") else "max"
     ckpt_dir = Path(checkpoint_dir) if checkpoint_dir is not None else None
-    state = _Progress()
+    state = checkpoints.Progress()
     if resume:
-        state = _resume(ckpt_dir, model, optimizer, scheduler, scaler, train_loader, batch_transform,
+        state = checkpoints.resume_progress(ckpt_dir, model, optimizer, scheduler, scaler, train_loader, batch_transform,
                         monitor=monitor, device=device, verbose=verbose)
     elapsed_before = state.rows[-1]["elapsed_s"] if state.rows else 0.0
     start_time = time.perf_counter()
@@ -582,7 +463,7 @@ def fit(model: nn.Module, train_loader, val_loader, *, loss_fn: Callable, optimi
         improved = _record_epoch(state, model, row, monitor=monitor, mode=mode, epoch=epoch, epochs=epochs,
                                  early_stopping=early_stopping)
         if ckpt_dir is not None:
-            _save_epoch(ckpt_dir, state, model, optimizer, scheduler, scaler, train_loader, batch_transform,
+            checkpoints.save_epoch(ckpt_dir, state, model, optimizer, scheduler, scaler, train_loader, batch_transform,
                         epoch=epoch, monitor=monitor, improved=improved)
         if verbose:
             _print_row(row, epochs, improved, (now - start_time) / (epoch + 1 - state.start_epoch))
@@ -631,7 +512,7 @@ def _stop_if_diverged(train_loss: float, epoch: int, ckpt_dir: Path | None) -> N
         "Lower the learning rate, set grad_clip=1.0, or check the inputs and loss for NaN/inf.")
 
 
-def _record_epoch(state: _Progress, model, row: dict, *, monitor: str, mode: str, epoch: int, epochs: int,
+def _record_epoch(state: checkpoints.Progress, model, row: dict, *, monitor: str, mode: str, epoch: int, epochs: int,
                   early_stopping: int | None) -> bool:
     """Update best score/weights and the early-stopping counter; return True if the epoch improved."""
     improved = _is_better(row[monitor], state.best_score, mode)
@@ -645,53 +526,7 @@ def _record_epoch(state: _Progress, model, row: dict, *, monitor: str, mode: str
     return improved
 
 
-def _save_epoch(ckpt_dir: Path, state: _Progress, model, optimizer, scheduler, scaler, train_loader,
-                batch_transform, *, epoch: int, monitor: str, improved: bool) -> None:
-    """Write last.pt (and best.pt when the epoch improved) and history.csv, each atomically."""
-    ckpt_dir.mkdir(parents=True, exist_ok=True)
-    history = pd.DataFrame(state.rows, columns=HISTORY_COLUMNS)
-    checkpoint = {
-        "format": CHECKPOINT_FORMAT, "model_class": type(model).__name__,
-        "model": model.state_dict(), "optimizer": optimizer.state_dict(),
-        "scheduler": scheduler.state_dict() if scheduler is not None else None,
-        "scaler": scaler.state_dict(), "rng": _rng_state(train_loader, batch_transform),
-        "epoch": epoch + 1, "history": history.to_dict("list"),
-        "best_epoch": state.best_epoch, "best_score": state.best_score, "bad_epochs": state.bad_epochs,
-        "stopped_early": state.stopped_early, "monitor": monitor,
-    }
-    # last.pt first: if the run is killed between the two writes, last.pt says
-    # best_epoch == epoch and its own weights are the best ones (see resume).
-    save_checkpoint(checkpoint, ckpt_dir / LAST_NAME)
-    if improved:
-        save_checkpoint(checkpoint, ckpt_dir / BEST_NAME)
-    atomic_write(ckpt_dir / HISTORY_NAME, lambda f: f.write(history.to_csv(index=False).encode("utf-8")))
-
-
-def _resume(ckpt_dir: Path, model, optimizer, scheduler, scaler, train_loader, batch_transform, *,
-            monitor: str, device: torch.device, verbose: bool) -> _Progress:
-    """The loop's state from ``ckpt_dir/last.pt`` (a new run when it does not exist yet)."""
-    last_path = ckpt_dir / LAST_NAME
-    if not last_path.is_file():
-        if verbose:
-            print(f"resume=True but {last_path} does not exist yet: starting a new run.")
-        return _Progress()
-    ckpt = load_checkpoint(last_path, model, map_location=device)
-    if ckpt.get("monitor") != monitor:
-        raise ValueError(f"{last_path} selected its best epoch by {ckpt.get('monitor')!r}, not {monitor!r}; "
-                         "resume with the same monitor, or use resume=False.")
-    _restore_training_state(ckpt, optimizer, scheduler, scaler, last_path)
-    _set_rng_state(ckpt["rng"], train_loader, batch_transform)
-    state = _Progress(rows=pd.DataFrame(ckpt["history"]).to_dict("records"), best_score=ckpt["best_score"],
-                      best_epoch=int(ckpt["best_epoch"]), bad_epochs=int(ckpt["bad_epochs"]),
-                      stopped_early=bool(ckpt["stopped_early"]), start_epoch=int(ckpt["epoch"]))
-    state.best_state = _best_state_after_resume(ckpt, ckpt_dir / BEST_NAME, device=device)
-    if verbose:
-        print(f"Resumed from {last_path} after epoch {state.start_epoch} (best epoch {state.best_epoch}, "
-              f"{monitor}={state.best_score:.4f}).")
-    return state
-
-
-def _finish(model, state: _Progress, *, monitor: str, ckpt_dir: Path | None) -> FitResult:
+def _finish(model, state: checkpoints.Progress, *, monitor: str, ckpt_dir: Path | None) -> FitResult:
     """Load the best epoch's weights into ``model`` and build the result."""
     if state.best_state is None:
         raise RuntimeError("fit finished without a best epoch; this should not happen.")
@@ -712,31 +547,3 @@ def _num_outputs(model: nn.Module) -> int | None:
         return None
 
 
-def _restore_training_state(ckpt: dict, optimizer, scheduler, scaler, path: Path) -> None:
-    try:
-        optimizer.load_state_dict(ckpt["optimizer"])
-    except (ValueError, KeyError) as exc:
-        raise ValueError(f"The optimizer state in {path} does not fit this optimizer ({exc}). Resume with the "
-                         "same optimizer type and parameter groups, or use resume=False.") from exc
-    if (scheduler is None) != (ckpt["scheduler"] is None):
-        raise ValueError(f"{path} was saved {'with' if ckpt['scheduler'] is not None else 'without'} an LR "
-                         "scheduler; resume with the same scheduler setting as the interrupted run.")
-    if scheduler is not None:
-        scheduler.load_state_dict(ckpt["scheduler"])
-    if ckpt["scaler"]:
-        scaler.load_state_dict(ckpt["scaler"])
-
-
-def _best_state_after_resume(ckpt: dict, best_path: Path, *, device: torch.device) -> dict:
-    """Best weights for a resumed run: last.pt's own weights if its epoch was the best, else best.pt's.
-
-    best.pt is read with :func:`load_checkpoint`, so a truncated or foreign file gets
-    the same clear message as any checkpoint (naming the file and the way out).
-    """
-    if int(ckpt["best_epoch"]) == int(ckpt["epoch"]):
-        return {k: v.clone() for k, v in ckpt["model"].items()}
-    best = load_checkpoint(best_path, map_location=device) if best_path.is_file() else None
-    if best is None or int(best["epoch"]) != int(ckpt["best_epoch"]):
-        raise ValueError(f"{best_path} does not hold the best epoch ({ckpt['best_epoch']}) recorded in last.pt: "
-                         "the checkpoint folder was changed by hand. Use resume=False to start over.")
-    return dict(best["model"])

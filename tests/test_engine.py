@@ -10,7 +10,7 @@ import torch
 from sklearn.metrics import f1_score
 from torch import nn
 
-from course_utils import data, engine, models
+from course_utils import checkpoints, data, engine, models
 
 # Builds a tiny, fully seeded run. Executed both in a subprocess (the run that gets
 # killed) and in this process (the resumed and the uninterrupted runs).
@@ -83,7 +83,7 @@ def test_fit_history_checkpoints_and_best_weights(tmp_path):
     assert (h["elapsed_s"].diff().dropna() > 0).all()
     csv = pd.read_csv(tmp_path / "history.csv")
     np.testing.assert_allclose(csv["val_loss"], h["val_loss"])
-    best = engine.load_checkpoint(result.best_path)
+    best = checkpoints.load_checkpoint(result.best_path)
     assert best["epoch"] == result.best_epoch
     assert all(torch.equal(v, result.model.state_dict()[k]) for k, v in best["model"].items())
     assert [p.name for p in tmp_path.iterdir() if p.name.endswith(".tmp")] == []  # atomic writes leave no temp
@@ -92,7 +92,7 @@ def test_fit_history_checkpoints_and_best_weights(tmp_path):
 def test_history_metrics_match_an_independent_evaluation(tmp_path):
     result = tiny_fit(tmp_path, epochs=2)
     model = models.WaferCNN(widths=(4, 8))
-    engine.load_checkpoint(tmp_path / "last.pt", model)
+    checkpoints.load_checkpoint(tmp_path / "last.pt", model)
     _, val = tiny_loaders()
     y_true, y_pred, probs = engine.predict(model, val, "cpu")
     assert y_true.dtype == np.int64 and y_pred.dtype == np.int64 and probs.dtype == np.float32
@@ -193,7 +193,7 @@ def test_empty_loader_and_bad_arguments(tmp_path):
     with pytest.raises(ValueError, match="use mode='max'"):
         engine.fit(model, train, val, scheduler=plateau, **common)
     with pytest.raises(FileNotFoundError, match="No checkpoint"):
-        engine.load_checkpoint(tmp_path / "missing.pt")
+        checkpoints.load_checkpoint(tmp_path / "missing.pt")
 
 
 def test_non_finite_loss_stops_and_keeps_last_good_checkpoint(tmp_path):
@@ -209,7 +209,7 @@ def test_non_finite_loss_stops_and_keeps_last_good_checkpoint(tmp_path):
 
     with pytest.raises(FloatingPointError, match="training loss of epoch 2 is nan.*epoch 1"):
         tiny_fit(tmp_path, epochs=3, loss_fn=ExplodingLoss())
-    last = engine.load_checkpoint(tmp_path / "last.pt")
+    last = checkpoints.load_checkpoint(tmp_path / "last.pt")
     assert last["epoch"] == 1
     assert all(torch.isfinite(v).all() for v in last["model"].values() if v.is_floating_point())
 
@@ -245,7 +245,7 @@ def test_killed_run_resumes_bit_identical(tmp_path):
     """)
     proc = subprocess.run([sys.executable, "-c", child], capture_output=True, text=True, timeout=120)
     assert proc.returncode == -signal.SIGKILL, proc.stderr  # killed in the middle of epoch 3
-    assert engine.load_checkpoint(killed_dir / "last.pt")["epoch"] == 2
+    assert checkpoints.load_checkpoint(killed_dir / "last.pt")["epoch"] == 2
 
     resumed = _fit_from_setup(_run_setup(), killed_dir, resume=True)
     reference = _fit_from_setup(_run_setup(), tmp_path / "reference")
@@ -255,8 +255,8 @@ def test_killed_run_resumes_bit_identical(tmp_path):
     assert resumed.best_epoch == reference.best_epoch
     for key, value in reference.model.state_dict().items():
         assert torch.equal(value, resumed.model.state_dict()[key]), key
-    last_a = engine.load_checkpoint(killed_dir / "last.pt")
-    last_b = engine.load_checkpoint(tmp_path / "reference" / "last.pt")
+    last_a = checkpoints.load_checkpoint(killed_dir / "last.pt")
+    last_b = checkpoints.load_checkpoint(tmp_path / "reference" / "last.pt")
     for key, value in last_b["model"].items():
         assert torch.equal(value, last_a["model"][key]), key
     assert last_a["rng"]["loader"][0].equal(last_b["rng"]["loader"][0])
@@ -281,9 +281,9 @@ def test_resume_with_another_monitor_is_refused(tmp_path):
 
 def test_resume_with_a_truncated_best_checkpoint_names_the_file(tmp_path):
     tiny_fit(tmp_path, epochs=2)
-    last = engine.load_checkpoint(tmp_path / "last.pt")
+    last = checkpoints.load_checkpoint(tmp_path / "last.pt")
     last["best_epoch"] = 1  # the best epoch is not the last one: resume must read best.pt
-    engine.save_checkpoint(last, tmp_path / "last.pt")
+    checkpoints.save_checkpoint(last, tmp_path / "last.pt")
     best = tmp_path / "best.pt"
     best.write_bytes(best.read_bytes()[:200])
     with pytest.raises(ValueError) as err:
