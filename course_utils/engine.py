@@ -51,17 +51,15 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 
-from . import checkpoints, env, metrics
+from . import checkpoints, env, fit_checks, metrics
 from .checkpoints import BEST_NAME, HISTORY_COLUMNS, LAST_NAME
-from .checks import is_int
+from .fit_checks import MONITOR_CHOICES
 from .config import CLASS_NAMES
 from .models import classifier_head
 
 __all__ = ["HISTORY_COLUMNS", "MONITOR_CHOICES", "PER_BATCH_SCHEDULERS", "FitResult", "EvaluationResult",
            "train_one_epoch", "predict", "evaluate", "fit"]
 
-#: Scores ``fit(monitor=...)`` can select the best epoch by; losses are minimised, the rest maximised.
-MONITOR_CHOICES = ("val_macro_f1", "val_acc", "val_loss", "train_loss", "train_acc")
 #: Schedulers that must step after every batch rather than every epoch.
 PER_BATCH_SCHEDULERS = (torch.optim.lr_scheduler.OneCycleLR, torch.optim.lr_scheduler.CyclicLR)
 
@@ -143,18 +141,6 @@ def _split_batch(batch, loader_name: str) -> tuple[torch.Tensor, torch.Tensor]:
         raise TypeError(f"{loader_name} must yield (x, y) batches, got {type(batch).__name__}. "
                         "Build it with data.make_loader(data.WaferDataset(...), ...).")
     return batch[0], batch[1]
-
-
-def _check_loader(loader, name: str) -> None:
-    if loader is None:
-        raise ValueError(f"{name} is None; pass a DataLoader, e.g. data.make_loader(dataset, batch_size=128).")
-    try:
-        n = len(loader)
-    except TypeError:
-        return  # iterable without a length: checked when it yields nothing
-    if n == 0:
-        raise ValueError(f"{name} is empty (0 batches): check the split and the filters, or drop_last=True "
-                         "with fewer samples than batch_size.")
 
 
 def _format_duration(seconds: float) -> str:
@@ -271,8 +257,8 @@ def predict(model: nn.Module, loader, device=None, *, amp: bool = False,
     -------
     y_true : int64 ``(N,)``, y_pred : int64 ``(N,)`` (argmax), probs : float32 ``(N, K)`` softmax.
     """
-    _check_module(model)
-    _check_loader(loader, "loader")
+    fit_checks.check_module(model)
+    fit_checks.check_loader(loader, "loader")
     device = _model_device(model) if device is None else _resolve_device(device)
     model.to(device)
     y_true, logits, _ = _forward_all(model, loader, device, use_amp=amp and device.type == "cuda",
@@ -300,51 +286,9 @@ def evaluate(model: nn.Module, loader, device=None, class_names: Sequence[str] =
                             confusion=metrics.confusion_matrix_df(y_true, y_pred, class_names, normalize="true"))
 
 
-def _check_module(model) -> None:
-    if not isinstance(model, nn.Module):
-        raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}.")
-
-
 # ---------------------------------------------------------------------------
 # fit
 # ---------------------------------------------------------------------------
-def _check_fit_arguments(model, optimizer, loss_fn, epochs, monitor, grad_clip, early_stopping,
-                         batch_transform, scheduler, resume, checkpoint_dir) -> None:
-    _check_module(model)
-    if not isinstance(optimizer, torch.optim.Optimizer):
-        raise TypeError(f"optimizer must be a torch.optim.Optimizer, e.g. torch.optim.AdamW(model.parameters(), "
-                        f"lr=1e-3); got {type(optimizer).__name__}.")
-    model_params = {id(p) for p in model.parameters()}
-    if any(id(p) not in model_params for group in optimizer.param_groups for p in group["params"]):
-        raise ValueError("optimizer holds parameters that are not in model: it was built for another model. "
-                         "Create it after the model: torch.optim.AdamW(model.parameters(), ...).")
-    if not callable(loss_fn):
-        raise TypeError(f"loss_fn must be callable (logits, labels) -> loss, e.g. nn.CrossEntropyLoss(); "
-                        f"got {loss_fn!r}.")
-    if not is_int(epochs) or epochs < 1:
-        raise ValueError(f"epochs must be a positive integer, got {epochs!r}.")
-    if monitor not in MONITOR_CHOICES:
-        raise ValueError(f"monitor must be one of {MONITOR_CHOICES}, got {monitor!r}.")
-    if grad_clip is not None and (not isinstance(grad_clip, (int, float)) or not grad_clip > 0):
-        raise ValueError(f"grad_clip must be None or a positive max gradient norm such as 1.0, got {grad_clip!r}.")
-    if early_stopping is not None and (not is_int(early_stopping) or early_stopping < 1):
-        raise ValueError(f"early_stopping must be None or a patience in epochs (positive integer), "
-                         f"got {early_stopping!r}.")
-    if batch_transform is not None and not callable(batch_transform):
-        raise TypeError(f"batch_transform must be callable x -> x, got {batch_transform!r}.")
-    if scheduler is not None and not hasattr(scheduler, "step"):
-        raise TypeError(f"scheduler must be a torch.optim.lr_scheduler object, got {type(scheduler).__name__}.")
-    if scheduler is not None and getattr(scheduler, "optimizer", optimizer) is not optimizer:
-        raise ValueError("scheduler was built for another optimizer; build it from the optimizer passed to fit.")
-    if isinstance(scheduler, torch.optim.lr_scheduler.ReduceLROnPlateau):
-        wanted = "min" if monitor.endswith("loss") else "max"
-        if scheduler.mode != wanted:
-            raise ValueError(f"ReduceLROnPlateau(mode={scheduler.mode!r}) is stepped with {monitor}, which should "
-                             f"be {'minimised' if wanted == 'min' else 'maximised'}: use mode={wanted!r}.")
-    if resume and checkpoint_dir is None:
-        raise ValueError("resume=True needs checkpoint_dir: the folder where the interrupted run wrote last.pt.")
-
-
 def _is_better(score: float, best: float | None, mode: str) -> bool:
     if best is None or math.isnan(best):
         return not math.isnan(score)
@@ -414,10 +358,10 @@ def fit(model: nn.Module, train_loader, val_loader, *, loss_fn: Callable, optimi
     loaders, a checkpoint of another model), FloatingPointError when the
     training loss becomes NaN/inf (the last good checkpoint is kept).
     """
-    _check_fit_arguments(model, optimizer, loss_fn, epochs, monitor, grad_clip, early_stopping,
+    fit_checks.check_fit_arguments(model, optimizer, loss_fn, epochs, monitor, grad_clip, early_stopping,
                          batch_transform, scheduler, resume, checkpoint_dir)
-    _check_loader(train_loader, "train_loader")
-    _check_loader(val_loader, "val_loader")
+    fit_checks.check_loader(train_loader, "train_loader")
+    fit_checks.check_loader(val_loader, "val_loader")
     device = _place(model, loss_fn, device, channels_last=channels_last)
     use_amp = bool(amp) and device.type == "cuda"
     scaler = torch.amp.GradScaler("cuda", enabled=use_amp)
