@@ -23,7 +23,7 @@ import pandas as pd
 
 from .report import FIT_COLUMNS, FITS_FILE, SCORE_COLUMNS, SCORE_KEYS, SCORES_FILE, _read_csv, register_kind
 
-__all__ = ["results_table", "summary_table", "course_layout", "comparison_tables"]
+__all__ = ["results_table", "summary_table", "course_layout", "comparison_tables", "reference_table"]
 
 Block = tuple
 _SUMMARY_ROWS = ("macro avg", "weighted avg", "accuracy")
@@ -86,7 +86,7 @@ def course_layout(scores: pd.DataFrame, cell: tuple) -> pd.DataFrame:
     return table.loc[list(dict.fromkeys(part["class"]))]
 
 
-def _reference_table(run: dict, results: pd.DataFrame) -> pd.DataFrame | None:
+def reference_table(run: dict, results: pd.DataFrame) -> pd.DataFrame | None:
     ref = run.get("reference")
     if not ref or not ref.get("rows"):
         return None
@@ -151,7 +151,7 @@ def _classification(run: dict, run_dir: Path):
         ("p", "값은 % 단위, 시드(Seed)별 결과의 평균 ± 표준편차(Standard deviation)입니다. 두 값의 차이가 "
               "두 표준편차의 합보다 작으면 결과로 보지 않습니다."),
         ("table", "", summary_table(results))]
-    ref = _reference_table(run, results)
+    ref = reference_table(run, results)
     if ref is not None:
         blocks += [("h", 2, "과정 보고값과 비교 (Comparison with the course's results)"),
                    ("p", run["reference"].get("caption", "")), ("table", "", ref)]
