@@ -8,9 +8,13 @@ initialisation, the input adapter upsamples 64-px maps to 224 px) -- in both
 memory formats (contiguous NCHW and channels-last NHWC) it measures on this CPU:
 
 * img/s of a training step (forward + backward + Adam step) and of inference;
-* achieved GFLOP/s (FLOPs counted by ``torch.utils.flop_counter.FlopCounterMode``)
-  as a % of the peak of a large float32 matmul measured in the same run
-  (``bench_engine.matmul_peak_gflops``);
+* achieved GFLOP/s as a % of the peak of a large float32 matmul measured in the
+  same run (``bench_engine.matmul_peak_gflops``). Forward FLOPs are counted by
+  ``torch.utils.flop_counter.FlopCounterMode`` (``models.model_summary``); a
+  training step is taken as 3 x forward when every layer trains (backward = 2 x
+  forward) and 1 x forward with a frozen backbone (only the head's backward).
+  ``FlopCounterMode``'s own backward count is not used: it overcounts the
+  depthwise convolutions of EfficientNet (x40 here);
 
 and estimates the wall time of the notebook's full grid on one GPU from the
 FLOP counts: 12 cells (4 training sets/protocols x 3 models: CNN, EfficientNet-B0
@@ -32,7 +36,7 @@ import torch
 from torch import nn
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench_engine import matmul_peak_gflops, train_step_flops  # noqa: E402  one home for the peak
+from bench_engine import matmul_peak_gflops  # noqa: E402  one home for the peak
 
 from course_utils import models, transfer  # noqa: E402
 
@@ -71,7 +75,8 @@ def measure(kind: str, batch: int, repeats: int, channels_last: bool) -> dict:
         model = model.to(memory_format=torch.channels_last)
         x = x.contiguous(memory_format=torch.channels_last)
     loss_fn = nn.CrossEntropyLoss()
-    train_flops = train_step_flops(model.train(), loss_fn, x, y)
+    summary = models.model_summary(model, (batch, *shape))
+    train_flops = summary.flops * (1 if kind == "effnet_b0_frozen" else 3)
     optimizer = torch.optim.Adam([p for p in model.parameters() if p.requires_grad], lr=1e-3)
 
     def train_step():
@@ -87,7 +92,6 @@ def measure(kind: str, batch: int, repeats: int, channels_last: bool) -> dict:
     model.train()
     t_train = time_steps(train_step, repeats)
     model.eval()
-    summary = models.model_summary(model, (batch, *shape))
     t_infer = time_steps(infer, repeats)
     return {"model": kind, "format": "channels_last" if channels_last else "contiguous", "batch": batch,
             "train img/s": batch / t_train, "train GFLOP/s": train_flops / t_train / 1e9,
