@@ -6,6 +6,7 @@ run         execute notebooks with papermill and print a summary (see runner.py)
 notebooks   check notebook hygiene (--check, default) or fix it (--fix)
 env         print the environment report and the package check
 bundle      build the course bundle (kit wheel + notebooks) for Colab / an LMS, offline
+report      write report.md, report.html and results.csv of a run folder (see report.py)
 """
 from __future__ import annotations
 
@@ -61,6 +62,9 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_parser("env", help="environment report and package check")
     bundle = sub.add_parser("bundle", help="build the course bundle zip (kit wheel + notebooks), offline")
     bundle.add_argument("--output", default="dist", help="folder for the zip (default: dist)")
+    from .report import add_report_arguments
+
+    add_report_arguments(sub.add_parser("report", help="report.md/html and results.csv of a run folder"))
     return parser
 
 
@@ -76,6 +80,10 @@ def main(argv: list[str] | None = None) -> int:
         from .bundle import main_bundle
 
         return main_bundle(args)
+    if args.command == "report":
+        from .report import main_report
+
+        return main_report(args)
     return _cmd_env(args)
 
 
