@@ -1,4 +1,4 @@
-"""Evaluation beyond one report: run comparisons, balanced test sets, PR/ROC, IoU and detection mAP.
+"""Evaluation beyond one report: run comparisons, balanced test sets, PR/ROC curves.
 
 Classification (notebooks 06 and 07)
 ------------------------------------
@@ -12,18 +12,8 @@ Classification (notebooks 06 and 07)
 
 Every per-class number is scikit-learn's (through ``metrics.classification_report_df``).
 
-Detection (the bridge to Project #2)
-------------------------------------
-Boxes are ``(x1, y1, x2, y2)`` in pixels with ``x2 >= x1`` and ``y2 >= y1``.
-Detections and ground truths are tables (DataFrames, or lists of dicts) with
-columns ``image_id, x1, y1, x2, y2`` and optionally ``label``; detections also
-have ``score``. :func:`average_precision_at_iou` implements COCO-style AP:
-detections are matched greedily in order of decreasing score, each to the
-unmatched ground-truth box of the same image and class with the highest IoU
-(if that IoU >= the threshold); precision is made monotone and averaged at the
-101 recall points 0, 0.01, ..., 1 (COCO, ``method="101"``) or integrated over
-every recall step (Pascal VOC 2010+, ``method="all"``). Not modelled: COCO's
-"crowd" boxes, area ranges and the 100-detections-per-image cap.
+Detection (IoU, matching, AP/mAP) lives in ``course_utils.detection``: ``boxes.box_iou`` and
+``detection.metrics`` (which also reads the tables of boxes notebook 07 uses).
 """
 from __future__ import annotations
 
@@ -39,10 +29,7 @@ from sklearn import metrics as skm
 from . import metrics
 from .config import CLASS_NAMES
 
-#: COCO's IoU thresholds 0.50, 0.55, ..., 0.95 (the "50-95" of mAP50-95).
-COCO_IOU_THRESHOLDS = tuple(np.round(np.linspace(0.5, 0.95, 10), 2).tolist())
 SCORE_COLUMNS = ("precision", "recall", "f1-score")
-AP_METHODS = ("101", "all")
 
 
 # ---------------------------------------------------------------------------
@@ -405,203 +392,3 @@ def plot_pr_curves(y_true, probs, class_names: Sequence[str] = CLASS_NAMES, ax=N
     ax.legend(fontsize=7, loc="lower left")
     ax.set_title(title or f"PR curves (macro AP = {report.loc['macro avg', 'average precision']:.3f})")
     return ax
-
-
-# ---------------------------------------------------------------------------
-# Boxes: IoU and COCO-style average precision
-# ---------------------------------------------------------------------------
-def _boxes(values, name: str) -> torch.Tensor:
-    """``float64 (N, 4)`` tensor of ``x1, y1, x2, y2`` boxes, checked."""
-    try:
-        arr = _as_numpy(values, name).astype(np.float64)
-    except (TypeError, ValueError) as exc:
-        raise TypeError(f"{name} must hold numbers (x1, y1, x2, y2); {exc}") from None
-    if arr.ndim == 1 and arr.size == 4:
-        arr = arr[None, :]
-    if arr.size == 0:
-        arr = arr.reshape(0, 4)
-    if arr.ndim != 2 or arr.shape[1] != 4:
-        raise ValueError(f"{name} must have shape (N, 4) with columns x1, y1, x2, y2; got {arr.shape}.")
-    if not np.isfinite(arr).all():
-        raise ValueError(f"{name} contains NaN or inf coordinates.")
-    if ((arr[:, 2] < arr[:, 0]) | (arr[:, 3] < arr[:, 1])).any():
-        raise ValueError(f"{name} has boxes with x2 < x1 or y2 < y1; boxes must be (x1, y1, x2, y2) corners, "
-                         "not (x, y, width, height) -- convert with torchvision.ops.box_convert(b, 'xywh', 'xyxy').")
-    return torch.from_numpy(arr)
-
-
-def box_iou(boxes1, boxes2) -> np.ndarray:
-    """Intersection over union of every pair of boxes.
-
-    Parameters
-    ----------
-    boxes1 : array-like ``(N, 4)`` (or one box ``(4,)``), corners ``x1, y1, x2, y2``
-    boxes2 : array-like ``(M, 4)`` (or ``(4,)``)
-
-    Returns
-    -------
-    ``float64`` array ``(N, M)``: ``area(A & B) / area(A | B)``, computed by
-    ``torchvision.ops.box_iou``; 0 for disjoint boxes.
-    """
-    from torchvision.ops import box_iou as torchvision_box_iou  # imported here: torchvision is slow to import
-
-    return torchvision_box_iou(_boxes(boxes1, "boxes1"), _boxes(boxes2, "boxes2")).numpy()
-
-
-def _box_table(table, name: str, needs_score: bool) -> pd.DataFrame:
-    df = table.copy() if isinstance(table, pd.DataFrame) else pd.DataFrame(list(table))
-    needed = ["image_id", "x1", "y1", "x2", "y2"] + (["score"] if needs_score else [])
-    missing = [c for c in needed if c not in df.columns]
-    if missing and len(df):
-        raise ValueError(f"{name} is missing the columns {missing}; it needs {needed} (and optionally 'label').")
-    for col in needed:
-        if col not in df.columns:
-            df[col] = pd.Series(dtype=float)
-    if "label" not in df.columns:
-        df["label"] = 0
-    _boxes(df[["x1", "y1", "x2", "y2"]].to_numpy(), name)  # validates the corners
-    return df.reset_index(drop=True)
-
-
-def match_detections(detections, ground_truths, iou_threshold: float = 0.5) -> pd.DataFrame:
-    """Greedy COCO matching of detections to ground-truth boxes (all classes).
-
-    Detections are visited in order of decreasing score. Each one takes the
-    still-unmatched ground-truth box of the same image and label with the
-    highest IoU, if that IoU is at least ``iou_threshold``: a true positive
-    (TP). Otherwise -- wrong place, or the object was already found by a
-    higher-scoring box (a duplicate) -- it is a false positive (FP).
-
-    Returns the detections sorted by score (descending) with three new columns:
-    ``iou`` (best IoU with any box of the same image and label), ``tp`` (bool)
-    and ``gt_index`` (row of the matched ground truth, -1 for a FP).
-    """
-    if not 0 <= iou_threshold <= 1:
-        raise ValueError(f"iou_threshold={iou_threshold!r} must lie in [0, 1], e.g. 0.5.")
-    dets = _box_table(detections, "detections", needs_score=True)
-    gts = _box_table(ground_truths, "ground_truths", needs_score=False)
-    dets = dets.sort_values("score", ascending=False, kind="mergesort").reset_index(drop=True)
-    matched = np.zeros(len(gts), dtype=bool)
-    best_ious, tps, gt_rows = [], [], []
-    for det in dets.itertuples(index=False):
-        candidates = np.flatnonzero(((gts["image_id"] == det.image_id) & (gts["label"] == det.label)).to_numpy())
-        ious = box_iou([det.x1, det.y1, det.x2, det.y2], gts.loc[candidates, ["x1", "y1", "x2", "y2"]].to_numpy())[0]
-        best_ious.append(float(ious.max()) if len(ious) else 0.0)
-        ious[matched[candidates]] = -1.0  # a ground-truth box can be found only once
-        best = int(ious.argmax()) if len(ious) else -1
-        if best >= 0 and ious[best] >= iou_threshold:
-            matched[candidates[best]] = True
-            tps.append(True)
-            gt_rows.append(int(candidates[best]))
-        else:
-            tps.append(False)
-            gt_rows.append(-1)
-    return dets.assign(iou=best_ious, tp=np.array(tps, dtype=bool), gt_index=np.array(gt_rows, dtype=np.int64))
-
-
-def precision_recall_from_matches(tp, n_ground_truths: int) -> tuple[np.ndarray, np.ndarray]:
-    """Precision and recall after each detection (detections sorted by score).
-
-    ``precision[k] = TP_k / (k + 1)`` and ``recall[k] = TP_k / n_ground_truths``
-    with ``TP_k`` the true positives among the first ``k + 1`` detections.
-    """
-    tp = np.asarray(tp, dtype=bool)
-    if n_ground_truths < 1:
-        raise ValueError(f"n_ground_truths={n_ground_truths} must be >= 1: recall is undefined without objects.")
-    cum_tp = np.cumsum(tp)
-    return cum_tp / np.arange(1, len(tp) + 1), cum_tp / n_ground_truths
-
-
-def interpolated_average_precision(precision, recall, method: str = "101") -> float:
-    """Area under a PR curve made monotone ("interpolated"), COCO or VOC style.
-
-    First every precision is replaced by the best precision at the same or a
-    higher recall (the curve's upper envelope). Then
-
-    * ``method="101"`` (COCO): mean of that envelope at recall 0, 0.01, ..., 1.00
-      (0 where the recall is never reached);
-    * ``method="all"`` (Pascal VOC 2010+, "all-point"): sum of the envelope
-      times the recall step at every point where recall increases.
-    """
-    if method not in AP_METHODS:
-        raise ValueError(f"method={method!r} is not one of {AP_METHODS} ('101' = COCO, 'all' = VOC all-point).")
-    precision = np.asarray(precision, dtype=np.float64)
-    recall = np.asarray(recall, dtype=np.float64)
-    if precision.shape != recall.shape or precision.ndim != 1:
-        raise ValueError(f"precision and recall must be 1-D arrays of equal length; got {precision.shape} "
-                         f"and {recall.shape}.")
-    if len(recall) == 0:
-        return 0.0
-    envelope = np.maximum.accumulate(precision[::-1])[::-1]
-    if method == "101":
-        points = np.linspace(0.0, 1.0, 101)
-        idx = np.searchsorted(recall, points, side="left")  # first detection reaching each recall point
-        sampled = np.where(idx < len(recall), envelope[np.minimum(idx, len(recall) - 1)], 0.0)
-        return float(sampled.mean())
-    steps = np.diff(np.concatenate([[0.0], recall]))
-    return float(np.sum(steps * envelope))
-
-
-def average_precision_at_iou(detections, ground_truths, iou_threshold: float = 0.5, *, label=None,
-                             method: str = "101") -> float:
-    """AP of one class at one IoU threshold (COCO-style matching, see :func:`match_detections`).
-
-    ``label`` selects the class (None: all boxes are one class). Returns NaN
-    when the class has no ground-truth boxes (COCO leaves it out of the mean),
-    0.0 when it has boxes but no detections.
-    """
-    if method not in AP_METHODS:
-        raise ValueError(f"method={method!r} is not one of {AP_METHODS} ('101' = COCO, 'all' = VOC all-point).")
-    dets = _box_table(detections, "detections", needs_score=True)
-    gts = _box_table(ground_truths, "ground_truths", needs_score=False)
-    if label is not None:
-        dets, gts = dets[dets["label"] == label], gts[gts["label"] == label]
-    else:
-        dets, gts = dets.assign(label=0), gts.assign(label=0)
-    if len(gts) == 0:
-        return float("nan")
-    matches = match_detections(dets, gts, iou_threshold)
-    precision, recall = precision_recall_from_matches(matches["tp"].to_numpy(), len(gts))
-    return interpolated_average_precision(precision, recall, method)
-
-
-def detection_ap_table(detections, ground_truths, *, iou_thresholds: Sequence[float] = COCO_IOU_THRESHOLDS,
-                       method: str = "101", class_names: Sequence[str] | None = None) -> pd.DataFrame:
-    """AP of every class at every IoU threshold, plus the mean over classes (mAP).
-
-    Returns a DataFrame: one row per label that has ground-truth boxes (named by
-    ``class_names[label]`` if given) and a final ``mAP`` row; one column per
-    threshold (``0.5, 0.55, ..., 0.95``). COCO's "AP" (mAP50-95) is the mean of
-    the ``mAP`` row; see :func:`map_summary`.
-    """
-    gts = _box_table(ground_truths, "ground_truths", needs_score=False)
-    thresholds = [float(t) for t in iou_thresholds]
-    if not thresholds:
-        raise ValueError("iou_thresholds is empty; use e.g. evaluation.COCO_IOU_THRESHOLDS.")
-    labels = sorted(gts["label"].unique())
-    rows = {}
-    for label in labels:
-        name = class_names[label] if class_names is not None else label
-        rows[name] = [average_precision_at_iou(detections, gts, t, label=label, method=method) for t in thresholds]
-    table = pd.DataFrame.from_dict(rows, orient="index", columns=thresholds)
-    table.loc["mAP"] = table.mean(axis=0)
-    table.columns.name = "IoU threshold"
-    return table
-
-
-def map_summary(ap_table: pd.DataFrame) -> pd.Series:
-    """The three numbers detection papers (and YOLOv8's table) report, from :func:`detection_ap_table`.
-
-    ``mAP50`` = mAP at IoU 0.50, ``mAP75`` = at 0.75, ``mAP50-95`` = mean over
-    the thresholds 0.50, 0.55, ..., 0.95 (COCO's primary "AP").
-    """
-    if "mAP" not in ap_table.index:
-        raise ValueError("ap_table must be the table returned by detection_ap_table (it has an 'mAP' row).")
-    row = ap_table.loc["mAP"]
-    out = {}
-    for key, t in (("mAP50", 0.5), ("mAP75", 0.75)):
-        hit = [c for c in row.index if abs(float(c) - t) < 1e-9]
-        out[key] = float(row[hit[0]]) if hit else float("nan")
-    coco = [c for c in row.index if any(abs(float(c) - t) < 1e-9 for t in COCO_IOU_THRESHOLDS)]
-    out["mAP50-95"] = float(row[coco].mean()) if len(coco) == len(COCO_IOU_THRESHOLDS) else float("nan")
-    return pd.Series(out, name="mAP")

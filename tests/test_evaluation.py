@@ -1,7 +1,6 @@
 """Evaluation helpers: numbers against scikit-learn and hand computations, plots, clear errors."""
 import matplotlib.pyplot as plt
 import numpy as np
-import pandas as pd
 import pytest
 from sklearn import metrics as skm
 
@@ -138,82 +137,3 @@ def test_ranking_report_absent_class_and_errors():
         ev.ranking_report(y, probs[:, :2], NAMES)
     with pytest.raises(ValueError, match="4 entries but probs has 3 rows"):
         ev.ranking_report(y, probs[:3], NAMES)
-
-
-# --- boxes, IoU, AP/mAP -----------------------------------------------------------------------------
-def test_box_iou_by_hand():
-    iou = ev.box_iou([0, 0, 2, 2], [[1, 1, 3, 3], [0, 0, 2, 2], [5, 5, 6, 6], [0, 0, 1, 2]])
-    # overlap 1x1 of two 2x2 boxes: 1 / (4 + 4 - 1); identical: 1; disjoint: 0; half: 2 / 4
-    np.testing.assert_allclose(iou, [[1 / 7, 1.0, 0.0, 0.5]])
-    assert iou.dtype == np.float64 and ev.box_iou(np.zeros((0, 4)), [0, 0, 1, 1]).shape == (0, 1)
-    with pytest.raises(ValueError, match="x2 < x1 or y2 < y1.*box_convert"):
-        ev.box_iou([5, 5, 2, 2], [0, 0, 1, 1])
-    with pytest.raises(ValueError, match=r"shape \(N, 4\)"):
-        ev.box_iou([[0, 0, 1]], [0, 0, 1, 1])
-
-
-# Hand example: one class, 3 objects in 2 images, 5 detections.
-GTS = pd.DataFrame([
-    {"image_id": 0, "label": 0, "x1": 0, "y1": 0, "x2": 10, "y2": 10},    # A
-    {"image_id": 0, "label": 0, "x1": 20, "y1": 20, "x2": 30, "y2": 30},  # B
-    {"image_id": 1, "label": 0, "x1": 0, "y1": 0, "x2": 10, "y2": 10},    # C
-    {"image_id": 1, "label": 1, "x1": 50, "y1": 50, "x2": 60, "y2": 60},  # D (class 1)
-])
-DETS = pd.DataFrame([
-    {"image_id": 0, "label": 0, "score": 0.95, "x1": 0, "y1": 0, "x2": 10, "y2": 10},     # A, IoU 1
-    {"image_id": 1, "label": 0, "score": 0.90, "x1": 30, "y1": 30, "x2": 40, "y2": 40},   # nothing there
-    {"image_id": 0, "label": 0, "score": 0.80, "x1": 0, "y1": 0, "x2": 10, "y2": 9},      # A again: duplicate
-    {"image_id": 1, "label": 0, "score": 0.70, "x1": 0, "y1": 0, "x2": 10, "y2": 7.8},    # C, IoU 0.78
-    {"image_id": 0, "label": 0, "score": 0.60, "x1": 20, "y1": 20, "x2": 30, "y2": 36},   # B, IoU 100/160
-    {"image_id": 1, "label": 1, "score": 0.50, "x1": 50, "y1": 50, "x2": 60, "y2": 60},   # D, IoU 1
-    {"image_id": 1, "label": 2, "score": 0.40, "x1": 0, "y1": 0, "x2": 10, "y2": 10},     # class without objects
-])
-
-
-def test_greedy_matching_by_hand():
-    m = ev.match_detections(DETS, GTS, iou_threshold=0.5)
-    assert m["score"].tolist() == sorted(DETS["score"], reverse=True)
-    assert m["tp"].tolist() == [True, False, False, True, True, True, False]
-    assert m["gt_index"].tolist() == [0, -1, -1, 2, 1, 3, -1]
-    np.testing.assert_allclose(m["iou"], [1.0, 0.0, 0.9, 0.78, 0.625, 1.0, 0.0])
-
-
-def test_average_precision_by_hand():
-    # IoU 0.5: TP F F TP TP -> precision 1, .5, .33, .5, .6; recall 1/3, 1/3, 1/3, 2/3, 1
-    # monotone envelope 1, .6, .6, .6, .6
-    # all-point: 1/3 * 1 + 1/3 * .6 + 1/3 * .6 = 0.7333
-    # 101-point: recall 0.00..0.33 (34 points) -> 1, 0.34..1.00 (67 points) -> .6: (34 + 40.2) / 101
-    ap_all = ev.average_precision_at_iou(DETS, GTS, 0.5, label=0, method="all")
-    ap_101 = ev.average_precision_at_iou(DETS, GTS, 0.5, label=0, method="101")
-    assert np.isclose(ap_all, 2.2 / 3) and np.isclose(ap_101, 74.2 / 101)
-    # IoU 0.75: TP F F TP F -> envelope 1, .5, .5, .5, .4 -> all-point 1/3 + 1/3 * .5; 101: (34 + 33 * .5) / 101
-    assert np.isclose(ev.average_precision_at_iou(DETS, GTS, 0.75, label=0, method="all"), 0.5)
-    assert np.isclose(ev.average_precision_at_iou(DETS, GTS, 0.75, label=0), 50.5 / 101)
-    assert ev.average_precision_at_iou(DETS, GTS, 0.5, label=1) == 1.0
-    assert np.isnan(ev.average_precision_at_iou(DETS, GTS, 0.5, label=2))  # no objects: undefined
-    assert ev.average_precision_at_iou(DETS.iloc[:0], GTS, 0.5, label=0) == 0.0
-
-
-def test_map_table_and_summary_by_hand():
-    table = ev.detection_ap_table(DETS, GTS, class_names=("wafer", "die", "other"))
-    assert list(table.index) == ["wafer", "die", "mAP"]
-    assert list(table.columns) == list(ev.COCO_IOU_THRESHOLDS)
-    # class 0: thresholds .50-.60 -> 74.2/101, .65-.75 -> 50.5/101, .80-.95 -> 34/101 (only A found)
-    expected0 = np.array([74.2] * 3 + [50.5] * 3 + [34] * 4) / 101
-    np.testing.assert_allclose(table.loc["wafer"], expected0)
-    np.testing.assert_allclose(table.loc["die"], 1.0)
-    summary = ev.map_summary(table)
-    assert np.isclose(summary["mAP50"], (74.2 / 101 + 1) / 2)
-    assert np.isclose(summary["mAP75"], (50.5 / 101 + 1) / 2)
-    assert np.isclose(summary["mAP50-95"], (expected0.mean() + 1) / 2)
-
-
-def test_detection_input_errors():
-    with pytest.raises(ValueError, match=r"detections is missing the columns \['score'\]"):
-        ev.match_detections(DETS.drop(columns="score"), GTS)
-    with pytest.raises(ValueError, match="iou_threshold=1.5"):
-        ev.match_detections(DETS, GTS, iou_threshold=1.5)
-    with pytest.raises(ValueError, match="method='voc'"):
-        ev.average_precision_at_iou(DETS, GTS, method="voc")
-    with pytest.raises(ValueError, match="'mAP' row"):
-        ev.map_summary(pd.DataFrame({0.5: [1.0]}))

@@ -1,0 +1,81 @@
+"""Boxes: IoU, areas and NMS written by hand, checked against torchvision.ops on random boxes (ties included)."""
+import numpy as np
+import pytest
+import torch
+import torchvision
+
+from course_utils.detection import boxes as bx
+
+
+def random_boxes(n, seed, size=100.0, integer=False):
+    rng = np.random.default_rng(seed)
+    xy = rng.uniform(0, size, (n, 2))
+    wh = rng.uniform(1, size / 3, (n, 2))
+    b = np.concatenate([xy, xy + wh], axis=1)
+    return np.round(b) if integer else b
+
+
+def test_box_iou_by_hand():
+    iou = bx.box_iou([0, 0, 2, 2], [[1, 1, 3, 3], [0, 0, 2, 2], [5, 5, 6, 6], [0, 0, 1, 2]])
+    # overlap 1x1 of two 2x2 boxes: 1 / (4 + 4 - 1); identical: 1; disjoint: 0; half: 2 / 4
+    np.testing.assert_allclose(iou, [[1 / 7, 1.0, 0.0, 0.5]])
+    assert iou.dtype == np.float64 and bx.box_iou(np.zeros((0, 4)), [0, 0, 1, 1]).shape == (0, 1)
+    assert bx.box_iou([1, 1, 1, 1], [1, 1, 1, 1])[0, 0] == 0.0  # zero-area boxes: 0, not NaN
+    with pytest.raises(ValueError, match="x2 < x1 or y2 < y1.*box_convert"):
+        bx.box_iou([5, 5, 2, 2], [0, 0, 1, 1])
+    with pytest.raises(ValueError, match=r"boxes1 must have shape \(N, 4\)"):
+        bx.box_iou([[0, 0, 1]], [0, 0, 1, 1])
+    with pytest.raises(ValueError, match="boxes2 contains NaN"):
+        bx.box_iou([0, 0, 1, 1], [0, 0, np.nan, 1])
+    with pytest.raises(TypeError, match="must hold numbers"):
+        bx.box_iou([["a", 0, 1, 1]], [0, 0, 1, 1])
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_box_iou_and_area_match_torchvision(seed):
+    a, b = random_boxes(40, seed), random_boxes(30, seed + 100)
+    np.testing.assert_allclose(bx.box_iou(a, b), torchvision.ops.box_iou(torch.from_numpy(a), torch.from_numpy(b)).numpy(),
+                               rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(bx.box_area(a), torchvision.ops.box_area(torch.from_numpy(a)).numpy())
+    # tensors in, float32 included
+    t = torch.from_numpy(a).float()
+    np.testing.assert_allclose(bx.box_iou(t, t).diagonal(), 1.0, rtol=1e-6)
+
+
+@pytest.mark.parametrize("seed", range(6))
+@pytest.mark.parametrize("threshold", [0.0, 0.3, 0.5, 0.7])
+def test_nms_matches_torchvision(seed, threshold):
+    b = random_boxes(200, seed, integer=seed % 2 == 1)  # integer boxes give exactly equal IoUs
+    rng = np.random.default_rng(seed)
+    scores = rng.integers(0, 20, 200) / 20 if seed >= 3 else rng.random(200)  # many tied scores when seed >= 3
+    expected = torchvision.ops.nms(torch.from_numpy(b), torch.from_numpy(scores), threshold).numpy()
+    keep = bx.nms(b, scores, threshold)
+    assert keep.dtype == np.int64
+    np.testing.assert_array_equal(keep, expected)
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_batched_nms_matches_torchvision(seed):
+    b = random_boxes(300, seed, integer=True)
+    rng = np.random.default_rng(seed)
+    scores = rng.integers(0, 10, 300) / 10            # ties
+    idxs = rng.integers(1, 7, 300)
+    expected = torchvision.ops.batched_nms(torch.from_numpy(b), torch.from_numpy(scores),
+                                           torch.from_numpy(idxs), 0.5).numpy()
+    np.testing.assert_array_equal(bx.batched_nms(b, scores, idxs, 0.5), expected)
+    # boxes of different classes never suppress each other
+    same = np.array([[0, 0, 10, 10], [0, 0, 10, 10]], float)
+    assert bx.batched_nms(same, [0.9, 0.8], [1, 2], 0.5).tolist() == [0, 1]
+    assert bx.nms(same, [0.8, 0.9], 0.5).tolist() == [1]
+
+
+def test_nms_errors_and_empty():
+    assert bx.nms(np.zeros((0, 4)), [], 0.5).shape == (0,)
+    with pytest.raises(ValueError, match=r"scores must have one value per box, shape \(2,\)"):
+        bx.nms([[0, 0, 1, 1], [0, 0, 2, 2]], [0.5], 0.5)
+    with pytest.raises(ValueError, match="iou_threshold=1.5 must be a number in"):
+        bx.nms([[0, 0, 1, 1]], [0.5], 1.5)
+    with pytest.raises(ValueError, match=r"idxs must have one category per box"):
+        bx.batched_nms([[0, 0, 1, 1]], [0.5], [1, 2], 0.5)
+    with pytest.raises(TypeError, match="idxs must hold integer"):
+        bx.batched_nms([[0, 0, 1, 1]], [0.5], [1.5], 0.5)
