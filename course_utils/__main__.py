@@ -5,6 +5,7 @@ Commands
 run         execute notebooks with papermill and print a summary (see runner.py)
 notebooks   check notebook hygiene (--check, default) or fix it (--fix)
 env         print the environment report and the package check
+report      write report.md, report.html and results.csv of a run folder (see report.py)
 """
 from __future__ import annotations
 
@@ -55,6 +56,8 @@ def build_parser() -> argparse.ArgumentParser:
     mode.add_argument("--check", action="store_true", help="report problems, exit 1 if any (default)")
     mode.add_argument("--fix", action="store_true", help="strip outputs and re-sync bootstrap cell and badge")
     sub.add_parser("env", help="environment report and package check")
+    from .report import add_report_arguments
+    add_report_arguments(sub.add_parser("report", help="report.md/html and results.csv of a run folder"))
     return parser
 
 
@@ -66,6 +69,9 @@ def main(argv: list[str] | None = None) -> int:
         return main_run(args)
     if args.command == "notebooks":
         return _cmd_notebooks(args)
+    if args.command == "report":
+        from .report import main_report
+        return main_report(args)
     return _cmd_env(args)
 
 
