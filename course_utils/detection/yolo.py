@@ -75,12 +75,12 @@ def offline_environment(offline: bool | None = None) -> bool:
     set) unless ``YOLO_OFFLINE`` is already set. Sets ``YOLO_OFFLINE=1`` when offline
     and ``YOLO_AUTOINSTALL=False`` always (keeps a value the user set). Returns ``offline``.
     """
-    from ..transfer import _host_reachable
-
     os.environ.setdefault("YOLO_AUTOINSTALL", "False")
     if offline is None:
         if "YOLO_OFFLINE" in os.environ:
             return os.environ["YOLO_OFFLINE"].strip().lower() in ("1", "true", "yes", "on", "y", "t")
+        from ..transfer import _host_reachable
+
         offline = not _host_reachable("https://github.com")
     os.environ["YOLO_OFFLINE"] = "1" if offline else "0"
     return offline
