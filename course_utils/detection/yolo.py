@@ -24,7 +24,6 @@ predictions through a subclass of ``DetectionValidator``).
 from __future__ import annotations
 
 import os
-import random
 import time
 import warnings
 from dataclasses import dataclass, field
@@ -40,7 +39,7 @@ from .pcb import PCB_CLASSES
 __all__ = ["INSTALL_HINT", "COURSE_YOLOV8_TABLE", "require_ultralytics", "offline_environment",
            "resolve_yolo_weights", "build_yolo", "ultralytics_device", "YoloRun", "train_yolo",
            "results_to_predictions", "predict_yolo", "ValidationResult", "validate_yolo", "ultralytics_map",
-           "read_results_csv", "plot_yolo_history", "augmented_samples", "plot_augmented", "model_info"]
+           "read_results_csv", "plot_yolo_history", "model_info", "save_run"]
 
 INSTALL_HINT = 'pip install -e ".[yolo]"   (or: pip install ultralytics onnx onnxslim onnxruntime)'
 WEIGHTS_URL = "https://github.com/ultralytics/assets/releases/download/v8.4.0/{name}.pt"
@@ -395,55 +394,8 @@ def plot_yolo_history(history: pd.DataFrame, title: str | None = None):
 
 
 # ---------------------------------------------------------------------------
-# Augmentation (what the training loop sees) and model size
+# Model size and the run folder of a notebook
 # ---------------------------------------------------------------------------
-def augmented_samples(data_yaml, *, imgsz: int = 640, n: int = 4, seed: int = 0, split: str = "train",
-                      **augment) -> list[tuple]:
-    """``n`` training samples as ultralytics' train dataloader builds them (mosaic, mixup, HSV, flips,
-    scale/translate): ``[(image uint8 (imgsz, imgsz, 3) RGB, boxes float32 (k, 4) x1 y1 x2 y2 pixels,
-    labels int64 ids 1..K)]``. ``augment`` overrides ultralytics' values, e.g. ``mosaic=0.0``."""
-    require_ultralytics()
-    import torch
-    from ultralytics.cfg import get_cfg
-    from ultralytics.data import build_yolo_dataset
-    from ultralytics.data.utils import check_det_dataset
-
-    random.seed(seed)
-    np.random.seed(seed)
-    torch.manual_seed(seed)
-    cfg = get_cfg(overrides={"imgsz": imgsz, "task": "detect", "mode": "train", **augment})
-    data = check_det_dataset(str(data_yaml))
-    dataset = build_yolo_dataset(cfg, data[split], batch=n, data=data, mode="train")
-    out = []
-    for i in range(n):
-        item = dataset[i % len(dataset)]
-        img = item["img"].numpy().transpose(1, 2, 0).copy()
-        h, w = img.shape[:2]
-        xywh = item["bboxes"].numpy().reshape(-1, 4) * np.array([w, h, w, h])
-        boxes = np.concatenate([xywh[:, :2] - xywh[:, 2:] / 2, xywh[:, :2] + xywh[:, 2:] / 2], axis=1)
-        out.append((img, boxes.astype(np.float32), item["cls"].numpy().reshape(-1).astype(np.int64) + 1))
-    return out
-
-
-def plot_augmented(samples, *, class_names: Sequence[str] = PCB_CLASSES, title: str | None = None, axes=None):
-    """A row of :func:`augmented_samples` with their boxes (``draw.draw_boxes``); returns the figure."""
-    import matplotlib.pyplot as plt
-
-    from .draw import draw_boxes
-
-    if axes is None:
-        _, axes = plt.subplots(1, len(samples), figsize=(3.2 * len(samples), 3.4))
-    axes = np.atleast_1d(axes)
-    for ax, (img, boxes, labels) in zip(axes, samples):
-        draw_boxes(img, boxes, labels, class_names=class_names, ax=ax, linewidth=1.0, show_text=False,
-                   title=f"{len(boxes)} boxes")
-    fig = axes[0].figure
-    if title:
-        fig.suptitle(title)
-    fig.tight_layout()
-    return fig
-
-
 def model_info(model, *, imgsz: int = 640) -> dict:
     """``params`` (count), ``params (M)``, ``GFLOPs`` at ``imgsz`` x ``imgsz`` (one image) and the
     checkpoint's ``file (MB)`` if the model came from a file, of an ultralytics ``YOLO``."""
@@ -455,3 +407,35 @@ def model_info(model, *, imgsz: int = 640) -> dict:
     ckpt = getattr(model, "ckpt_path", None)
     size = Path(ckpt).stat().st_size / 1e6 if ckpt and Path(ckpt).is_file() else np.nan
     return {"params": int(n), "params (M)": n / 1e6, "GFLOPs": float(get_flops(net, imgsz)), "file (MB)": size}
+
+
+def save_run(run_dir, *, title: str, settings: dict, sections: Sequence[dict], results: pd.DataFrame) -> Path:
+    """Write a run folder that ``python -m course_utils report RUN_DIR`` renders (kind ``"generic"``).
+
+    ``sections``: ``[dict(title=..., text=..., tables={caption: DataFrame}, figures={caption: Figure})]``;
+    tables go to ``tables/<nn>_<k>.csv``, figures to ``figures/<nn>_<k>.png`` (150 dpi),
+    ``results`` to ``results_table.csv`` (copied to ``results.csv`` by the report). Returns run.json's path.
+    """
+    from .. import report
+
+    run_dir = Path(run_dir)
+    (run_dir / "tables").mkdir(parents=True, exist_ok=True)
+    (run_dir / "figures").mkdir(parents=True, exist_ok=True)
+    entries = []
+    for n, sec in enumerate(sections, start=1):
+        entry = {"title": sec["title"], "text": sec.get("text", ""), "tables": [], "figures": []}
+        for k, (caption, table) in enumerate(sec.get("tables", {}).items(), start=1):
+            name = f"tables/{n:02d}_{k}.csv"
+            text = table.to_csv(index=not isinstance(table.index, pd.RangeIndex))
+            config.atomic_write(run_dir / name, lambda f, t=text: f.write(t.encode("utf-8")))
+            entry["tables"].append({"file": name, "caption": caption})
+        for k, (caption, fig) in enumerate(sec.get("figures", {}).items(), start=1):
+            name = f"figures/{n:02d}_{k}.png"
+            config.atomic_write(run_dir / name, lambda f, fg=fig: fg.savefig(f, format="png", dpi=150,
+                                                                             bbox_inches="tight"))
+            entry["figures"].append({"file": name, "caption": caption})
+        entries.append(entry)
+    text = results.to_csv(index=False)
+    config.atomic_write(run_dir / "results_table.csv", lambda f: f.write(text.encode("utf-8")))
+    return report.write_run_json(run_dir, kind="generic", title=title, settings=settings, sections=entries,
+                                 results_file="results_table.csv")

@@ -26,6 +26,7 @@ from __future__ import annotations
 import io
 import json
 import os
+import random
 import shutil
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -38,7 +39,7 @@ from .formats import check_boxes, from_coco, read_yolo_labels, write_yolo_labels
 from .pcb import PCB_CLASSES
 
 __all__ = ["SPLITS", "IMAGE_SUFFIXES", "data_yaml_text", "write_yolo_dataset", "write_yolo_dataset_from_files",
-           "read_yolo_split", "read_data_yaml"]
+           "read_yolo_split", "read_data_yaml", "augmented_samples", "plot_augmented"]
 
 #: Split names ultralytics reads from data.yaml (``test`` is optional).
 SPLITS = ("train", "val", "test")
@@ -127,8 +128,8 @@ def write_yolo_dataset(splits: Mapping, root, *, class_names: Sequence[str] | No
         for split, ds in splits.items():
             img_dir, lab_dir = _fresh_split_dirs(root, split)
             height, width = ds.images.shape[1:3]
-            list(pool.map(lambda i: atomic_write(img_dir / f"{ds.image_ids[i]}.png", _png_writer(ds.images[i])),
-                          range(len(ds))))
+            paths = [img_dir / f"{name}.png" for name in ds.image_ids]
+            list(pool.map(lambda path, image: atomic_write(path, _png_writer(image)), paths, ds.images))
             for name, boxes, labels in zip(ds.image_ids, ds.boxes, ds.labels):
                 write_yolo_labels(lab_dir / f"{name}.txt", boxes, labels, width, height)
     sources = sorted({getattr(ds, "source", "?") for ds in splits.values()})
@@ -267,3 +268,55 @@ def read_yolo_split(data_yaml, split: str = "val") -> tuple[list[str], list[Path
         paths.append(path)
         targets.append({"boxes": boxes, "labels": labels})
     return ids, paths, targets
+
+
+# ---------------------------------------------------------------------------
+# Augmentation: what ultralytics' training loop sees
+# ---------------------------------------------------------------------------
+def augmented_samples(data_yaml, *, imgsz: int = 640, n: int = 4, seed: int = 0, split: str = "train",
+                      **augment) -> list[tuple]:
+    """``n`` training samples as ultralytics' train dataloader builds them (mosaic, mixup, HSV, flips,
+    scale/translate): ``[(image uint8 (imgsz, imgsz, 3) RGB, boxes float32 (k, 4) x1 y1 x2 y2 pixels,
+    labels int64 ids 1..K)]``. ``augment`` overrides ultralytics' values, e.g. ``mosaic=0.0``."""
+    from .yolo import require_ultralytics
+
+    require_ultralytics()
+    import torch
+    from ultralytics.cfg import get_cfg
+    from ultralytics.data import build_yolo_dataset
+    from ultralytics.data.utils import check_det_dataset
+
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+    cfg = get_cfg(overrides={"imgsz": imgsz, "task": "detect", "mode": "train", **augment})
+    data = check_det_dataset(str(data_yaml))
+    dataset = build_yolo_dataset(cfg, data[split], batch=n, data=data, mode="train")
+    out = []
+    for i in range(n):
+        item = dataset[i % len(dataset)]
+        img = item["img"].numpy().transpose(1, 2, 0).copy()
+        h, w = img.shape[:2]
+        xywh = item["bboxes"].numpy().reshape(-1, 4) * np.array([w, h, w, h])
+        boxes = np.concatenate([xywh[:, :2] - xywh[:, 2:] / 2, xywh[:, :2] + xywh[:, 2:] / 2], axis=1)
+        out.append((img, boxes.astype(np.float32), item["cls"].numpy().reshape(-1).astype(np.int64) + 1))
+    return out
+
+
+def plot_augmented(samples, *, class_names: Sequence[str] = PCB_CLASSES, title: str | None = None, axes=None):
+    """A row of :func:`augmented_samples` with their boxes (``draw.draw_boxes``); returns the figure."""
+    import matplotlib.pyplot as plt
+
+    from .draw import draw_boxes
+
+    if axes is None:
+        _, axes = plt.subplots(1, len(samples), figsize=(3.2 * len(samples), 3.4))
+    axes = np.atleast_1d(axes)
+    for ax, (img, boxes, labels) in zip(axes, samples):
+        draw_boxes(img, boxes, labels, class_names=class_names, ax=ax, linewidth=1.0, show_text=False,
+                   title=f"{len(boxes)} boxes")
+    fig = axes[0].figure
+    if title:
+        fig.suptitle(title)
+    fig.tight_layout()
+    return fig
