@@ -281,3 +281,17 @@ def test_bad_inputs_have_clear_errors():
         dm.ap_table([{**pred, "boxes": pred["boxes"][:, [2, 3, 0, 1]]}], [target])
     with pytest.raises(TypeError, match="score_threshold must be a number"):
         analysis.error_table([pred], [target], score_threshold="high")
+
+
+def test_simulated_predictions_have_the_errors_asked_for():
+    _, targets = random_case(11, n_images=20)
+    perfect = analysis.simulate_predictions(targets, seed=0, miss=0, jitter=0, wrong_class=0, duplicates=0,
+                                            false_alarms=0)
+    summary = dm.map_summary(dm.ap_table(perfect, targets))
+    assert summary["mAP50"] == 1.0 and summary["mAP50-95"] == 1.0
+    noisy = analysis.simulate_predictions(targets, seed=0, miss=0.5, jitter=0, wrong_class=0, duplicates=0,
+                                          false_alarms=0)
+    assert analysis.error_summary(noisy, targets, score_threshold=0.0).loc["all", "missed"] > 0
+    again = analysis.simulate_predictions(targets, seed=0, miss=0.5, jitter=0, wrong_class=0, duplicates=0,
+                                          false_alarms=0)
+    assert all(np.array_equal(a["boxes"], b["boxes"]) for a, b in zip(noisy, again))

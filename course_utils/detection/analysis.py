@@ -39,7 +39,7 @@ from .metrics import (DEEPPCB_IOU, _match_all, _match_image, _names, _prf, _thre
 from .pcb import PCB_CLASSES
 
 __all__ = ["OUTCOMES", "plot_pr_curves", "f_score_curve", "detection_confusion_matrix", "error_table",
-           "error_summary", "image_outcomes"]
+           "error_summary", "image_outcomes", "simulate_predictions"]
 
 #: Outcome of every kept prediction and every ground-truth box, see the module docstring.
 OUTCOMES = ("TP", "duplicate", "wrong class", "mislocated", "background", "missed")
@@ -185,3 +185,35 @@ def image_outcomes(prediction: dict, target: dict, *, score_threshold: float = 0
     precision, recall, f1 = _prf(n_tp, n_fp, n_fn)
     return {"tp": np.sort(kept[order[tp[:, 0]]]), "fp": np.sort(kept[order[~tp[:, 0]]]),
             "fn": np.flatnonzero(~found), "precision": precision, "recall": recall, "f1": f1}
+
+
+def simulate_predictions(targets, *, seed: int = 0, miss: float = 0.1, jitter: float = 0.1,
+                         wrong_class: float = 0.1, duplicates: float = 0.1, false_alarms: float = 1.0,
+                         n_classes: int = len(PCB_CLASSES), image_size: int = 640) -> list[dict]:
+    """A pretend detector with known errors, to see how each metric reacts to each kind of error.
+
+    For every box: missed with probability ``miss``; otherwise a copy whose corners move by
+    ``N(0, jitter * box size)`` and whose class is wrong with probability ``wrong_class``,
+    plus a near-duplicate with probability ``duplicates``; ``false_alarms`` random boxes
+    per image on average (Poisson). Found objects score higher (Beta(5, 2)) than false
+    alarms and duplicates (Beta(2, 4)). Seeded; boxes in ``image_size`` pixels.
+    """
+    rng = np.random.default_rng(seed)
+    out = []
+    for t in targets:
+        gb, gl = np.asarray(t["boxes"], np.float64).reshape(-1, 4), np.asarray(t["labels"], np.int64)
+        found = rng.random(len(gb)) >= miss
+        size = np.repeat(gb[:, 2:] - gb[:, :2], 2, axis=1)
+        pb = (gb + rng.normal(0, jitter, gb.shape) * size)[found]
+        pl = np.where(rng.random(len(gl)) < wrong_class, rng.integers(1, n_classes + 1, len(gl)), gl)[found]
+        dup = rng.random(len(pb)) < duplicates
+        n_false = rng.poisson(false_alarms)
+        xy = rng.uniform(0, image_size - 40, (n_false, 2))
+        fb = np.c_[xy, xy + rng.uniform(15, 40, (n_false, 2))]
+        boxes = np.r_[pb, pb[dup] + rng.normal(0, 2.0, (int(dup.sum()), 4)), fb]
+        boxes[:, 2:] = np.maximum(boxes[:, 2:], boxes[:, :2] + 1.0)
+        scores = np.r_[rng.beta(5, 2, len(pb)), rng.beta(2, 4, int(dup.sum()) + n_false)]
+        labels = np.r_[pl, pl[dup], rng.integers(1, n_classes + 1, n_false)].astype(np.int64)
+        out.append({"boxes": np.clip(boxes, 0, image_size).astype(np.float32), "labels": labels,
+                    "scores": scores.astype(np.float32)})
+    return out

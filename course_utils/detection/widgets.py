@@ -1,0 +1,76 @@
+"""An ipywidgets threshold tool: confidence and IoU sliders redraw TP / FP / FN boxes and P, R, F.
+
+It plays the role of the course's PyQt threshold tool. The drawing function
+:func:`threshold_view` is plain matplotlib (testable without a browser); the widget
+only wires sliders to it.
+
+>>> from course_utils.detection import widgets
+>>> widgets.threshold_view(ds.images[0], predictions[0], targets[0], score_threshold=0.5, iou_threshold=0.5)
+>>> widgets.threshold_tool(ds.images, predictions, targets)      # in Jupyter
+"""
+from __future__ import annotations
+
+from typing import Sequence
+
+import matplotlib.pyplot as plt
+import numpy as np
+
+from .analysis import image_outcomes
+from .metrics import precision_recall_table
+from .pcb import PCB_CLASSES
+
+__all__ = ["COLOURS", "threshold_view", "threshold_tool"]
+
+#: Box colours: true positive, false positive, missed ground truth (false negative).
+COLOURS = {"TP": "tab:green", "FP": "tab:red", "FN": "tab:orange"}
+
+
+def threshold_view(image, prediction: dict, target: dict, *, score_threshold: float = 0.5,
+                   iou_threshold: float = 0.5, class_names: Sequence[str] = PCB_CLASSES, ax=None) -> dict:
+    """Draw one image with its TP (green), FP (red) and missed (orange, dashed) boxes; return the outcomes.
+
+    ``image``: ``uint8 (H, W)``. Returns :func:`analysis.image_outcomes`'s dict plus
+    ``ax``; the title shows P, R and F of this image.
+    """
+    out = image_outcomes(prediction, target, score_threshold=score_threshold, iou_threshold=iou_threshold)
+    if ax is None:
+        _, ax = plt.subplots(figsize=(6, 6))
+    ax.imshow(np.asarray(image), cmap="gray", vmin=0, vmax=255)
+    groups = (("TP", prediction, out["tp"], "-"), ("FP", prediction, out["fp"], "-"), ("FN", target, out["fn"], "--"))
+    for kind, source, idx, style in groups:
+        boxes, labels = np.asarray(source["boxes"]).reshape(-1, 4), np.asarray(source["labels"])
+        for i in idx:
+            x1, y1, x2, y2 = boxes[i]
+            ax.add_patch(plt.Rectangle((x1, y1), x2 - x1, y2 - y1, fill=False, lw=1.6, ls=style,
+                                       color=COLOURS[kind]))
+            text = class_names[labels[i] - 1] + (f" {prediction['scores'][i]:.2f}" if kind != "FN" else "")
+            ax.text(x1, y1 - 2, text, color=COLOURS[kind], fontsize=7)
+    ax.set_title(f"conf >= {score_threshold:.2f}, IoU >= {iou_threshold:.2f}: TP {len(out['tp'])}, "
+                 f"FP {len(out['fp'])}, FN {len(out['fn'])} | P {out['precision']:.2f} R {out['recall']:.2f} "
+                 f"F {out['f1']:.2f}", fontsize=9)
+    ax.axis("off")
+    return {**out, "ax": ax}
+
+
+def threshold_tool(images, predictions: Sequence[dict], targets: Sequence[dict], *,
+                   class_names: Sequence[str] = PCB_CLASSES):
+    """Jupyter widget: image index, confidence and IoU sliders; also prints the whole set's P, R, F."""
+    import ipywidgets as w
+
+    if not (len(images) == len(predictions) == len(targets)):
+        raise ValueError(f"images ({len(images)}), predictions ({len(predictions)}) and targets ({len(targets)}) "
+                         "must have one entry per image.")
+
+    def show(index: int, score_threshold: float, iou_threshold: float) -> None:
+        fig, ax = plt.subplots(figsize=(6.5, 6.5))
+        threshold_view(images[index], predictions[index], targets[index], score_threshold=score_threshold,
+                       iou_threshold=iou_threshold, class_names=class_names, ax=ax)
+        plt.show()
+        row = precision_recall_table(predictions, targets, score_threshold=score_threshold,
+                                     iou_threshold=iou_threshold, class_names=class_names).loc["all"]
+        print(f"whole set: P {row['precision']:.3f}  R {row['recall']:.3f}  F {row['F-score']:.3f}  "
+              f"(TP {row['TP']}, FP {row['FP']}, FN {row['FN']})")
+
+    return w.interactive(show, index=w.IntSlider(0, 0, len(images) - 1, description="image"),
+                         score_threshold=w.FloatSlider(value=0.5, min=0.0, max=1.0, step=0.05, description="conf"),
+                         iou_threshold=w.FloatSlider(value=0.5, min=0.05, max=0.95, step=0.05, description="IoU"))
