@@ -232,7 +232,7 @@ def _section_blocks(section: dict, run_dir: Path, level: int = 2) -> list[Block]
 
 def _frame_cells(table: pd.DataFrame) -> tuple[list[str], list[list[str]]]:
     frame = table.reset_index() if not isinstance(table.index, pd.RangeIndex) else table
-    header = [" · ".join(map(str, c)) if isinstance(c, tuple) else str(c) for c in frame.columns]
+    header = [" · ".join(str(x) for x in c if str(x)) if isinstance(c, tuple) else str(c) for c in frame.columns]
     body = [["" if (isinstance(v, float) and np.isnan(v)) else str(v) for v in row]
             for row in frame.itertuples(index=False, name=None)]
     return header, body

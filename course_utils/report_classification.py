@@ -23,7 +23,7 @@ import pandas as pd
 
 from .report import FIT_COLUMNS, FITS_FILE, SCORE_COLUMNS, SCORE_KEYS, SCORES_FILE, _read_csv, register_kind
 
-__all__ = ["results_table", "summary_table", "course_layout"]
+__all__ = ["results_table", "summary_table", "course_layout", "comparison_tables", "reference_table"]
 
 Block = tuple
 _SUMMARY_ROWS = ("macro avg", "weighted avg", "accuracy")
@@ -67,7 +67,9 @@ def summary_table(results: pd.DataFrame) -> pd.DataFrame:
     grouped = results.groupby([*cells, "test_set"], sort=False)
     table = grouped.agg(P=("macro_precision", _pm), R=("macro_recall", _pm), F1=("macro_f1", _pm),
                         Acc=("accuracy", _pm), seeds=("seed", "nunique"))
-    return table.unstack("test_set").swaplevel(0, 1, axis=1).sort_index(axis=1, level=0, sort_remaining=False)
+    table = table.unstack("test_set").swaplevel(0, 1, axis=1)
+    order = list(dict.fromkeys(results["test_set"]))
+    return table[[(t, m) for t in order for m in ("P", "R", "F1", "Acc", "seeds")]]
 
 
 def course_layout(scores: pd.DataFrame, cell: tuple) -> pd.DataFrame:
@@ -79,10 +81,12 @@ def course_layout(scores: pd.DataFrame, cell: tuple) -> pd.DataFrame:
     table = table.swaplevel(0, 1, axis=1)
     order = list(dict.fromkeys(part["test_set"]))
     table = table[[(t, m) for t in order for m in ("P", "R", "F1")]]
+    if "accuracy" in table.index:  # sklearn's layout: accuracy only in the F1 column
+        table.loc["accuracy", [(t, m) for t in order for m in ("P", "R")]] = ""
     return table.loc[list(dict.fromkeys(part["class"]))]
 
 
-def _reference_table(run: dict, results: pd.DataFrame) -> pd.DataFrame | None:
+def reference_table(run: dict, results: pd.DataFrame) -> pd.DataFrame | None:
     ref = run.get("reference")
     if not ref or not ref.get("rows"):
         return None
@@ -101,32 +105,38 @@ def _reference_table(run: dict, results: pd.DataFrame) -> pd.DataFrame | None:
     return pd.DataFrame(rows) if rows else None
 
 
-def _comparison_tables(comp: dict, scores: pd.DataFrame) -> list[Block]:
-    """Per-class A vs B (mean ± std), Δ = A − B, and whether |Δ| exceeds the spread s_A + s_B."""
+def comparison_tables(comp: dict, scores: pd.DataFrame) -> list[Block]:
+    """Per-class A vs B (mean ± std), Δ = A − B and whether |Δ| exceeds the spread s_A + s_B.
+
+    ``comp["a"]``/``comp["b"]`` filter ``scores`` by column values; one table is made for
+    every combination of the key columns that neither filter fixes (e.g. one per model).
+    """
     def pick(filters: dict) -> pd.DataFrame:
-        mask = np.ones(len(scores), dtype=bool)
+        mask = ~scores["class"].isin(("weighted avg", "accuracy")).to_numpy()
         for k, v in filters.items():
             mask &= (scores[k].astype(str) == str(v)).to_numpy()
-        return scores[mask & ~scores["class"].isin(("weighted avg", "accuracy")).to_numpy()]
+        return scores[mask]
 
     a, b = pick(comp["a"]), pick(comp["b"])
+    free = [k for k in ("protocol", "train_set", "model", "test_set") if k not in comp["a"] and k not in comp["b"]]
+    groups = a.groupby(free, sort=False) if free else [((), a)]
     blocks: list[Block] = []
-    for (train_set, model), pa in a.groupby(["train_set", "model"], sort=False):
-        pb = b[(b["train_set"] == train_set) & (b["model"] == model)]
+    for values, pa in groups:
+        values = values if isinstance(values, tuple) else (values,)
+        pb = b[(b[free].astype(str) == [str(v) for v in values]).all(axis=1)] if free else b
         if pb.empty:
             continue
         cols = {}
         for metric in comp.get("metrics", ["recall", "f1-score"]):
-            ga = pa.groupby("class", sort=False)[metric]
-            gb = pb.groupby("class", sort=False)[metric]
-            delta = 100 * (ga.mean() - gb.mean())
-            spread = 100 * (ga.std(ddof=1) + gb.std(ddof=1))
-            cols[f"{metric} A"] = ga.apply(_pm)
-            cols[f"{metric} B"] = gb.apply(_pm)
+            ga, gb = pa.groupby("class", sort=False)[metric], pb.groupby("class", sort=False)[metric]
+            delta = (100 * (ga.mean() - gb.mean())).dropna()
+            spread = (100 * (ga.std(ddof=1) + gb.std(ddof=1))).reindex(delta.index)
+            cols[f"{metric} A"] = ga.apply(_pm).reindex(delta.index)
+            cols[f"{metric} B"] = gb.apply(_pm).reindex(delta.index)
             cols[f"{metric} Δ"] = delta.map(lambda d: f"{d:+.2f}")
-            cols[f"{metric} 유의 (beyond spread)"] = [("?" if np.isnan(s) else ("예" if abs(d) > s else "아니오"))
-                                                     for d, s in zip(delta, spread.reindex(delta.index))]
-        blocks.append(("table", f"{train_set} · {model}", pd.DataFrame(cols)))
+            cols[f"{metric} 유의 (beyond spread)"] = ["?" if np.isnan(s) else ("예" if abs(d) > s else "아니오")
+                                                     for d, s in zip(delta, spread)]
+        blocks.append(("table", " · ".join(map(str, values)), pd.DataFrame(cols)))
     return blocks
 
 
@@ -141,14 +151,14 @@ def _classification(run: dict, run_dir: Path):
         ("p", "값은 % 단위, 시드(Seed)별 결과의 평균 ± 표준편차(Standard deviation)입니다. 두 값의 차이가 "
               "두 표준편차의 합보다 작으면 결과로 보지 않습니다."),
         ("table", "", summary_table(results))]
-    ref = _reference_table(run, results)
+    ref = reference_table(run, results)
     if ref is not None:
         blocks += [("h", 2, "과정 보고값과 비교 (Comparison with the course's results)"),
                    ("p", run["reference"].get("caption", "")), ("table", "", ref)]
     for comp in run.get("comparisons", []):
         blocks += [("h", 2, comp.get("title", "비교 (Comparison)")),
                    ("p", f"A = {comp['a']}, B = {comp['b']}. Δ = A − B (%p); '예' = |Δ| > s_A + s_B.")]
-        blocks += _comparison_tables(comp, scores)
+        blocks += comparison_tables(comp, scores)
     blocks.append(("h", 2, "클래스별 결과 (Per-class results): 정밀도 (P) / 재현율 (R) / F1"))
     for cell in scores[["protocol", "train_set", "model"]].drop_duplicates().itertuples(index=False, name=None):
         blocks.append(("table", " · ".join(cell), course_layout(scores, cell)))
