@@ -167,7 +167,7 @@ def d4_transform(x: torch.Tensor, element, shift=None, *, fill=None) -> torch.Te
     if h != w and bool(transpose.any()):
         raise ValueError(
             f"D4 rotations/transposes need square maps; got {h}x{w}. Resize the maps to a square size "
-            "(data.resize_maps) or use only the flips (elements 0-3)."
+            "(wafers.resize_maps) or use only the flips (elements 0-3)."
         )
     rows = torch.arange(h, device=dev).view(1, h, 1)
     cols = torch.arange(w, device=dev).view(1, 1, w)

@@ -194,7 +194,7 @@ def _resample(data, targets: np.ndarray, *, augment: bool, max_shift: int, seed:
 
     if isinstance(data, WaferSet):
         if augment and not data.is_fixed_size:
-            raise ValueError("augmentation needs fixed-size maps; resize them first (data.resize_maps).")
+            raise ValueError("augmentation needs fixed-size maps; resize them first (wafers.resize_maps).")
         out = data.subset(source_index)
         maps = torch.from_numpy(np.ascontiguousarray(out.maps)) if augment else None
     else:

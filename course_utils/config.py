@@ -28,6 +28,11 @@ import tempfile
 from pathlib import Path
 from typing import BinaryIO, Callable
 
+__all__ = ["REPO_URL", "REPO_BRANCH", "COLAB_DRIVE_DIR", "WM811K_FILENAME", "WM811K_KAGGLE", "CLASS_NAMES",
+           "NUM_CLASSES", "WM811K_LABELED_COUNTS", "DATA_SOURCES", "DETECTION_SOURCES", "DEVICE_CHOICES",
+           "STANDARD_PARAMETERS", "repo_root", "notebooks_dir", "solutions_dir", "in_colab", "data_dir",
+           "cache_dir", "wm811k_download_help", "output_dir", "atomic_write"]
+
 #: The one place the repository URL is configured. The Colab bootstrap cell and
 #: the "Open in Colab" badges of every notebook are generated from it
 #: (``python -m course_utils notebooks --fix`` rewrites them after a change).
@@ -75,6 +80,8 @@ OFF_WAFER, GOOD_DIE, DEFECT_DIE = 0, 1, 2
 
 #: Where wafer maps come from: the embedded synthetic twin or the real Kaggle file.
 DATA_SOURCES: tuple[str, ...] = ("synthetic", "wm811k")
+#: Where PCB image pairs come from (Project #2): the embedded twin or the real DeepPCB folder.
+DETECTION_SOURCES: tuple[str, ...] = ("synthetic", "deeppcb")
 #: Device preferences every notebook and the runner accept (``env.get_device``).
 DEVICE_CHOICES: tuple[str, ...] = ("auto", "cpu", "cuda", "mps")
 

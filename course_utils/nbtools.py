@@ -11,6 +11,7 @@ course's Drive folder are configured in one place.
 """
 from __future__ import annotations
 
+import ast
 import re
 from pathlib import Path
 
@@ -18,6 +19,9 @@ import nbformat
 
 from . import config, glossary
 from .bundle import BUNDLE_NAME
+
+__all__ = ["BOOTSTRAP_MARKER", "bootstrap_cell_source", "colab_badge", "check_notebook", "fix_notebook",
+           "notebook_paths", "ANY_VALUE", "notebook_parameters", "reads_data_source"]
 
 BOOTSTRAP_MARKER = "# Colab bootstrap"
 _BADGE_RE = re.compile(r"\[!\[Open In Colab\]\([^)]*\)\]\([^)]*\)")
@@ -249,3 +253,76 @@ def notebook_paths(names: list[str] | None = None, *, solutions: bool = False) -
             raise FileNotFoundError(f"unknown notebook {name!r}; available: {listing}")
         chosen.append(matches[0])
     return list(dict.fromkeys(chosen))
+
+
+# ---------------------------------------------------------------------------
+# What a notebook declares (the runner checks -p values against it)
+# ---------------------------------------------------------------------------
+#: Default of a parameter whose value is not a literal (e.g. ``Path(...)``): any value is accepted.
+ANY_VALUE = object()
+
+
+def notebook_parameters(path) -> dict:
+    """Names declared in the notebook's ``parameters`` cell, mapped to their literal defaults.
+
+    A default that is not a Python literal maps to ``ANY_VALUE`` (its type is not checked).
+    """
+    nb = nbformat.read(path, as_version=4)
+    defaults = dict.fromkeys(parameter_names(nb), ANY_VALUE)
+    code = [c for c in nb.cells if c.cell_type == "code"]
+    try:
+        tree = ast.parse(code[0].source) if code else ast.Module(body=[], type_ignores=[])
+    except SyntaxError:
+        return defaults
+    for node in tree.body:
+        target = node.targets[0] if isinstance(node, ast.Assign) and len(node.targets) == 1 else getattr(
+            node, "target", None)
+        if isinstance(target, ast.Name) and target.id in defaults and getattr(node, "value", None) is not None:
+            try:
+                defaults[target.id] = ast.literal_eval(node.value)
+            except (ValueError, SyntaxError, TypeError):
+                pass
+    for name, value in _derived_defaults(code[1:]).items():  # `X = None` in the cell, derived later
+        if defaults.get(name, ANY_VALUE) is None:
+            defaults[name] = value
+    return defaults
+
+
+def _derived_defaults(cells) -> dict:
+    """Values of parameters derived after the bootstrap cell, ``X = (2 if SMOKE else 30) if X is None else X``.
+
+    Returns name -> the smoke value (a literal), so a ``None`` default still has a type to check against.
+    """
+    found = {}
+    for cell in cells:
+        try:
+            tree = ast.parse(cell.source)
+        except SyntaxError:
+            continue
+        for node in tree.body:
+            if not (isinstance(node, ast.Assign) and len(node.targets) == 1
+                    and isinstance(node.targets[0], ast.Name) and isinstance(node.value, ast.IfExp)):
+                continue
+            test, chosen = node.value.test, node.value.body
+            if (isinstance(test, ast.Compare) and isinstance(test.left, ast.Name)
+                    and test.left.id == node.targets[0].id and isinstance(test.ops[0], ast.Is)):
+                if isinstance(chosen, ast.IfExp):  # (smoke value if SMOKE else full value)
+                    chosen = chosen.body
+                try:
+                    found[node.targets[0].id] = ast.literal_eval(chosen)
+                except (ValueError, SyntaxError, TypeError):
+                    pass
+    return found
+
+
+def reads_data_source(path, data_source: str) -> bool:
+    """True if the notebook's ``DATA_SOURCE`` can be ``data_source``: its parameters cell names that source.
+
+    ``--data-source wm811k`` therefore reaches the wafer notebooks and ``--data-source deeppcb`` the
+    detection notebooks; every other notebook keeps its own default (the embedded synthetic data).
+    """
+    if data_source == "synthetic":
+        return True
+    code = [c for c in nbformat.read(path, as_version=4).cells if c.cell_type == "code"]
+    line = next((ln for ln in (code[0].source.splitlines() if code else []) if ln.startswith("DATA_SOURCE")), "")
+    return f'"{data_source}"' in line or f"'{data_source}'" in line

@@ -32,7 +32,7 @@ from dataclasses import asdict, dataclass
 from datetime import datetime
 from pathlib import Path
 
-from . import config
+from . import config, nbtools
 
 __all__ = ["RunnerError", "NotebookResult", "resolve_notebooks", "parse_parameter", "execute_one", "run_notebooks",
            "format_summary", "add_run_arguments", "main_run", "SMOKE_TIMEOUT_S"]
@@ -104,74 +104,13 @@ def check_kernel(kernel: str) -> None:
         ) from None
 
 
-#: Default of a parameter whose value is not a literal (e.g. ``Path(...)``): any value is accepted.
-_ANY = object()
-
-
-def notebook_parameters(path: Path) -> dict:
-    """Names declared in the notebook's ``parameters`` cell, mapped to their literal defaults.
-
-    A default that is not a Python literal maps to ``_ANY`` (its type is not checked).
-    """
-    import nbformat
-
-    from .nbtools import parameter_names
-
-    nb = nbformat.read(path, as_version=4)
-    defaults = dict.fromkeys(parameter_names(nb), _ANY)
-    code = [c for c in nb.cells if c.cell_type == "code"]
-    try:
-        tree = ast.parse(code[0].source) if code else ast.Module(body=[], type_ignores=[])
-    except SyntaxError:
-        return defaults
-    for node in tree.body:
-        target = node.targets[0] if isinstance(node, ast.Assign) and len(node.targets) == 1 else getattr(
-            node, "target", None)
-        if isinstance(target, ast.Name) and target.id in defaults and getattr(node, "value", None) is not None:
-            try:
-                defaults[target.id] = ast.literal_eval(node.value)
-            except (ValueError, SyntaxError, TypeError):
-                pass
-    for name, value in _derived_defaults(code[1:]).items():  # `X = None` in the cell, derived later
-        if defaults.get(name, _ANY) is None:
-            defaults[name] = value
-    return defaults
-
-
-def _derived_defaults(cells) -> dict:
-    """Values of parameters derived after the bootstrap cell, ``X = (2 if SMOKE else 30) if X is None else X``.
-
-    Returns name -> the smoke value (a literal), so a ``None`` default still has a type to check against.
-    """
-    found = {}
-    for cell in cells:
-        try:
-            tree = ast.parse(cell.source)
-        except SyntaxError:
-            continue
-        for node in tree.body:
-            if not (isinstance(node, ast.Assign) and len(node.targets) == 1
-                    and isinstance(node.targets[0], ast.Name) and isinstance(node.value, ast.IfExp)):
-                continue
-            test, chosen = node.value.test, node.value.body
-            if (isinstance(test, ast.Compare) and isinstance(test.left, ast.Name)
-                    and test.left.id == node.targets[0].id and isinstance(test.ops[0], ast.Is)):
-                if isinstance(chosen, ast.IfExp):  # (smoke value if SMOKE else full value)
-                    chosen = chosen.body
-                try:
-                    found[node.targets[0].id] = ast.literal_eval(chosen)
-                except (ValueError, SyntaxError, TypeError):
-                    pass
-    return found
-
-
 def check_parameter_type(name: str, value, default, notebook: str) -> None:
     """Raise :class:`RunnerError` when ``value`` cannot stand where the parameters cell has ``default``.
 
     ``None`` and non-literal defaults accept anything; ``bool`` needs a bool; ``int`` an integer;
     ``float`` any number; ``str`` a string; lists, tuples and dicts the same container.
     """
-    if default is None or default is _ANY:
+    if default is None or default is nbtools.ANY_VALUE:
         return
     if isinstance(default, bool):
         ok = isinstance(value, bool)
@@ -325,15 +264,16 @@ def run_notebooks(
     """
     if device not in config.DEVICE_CHOICES and not device.startswith("cuda:"):
         raise RunnerError(f"--device {device!r} must be one of {', '.join(config.DEVICE_CHOICES)} or cuda:N")
-    if data_source not in config.DATA_SOURCES:
-        raise RunnerError(f"--data-source {data_source!r} must be one of {', '.join(config.DATA_SOURCES)}")
+    sources = dict.fromkeys(config.DATA_SOURCES + config.DETECTION_SOURCES)
+    if data_source not in sources:
+        raise RunnerError(f"--data-source {data_source!r} must be one of {', '.join(sources)}")
     if jobs < 1:
         raise RunnerError(f"--jobs must be at least 1, got {jobs}")
     if timeout is not None and timeout < 0:
         raise RunnerError(f"--timeout {timeout:g} must be a number of seconds > 0, or 0 for no limit")
     paths = resolve_notebooks(notebooks, solutions=solutions)
     extra = dict(extra or {})
-    declared = {p: notebook_parameters(p) for p in paths}
+    declared = {p: nbtools.notebook_parameters(p) for p in paths}
     all_declared = set().union(*declared.values())
     unknown = sorted(set(extra) - all_declared)
     if unknown:
@@ -365,10 +305,11 @@ def run_notebooks(
         env["OMP_NUM_THREADS"] = str(max(1, (os.cpu_count() or 1) // jobs))
 
     def one(path: Path) -> NotebookResult:
-        standard = {"SMOKE": smoke, "DEVICE": device, "DATA_SOURCE": data_source,
-                    "OUTPUT_DIR": str(out / path.stem)}
-        if data_path is not None:
-            standard["DATA_PATH"] = str(Path(data_path).expanduser().resolve())
+        standard = {"SMOKE": smoke, "DEVICE": device, "OUTPUT_DIR": str(out / path.stem)}
+        if nbtools.reads_data_source(path, data_source):  # a wafer source goes to wafer notebooks, deeppcb to detection ones
+            standard["DATA_SOURCE"] = data_source
+            if data_path is not None:
+                standard["DATA_PATH"] = str(Path(data_path).expanduser().resolve())
         if seed is not None:
             standard["SEED"] = seed
         params = build_parameters(declared[path], standard, extra)
@@ -445,8 +386,10 @@ def add_run_arguments(parser: argparse.ArgumentParser) -> None:
                       help="tiny data and epochs (default; what CI runs)")
     size.add_argument("--full", dest="smoke", action="store_false", help="the full course parameters (GPU advised)")
     parser.add_argument("--device", default="auto", help="auto | cpu | cuda | cuda:N | mps (default: auto)")
-    parser.add_argument("--data-source", default="synthetic", choices=list(config.DATA_SOURCES),
-                        help="embedded synthetic wafers (default) or the real WM-811K file")
+    parser.add_argument("--data-source", default="synthetic",
+                        choices=list(dict.fromkeys(config.DATA_SOURCES + config.DETECTION_SOURCES)),
+                        help="embedded synthetic data (default), the real WM-811K file (wafer notebooks) or the "
+                             "real DeepPCB folder (detection notebooks); the others keep their default")
     parser.add_argument("--data-path", default=None, help="path to LSWMD.pkl (default: datasets/LSWMD.pkl)")
     parser.add_argument("--seed", type=int, default=None, help="override every notebook's SEED")
     parser.add_argument("-p", "--parameter", action="append", default=[], metavar="NAME=VALUE",

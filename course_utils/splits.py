@@ -267,7 +267,7 @@ def save_splits(path, splits: dict) -> Path:
     Parameters
     ----------
     path : path-like, e.g. ``out / "splits.npz"``
-    splits : dict name -> (train_idx, val_idx, test_idx), e.g. ``{"lot": data.lot_split(ws)}``
+    splits : dict name -> (train_idx, val_idx, test_idx), e.g. ``{"lot": splits.lot_split(ws)}``
 
     The file holds arrays ``<name>_train``, ``<name>_val``, ``<name>_test``;
     :func:`load_splits` reads them back.

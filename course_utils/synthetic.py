@@ -22,7 +22,7 @@ How a map is made
    scratch ...), written in wafer coordinates where the rim is at radius 1.
 3. A die is defective when a uniform random number is below ``p``.
 4. The die grid is resized to ``size x size`` pixels with nearest neighbour,
-   exactly as :func:`course_utils.data.resize_maps` resizes the real maps, so the
+   exactly as :func:`course_utils.wafers.resize_maps` resizes the real maps, so the
    blockiness of coarse grids shows in the same way.
 
 Everything is vectorised over chunks of wafers (NumPy broadcasting over

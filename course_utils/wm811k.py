@@ -319,7 +319,7 @@ def save_cache(ws: WaferSet, file, *, meta: dict) -> Path:
     is stored beside them and returned by :func:`read_cache`.
     """
     if not ws.is_fixed_size:
-        raise ValueError("Only fixed-size WaferSets can be cached; resize the maps first (data.resize_maps).")
+        raise ValueError("Only fixed-size WaferSets can be cached; resize the maps first (wafers.resize_maps).")
     arrays = {name: getattr(ws, name) for name in _CACHE_ARRAYS if getattr(ws, name) is not None}
     arrays["class_names"] = np.array(ws.class_names, dtype=str)
     arrays["meta"] = np.array(json.dumps({**meta, "format_version": CACHE_FORMAT_VERSION, "info": ws.info}))
