@@ -6,28 +6,8 @@ import torch
 
 from course_utils import config, data, splits, wafers, wm811k
 from course_utils.config import CLASS_NAMES
-from py2pickle import make_frame, write_wm811k_pickle
 
 
-
-
-@pytest.fixture
-def data_home(tmp_path, monkeypatch):
-    """An empty config.data_dir() for the test."""
-    home = tmp_path / "datasets"
-    monkeypatch.setenv("COURSE_DATA_DIR", str(home))
-    return home
-
-
-@pytest.fixture
-def legacy_file(tmp_path):
-    frame = make_frame()
-    path = write_wm811k_pickle(frame, tmp_path / "LSWMD_small.pkl")
-    return path, frame
-
-
-def _expected_label(cell):
-    return CLASS_NAMES.index(cell[0, 0]) if cell.size else -1
 
 
 # ---------------------------------------------------------------------------

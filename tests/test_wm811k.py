@@ -9,27 +9,8 @@ import pandas as pd
 import pytest
 
 from course_utils import data, wafers, wm811k
-from course_utils.config import CLASS_NAMES
+from conftest import expected_label
 from py2pickle import make_frame, write_wm811k_pickle
-
-
-@pytest.fixture
-def data_home(tmp_path, monkeypatch):
-    """An empty config.data_dir() for the test."""
-    home = tmp_path / "datasets"
-    monkeypatch.setenv("COURSE_DATA_DIR", str(home))
-    return home
-
-
-@pytest.fixture
-def legacy_file(tmp_path):
-    frame = make_frame()
-    path = write_wm811k_pickle(frame, tmp_path / "LSWMD_small.pkl")
-    return path, frame
-
-
-def _expected_label(cell):
-    return CLASS_NAMES.index(cell[0, 0]) if cell.size else -1
 
 
 # ---------------------------------------------------------------------------
@@ -50,7 +31,7 @@ def test_load_wm811k_unwraps_labels_and_metadata(legacy_file):
     path, frame = legacy_file
     ws = wm811k.load_wm811k(path, trust=True, keep_unlabeled=True)
     assert len(ws) == len(frame) and ws.source == "wm811k" and not ws.is_fixed_size
-    np.testing.assert_array_equal(ws.labels, [_expected_label(c) for c in frame.failureType])
+    np.testing.assert_array_equal(ws.labels, [expected_label(c) for c in frame.failureType])
     np.testing.assert_array_equal(ws.lot, frame.lotName.to_numpy().astype(str))
     assert ws.lot[0] == "lot0\u00c4"  # latin-1 byte string decoded
     np.testing.assert_array_equal(ws.official_split, [c[0, 0] if c.size else "" for c in frame.trianTestLabel])
