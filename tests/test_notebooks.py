@@ -106,3 +106,16 @@ def test_schedule_maps_every_notebook_to_a_week():
     assert all(r.split("|")[3].strip() not in ("", "—", "-") for r in rows)
     for path in COURSE:
         assert f"notebooks/{path.name}" in schedule, f"{path.name} is in no week of schedule.md"
+
+
+def test_data_source_reaches_the_notebooks_that_read_it():
+    """--data-source wm811k goes to every wafer notebook, deeppcb to every detection notebook (and solution)."""
+    for path in NOTEBOOKS:
+        number = int(path.name[:2])
+        wafer, detection = nbtools.reads_data_source(path, "wm811k"), nbtools.reads_data_source(path, "deeppcb")
+        if number == 11:  # a photo folder: neither real data set
+            assert not wafer and not detection, path.name
+        elif number >= 13:
+            assert detection and not wafer, path.name
+        else:
+            assert wafer and not detection, path.name
