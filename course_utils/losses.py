@@ -37,6 +37,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from .checks import is_real
+from .loss_base import ClassLoss, check_class_vector, reduce_loss
 from .models import NormedLinear, classifier_head
 
 __all__ = ["WEIGHT_SCHEMES", "class_weights", "CrossEntropyLoss", "FocalLoss", "ldam_margins", "LDAMLoss",
@@ -51,7 +52,6 @@ LOSS_NAMES: dict[str, str] = {
     "ldam_drw": "LDAM with deferred re-weighting (Cao et al. 2019)",
     "balanced_softmax": "balanced softmax / logit adjustment (Ren et al. 2020, Menon et al. 2021)",
 }
-_REDUCTIONS = ("mean", "sum", "none")
 WEIGHT_SCHEMES = ("balanced", "effective", "inverse")
 
 
@@ -145,116 +145,10 @@ def class_weights(class_counts, *, scheme: str = "balanced", beta: float = 0.999
     return torch.as_tensor(weights, dtype=dtype)
 
 
-def _check_reduction(reduction: str) -> str:
-    if reduction not in _REDUCTIONS:
-        raise ValueError(f"reduction={reduction!r} is not one of {_REDUCTIONS}.")
-    return reduction
-
-
-def _check_class_vector(value, name: str, num_classes: int | None) -> torch.Tensor | None:
-    """A per-class vector (weights, alpha) as ``float32 (C,)``, or None."""
-    if value is None:
-        return None
-    vec = torch.as_tensor(value, dtype=torch.float32).detach().cpu().flatten()
-    if num_classes is not None and vec.numel() != num_classes:
-        raise ValueError(f"{name} has {vec.numel()} entries but the loss has {num_classes} classes.")
-    if vec.numel() < 2 or not torch.isfinite(vec).all() or (vec < 0).any():
-        raise ValueError(f"{name} must hold one finite, non-negative number per class; got {vec.tolist()}.")
-    return vec
-
-
-def check_logits_targets(logits: torch.Tensor, targets: torch.Tensor, num_classes: int | None = None,
-                         ignore_index: int | None = None) -> None:
-    """Raise a clear ``ValueError``/``TypeError`` unless ``logits (N, C)`` and ``targets (N,)`` fit.
-
-    ``num_classes`` (if given) must equal ``C``; targets must be integer class
-    indices in ``[0, C)`` (``ignore_index`` is allowed too).
-    """
-    if not torch.is_tensor(logits) or not torch.is_tensor(targets):
-        raise TypeError(
-            f"logits and targets must be torch tensors; got {type(logits).__name__} and {type(targets).__name__}."
-        )
-    if logits.dim() != 2:
-        raise ValueError(
-            f"logits must have shape (N, C) = (batch, classes); got {tuple(logits.shape)}. "
-            "Flatten the model output or check the final layer."
-        )
-    if not logits.is_floating_point():
-        raise TypeError(f"logits must be a floating-point tensor; got {logits.dtype}.")
-    if targets.dim() != 1 or targets.shape[0] != logits.shape[0]:
-        raise ValueError(
-            f"targets must have shape (N,) = ({logits.shape[0]},) to match logits {tuple(logits.shape)}; "
-            f"got {tuple(targets.shape)}. Pass class indices, not one-hot vectors."
-        )
-    if targets.is_floating_point() or targets.dtype == torch.bool:
-        raise TypeError(f"targets must be integer class indices (torch.long); got {targets.dtype}.")
-    n_cols = logits.shape[1]
-    if num_classes is not None and n_cols != num_classes:
-        raise ValueError(
-            f"logits have {n_cols} columns but the loss was built for {num_classes} classes "
-            "(the length of class_counts / weights). The model's last layer and the loss must agree."
-        )
-    valid = targets if ignore_index is None else targets[targets != ignore_index]
-    if valid.numel() and (int(valid.min()) < 0 or int(valid.max()) >= n_cols):
-        raise ValueError(
-            f"targets must lie in [0, {n_cols - 1}] for {n_cols} classes; got range "
-            f"[{int(valid.min())}, {int(valid.max())}]. Drop unlabeled samples (-1) first."
-        )
-
-
-def _reduce(per_sample: torch.Tensor, sample_weight: torch.Tensor, reduction: str) -> torch.Tensor:
-    """Reduce a ``(N,)`` loss like ``nn.CrossEntropyLoss``: ``mean`` divides by ``sum(sample_weight)``."""
-    if reduction == "none":
-        return per_sample
-    if reduction == "sum":
-        return per_sample.sum()
-    return per_sample.sum() / sample_weight.sum()
-
-
-class _ClassLoss(nn.Module):
-    """Base class: stores the number of classes, checks inputs, handles ignore_index."""
-
-    #: True for losses that expect cosine logits from :class:`NormedLinear`.
-    needs_normed_head = False
-
-    def __init__(self, num_classes: int | None, reduction: str, ignore_index: int):
-        super().__init__()
-        self.num_classes = num_classes
-        self.reduction = _check_reduction(reduction)
-        self.ignore_index = int(ignore_index)
-
-    def _prepare(self, logits, targets):
-        """Check inputs; return (float32 logits, safe targets, keep mask as float).
-
-        Logits are computed in float32 even under mixed precision (AMP), as
-        ``nn.CrossEntropyLoss`` does under autocast.
-        """
-        check_logits_targets(logits, targets, self.num_classes, self.ignore_index)
-        keep = targets != self.ignore_index
-        safe_targets = torch.where(keep, targets, torch.zeros_like(targets)).long()
-        return logits.float(), safe_targets, keep.float()
-
-    @staticmethod
-    def _per_class(vec: torch.Tensor | None, targets: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
-        """``vec[targets]`` on the logits' device (ones when ``vec`` is None)."""
-        if vec is None:
-            return torch.ones_like(targets, dtype=like.dtype)
-        return vec.to(device=like.device, dtype=like.dtype)[targets]
-
-    def _weighted_ce(self, logits, safe, keep, weight: torch.Tensor | None) -> torch.Tensor:
-        """Cross entropy of (already adjusted) logits with optional class weights; inputs from ``_prepare``."""
-        per_sample = -F.log_softmax(logits, dim=1).gather(1, safe[:, None]).squeeze(1)
-        w = self._per_class(weight, safe, logits) * keep
-        return _reduce(per_sample * w, w, self.reduction)
-
-    def extra_repr(self) -> str:
-        return f"num_classes={self.num_classes}, reduction={self.reduction!r}"
-
-
 # ---------------------------------------------------------------------------
 # Cross entropy (plain and class-weighted)
 # ---------------------------------------------------------------------------
-class CrossEntropyLoss(_ClassLoss):
+class CrossEntropyLoss(ClassLoss):
     """Cross entropy, optionally with class weights.
 
     For a sample with logits ``z`` (``C`` scores) and true class ``y``::
@@ -277,7 +171,7 @@ class CrossEntropyLoss(_ClassLoss):
 
     def __init__(self, weight=None, *, num_classes: int | None = None, reduction: str = "mean",
                  ignore_index: int = -100):
-        weight = _check_class_vector(weight, "weight", num_classes)
+        weight = check_class_vector(weight, "weight", num_classes)
         if num_classes is None and weight is not None:
             num_classes = weight.numel()
         super().__init__(num_classes, reduction, ignore_index)
@@ -290,7 +184,7 @@ class CrossEntropyLoss(_ClassLoss):
 # ---------------------------------------------------------------------------
 # Focal loss
 # ---------------------------------------------------------------------------
-class FocalLoss(_ClassLoss):
+class FocalLoss(ClassLoss):
     """Multi-class focal loss (Lin et al. 2017, "Focal Loss for Dense Object Detection").
 
     For a sample with true class ``y`` and predicted probability ``p_y = softmax(z)_y``::
@@ -321,7 +215,7 @@ class FocalLoss(_ClassLoss):
                  reduction: str = "mean", ignore_index: int = -100):
         if not isinstance(gamma, numbers.Real) or not math.isfinite(gamma) or gamma < 0:
             raise ValueError(f"gamma={gamma!r} must be a finite number >= 0 (0 = cross entropy; Lin et al. use 2).")
-        alpha = _check_class_vector(alpha, "alpha", num_classes)
+        alpha = check_class_vector(alpha, "alpha", num_classes)
         if num_classes is None and alpha is not None:
             num_classes = alpha.numel()
         super().__init__(num_classes, reduction, ignore_index)
@@ -336,7 +230,7 @@ class FocalLoss(_ClassLoss):
         one_minus_p = (-torch.expm1(log_p)).clamp_min(1e-12)
         per_sample = -(one_minus_p ** self.gamma) * log_p
         w = self._per_class(self.alpha, safe, logits) * keep
-        return _reduce(per_sample * w, w, self.reduction)
+        return reduce_loss(per_sample * w, w, self.reduction)
 
     def extra_repr(self) -> str:
         return f"gamma={self.gamma}, " + super().extra_repr()
@@ -358,7 +252,7 @@ def ldam_margins(class_counts, max_m: float = 0.5) -> torch.Tensor:
     return torch.as_tensor(max_m * inv_quarter / inv_quarter.max(), dtype=torch.float32)
 
 
-class LDAMLoss(_ClassLoss):
+class LDAMLoss(ClassLoss):
     """Label-distribution-aware margin loss with optional deferred re-weighting (Cao et al. 2019).
 
     A rare class ``c`` gets a larger margin ``m_c ~ n_c^(-1/4)`` (see
@@ -485,7 +379,7 @@ def use_normed_head(model: nn.Module) -> nn.Module:
 # ---------------------------------------------------------------------------
 # Balanced softmax / logit adjustment
 # ---------------------------------------------------------------------------
-class BalancedSoftmaxLoss(_ClassLoss):
+class BalancedSoftmaxLoss(ClassLoss):
     """Balanced softmax / logit-adjusted loss (Ren et al. 2020; Menon et al. 2021).
 
     With class priors ``pi_c = n_c / n`` from the training set::

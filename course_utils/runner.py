@@ -262,29 +262,11 @@ def run_notebooks(
     option values. ``dry_run=True`` checks all of that, prints what would run and
     returns no results.
     """
-    if device not in config.DEVICE_CHOICES and not device.startswith("cuda:"):
-        raise RunnerError(f"--device {device!r} must be one of {', '.join(config.DEVICE_CHOICES)} or cuda:N")
-    sources = dict.fromkeys(config.DATA_SOURCES + config.DETECTION_SOURCES)
-    if data_source not in sources:
-        raise RunnerError(f"--data-source {data_source!r} must be one of {', '.join(sources)}")
-    if jobs < 1:
-        raise RunnerError(f"--jobs must be at least 1, got {jobs}")
-    if timeout is not None and timeout < 0:
-        raise RunnerError(f"--timeout {timeout:g} must be a number of seconds > 0, or 0 for no limit")
+    _check_options(device=device, data_source=data_source, jobs=jobs, timeout=timeout)
     paths = resolve_notebooks(notebooks, solutions=solutions)
     extra = dict(extra or {})
     declared = {p: nbtools.notebook_parameters(p) for p in paths}
-    all_declared = set().union(*declared.values())
-    unknown = sorted(set(extra) - all_declared)
-    if unknown:
-        raise RunnerError(
-            f"parameter(s) {', '.join(unknown)} not declared by any selected notebook; "
-            f"declared: {', '.join(sorted(all_declared))}"
-        )
-    for path, defaults in declared.items():
-        for name, value in extra.items():
-            if name in defaults:
-                check_parameter_type(name, value, defaults[name], path.stem)
+    _check_extra_parameters(extra, declared)
     check_kernel(kernel)
     if timeout is None:
         timeout = SMOKE_TIMEOUT_S if smoke else None
@@ -306,7 +288,7 @@ def run_notebooks(
 
     def one(path: Path) -> NotebookResult:
         standard = {"SMOKE": smoke, "DEVICE": device, "OUTPUT_DIR": str(out / path.stem)}
-        if nbtools.reads_data_source(path, data_source):  # a wafer source goes to wafer notebooks, deeppcb to detection ones
+        if nbtools.reads_data_source(path, data_source):  # wm811k: wafer notebooks; deeppcb: detection ones
             standard["DATA_SOURCE"] = data_source
             if data_path is not None:
                 standard["DATA_PATH"] = str(Path(data_path).expanduser().resolve())
@@ -329,6 +311,34 @@ def run_notebooks(
             results = list(pool.map(one, paths))
     write_summary(results, out)
     return results, out
+
+
+def _check_options(*, device: str, data_source: str, jobs: int, timeout: float | None) -> None:
+    """Raise :class:`RunnerError` for an option value the runner cannot use."""
+    if device not in config.DEVICE_CHOICES and not device.startswith("cuda:"):
+        raise RunnerError(f"--device {device!r} must be one of {', '.join(config.DEVICE_CHOICES)} or cuda:N")
+    sources = dict.fromkeys(config.DATA_SOURCES + config.DETECTION_SOURCES)
+    if data_source not in sources:
+        raise RunnerError(f"--data-source {data_source!r} must be one of {', '.join(sources)}")
+    if jobs < 1:
+        raise RunnerError(f"--jobs must be at least 1, got {jobs}")
+    if timeout is not None and timeout < 0:
+        raise RunnerError(f"--timeout {timeout:g} must be a number of seconds > 0, or 0 for no limit")
+
+
+def _check_extra_parameters(extra: dict, declared: dict) -> None:
+    """Every ``-p`` name must be declared by a selected notebook, with a value its default's type allows."""
+    all_declared = set().union(*declared.values())
+    unknown = sorted(set(extra) - all_declared)
+    if unknown:
+        raise RunnerError(
+            f"parameter(s) {', '.join(unknown)} not declared by any selected notebook; "
+            f"declared: {', '.join(sorted(all_declared))}"
+        )
+    for path, defaults in declared.items():
+        for name, value in extra.items():
+            if name in defaults:
+                check_parameter_type(name, value, defaults[name], path.stem)
 
 
 def _output_folder(output_dir) -> Path:

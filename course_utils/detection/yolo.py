@@ -84,7 +84,7 @@ def offline_environment(offline: bool | None = None) -> bool:
     if offline is None:
         if "YOLO_OFFLINE" in os.environ:
             return os.environ["YOLO_OFFLINE"].strip().lower() in ("1", "true", "yes", "on", "y", "t")
-        from ..transfer import _host_reachable
+        from ..pretrained import host_reachable as _host_reachable
 
         offline = not _host_reachable("https://github.com")
     os.environ["YOLO_OFFLINE"] = "1" if offline else "0"
