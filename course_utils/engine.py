@@ -115,8 +115,9 @@ class EvaluationResult:
     macro_f1: float = field(init=False)
 
     def __post_init__(self) -> None:
-        self.accuracy = float(self.report.loc["accuracy", "f1-score"])
-        self.macro_f1 = float(self.report.loc["macro avg", "f1-score"])
+        # from the predictions themselves, not read back from the report (which is rounded for display)
+        self.accuracy = float((np.asarray(self.y_true) == np.asarray(self.y_pred)).mean())
+        self.macro_f1 = metrics.macro_f1(self.y_true, self.y_pred)
 
     def __repr__(self) -> str:
         return f"EvaluationResult(n={len(self.y_true)}, accuracy={self.accuracy:.4f}, macro_f1={self.macro_f1:.4f})"

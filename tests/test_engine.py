@@ -10,7 +10,7 @@ import torch
 from sklearn.metrics import f1_score
 from torch import nn
 
-from course_utils import checkpoints, data, engine, models
+from course_utils import checkpoints, data, engine, metrics, models
 
 # Builds a tiny, fully seeded run. Executed both in a subprocess (the run that gets
 # killed) and in this process (the resumed and the uninterrupted runs).
@@ -290,3 +290,14 @@ def test_resume_with_a_truncated_best_checkpoint_names_the_file(tmp_path):
         tiny_fit(tmp_path, epochs=3, resume=True)
     assert f"Could not read the checkpoint {best}" in str(err.value) and "delete it" in str(err.value)
     assert not isinstance(err.value.__cause__, type(None))
+
+
+def test_evaluation_result_scores_are_not_rounded():
+    from sklearn.metrics import accuracy_score, f1_score
+
+    y_true = np.array([0, 1, 2, 2, 1, 0, 2])
+    y_pred = np.array([0, 2, 2, 2, 1, 1, 0])
+    report = metrics.classification_report_df(y_true, y_pred, ["a", "b", "c"], digits=1)
+    result = engine.EvaluationResult(y_true, y_pred, np.zeros((7, 3), np.float32), report, report)
+    assert result.accuracy == accuracy_score(y_true, y_pred)
+    assert result.macro_f1 == pytest.approx(f1_score(y_true, y_pred, average="macro"), abs=1e-12)
