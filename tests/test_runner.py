@@ -247,3 +247,13 @@ def test_documented_examples_are_valid(capsys):
         for i in data_path:
             argv[i + 1] = "/tmp/not-needed-for-a-dry-run.pkl"
         assert cli.main(argv + ["--dry-run"]) == 0, (argv, capsys.readouterr().err)
+
+
+def test_a_cell_past_the_cell_timeout_is_retried_once_then_reported(tmp_path, capsys):
+    slow = _write(tmp_path / "42_slow.ipynb", "import time\ntime.sleep(6)")
+    results, _ = runner.run_notebooks([str(slow)], output_dir=tmp_path / "o", cell_timeout=1)
+    out = capsys.readouterr().out
+    assert out.count("[  retry] 42_slow: cell") == 1 and "ran past 1 s" in out
+    (result,) = results
+    assert result.status == "failed" and result.error_type == "CellTimeoutError"
+    assert result.error.endswith("(after one retry)")
