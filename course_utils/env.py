@@ -24,7 +24,7 @@ import pandas as pd
 import torch
 
 from . import config
-from .config import DEVICE_CHOICES  # noqa: E402  (one list of device names, shared with the runner)
+from .config import DEVICE_CHOICES  # one list of device names, shared with the runner
 
 __all__ = ["mps_available", "nvidia_gpu_present", "get_device", "seed_everything", "is_colab", "in_notebook",
            "default_num_workers", "environment_report", "REQUIRED_PACKAGES", "EXTRA_PACKAGES", "check_packages",

@@ -47,11 +47,6 @@ def _as_numpy(values, name: str) -> np.ndarray:
         raise TypeError(f"{name} must be array-like; could not convert it ({exc}).") from None
 
 
-def _labels(values, name: str, n_classes: int | None = None) -> np.ndarray:
-    """1-D int64 class indices, checked against ``n_classes`` (:func:`course_utils.checks.check_labels`)."""
-    return check_labels(values, name, n_classes=n_classes)
-
-
 def _run_pair(name, run) -> tuple:
     """``(y_true, y_pred)`` from a run given as ``(y_true, y_pred)`` or ``(y_true, y_pred, probs)``."""
     if isinstance(run, (tuple, list)) and len(run) in (2, 3):
@@ -129,7 +124,7 @@ def balanced_indices(labels, *, n_per_class: int | None = None, seed: int = 0) -
     -------
     ``int64`` array of ``n_per_class * (number of present classes)`` sorted indices.
     """
-    y = _labels(labels, "labels")
+    y = check_labels(labels, "labels")
     if y.size == 0:
         raise ValueError("labels is empty: there is nothing to subsample.")
     classes, counts = np.unique(y, return_counts=True)
@@ -156,8 +151,8 @@ def imbalanced_vs_balanced(y_true, y_pred, class_names: Sequence[str] = CLASS_NA
     Returns the :func:`compare_runs` table with runs ``"imbalanced test"`` and
     ``"balanced test"``; ``support`` is included.
     """
-    y_true = _labels(y_true, "y_true", len(class_names))
-    y_pred = _labels(y_pred, "y_pred", len(class_names))
+    y_true = check_labels(y_true, "y_true", n_classes=len(class_names))
+    y_pred = check_labels(y_pred, "y_pred", n_classes=len(class_names))
     if len(y_true) != len(y_pred):
         raise ValueError(f"y_true and y_pred must have the same length; got {len(y_true)} and {len(y_pred)}.")
     idx = balanced_indices(y_true, n_per_class=n_per_class, seed=seed)
@@ -205,7 +200,7 @@ def check_collapse(y_pred, *, y_true=None, class_names: Sequence[str] = CLASS_NA
     """
     if not 0 < threshold <= 1:
         raise ValueError(f"threshold={threshold!r} must lie in (0, 1], e.g. 0.95.")
-    y_pred = _labels(y_pred, "y_pred", len(class_names))
+    y_pred = check_labels(y_pred, "y_pred", n_classes=len(class_names))
     if y_pred.size == 0:
         raise ValueError("y_pred is empty: there is nothing to check.")
     counts = np.bincount(y_pred, minlength=len(class_names))
@@ -213,7 +208,7 @@ def check_collapse(y_pred, *, y_true=None, class_names: Sequence[str] = CLASS_NA
     share = float(counts[dominant] / counts.sum())
     true_share = None
     if y_true is not None:
-        y_true = _labels(y_true, "y_true", len(class_names))
+        y_true = check_labels(y_true, "y_true", n_classes=len(class_names))
         if len(y_true) != len(y_pred):
             raise ValueError(f"y_true and y_pred must have the same length; got {len(y_true)} and {len(y_pred)}.")
         true_share = float(np.mean(y_true == dominant))
@@ -251,7 +246,7 @@ def _scores(y_true, probs, class_names) -> tuple[np.ndarray, np.ndarray]:
     p = _as_numpy(probs, "probs").astype(np.float64)
     if p.ndim != 2 or p.shape[1] != len(class_names):
         raise ValueError(f"probs must have shape (N, {len(class_names)}) = (samples, classes); got {p.shape}.")
-    y = _labels(y_true, "y_true", len(class_names))
+    y = check_labels(y_true, "y_true", n_classes=len(class_names))
     if len(y) != len(p):
         raise ValueError(f"y_true has {len(y)} entries but probs has {len(p)} rows.")
     if not np.isfinite(p).all():

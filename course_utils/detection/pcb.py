@@ -23,7 +23,6 @@ import os
 import shutil
 import subprocess
 import tempfile
-import urllib.error
 import urllib.request
 import zipfile
 from concurrent.futures import ThreadPoolExecutor
@@ -246,11 +245,11 @@ def download_deeppcb(dest=None, *, timeout: float = 10.0, probe_url: str = "http
     dest = Path(dest).expanduser() if dest is not None else config.data_dir() / "DeepPCB"
     if (dest / "PCBData" / "trainval.txt").is_file():
         return dest
-    try:
-        urllib.request.urlopen(urllib.request.Request(probe_url, method="HEAD"), timeout=timeout).close()
-    except (urllib.error.URLError, OSError, ValueError) as err:
+    from ..pretrained import host_reachable  # the kit's one reachability probe (proxy-aware, never hangs)
+
+    if not host_reachable(probe_url, timeout=timeout):
         raise ConnectionError(
-            f"Cannot reach {probe_url} within {timeout:g} s ({err}); DeepPCB cannot be downloaded here. "
+            f"Cannot reach {probe_url} within {timeout:g} s; DeepPCB cannot be downloaded here. "
             f"Offline, use DATA_SOURCE = 'synthetic' (the twin), or copy a clone of {DEEPPCB_URL} to {dest} "
             "by hand and set DATA_PATH to it."
         ) from None
