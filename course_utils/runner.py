@@ -288,12 +288,7 @@ def run_notebooks(
         return [], out
     out.mkdir(parents=True, exist_ok=True)
 
-    env = dict(os.environ)
-    # Figures must land in the executed notebooks: an inherited MPLBACKEND=Agg would swallow them.
-    env["MPLBACKEND"] = "module://matplotlib_inline.backend_inline"
-    env["PYTHONUNBUFFERED"] = "1"
-    if jobs > 1 and "OMP_NUM_THREADS" not in env:
-        env["OMP_NUM_THREADS"] = str(max(1, (os.cpu_count() or 1) // jobs))
+    env = _kernel_env(jobs)
 
     def one(path: Path) -> NotebookResult:
         standard = {"SMOKE": smoke, "DEVICE": device, "OUTPUT_DIR": str(out / path.stem)}
@@ -304,20 +299,8 @@ def run_notebooks(
         if seed is not None:
             standard["SEED"] = seed
         params = build_parameters(declared[path], standard, extra)
-        if echo:
-            print(f"[start] {path.stem}", flush=True)
-        result = _run_in_subprocess(path, out, params, kernel, timeout, env, cell_timeout)
-        if result.status == "failed" and result.error_type == "CellTimeoutError":
-            if echo:
-                print(f"[  retry] {path.stem}: cell {result.cell} ran past {cell_timeout:g} s; running it again",
-                      flush=True)
-            result = _run_in_subprocess(path, out, params, kernel, timeout, env, cell_timeout)
-            result.error = (result.error + " (after one retry)").strip() if result.status != "ok" else result.error
-        if echo:
-            where = f" at cell {result.cell}" if result.cell is not None else ""
-            detail = f"{where}: {result.error_type}: {result.error}" if result.status != "ok" else ""
-            print(f"[{result.status:>7}] {path.stem} ({result.seconds:.1f} s){detail}", flush=True)
-        return result
+        return _run_with_retry(path, out, params, kernel=kernel, timeout=timeout, env=env,
+                               cell_timeout=cell_timeout, echo=echo)
 
     if jobs == 1 or len(paths) == 1:
         results = [one(p) for p in paths]
@@ -326,6 +309,36 @@ def run_notebooks(
             results = list(pool.map(one, paths))
     write_summary(results, out)
     return results, out
+
+
+def _kernel_env(jobs: int) -> dict:
+    """The environment of every notebook's worker and kernel."""
+    env = dict(os.environ)
+    # Figures must land in the executed notebooks: an inherited MPLBACKEND=Agg would swallow them.
+    env["MPLBACKEND"] = "module://matplotlib_inline.backend_inline"
+    env["PYTHONUNBUFFERED"] = "1"
+    if jobs > 1 and "OMP_NUM_THREADS" not in env:
+        env["OMP_NUM_THREADS"] = str(max(1, (os.cpu_count() or 1) // jobs))
+    return env
+
+
+def _run_with_retry(path: Path, out: Path, params: dict, *, kernel: str, timeout: float | None, env: dict,
+                    cell_timeout: float | None, echo: bool) -> NotebookResult:
+    """Run one notebook (once more if a cell ran past ``cell_timeout``) and print its start and result lines."""
+    if echo:
+        print(f"[start] {path.stem}", flush=True)
+    result = _run_in_subprocess(path, out, params, kernel, timeout, env, cell_timeout)
+    if result.status == "failed" and result.error_type == "CellTimeoutError":
+        if echo:
+            print(f"[  retry] {path.stem}: cell {result.cell} ran past {cell_timeout:g} s; running it again",
+                  flush=True)
+        result = _run_in_subprocess(path, out, params, kernel, timeout, env, cell_timeout)
+        result.error = (result.error + " (after one retry)").strip() if result.status != "ok" else result.error
+    if echo:
+        where = f" at cell {result.cell}" if result.cell is not None else ""
+        detail = f"{where}: {result.error_type}: {result.error}" if result.status != "ok" else ""
+        print(f"[{result.status:>7}] {path.stem} ({result.seconds:.1f} s){detail}", flush=True)
+    return result
 
 
 def _check_options(*, device: str, data_source: str, jobs: int, timeout: float | None) -> None:
