@@ -333,6 +333,43 @@ def _interp_rows(u: np.ndarray, quantiles: np.ndarray) -> np.ndarray:
     return q0 + (q1 - q0) * (u - lo) / (hi - lo)
 
 
+def _draw_chunks(order: np.ndarray, per_wafer: tuple, out_size: tuple[int, int], chunk_seqs: list,
+                 n_jobs: int | None) -> np.ndarray:
+    """``uint8 (N, H, W)`` maps, drawn ``_CHUNK`` wafers at a time (in ``order``), one seed sequence per chunk,
+    on up to ``n_jobs`` threads; the result does not depend on the number of threads."""
+    maps = np.empty((len(order), *out_size), dtype=np.uint8)
+
+    def work(k: int) -> None:
+        idx = order[k * _CHUNK:(k + 1) * _CHUNK]
+        maps[idx] = _generate_chunk(*(a[idx] for a in per_wafer), out_size, chunk_seqs[k])
+
+    jobs = n_jobs or min(4, os.cpu_count() or 1)
+    if jobs == 1 or len(chunk_seqs) == 1:
+        for k in range(len(chunk_seqs)):
+            work(k)
+    else:
+        with ThreadPoolExecutor(max_workers=jobs) as pool:
+            list(pool.map(work, range(len(chunk_seqs))))
+    return maps
+
+
+def _plan_products(lot_of: np.ndarray, n_lots: int, rng) -> tuple[np.ndarray, ...]:
+    """Each lot makes one product: a die grid and an outline radius (1 = the wafer touches the grid).
+
+    Products are drawn with Zipf-like popularity, so many lots share an outline as in the fab.
+    Returns per wafer ``grid_h``, ``grid_w`` (int), ``rim`` (float) and ``die_size`` (``float32``,
+    dies on the wafer).
+    """
+    prod_h, prod_w = _sample_grids(_N_PRODUCTS, rng)
+    prod_rim = rng.uniform(0.975, 1.0, _N_PRODUCTS)
+    popularity = rng.permutation(1.0 / np.arange(1, _N_PRODUCTS + 1) ** _PRODUCT_ZIPF)
+    product = rng.choice(_N_PRODUCTS, n_lots, p=popularity / popularity.sum())[lot_of]
+    used = np.unique(product)
+    dies = np.zeros(_N_PRODUCTS, dtype=np.float32)
+    dies[used] = _count_dies(prod_h[used], prod_w[used], prod_rim[used])
+    return prod_h[product], prod_w[product], prod_rim[product], dies[product]
+
+
 def make_synthetic_wafers(
     n_samples: int = 2000,
     *,
@@ -384,7 +421,7 @@ def make_synthetic_wafers(
     >>> ws.class_counts()
     array([56, 56, 56, 56, 56, 55, 55, 55, 55])
     """
-    # (over 80 lines only because the docstring documents every argument; the body is about 60)
+    # (over 80 lines only because the docstring documents every argument; the body is about 45)
     out_size = check_size(size, min_size=MIN_SIZE)
     if not is_int(seed) or seed < 0:
         raise ValueError(f"seed={seed!r} must be a non-negative integer.")
@@ -400,34 +437,13 @@ def make_synthetic_wafers(
     labels = _run_labels(counts, rng)
     n_lots = -(-n // WAFERS_PER_LOT)
     lot_of = np.arange(n) // WAFERS_PER_LOT
-    # products: die grid and outline radius (1 = the wafer touches the grid); each lot makes one product
-    prod_h, prod_w = _sample_grids(_N_PRODUCTS, rng)
-    prod_rim = rng.uniform(0.975, 1.0, _N_PRODUCTS)
-    popularity = rng.permutation(1.0 / np.arange(1, _N_PRODUCTS + 1) ** _PRODUCT_ZIPF)
-    product = rng.choice(_N_PRODUCTS, n_lots, p=popularity / popularity.sum())[lot_of]
-    grid_h, grid_w, rim = prod_h[product], prod_w[product], prod_rim[product]
-    used = np.unique(product)
-    die_size = np.zeros(_N_PRODUCTS, dtype=np.float32)
-    die_size[used] = _count_dies(prod_h[used], prod_w[used], prod_rim[used])
+    grid_h, grid_w, rim, die_size = _plan_products(lot_of, n_lots, rng)
     family = lot_of * NUM_CLASSES + labels
     likeness = rng.uniform(*_LIKENESS, n_lots)[lot_of]
 
     # wafers with similar grids go into the same chunk (little padding), lots kept together
     order = np.lexsort((lot_of, grid_w, grid_h))
-    maps = np.empty((n, *out_size), dtype=np.uint8)
-
-    def work(k: int) -> None:
-        idx = order[k * _CHUNK:(k + 1) * _CHUNK]
-        maps[idx] = _generate_chunk(labels[idx], grid_h[idx], grid_w[idx], rim[idx], family[idx], likeness[idx],
-                                    out_size, chunk_seqs[k])
-
-    jobs = n_jobs or min(4, os.cpu_count() or 1)
-    if jobs == 1 or len(chunk_seqs) == 1:
-        for k in range(len(chunk_seqs)):
-            work(k)
-    else:
-        with ThreadPoolExecutor(max_workers=jobs) as pool:
-            list(pool.map(work, range(len(chunk_seqs))))
+    maps = _draw_chunks(order, (labels, grid_h, grid_w, rim, family, likeness), out_size, chunk_seqs, n_jobs)
 
     return WaferSet(
         maps=maps,
@@ -435,7 +451,7 @@ def make_synthetic_wafers(
         class_names=CLASS_NAMES,
         lot=np.array([f"syn-lot-{i + 1:05d}" for i in range(n_lots)])[lot_of],
         wafer_index=(np.arange(n) % WAFERS_PER_LOT + 1).astype(np.int16),
-        die_size=die_size[product],
+        die_size=die_size,
         grid_shape=np.stack([grid_h, grid_w], axis=1).astype(np.int32),
         source="synthetic",
         info={"generator": "course_utils.synthetic.make_synthetic_wafers", "seed": int(seed),
