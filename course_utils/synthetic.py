@@ -43,7 +43,8 @@ import numpy as np
 
 from .checks import check_size, is_int, largest_remainder
 from .config import CLASS_NAMES, NUM_CLASSES, WM811K_LABELED_COUNTS
-from .synthetic_patterns import NOISE_AT, NOISE_QUANTILES, PATTERNS, RIM_NOISE_HIGH, add_background_extras, col
+from .synthetic_patterns import (NOISE_AREA_EXPONENT, NOISE_AT, NOISE_QUANTILES, NOISE_REF_DIES, PATTERNS, RIM_NOISE_HIGH,
+                                 add_background_extras, col)
 from .wafers import WaferSet, nearest_index
 
 __all__ = ["make_synthetic_wafers", "class_allocation", "PROPORTION_PRESETS", "WAFERS_PER_LOT", "MIN_SIZE"]
@@ -219,12 +220,32 @@ _N_PRODUCTS, _PRODUCT_ZIPF = 632, 1.0
 #: Mean length of a run of consecutive wafers of one class (runs are cut into lots of 25): real
 #: failures come in lot-wide episodes, so a defect class gathers in a few lots.
 _RUN_MEAN = np.array([6.0, 4.0, 6.0, 8.0, 5.0, 4.0, 5.0, 4.0, 1.0])
+#: The real file's common products (die grids), and the share of each class's wafers made on them, read
+#: from the 270 shared real maps (a grid held by at least 3 of a class's 30 maps; rounded to 0.05): the
+#: failure types are not spread evenly over products (19 of 30 real Center maps are 25 x 27, 18 of 30
+#: Donut maps 41 x 42, 11 of 30 Edge-Ring maps 53 x 52). A class's other wafers come from the catalogue.
+_HOME_GRIDS = ((25, 27), (27, 25), (26, 26), (31, 31), (41, 42), (35, 40), (33, 33), (53, 52), (63, 62),
+               (107, 150), (39, 31), (35, 31), (41, 51), (41, 41), (32, 29), (32, 35))
+_HOME_SHARE = {
+    "Center": {(25, 27): 0.65, (31, 31): 0.1},
+    "Donut": {(41, 42): 0.6, (35, 40): 0.1},
+    "Edge-Loc": {(25, 27): 0.1, (33, 33): 0.1},
+    "Edge-Ring": {(53, 52): 0.35, (63, 62): 0.15, (107, 150): 0.1},
+    "Loc": {(39, 31): 0.1, (35, 31): 0.1},
+    "Near-full": {(25, 27): 0.45, (27, 25): 0.2, (26, 26): 0.05},
+    "Random": {(41, 51): 0.25, (41, 41): 0.15, (32, 29): 0.1, (32, 35): 0.1},
+    "Scratch": {},
+    "none": {(27, 25): 0.35, (25, 27): 0.3, (26, 26): 0.1},
+}
+#: Classes whose catalogue wafers lean to finer grids (dies across; real Scratch maps: median 55).
+_CLASS_ACROSS = {"Scratch": 60.0}
 #: Range of a lot's likeness: the chance that a sibling repeats a pattern parameter of its family's first wafer.
 _LIKENESS = (0.0, 0.7)
 
 
-def _run_labels(counts: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-    """Labels ``int64 (sum(counts),)`` in shuffled runs of one class; exactly ``counts`` per class."""
+def _class_runs(counts: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """Runs of consecutive wafers of one class: ``(run_class, run_length)``, ``int64`` each, covering
+    exactly ``counts[c]`` wafers of every class ``c`` (in class order; the caller orders them)."""
     run_class, run_len = [], []
     for cls, n_cls in enumerate(counts):
         if n_cls == 0:
@@ -235,9 +256,7 @@ def _run_labels(counts: np.ndarray, rng: np.random.Generator) -> np.ndarray:
         lengths[-1] -= lengths.sum() - n_cls
         run_class.append(np.full(len(lengths), cls))
         run_len.append(lengths)
-    run_class, run_len = np.concatenate(run_class), np.concatenate(run_len)
-    order = rng.permutation(len(run_len))
-    return np.repeat(run_class[order], run_len[order]).astype(np.int64)
+    return np.concatenate(run_class).astype(np.int64), np.concatenate(run_len).astype(np.int64)
 
 
 class _SiblingDraws:
@@ -284,7 +303,7 @@ class _SiblingDraws:
 # ---------------------------------------------------------------------------
 # One chunk of wafers
 # ---------------------------------------------------------------------------
-def _generate_chunk(labels, grid_h, grid_w, rim, family, likeness, size, seed_seq) -> np.ndarray:
+def _generate_chunk(labels, grid_h, grid_w, rim, dies_on_wafer, family, likeness, size, seed_seq) -> np.ndarray:
     """Maps ``uint8 (m, size_h, size_w)`` for one chunk of wafers (all per-wafer inputs are ``(m,)``)."""
     rng = np.random.default_rng(seed_seq)
     draws = _SiblingDraws(rng, family, likeness)
@@ -300,10 +319,11 @@ def _generate_chunk(labels, grid_h, grid_w, rim, family, likeness, size, seed_se
     outer = on_wafer & ((ax * ax + y * y > rim2) | (x * x + ay * ay > rim2))
     geometry = {"x": x, "y": y, "r": np.sqrt(r2), "rim": col(rim), "outer": outer.astype(np.float32),
                 "pitch": col(2.0 / np.sqrt(grid_h * grid_w))}
-    # background noise: a per-wafer level drawn from the class's real quantiles, extra on the outermost
-    # dies, and now and then a small cluster or a short run
+    # background noise: a per-wafer level drawn from the class's real quantiles (lower for smaller dies),
+    # extra on the outermost dies, and now and then a small cluster or a short run
     u = draws.random(m)
-    level = _interp_rows(u, NOISE_QUANTILES[labels]).astype(np.float32)
+    level = _interp_rows(u, NOISE_QUANTILES[labels])
+    level = (1.0 - (1.0 - level) ** ((NOISE_REF_DIES / dies_on_wafer) ** NOISE_AREA_EXPONENT)).astype(np.float32)
     extra = draws.uniform(0.0, 1.0, m).astype(np.float32) * RIM_NOISE_HIGH[labels]
     p = col(level) + outer * col(extra * (1.0 - level))
     add_background_extras(p, np.minimum(grid_h, size[0]), np.minimum(grid_w, size[1]), draws)
@@ -353,21 +373,55 @@ def _draw_chunks(order: np.ndarray, per_wafer: tuple, out_size: tuple[int, int],
     return maps
 
 
-def _plan_products(lot_of: np.ndarray, n_lots: int, rng) -> tuple[np.ndarray, ...]:
-    """Each lot makes one product: a die grid and an outline radius (1 = the wafer touches the grid).
-
-    Products are drawn with Zipf-like popularity, so many lots share an outline as in the fab.
-    Returns per wafer ``grid_h``, ``grid_w`` (int), ``rim`` (float) and ``die_size`` (``float32``,
-    dies on the wafer).
-    """
+def _catalogue(rng) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """The product catalogue: die grid ``(h, w)``, outline radius (1 = the wafer touches the grid) and,
+    per class, the chance of each product for a run of that class (``float64 (9, _N_PRODUCTS)``)."""
     prod_h, prod_w = _sample_grids(_N_PRODUCTS, rng)
+    n_home = len(_HOME_GRIDS)
+    prod_h[:n_home], prod_w[:n_home] = np.array(_HOME_GRIDS).T
     prod_rim = rng.uniform(0.975, 1.0, _N_PRODUCTS)
-    popularity = rng.permutation(1.0 / np.arange(1, _N_PRODUCTS + 1) ** _PRODUCT_ZIPF)
-    product = rng.choice(_N_PRODUCTS, n_lots, p=popularity / popularity.sum())[lot_of]
+    popularity = 1.0 / rng.permutation(np.arange(1, _N_PRODUCTS + 1)) ** _PRODUCT_ZIPF
+    popularity[:n_home] = 0.0                             # home products are drawn by their share alone
+    across = np.sqrt(prod_h * prod_w)
+    chance = np.zeros((NUM_CLASSES, _N_PRODUCTS))
+    for cls, name in enumerate(CLASS_NAMES):
+        home = np.array([_HOME_SHARE[name].get(grid, 0.0) for grid in _HOME_GRIDS])
+        rest = popularity.copy()
+        if name in _CLASS_ACROSS:                         # tilt towards the class's typical grid size
+            rest *= np.exp(-0.5 * (np.log(across / _CLASS_ACROSS[name]) / 0.35) ** 2)
+        chance[cls, :n_home] = home
+        chance[cls] += (1.0 - home.sum()) * rest / rest.sum()
+    return prod_h, prod_w, prod_rim, chance
+
+
+def _plan_lots(counts: np.ndarray, rng) -> tuple[np.ndarray, ...]:
+    """Labels and products of every wafer, lot by lot (25 wafers per lot, one product per lot).
+
+    Each run of one class is planned on a product its class favours (:data:`_HOME_SHARE`); runs are
+    grouped by product, products in random order, so a lot is mostly one product's runs and makes the
+    product most of its wafers were planned on. Returns per wafer ``labels`` (int64), ``grid_h``,
+    ``grid_w`` (int), ``rim`` (float) and ``die_size`` (``float32``, dies on the wafer).
+    """
+    run_class, run_len = _class_runs(counts, rng)
+    prod_h, prod_w, prod_rim, chance = _catalogue(rng)
+    run_product = np.empty(len(run_class), dtype=np.int64)
+    for cls in np.unique(run_class):
+        runs = np.flatnonzero(run_class == cls)
+        run_product[runs] = rng.choice(_N_PRODUCTS, len(runs), p=chance[cls])
+    product_rank = rng.permutation(_N_PRODUCTS)
+    order = np.lexsort((rng.random(len(run_len)), product_rank[run_product]))
+    labels = np.repeat(run_class[order], run_len[order])
+    planned = np.repeat(run_product[order], run_len[order])
+    # each lot makes the product most of its wafers were planned on
+    lot_of = np.arange(len(labels)) // WAFERS_PER_LOT
+    pair, votes = np.unique(lot_of * _N_PRODUCTS + planned, return_counts=True)
+    best = np.lexsort((-votes, pair // _N_PRODUCTS))
+    first = np.r_[True, np.diff(pair[best] // _N_PRODUCTS) > 0]
+    product = (pair[best][first] % _N_PRODUCTS)[lot_of]
     used = np.unique(product)
     dies = np.zeros(_N_PRODUCTS, dtype=np.float32)
     dies[used] = _count_dies(prod_h[used], prod_w[used], prod_rim[used])
-    return prod_h[product], prod_w[product], prod_rim[product], dies[product]
+    return labels, prod_h[product], prod_w[product], prod_rim[product], dies[product]
 
 
 def make_synthetic_wafers(
@@ -434,16 +488,15 @@ def make_synthetic_wafers(
     plan_seq, *chunk_seqs = root.spawn(1 + -(-n // _CHUNK))
     rng = np.random.default_rng(plan_seq)
 
-    labels = _run_labels(counts, rng)
+    labels, grid_h, grid_w, rim, die_size = _plan_lots(counts, rng)
     n_lots = -(-n // WAFERS_PER_LOT)
     lot_of = np.arange(n) // WAFERS_PER_LOT
-    grid_h, grid_w, rim, die_size = _plan_products(lot_of, n_lots, rng)
     family = lot_of * NUM_CLASSES + labels
     likeness = rng.uniform(*_LIKENESS, n_lots)[lot_of]
 
     # wafers with similar grids go into the same chunk (little padding), lots kept together
     order = np.lexsort((lot_of, grid_w, grid_h))
-    maps = _draw_chunks(order, (labels, grid_h, grid_w, rim, family, likeness), out_size, chunk_seqs, n_jobs)
+    maps = _draw_chunks(order, (labels, grid_h, grid_w, rim, die_size, family, likeness), out_size, chunk_seqs, n_jobs)
 
     return WaferSet(
         maps=maps,

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["PATTERNS", "NOISE_AT", "NOISE_QUANTILES", "RIM_NOISE_HIGH", "add_background_extras", "col"]
+__all__ = ["PATTERNS", "NOISE_AT", "NOISE_QUANTILES", "NOISE_REF_DIES", "NOISE_AREA_EXPONENT", "RIM_NOISE_HIGH", "add_background_extras", "col"]
 
 _TWO_PI = np.float32(2 * np.pi)
 
@@ -81,10 +81,12 @@ def _pattern_donut(g, rng, m):
 
 
 def _pattern_edge_loc(g, rng, m):
-    """A cluster that hugs the rim: from a few dies to a large sector of the edge."""
+    """A cluster that hugs the rim: from a few dies to a large sector of the edge (one in five reaches deep)."""
+    large = rng.random(m) < 0.2
     return col(rng.uniform(0.8, 1.0, m)) * _polar_blob(
         g["r"], _theta(g), g["rim"], col(rng.uniform(0, 2 * np.pi, m)),
-        col(rng.uniform(0.12, 0.7, m)), col(rng.uniform(0.25, 1.6, m)), col(rng.uniform(0.2, 0.6, m)))
+        col(np.where(large, rng.uniform(0.6, 1.1, m), rng.uniform(0.12, 0.7, m))),
+        col(np.where(large, rng.uniform(1.0, 2.2, m), rng.uniform(0.25, 1.6, m))), col(rng.uniform(0.2, 0.6, m)))
 
 
 def _pattern_edge_ring(g, rng, m):
@@ -96,24 +98,33 @@ def _pattern_edge_ring(g, rng, m):
     for _ in range(2):
         gap = col(np.where(rng.random(m) < 0.35, rng.uniform(0.1, 0.9, m), 0.0))
         keep *= 1.0 - _ramp((gap - _angle_gap(_theta(g), col(rng.uniform(0, 2 * np.pi, m)))) / 0.15)
-    return col(rng.uniform(0.8, 1.0, m)) * ring * keep
+    return col(rng.uniform(0.92, 1.0, m)) * ring * keep
 
 
 def _pattern_loc(g, rng, m):
-    """One to three clusters of a few to ~100 dies inside the wafer, away from the centre (sizes as real Loc).
-
-    Clusters are round or boxy (real Loc clusters often follow the die rows)."""
-    p = np.zeros_like(g["r"])
+    """One to three clusters inside the wafer, away from the centre: from a few dies to ~15 % of the wafer
+    (log-uniform sizes, as real Loc), round, elongated at any angle or boxy (following the die rows),
+    often with a second lobe, dense or a loose cloud."""
+    x, y, p = g["x"], g["y"], np.zeros_like(g["r"])
     for k in range(3):
-        on = rng.random(m) < (1.0, 0.35, 0.15)[k]
-        radius = rng.uniform(0.15, 0.85, m)
-        phi = rng.uniform(0, 2 * np.pi, m)
-        dx, dy = g["x"] - col(radius * np.cos(phi)), g["y"] - col(radius * np.sin(phi))
-        u, v = np.abs(dx) / col(rng.uniform(0.06, 0.4, m)), np.abs(dy) / col(rng.uniform(0.06, 0.4, m))
-        boxy = col(rng.random(m) < 0.4)
-        dist = boxy * np.maximum(u, v) + (1.0 - boxy) * np.sqrt(u * u + v * v)
-        blob = _ramp((1.0 - dist) / col(rng.uniform(0.1, 0.6, m)))
-        p = np.maximum(p, col(on * rng.uniform(0.75, 1.0, m)) * blob)
+        on = rng.random(m) < (1.0, 0.3, 0.12)[k]
+        radius, phi = rng.uniform(0.15, 0.85, m), rng.uniform(0, 2 * np.pi, m)
+        cx, cy = radius * np.cos(phi), radius * np.sin(phi)
+        extent = np.exp(rng.uniform(np.log(0.07), np.log(0.35), m))
+        aspect = np.exp(rng.uniform(0.0, np.log(3.5), m))
+        rx, ry, angle = col(extent * np.sqrt(aspect)), col(extent / np.sqrt(aspect)), col(rng.uniform(0, np.pi, m))
+        soft = col(rng.uniform(0.1, 0.6, m))
+        boxy = col(rng.random(m) < 0.3)
+        u, v = np.abs(x - col(cx)) / rx, np.abs(y - col(cy)) / ry
+        blob = boxy * _ramp((1.0 - np.maximum(u, v)) / soft) + (1.0 - boxy) * _blob(x, y, col(cx), col(cy), rx, ry, angle, soft)
+        # a second lobe beside the first makes the cluster irregular
+        lobe_at = rng.uniform(0, 2 * np.pi, m)
+        reach = extent * rng.uniform(0.6, 1.3, m)
+        scale = col(np.where(rng.random(m) < 0.5, rng.uniform(0.4, 0.9, m), 0.0))
+        lobe = _blob(x, y, col(cx + reach * np.cos(lobe_at)), col(cy + reach * np.sin(lobe_at)),
+                     np.maximum(rx * scale, 1e-3), np.maximum(ry * scale, 1e-3), angle, soft)
+        level = np.where(rng.random(m) < 0.15, rng.uniform(0.5, 0.75, m), rng.uniform(0.8, 1.0, m))
+        p = np.maximum(p, col(on * level) * np.maximum(blob, (scale > 0) * lobe))
     return p
 
 
@@ -150,9 +161,9 @@ def _pattern_scratch(g, rng, m):
         dx, dy = x - col(cx), y - col(cy)
         dist = np.abs(np.sqrt(dx * dx + dy * dy) - col(np.abs(big_r)))
         along = _angle_gap(np.arctan2(dy, dx), col(np.arctan2(py - cy, px - cx))) * col(np.abs(big_r))
-        half_width = col(rng.uniform(0.4, 1.0, m)) * g["pitch"]
+        half_width = col(rng.uniform(0.55, 1.1, m)) * g["pitch"]
         line = _ramp((half_width - dist) / (0.3 * g["pitch"])) * _ramp((col(length / 2) - along) / 0.05)
-        p = np.maximum(p, col(on * rng.uniform(0.6, 1.0, m)) * line)
+        p = np.maximum(p, col(on * rng.uniform(0.85, 1.0, m)) * line)
     return p
 
 
@@ -165,20 +176,26 @@ PATTERNS = (_pattern_center, _pattern_donut, _pattern_edge_loc, _pattern_edge_ri
              _pattern_near_full, _pattern_random, _pattern_scratch, _pattern_none)
 
 #: Per-wafer background noise level (defect probability of a die outside the pattern), per class, as
-#: quantiles at NOISE_AT: the percentiles of the background density (defective dies outside the largest
-#: cluster / dies on the wafer) of the even-indexed half of the 270 shared real maps, rounded and widened
-#: a little at the ends. Real 'none' wafers are rarely clean (median 14 %), Edge-Ring wafers are (3 %).
+#: quantiles at NOISE_AT, for a wafer of NOISE_REF_DIES dies (the common 25 x 27 grid). A larger die
+#: catches more particles, so the level falls with the die count ``n`` (yield model, fitted on the shared
+#: real maps: the log defect rate -ln(1 - level) falls as n ** -0.66, per class): a wafer's level is
+#: ``1 - (1 - q) ** ((NOISE_REF_DIES / n) ** NOISE_AREA_EXPONENT)``. The quantiles are those of the real
+#: background density (defective dies outside the largest cluster / dies on the wafer), brought to
+#: NOISE_REF_DIES, of the even-indexed half of the 270 shared real maps, rounded and widened a little at
+#: the ends (Near-full and Random: their noise is hidden under the pattern). Real 'none' wafers are
+#: rarely clean: 9 to 25 % of the dies of a 25 x 27 wafer, 2 to 8 % of a 60 x 60 one.
 NOISE_AT = np.array([0.0, 0.1, 0.25, 0.5, 0.75, 0.9, 1.0], dtype=np.float32)
+NOISE_REF_DIES, NOISE_AREA_EXPONENT = 530.0, 0.7
 NOISE_QUANTILES = np.array([
-    [0.010, 0.040, 0.090, 0.170, 0.190, 0.210, 0.235],   # Center
-    [0.010, 0.040, 0.060, 0.090, 0.110, 0.130, 0.190],   # Donut
-    [0.010, 0.030, 0.060, 0.120, 0.150, 0.190, 0.240],   # Edge-Loc
-    [0.005, 0.020, 0.025, 0.030, 0.040, 0.055, 0.090],   # Edge-Ring
-    [0.010, 0.020, 0.030, 0.075, 0.090, 0.100, 0.140],   # Loc
+    [0.020, 0.100, 0.130, 0.175, 0.190, 0.205, 0.230],   # Center
+    [0.020, 0.080, 0.110, 0.145, 0.190, 0.250, 0.350],   # Donut
+    [0.030, 0.060, 0.090, 0.150, 0.190, 0.220, 0.300],   # Edge-Loc
+    [0.020, 0.050, 0.060, 0.090, 0.120, 0.160, 0.220],   # Edge-Ring
+    [0.030, 0.060, 0.085, 0.120, 0.140, 0.180, 0.230],   # Loc
     [0.005, 0.040, 0.080, 0.120, 0.160, 0.180, 0.200],   # Near-full (hidden under the pattern)
     [0.005, 0.010, 0.015, 0.025, 0.035, 0.045, 0.050],   # Random (hidden under the pattern)
-    [0.005, 0.012, 0.030, 0.050, 0.090, 0.120, 0.160],   # Scratch
-    [0.010, 0.025, 0.085, 0.140, 0.165, 0.185, 0.210],   # none
+    [0.010, 0.035, 0.060, 0.090, 0.120, 0.160, 0.220],   # Scratch
+    [0.010, 0.040, 0.080, 0.140, 0.160, 0.175, 0.200],   # none
 ], dtype=np.float32)
 #: Upper end of the extra noise on the outermost dies (real rims are dirtier than the interior).
 RIM_NOISE_HIGH = np.array([0.6, 0.3, 0.3, 0.0, 0.3, 0.3, 0.3, 0.3, 0.32], dtype=np.float32)

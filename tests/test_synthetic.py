@@ -46,10 +46,11 @@ def test_format_dtype_values_and_metadata():
     assert ws.wafer_index.dtype == np.int16 and ws.wafer_index[:26].tolist() == list(range(1, 26)) + [1]
     for lot in np.unique(ws.lot):
         assert len(np.unique(ws.grid_shape[ws.lot == lot], axis=0)) == 1
-    # dies on the wafer: about pi/4 of the grid (the wafer is the ellipse inscribed in it)
+    # dies on the wafer: about pi/4 of the grid (the wafer is the ellipse inscribed in it; a small odd
+    # grid such as 27 x 25 holds up to 535 dies, 0.793 of it)
     area = ws.grid_shape[:, 0].astype(float) * ws.grid_shape[:, 1]
     assert ws.die_size.dtype == np.float32
-    assert np.all((ws.die_size > 0.70 * area) & (ws.die_size < 0.79 * area))
+    assert np.all((ws.die_size > 0.70 * area) & (ws.die_size < 0.80 * area))
 
 
 def test_same_seed_same_arrays_different_seed_differs():
