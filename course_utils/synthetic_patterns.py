@@ -61,9 +61,9 @@ def _polar_blob(r, theta, r0, theta0, half_depth, half_arc, soft):
 
 def _pattern_center(g, rng, m):
     """A blob around the wafer centre, slightly off-centre and elliptic, with a soft edge."""
-    cx, cy = col(rng.normal(0, 0.06, m)), col(rng.normal(0, 0.06, m))
+    cx, cy = col(rng.normal(0, 0.035, m)), col(rng.normal(0, 0.035, m))
     radius = col(rng.uniform(0.15, 0.5, m))
-    stretch = col(np.exp(rng.normal(0, 0.15, m)))
+    stretch = col(np.exp(rng.normal(0, 0.1, m)))
     return col(rng.uniform(0.7, 1.0, m)) * _blob(
         g["x"], g["y"], cx, cy, radius * stretch, radius / stretch, col(rng.uniform(0, np.pi, m)),
         col(rng.uniform(0.2, 0.8, m)))
@@ -81,12 +81,14 @@ def _pattern_donut(g, rng, m):
 
 
 def _pattern_edge_loc(g, rng, m):
-    """A cluster that hugs the rim: from a few dies to a large sector of the edge (one in five reaches deep)."""
-    large = rng.random(m) < 0.2
+    """A cluster that hugs the rim: mostly a few to a hundred dies along the edge (real Edge-Loc: median 5 %
+    of the wafer), one in ten a large sector reaching deep."""
+    large = rng.random(m) < 0.1
+    depth = np.where(large, rng.uniform(0.5, 1.0, m), np.exp(rng.uniform(np.log(0.08), np.log(0.45), m)))
+    arc = np.where(large, rng.uniform(1.0, 2.2, m), np.exp(rng.uniform(np.log(0.2), np.log(1.5), m)))
     return col(rng.uniform(0.8, 1.0, m)) * _polar_blob(
-        g["r"], _theta(g), g["rim"], col(rng.uniform(0, 2 * np.pi, m)),
-        col(np.where(large, rng.uniform(0.6, 1.1, m), rng.uniform(0.12, 0.7, m))),
-        col(np.where(large, rng.uniform(1.0, 2.2, m), rng.uniform(0.25, 1.6, m))), col(rng.uniform(0.2, 0.6, m)))
+        g["r"], _theta(g), g["rim"], col(rng.uniform(0, 2 * np.pi, m)), col(depth), col(arc),
+        col(rng.uniform(0.2, 0.6, m)))
 
 
 def _pattern_edge_ring(g, rng, m):
@@ -150,10 +152,10 @@ def _pattern_scratch(g, rng, m):
     x, y, p = g["x"], g["y"], np.zeros_like(g["r"])
     for k in range(3):
         on = rng.random(m) < (1.0, 0.45, 0.25)[k]
-        start_r = np.sqrt(rng.random(m)) * 0.75
+        start_r = np.sqrt(rng.random(m)) * 0.9
         start_phi = rng.uniform(0, 2 * np.pi, m)
         heading = rng.uniform(0, 2 * np.pi, m)
-        bend = rng.choice([-1.0, 1.0], m) * rng.uniform(0.05, 1.6, m)   # curvature 1/R
+        bend = rng.choice([-1.0, 1.0], m) * rng.uniform(0.05, 1.0, m)   # curvature 1/R
         length = rng.uniform(0.6, 2.4, m)
         big_r = 1.0 / bend                                                # signed arc radius
         px, py = start_r * np.cos(start_phi), start_r * np.sin(start_phi)
@@ -161,8 +163,8 @@ def _pattern_scratch(g, rng, m):
         dx, dy = x - col(cx), y - col(cy)
         dist = np.abs(np.sqrt(dx * dx + dy * dy) - col(np.abs(big_r)))
         along = _angle_gap(np.arctan2(dy, dx), col(np.arctan2(py - cy, px - cx))) * col(np.abs(big_r))
-        half_width = col(rng.uniform(0.55, 1.1, m)) * g["pitch"]
-        line = _ramp((half_width - dist) / (0.3 * g["pitch"])) * _ramp((col(length / 2) - along) / 0.05)
+        half_width = col(rng.uniform(0.6, 0.9, m)) * g["pitch"]
+        line = _ramp((half_width - dist) / (0.15 * g["pitch"])) * _ramp((col(length / 2) - along) / 0.05)
         p = np.maximum(p, col(on * rng.uniform(0.85, 1.0, m)) * line)
     return p
 
@@ -177,25 +179,27 @@ PATTERNS = (_pattern_center, _pattern_donut, _pattern_edge_loc, _pattern_edge_ri
 
 #: Per-wafer background noise level (defect probability of a die outside the pattern), per class, as
 #: quantiles at NOISE_AT, for a wafer of NOISE_REF_DIES dies (the common 25 x 27 grid). A larger die
-#: catches more particles, so the level falls with the die count ``n`` (yield model, fitted on the shared
-#: real maps: the log defect rate -ln(1 - level) falls as n ** -0.66, per class): a wafer's level is
-#: ``1 - (1 - q) ** ((NOISE_REF_DIES / n) ** NOISE_AREA_EXPONENT)``. The quantiles are those of the real
-#: background density (defective dies outside the largest cluster / dies on the wafer), brought to
-#: NOISE_REF_DIES, of the even-indexed half of the 270 shared real maps, rounded and widened a little at
-#: the ends (Near-full and Random: their noise is hidden under the pattern). Real 'none' wafers are
-#: rarely clean: 9 to 25 % of the dies of a 25 x 27 wafer, 2 to 8 % of a 60 x 60 one.
+#: catches more particles, so the level falls with the die count ``n`` (yield model fitted on the shared
+#: real maps: the log defect rate -ln(1 - level) falls as n ** -gamma, gamma per class in
+#: NOISE_AREA_EXPONENT: 1.0 for 'none', as for random particles; flatter where real rims or large grids
+#: stay noisy): a wafer's level is ``1 - (1 - q) ** ((NOISE_REF_DIES / n) ** gamma)``. The quantiles are
+#: those of the real background density (defective dies outside the largest cluster / dies on the wafer),
+#: brought to NOISE_REF_DIES, of the even-indexed half of the 270 shared real maps, rounded and widened a
+#: little at the ends (Near-full and Random: their noise is hidden under the pattern). Real 'none' wafers
+#: are rarely clean: 9 to 25 % of the dies of a 25 x 27 wafer, 2 to 3 % of a 60 x 60 one.
 NOISE_AT = np.array([0.0, 0.1, 0.25, 0.5, 0.75, 0.9, 1.0], dtype=np.float32)
-NOISE_REF_DIES, NOISE_AREA_EXPONENT = 530.0, 0.7
+NOISE_REF_DIES = 530.0
+NOISE_AREA_EXPONENT = np.array([0.9, 0.7, 0.7, 0.3, 0.7, 0.7, 0.7, 0.75, 1.0], dtype=np.float32)
 NOISE_QUANTILES = np.array([
-    [0.020, 0.100, 0.130, 0.175, 0.190, 0.205, 0.230],   # Center
+    [0.030, 0.120, 0.155, 0.178, 0.192, 0.205, 0.230],   # Center
     [0.020, 0.080, 0.110, 0.145, 0.190, 0.250, 0.350],   # Donut
     [0.030, 0.060, 0.090, 0.150, 0.190, 0.220, 0.300],   # Edge-Loc
-    [0.020, 0.050, 0.060, 0.090, 0.120, 0.160, 0.220],   # Edge-Ring
+    [0.015, 0.035, 0.043, 0.056, 0.075, 0.085, 0.150],   # Edge-Ring
     [0.030, 0.060, 0.085, 0.120, 0.140, 0.180, 0.230],   # Loc
     [0.005, 0.040, 0.080, 0.120, 0.160, 0.180, 0.200],   # Near-full (hidden under the pattern)
     [0.005, 0.010, 0.015, 0.025, 0.035, 0.045, 0.050],   # Random (hidden under the pattern)
     [0.010, 0.035, 0.060, 0.090, 0.120, 0.160, 0.220],   # Scratch
-    [0.010, 0.040, 0.080, 0.140, 0.160, 0.175, 0.200],   # none
+    [0.030, 0.080, 0.100, 0.145, 0.165, 0.175, 0.200],   # none
 ], dtype=np.float32)
 #: Upper end of the extra noise on the outermost dies (real rims are dirtier than the interior).
 RIM_NOISE_HIGH = np.array([0.6, 0.3, 0.3, 0.0, 0.3, 0.3, 0.3, 0.3, 0.32], dtype=np.float32)
