@@ -14,8 +14,9 @@
    mix (each confusion row re-weighted by the real class count, config.WM811K_LABELED_COUNTS).
    Steps 3-4 are skipped with a message when the sample file is absent; the kit never needs it.
 
-The model is ``models.WaferCNN`` (narrow widths) behind a 2x2 max-pool, so a few
-epochs on 20k maps fit in a few minutes on a CPU; the real maps are still fed at 64x64.
+The model is ``models.WaferCNN`` (narrow widths) behind a learned stride-2 stem, so a
+few epochs on 24k maps fit in about a minute on a 2-core CPU; the real maps are fed at
+64x64. Seed 0 is the reported figure; ``--seed`` gives the spread.
 
     python benchmarks/bench_synthetic.py            # full: 172,950 maps; train on 24,000 maps, 4 epochs
     python benchmarks/bench_synthetic.py --quick    # small sizes, for CI

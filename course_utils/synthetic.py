@@ -11,15 +11,20 @@ How a map is made
    products (die grids ``grid_h x grid_w``, 24 to ~200 dies across, often not
    square) with Zipf-like popularity, so many lots share an outline as in the real
    fab. The wafer is the ellipse inscribed in the grid. Classes come in runs of
-   consecutive wafers (failures are lot-wide episodes), and siblings of one class
-   in one lot repeat part of their first wafer's pattern parameters (the lot's
-   likeness), so lot siblings look alike, but not too alike: calibrated with
+   consecutive wafers (failures are lot-wide episodes), and each run is made on a
+   product its failure type favours, as in the real file (most real Center, Near-full
+   and ``none`` wafers are 25 x 27 dies, most Donuts 41 x 42, Edge-Rings 53 x 52;
+   some 27 x 25 wafers miss a few untested dies). Siblings of one class in one lot
+   repeat part of their first wafer's pattern parameters (the lot's likeness), so lot
+   siblings look alike, but not too alike: calibrated with
    :func:`course_utils.calibration.lot_leakage` against the real file.
 2. Every die gets a defect probability ``p(x, y)``: a per-wafer background
-   noise level (drawn from the real per-class quantiles, plus a dirtier rim, small
-   clusters and short runs; see :mod:`course_utils.synthetic_patterns` and
-   :func:`calibration_table`) combined with the class pattern (a centre blob, a ring, a
-   scratch ...), written in wafer coordinates where the rim is at radius 1.
+   noise level (drawn from the real per-class quantiles and lower for smaller dies,
+   plus a dirtier rim, small clusters and short runs; see
+   :mod:`course_utils.synthetic_patterns` and :func:`calibration_table`) combined with
+   the class pattern (a centre blob, a ring, a scratch ...), written in wafer
+   coordinates where the rim is at radius 1. A pattern too faint to stand out of its
+   wafer's noise is drawn again: a labeller names only what shows.
 3. A die is defective when a uniform random number is below ``p``.
 4. The die grid is resized to ``size x size`` pixels with nearest neighbour,
    exactly as :func:`course_utils.wafers.resize_maps` resizes the real maps, so the

@@ -1,9 +1,11 @@
 """Tests of the synthetic WM-811K twin (course_utils.synthetic)."""
+from pathlib import Path
+
 import numpy as np
 import pytest
 from scipy import ndimage
 
-from course_utils import data, wafers
+from course_utils import data, synthetic, synthetic_patterns, wafers
 from course_utils.config import CLASS_NAMES, NUM_CLASSES, WM811K_LABELED_COUNTS
 from course_utils.synthetic import class_allocation, make_synthetic_wafers
 
@@ -274,17 +276,17 @@ def test_sample_lots_keeps_whole_lots():
         splits.sample_lots(ws, n_lots=21)
 
 
-def test_background_noise_statistics_in_real_ranges(per_class_set):
+def test_background_noise_statistics_in_real_ranges(balanced_set):
     """Noise levels of the twin follow the real quantiles (270 shared maps, issue #17)."""
-    stats = calibration.map_statistics(per_class_set.maps)
-    none = stats[per_class_set.labels == C["none"]]
+    stats = calibration.map_statistics(balanced_set.maps)
+    none = stats[balanced_set.labels == C["none"]]
     # real 'none': density 10/50/90 % = 0.03 / 0.15 / 0.20; rarely clean, never dense
     assert 0.10 < none.density.median() < 0.19 and none.density.quantile(0.9) < 0.26
     assert (none.density < 0.06).mean() < 0.35
     # real 'none' carries small clusters and short runs: median longest run 8 px, largest cluster 1.3 %
-    # (the twin: ~6 px and ~0.7 %; iid noise alone would give ~4 px)
+    # (the twin: 8 px and 1.3 %, most of it from the coarse 25 x 27 grids; iid noise alone gives ~4 px)
     assert none.run.median() >= 5 and none.largest.median() > 0.004
-    ring = stats[per_class_set.labels == C["Edge-Ring"]]
+    ring = stats[balanced_set.labels == C["Edge-Ring"]]
     assert ring.background.median() < none.background.median()
 
 
@@ -324,3 +326,113 @@ def test_reweighted_f1_matches_sklearn_sample_weights():
     weights = counts[y_true] / 25
     assert macro == pytest.approx(f1_score(y_true, y_pred, average="macro", sample_weight=weights))
     np.testing.assert_allclose(per_class, f1_score(y_true, y_pred, average=None, sample_weight=weights))
+
+
+# ---------------------------------------------------------------------------
+# Products, die-size noise, untested dies, visible patterns (issue #17)
+# ---------------------------------------------------------------------------
+_REPO = Path(__file__).resolve().parents[1]
+WM811K_SAMPLE = next((p / "shared" / "data" / "wm811k_sample.npz" for p in (_REPO.parent, _REPO.parent.parent)
+                      if (p / "shared" / "data" / "wm811k_sample.npz").is_file()), None)
+needs_sample = pytest.mark.skipif(WM811K_SAMPLE is None, reason="../shared/data/wm811k_sample.npz is not available")
+
+
+@pytest.fixture(scope="module")
+def balanced_set():
+    """9,000 wafers, 1,000 per class, 64x64 (hundreds of lots, so every class meets many products)."""
+    return make_synthetic_wafers(9000, proportions="balanced", seed=5)
+
+
+def _grid_share(ws, cls, grid):
+    shapes = ws.grid_shape[ws.labels == C[cls]]
+    return np.mean((shapes[:, 0] == grid[0]) & (shapes[:, 1] == grid[1]))
+
+
+def test_failure_types_favour_products_as_in_the_real_file(balanced_set):
+    ws = balanced_set
+    across = np.sqrt(ws.grid_shape.prod(axis=1))
+    # real: 19 of 30 Center maps are 25 x 27, 18 of 30 Donut maps 41 x 42, 11 of 30 Edge-Ring maps 53 x 52
+    assert 0.45 < _grid_share(ws, "Center", (25, 27)) < 0.8
+    assert 0.4 < _grid_share(ws, "Donut", (41, 42)) < 0.75
+    assert 0.2 < _grid_share(ws, "Edge-Ring", (53, 52)) < 0.5
+    assert _grid_share(ws, "Donut", (25, 27)) < 0.05 and _grid_share(ws, "Loc", (41, 42)) < 0.1
+    # real medians of dies across: none 26, Near-full 26, Donut 41, Edge-Ring 52, Scratch 55
+    for cls, low, high in (("none", 25, 28), ("Near-full", 25, 28), ("Donut", 39, 44), ("Edge-Ring", 48, 56),
+                           ("Scratch", 42, 65)):
+        assert low <= np.median(across[ws.labels == C[cls]]) <= high, cls
+    # and the rare products are not swallowed by the common ones: some 'none' wafers have fine grids
+    assert 0.05 < np.mean(across[ws.labels == C["none"]] > 43) < 0.3
+
+
+def test_background_noise_falls_with_the_die_count(balanced_set):
+    ws = balanced_set
+    across = np.sqrt(ws.grid_shape.prod(axis=1))
+    none = ws.labels == C["none"]
+    density = (ws.maps == 2).sum(axis=(1, 2)) / (ws.maps > 0).sum(axis=(1, 2))
+    coarse, fine = np.median(density[none & (across < 28)]), np.median(density[none & (across > 55)])
+    # real 'none': ~0.17 on 25 x 27 wafers, 0.02-0.03 on ~60 x 60 ones
+    assert 0.11 < coarse < 0.2 and fine < 0.06 and coarse > 3 * fine
+    # the formula: the level at NOISE_REF_DIES is the quantile itself; 4x the dies gives 4**-gamma the rate
+    q, gamma = 0.15, synthetic_patterns.NOISE_AREA_EXPONENT[C["none"]]
+    level = lambda n: 1 - (1 - q) ** ((synthetic_patterns.NOISE_REF_DIES / n) ** gamma)
+    assert level(synthetic_patterns.NOISE_REF_DIES) == pytest.approx(q)
+    assert np.log(1 - level(4 * synthetic_patterns.NOISE_REF_DIES)) == pytest.approx(np.log(1 - q) * 4.0 ** -gamma)
+
+
+def _holes(maps):
+    on = maps > 0
+    return np.array([(ndimage.binary_fill_holes(m) & ~m).sum() for m in on])
+
+
+def test_27x25_wafers_miss_some_dies_and_no_other_product_does():
+    ws = make_synthetic_wafers(class_counts=[0] * 8 + [3000], seed=2)     # 'none': mostly 25x27/27x25/26x26
+    holey = (ws.grid_shape[:, 0] == 27) & (ws.grid_shape[:, 1] == 25)
+    assert holey.sum() > 300
+    holes = _holes(ws.maps)
+    # real: 11 of 19 maps of 27 x 25 dies miss 7 to 40 dies inside the wafer; no other product does
+    assert 0.45 < np.mean(holes[holey] > 0) < 0.75
+    assert np.all(holes[~holey] == 0)
+    per_die = (64 / 27) * (64 / 25)                                       # pixels per die at 64 x 64
+    assert 5 < np.median(holes[holey & (holes > 0)]) / per_die < 30
+
+
+def test_a_pattern_too_faint_to_see_is_drawn_again(monkeypatch):
+    """A labeller names a failure type only when it shows: a class pattern that covers too few dies
+    (here: nothing at all on the first draw) is drawn again for those wafers."""
+    calls, loc_pattern = [], synthetic.PATTERNS[C["Loc"]]
+
+    def invisible_first(g, rng, m):
+        out = loc_pattern(g, rng, m)
+        calls.append(m)
+        return out * 0.0 if len(calls) == 1 else out
+
+    patterns = list(synthetic.PATTERNS)
+    patterns[C["Loc"]] = invisible_first
+    monkeypatch.setattr(synthetic, "PATTERNS", tuple(patterns))
+    ws = make_synthetic_wafers(class_counts=[0, 0, 0, 0, 50, 0, 0, 0, 0], seed=1, n_jobs=1)
+    assert calls[:2] == [50, 50]                        # every wafer drawn again
+    largest = calibration.map_statistics(ws.maps).largest
+    assert largest.quantile(0.1) > 0.005                # and every map shows a cluster
+
+
+@needs_sample
+def test_product_and_hole_facts_of_the_shared_real_sample():
+    """Pins the facts the twin is calibrated on to the real maps (30 per class, ../shared)."""
+    z = np.load(WM811K_SAMPLE)
+    labels, shapes = z["label"].astype(str), z["shapes"]
+    def count(cls, grid):
+        return int(np.sum((labels == cls) & (shapes[:, 0] == grid[0]) & (shapes[:, 1] == grid[1])))
+    assert (count("Center", (25, 27)), count("Donut", (41, 42)), count("Edge-Ring", (53, 52))) == (19, 18, 11)
+    assert count("none", (25, 27)) + count("none", (27, 25)) + count("none", (26, 26)) == 22
+    holes = []
+    for k in range(len(labels)):
+        h, w = shapes[k]
+        holes.append(_holes(z["maps_flat"][z["offsets"][k]:z["offsets"][k] + h * w].reshape(1, h, w))[0])
+    holes = np.array(holes)
+    holey = (shapes[:, 0] == 27) & (shapes[:, 1] == 25)
+    assert holey.sum() == 19 and np.sum(holes[holey] > 0) == 11
+    assert np.sum(holes[~holey] > 0) == 1 and holes[~holey].max() == 1     # one die once, elsewhere
+    # the twin's shares are the sample's, rounded
+    for cls, shares in synthetic._HOME_SHARE.items():
+        for grid, share in shares.items():
+            assert abs(count(cls, grid) / 30 - share) <= 0.05 + 1e-9, (cls, grid)
