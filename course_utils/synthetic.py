@@ -336,8 +336,11 @@ def _generate_chunk(labels, grid_h, grid_w, rim, dies_on_wafer, family, likeness
     u = draws.random(m)
     level = _interp_rows(u, NOISE_QUANTILES[labels])
     level = (1.0 - (1.0 - level) ** ((NOISE_REF_DIES / dies_on_wafer) ** NOISE_AREA_EXPONENT[labels])).astype(np.float32)
-    extra = draws.uniform(0.0, 1.0, m).astype(np.float32) * RIM_NOISE_HIGH[labels]
-    p = col(level) + outer * col(extra * (1.0 - level))
+    # the second ring of dies from the edge gets half the rim's extra noise (real rims are dirty 2-3 dies deep)
+    bx, by = np.abs(x) + col(4.0 / grid_w), np.abs(y) + col(4.0 / grid_h)
+    second = on_wafer & ~outer & ((bx * bx + y * y > rim2) | (x * x + by * by > rim2))
+    extra = draws.uniform(0.3, 1.0, m).astype(np.float32) * RIM_NOISE_HIGH[labels]
+    p = col(level) + (outer + 0.5 * second) * col(extra * (1.0 - level))
     add_background_extras(p, np.minimum(grid_h, size[0]), np.minimum(grid_w, size[1]), draws)
     for cls in np.unique(labels):
         if cls == NUM_CLASSES - 1:                           # 'none': background only
