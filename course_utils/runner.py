@@ -41,10 +41,11 @@ __all__ = ["RunnerError", "NotebookResult", "resolve_notebooks", "parse_paramete
 SMOKE_TIMEOUT_S = 600
 #: Tries to start a notebook's kernel before the notebook counts as failed.
 KERNEL_START_ATTEMPTS = 3
-#: Seconds one cell may run in a smoke run (every smoke cell takes seconds). A cell past it is
-#: almost always a lost kernel message (the kernel idles while the client waits for its reply,
-#: seen once in about 150 smoke notebooks): the notebook is then run once more.
-SMOKE_CELL_TIMEOUT_S = 180
+#: Seconds one cell may run in a smoke run (every smoke cell takes under 20 s on 2 cores, so this is
+#: 3x headroom). A cell past it is almost always a lost kernel message (the kernel idles while the
+#: client waits for its reply; seen twice in about 190 smoke notebooks, both in notebook 08): the
+#: notebook is then run once more, and a hang costs one minute of the course's 5-minute budget.
+SMOKE_CELL_TIMEOUT_S = 60
 
 
 class RunnerError(Exception):
