@@ -50,12 +50,11 @@ from .checks import check_size, is_int, largest_remainder
 from .config import CLASS_NAMES, NUM_CLASSES, WM811K_LABELED_COUNTS
 from .synthetic_patterns import (NOISE_AREA_EXPONENT, NOISE_AT, NOISE_QUANTILES, NOISE_REF_DIES, PATTERNS, RIM_NOISE_HIGH,
                                  add_background_extras, col)
+from .synthetic_lots import WAFERS_PER_LOT, plan_lots
 from .wafers import WaferSet, nearest_index
 
 __all__ = ["make_synthetic_wafers", "class_allocation", "PROPORTION_PRESETS", "WAFERS_PER_LOT", "MIN_SIZE"]
 
-#: Wafers per lot, as in the real fab data (wafer_index runs 1..25).
-WAFERS_PER_LOT = 25
 #: Smallest map side accepted: below 16 pixels the patterns are unreadable.
 MIN_SIZE = 16
 #: Named class mixes accepted by ``proportions``.
@@ -164,25 +163,6 @@ def class_allocation(n_samples: int = 2000, *, proportions="wm811k", class_count
 # ---------------------------------------------------------------------------
 # Die grids (one per lot, like one product) and wafer outlines
 # ---------------------------------------------------------------------------
-def _sample_grids(n_lots: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
-    """Die-grid height and width (``int64 (n_lots,)``) drawn like the real WM-811K grids.
-
-    Real maps have mostly 25-65 dies across (median ~40) with a long tail up to
-    ~200, and non-square dies make many wafers elliptical (height/width 0.7-1.6).
-    """
-    across = np.exp(rng.normal(np.log(42.0), 0.3, n_lots))
-    kind = rng.random(n_lots)
-    across[kind < 0.22] = rng.uniform(24.5, 28.5, (kind < 0.22).sum())  # the common 25-27 die products
-    big = kind > 0.97                                                   # a few with very small dies
-    across[big] = rng.uniform(65, 190, big.sum())
-    aspect = np.exp(rng.normal(0.0, 0.13, n_lots))
-    odd = rng.random(n_lots) < 0.06  # strongly non-square dies
-    aspect[odd] = np.exp(rng.uniform(-0.45, 0.5, odd.sum()))
-    grid_h = np.clip(np.round(across * np.sqrt(aspect)), 24, 220).astype(np.int64)
-    grid_w = np.clip(np.round(across / np.sqrt(aspect)), 24, 220).astype(np.int64)
-    return grid_h, grid_w
-
-
 def _axis_layout(n_dies: np.ndarray, n_out: int):
     """Die coordinates along one axis, and which die row/column each pixel shows.
 
@@ -206,44 +186,9 @@ def _axis_layout(n_dies: np.ndarray, n_out: int):
     return coord, pixel_to_slot
 
 
-def _count_dies(grid_h: np.ndarray, grid_w: np.ndarray, radius: np.ndarray) -> np.ndarray:
-    """Number of dies whose centre lies on the wafer (``float32 (n,)``), per grid and rim radius."""
-    out = np.empty(len(grid_h), dtype=np.float32)
-    for k, (h, w, r) in enumerate(zip(grid_h, grid_w, radius)):
-        y = (np.arange(h) + 0.5) / h * 2 - 1
-        x = (np.arange(w) + 0.5) / w * 2 - 1
-        out[k] = np.count_nonzero(y[:, None] ** 2 + x[None, :] ** 2 <= r * r)
-    return out
-
-
 # ---------------------------------------------------------------------------
 # Lots: products, failure runs, siblings that look alike
 # ---------------------------------------------------------------------------
-#: Distinct products (die grids) the lots are drawn from, with Zipf-like popularity: real WM-811K has
-#: 632 grid shapes, and many lots share one, so a wafer's outline rarely gives its lot away.
-_N_PRODUCTS, _PRODUCT_ZIPF = 632, 1.0
-#: Mean length of a run of consecutive wafers of one class (runs are cut into lots of 25): real
-#: failures come in lot-wide episodes, so a defect class gathers in a few lots.
-_RUN_MEAN = np.array([6.0, 4.0, 6.0, 8.0, 5.0, 4.0, 5.0, 4.0, 1.0])
-#: The real file's common products (die grids), and the share of each class's wafers made on them, read
-#: from the 270 shared real maps (a grid held by at least 3 of a class's 30 maps; rounded to 0.05): the
-#: failure types are not spread evenly over products (19 of 30 real Center maps are 25 x 27, 18 of 30
-#: Donut maps 41 x 42, 11 of 30 Edge-Ring maps 53 x 52). A class's other wafers come from the catalogue.
-_HOME_GRIDS = ((25, 27), (27, 25), (26, 26), (31, 31), (41, 42), (35, 40), (33, 33), (53, 52), (63, 62),
-               (107, 150), (39, 31), (35, 31), (41, 51), (41, 41), (32, 29), (32, 35))
-_HOME_SHARE = {
-    "Center": {(25, 27): 0.65, (31, 31): 0.1},
-    "Donut": {(41, 42): 0.6, (35, 40): 0.1},
-    "Edge-Loc": {(25, 27): 0.1, (33, 33): 0.1},
-    "Edge-Ring": {(53, 52): 0.35, (63, 62): 0.15, (107, 150): 0.1},
-    "Loc": {(39, 31): 0.1, (35, 31): 0.1},
-    "Near-full": {(25, 27): 0.45, (27, 25): 0.2, (26, 26): 0.05},
-    "Random": {(41, 51): 0.25, (41, 41): 0.15, (32, 29): 0.1, (32, 35): 0.1},
-    "Scratch": {},
-    "none": {(27, 25): 0.35, (25, 27): 0.3, (26, 26): 0.1},
-}
-#: Classes whose catalogue wafers lean to finer grids (dies across; real Scratch maps: median 55).
-_CLASS_ACROSS = {"Scratch": 60.0}
 #: Fewest shown dies a class pattern must cover (defect probability >= 0.3) for its wafer to carry the
 #: label: a + b * background level (a clean wafer shows a 6-die cluster; one at 20 % noise needs 14).
 _MIN_PATTERN_DIES = (6.0, 40.0)
@@ -253,22 +198,6 @@ _MIN_PATTERN_DIES = (6.0, 40.0)
 _HOLEY_GRIDS = {(27, 25): (0.6, (8, 40))}
 #: Range of a lot's likeness: the chance that a sibling repeats a pattern parameter of its family's first wafer.
 _LIKENESS = (0.0, 0.7)
-
-
-def _class_runs(counts: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
-    """Runs of consecutive wafers of one class: ``(run_class, run_length)``, ``int64`` each, covering
-    exactly ``counts[c]`` wafers of every class ``c`` (in class order; the caller orders them)."""
-    run_class, run_len = [], []
-    for cls, n_cls in enumerate(counts):
-        if n_cls == 0:
-            continue
-        lengths = 1 + rng.poisson(_RUN_MEAN[cls] - 1.0, int(n_cls))   # more runs than needed ...
-        cut = int(np.searchsorted(np.cumsum(lengths), n_cls))           # ... cut where they cover n_cls
-        lengths = lengths[:cut + 1]
-        lengths[-1] -= lengths.sum() - n_cls
-        run_class.append(np.full(len(lengths), cls))
-        run_len.append(lengths)
-    return np.concatenate(run_class).astype(np.int64), np.concatenate(run_len).astype(np.int64)
 
 
 class _SiblingDraws:
@@ -422,58 +351,6 @@ def _draw_chunks(order: np.ndarray, per_wafer: tuple, out_size: tuple[int, int],
     return maps
 
 
-def _catalogue(rng) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """The product catalogue: die grid ``(h, w)``, outline radius (1 = the wafer touches the grid) and,
-    per class, the chance of each product for a run of that class (``float64 (9, _N_PRODUCTS)``)."""
-    prod_h, prod_w = _sample_grids(_N_PRODUCTS, rng)
-    n_home = len(_HOME_GRIDS)
-    prod_h[:n_home], prod_w[:n_home] = np.array(_HOME_GRIDS).T
-    prod_rim = rng.uniform(0.975, 1.0, _N_PRODUCTS)
-    popularity = 1.0 / rng.permutation(np.arange(1, _N_PRODUCTS + 1)) ** _PRODUCT_ZIPF
-    popularity[:n_home] = 0.0                             # home products are drawn by their share alone
-    across = np.sqrt(prod_h * prod_w)
-    chance = np.zeros((NUM_CLASSES, _N_PRODUCTS))
-    for cls, name in enumerate(CLASS_NAMES):
-        home = np.array([_HOME_SHARE[name].get(grid, 0.0) for grid in _HOME_GRIDS])
-        rest = popularity.copy()
-        if name in _CLASS_ACROSS:                         # tilt towards the class's typical grid size
-            rest *= np.exp(-0.5 * (np.log(across / _CLASS_ACROSS[name]) / 0.35) ** 2)
-        chance[cls, :n_home] = home
-        chance[cls] += (1.0 - home.sum()) * rest / rest.sum()
-    return prod_h, prod_w, prod_rim, chance
-
-
-def _plan_lots(counts: np.ndarray, rng) -> tuple[np.ndarray, ...]:
-    """Labels and products of every wafer, lot by lot (25 wafers per lot, one product per lot).
-
-    Each run of one class is planned on a product its class favours (:data:`_HOME_SHARE`); runs are
-    grouped by product, products in random order, so a lot is mostly one product's runs; it makes the
-    product of one of its wafers, drawn at random. Returns per wafer ``labels`` (int64), ``grid_h``,
-    ``grid_w`` (int), ``rim`` (float) and ``die_size`` (``float32``, dies on the wafer).
-    """
-    run_class, run_len = _class_runs(counts, rng)
-    prod_h, prod_w, prod_rim, chance = _catalogue(rng)
-    run_product = np.empty(len(run_class), dtype=np.int64)
-    for cls in np.unique(run_class):
-        runs = np.flatnonzero(run_class == cls)
-        run_product[runs] = rng.choice(_N_PRODUCTS, len(runs), p=chance[cls])
-    product_rank = rng.permutation(_N_PRODUCTS)
-    order = np.lexsort((rng.random(len(run_len)), product_rank[run_product]))
-    labels = np.repeat(run_class[order], run_len[order])
-    planned = np.repeat(run_product[order], run_len[order])
-    # each lot makes the product of one of its wafers, drawn at random: a product keeps, on average, the
-    # share of wafers planned on it (a majority vote would swallow the rare products into the common ones)
-    n = len(labels)
-    lot_of = np.arange(n) // WAFERS_PER_LOT
-    lot_start = np.arange(0, n, WAFERS_PER_LOT)
-    lot_size = np.minimum(WAFERS_PER_LOT, n - lot_start)
-    product = planned[lot_start + (rng.random(len(lot_start)) * lot_size).astype(np.int64)][lot_of]
-    used = np.unique(product)
-    dies = np.zeros(_N_PRODUCTS, dtype=np.float32)
-    dies[used] = _count_dies(prod_h[used], prod_w[used], prod_rim[used])
-    return labels, prod_h[product], prod_w[product], prod_rim[product], dies[product]
-
-
 def make_synthetic_wafers(
     n_samples: int = 2000,
     *,
@@ -538,7 +415,7 @@ def make_synthetic_wafers(
     plan_seq, *chunk_seqs = root.spawn(1 + -(-n // _CHUNK))
     rng = np.random.default_rng(plan_seq)
 
-    labels, grid_h, grid_w, rim, die_size = _plan_lots(counts, rng)
+    labels, grid_h, grid_w, rim, die_size = plan_lots(counts, rng)
     n_lots = -(-n // WAFERS_PER_LOT)
     lot_of = np.arange(n) // WAFERS_PER_LOT
     family = lot_of * NUM_CLASSES + labels

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 from scipy import ndimage
 
-from course_utils import data, synthetic, synthetic_patterns, wafers
+from course_utils import data, synthetic, synthetic_lots, synthetic_patterns, wafers
 from course_utils.config import CLASS_NAMES, NUM_CLASSES, WM811K_LABELED_COUNTS
 from course_utils.synthetic import class_allocation, make_synthetic_wafers
 
@@ -433,6 +433,6 @@ def test_product_and_hole_facts_of_the_shared_real_sample():
     assert holey.sum() == 19 and np.sum(holes[holey] > 0) == 11
     assert np.sum(holes[~holey] > 0) == 1 and holes[~holey].max() == 1     # one die once, elsewhere
     # the twin's shares are the sample's, rounded
-    for cls, shares in synthetic._HOME_SHARE.items():
+    for cls, shares in synthetic_lots._HOME_SHARE.items():
         for grid, share in shares.items():
             assert abs(count(cls, grid) / 30 - share) <= 0.05 + 1e-9, (cls, grid)
