@@ -37,6 +37,10 @@ def _cmd_notebooks(args: argparse.Namespace) -> int:
 def _cmd_env(args: argparse.Namespace) -> int:
     from . import env
 
+    if args.write_constraints:
+        path = env.write_constraints()
+        print(f"wrote {path} ({len(env.read_constraints(path))} pinned distributions)")
+        return 0
     with __import__("pandas").option_context("display.max_colwidth", 80):
         print(env.environment_report().to_string(index=False))
     print()
@@ -44,6 +48,13 @@ def _cmd_env(args: argparse.Namespace) -> int:
     advice = env.torch_build_advice()
     if advice:
         print(f"\n{advice}")
+    drift = env.version_drift()
+    if len(drift):
+        print(f"\n{len(drift)} package(s) differ from the versions the kit was tested with ({env.CONSTRAINTS_FILE.name}):")
+        print(drift.to_string(index=False))
+        print('Usually harmless; if a notebook fails, install the tested set: '
+              f'python -m pip install -e ".[dev]" -c {env.CONSTRAINTS_FILE} '
+              "(on Colab keep Colab's torch: the kit pins only what Colab lacks).")
     return 0 if (table["status"] != "FAIL").all() else 1
 
 
@@ -59,7 +70,9 @@ def build_parser() -> argparse.ArgumentParser:
     mode = nb.add_mutually_exclusive_group()
     mode.add_argument("--check", action="store_true", help="report problems, exit 1 if any (default)")
     mode.add_argument("--fix", action="store_true", help="strip outputs and re-sync bootstrap cell and badge")
-    sub.add_parser("env", help="environment report and package check")
+    env_cmd = sub.add_parser("env", help="environment report, package check, versions vs the tested ones")
+    env_cmd.add_argument("--write-constraints", action="store_true",
+                         help="pin the installed [dev] packages as the tested versions (course_utils/constraints.txt)")
     bundle = sub.add_parser("bundle", help="build the course bundle zip (kit wheel + notebooks), offline")
     bundle.add_argument("--output", default="dist", help="folder for the zip (default: dist)")
     from .report import add_report_arguments

@@ -28,7 +28,8 @@ from .config import DEVICE_CHOICES  # one list of device names, shared with the 
 
 __all__ = ["mps_available", "nvidia_gpu_present", "get_device", "seed_everything", "is_colab", "in_notebook",
            "default_num_workers", "environment_report", "REQUIRED_PACKAGES", "EXTRA_PACKAGES", "check_packages",
-           "require_extra", "required_distributions", "torch_build_advice"]
+           "require_extra", "required_distributions", "torch_build_advice", "CONSTRAINTS_FILE", "write_constraints",
+           "read_constraints", "version_drift"]
 
 
 def mps_available() -> bool:
@@ -300,8 +301,13 @@ def require_extra(extra: str) -> None:
             f'Run `pip install -e ".[{extra}]"` in the repository root (or `pip install {" ".join(_kit_requirements(extra))}`), '
             "then restart the kernel."
         )
-    pins = "\n".join(f"{d}=={metadata.version(d)}" for d in ("torch", "torchvision")
-                     if importlib.util.find_spec(d) is not None)
+    # Colab keeps its own torch and torchvision (pinned as installed); what it lacks is pinned to the
+    # versions the kit was tested with; what it has is left to pip, as Colab installed it.
+    installed = {d.metadata["Name"].lower().replace("_", "-") for d in metadata.distributions()}
+    pins = [f"{d}=={metadata.version(d)}" for d in ("torch", "torchvision") if importlib.util.find_spec(d) is not None]
+    pins += [f"{name}=={version}" for name, version in read_constraints().items()
+             if name not in installed and name not in ("torch", "torchvision")]
+    pins = "\n".join(pins)
     with tempfile.NamedTemporaryFile("w", suffix=".txt", delete=False) as f:
         f.write(pins)
     cmd = [sys.executable, "-m", "pip", "install", "-q", "--no-color", "--disable-pip-version-check",
@@ -317,12 +323,13 @@ def require_extra(extra: str) -> None:
 
 
 def required_distributions(names) -> list[metadata.Distribution]:
-    """The installed distributions ``names`` (pip names) need, themselves included,
-    recursively; environment markers and requested extras are evaluated. A requirement
-    that is not installed is skipped."""
+    """The installed distributions ``names`` (pip names, extras allowed: ``"course-utils[dev]"``)
+    need, themselves included, recursively; environment markers and requested extras are
+    evaluated. A requirement that is not installed is skipped."""
     from packaging.requirements import Requirement
 
-    seen, todo, found = set(), [(name, frozenset()) for name in names], {}
+    seen, found = set(), {}
+    todo = [(req.name, frozenset(req.extras)) for req in map(Requirement, names)]
     while todo:
         name, extras = todo.pop()
         key = name.lower().replace("_", "-")
@@ -367,3 +374,74 @@ def torch_build_advice() -> str | None:
         f"Fix (CPU build): pip uninstall -y {uninstall} && "
         "pip install torch torchvision --index-url https://download.pytorch.org/whl/cpu"
     )
+
+
+#: The versions the kit was tested with (CI's set-up): ``name==version`` lines, written by
+#: ``python -m course_utils env --write-constraints`` and used by the README's set-up command
+#: (``pip install -e ".[dev]" -c course_utils/constraints.txt``).
+CONSTRAINTS_FILE = Path(__file__).with_name("constraints.txt")
+
+
+def _public_version(version: str) -> str:
+    """``2.14.1+cpu`` -> ``2.14.1``: a pin without the local label matches every build of that release."""
+    return version.split("+", 1)[0]
+
+
+def write_constraints(path: str | Path | None = None) -> Path:
+    """Pin every installed distribution that ``course-utils[dev]`` needs (recursively) to its version.
+
+    One ``name==version`` line per distribution, sorted, local labels dropped (``+cpu``, ``+cu126``),
+    the kit itself left out; a header says how the file was made. Run it in the environment whose
+    course run and tests passed. Returns the path (written atomically).
+    """
+    dists = {d.metadata["Name"].lower().replace("_", "-"): _public_version(d.version)
+             for d in required_distributions(["course-utils[dev]"])}
+    dists.pop("course-utils", None)
+    if "torch" not in dists:
+        raise RuntimeError("course-utils[dev] is not installed here (its requirements were not found): "
+                           'run `pip install -e ".[dev]"` first, then write the constraints.')
+    header = ("# Versions the course kit was tested with (CI set-up, the course run and the tests passed).\n"
+              "# Written by: python -m course_utils env --write-constraints\n"
+              f"# on Python {platform.python_version()}, {platform.system()} {platform.machine()}.\n"
+              '# Used by: python -m pip install -e ".[dev]" -c course_utils/constraints.txt\n')
+    text = header + "".join(f"{name}=={version}\n" for name, version in sorted(dists.items()))
+    path = Path(path or CONSTRAINTS_FILE)
+    config.atomic_write(path, lambda f: f.write(text.encode()))
+    return path
+
+
+def read_constraints(path: str | Path | None = None) -> dict[str, str]:
+    """``{distribution name (lower case, dashes): tested version}`` from a constraints file
+    (empty when the file is absent, e.g. a kit installed without it). Default: ``CONSTRAINTS_FILE``."""
+    path = Path(path or CONSTRAINTS_FILE)
+    if not path.is_file():
+        return {}
+    pins = {}
+    for number, line in enumerate(path.read_text().splitlines(), 1):
+        line = line.split("#", 1)[0].strip()
+        if not line:
+            continue
+        name, sep, version = line.partition("==")
+        if not sep or not name.strip() or not version.strip():
+            raise ValueError(f"{path}, line {number}: {line!r} is not 'name==version'; "
+                             "rewrite the file with `python -m course_utils env --write-constraints`.")
+        pins[name.strip().lower().replace("_", "-")] = version.strip()
+    return pins
+
+
+def version_drift(path: str | Path | None = None) -> pd.DataFrame:
+    """Installed packages whose version differs from the tested one.
+
+    Columns ``package``, ``tested``, ``installed`` (``"not installed"`` is not listed: the package
+    check reports missing packages) and ``fix``. Empty when everything matches the tested set
+    (local build labels such as ``+cpu`` are ignored).
+    """
+    rows = []
+    for name, tested in read_constraints(path).items():
+        try:
+            installed = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            continue
+        if _public_version(installed) != tested:
+            rows.append((name, tested, installed, f'pip install "{name}=={tested}"'))
+    return pd.DataFrame(rows, columns=["package", "tested", "installed", "fix"])

@@ -222,3 +222,87 @@ def test_wm811k_download_help_gives_kaggle_colab_and_data_path(tmp_path):
     assert "drive.mount('/content/drive')" in text
     assert "!kaggle datasets download -d qingyi/wm811k-wafer-map -p /content/datasets --unzip" in text
     assert "DATA_SOURCE='synthetic'" in text
+
+
+# ---------------------------------------------------------------------------
+# The tested versions (course_utils/constraints.txt) and the drift check
+# ---------------------------------------------------------------------------
+def test_constraints_pin_the_dev_closure_as_installed(tmp_path):
+    from importlib import metadata
+
+    path = env.write_constraints(tmp_path / "c.txt")
+    pins = env.read_constraints(path)
+    for name in ("torch", "torchvision", "ultralytics", "onnxruntime", "onnx", "papermill", "pytest", "numpy",
+                 "pycocotools", "optuna", "jupyterlab", "packaging"):  # direct and transitive requirements of [dev]
+        assert pins[name] == metadata.version(name).split("+")[0], name
+    assert "course-utils" not in pins and "# Written by: python -m course_utils env --write-constraints" in path.read_text()
+    assert env.version_drift(path).empty
+
+
+def test_shipped_constraints_cover_the_kit_and_match_what_ci_installs():
+    pins = env.read_constraints()
+    assert env.CONSTRAINTS_FILE.name == "constraints.txt" and env.CONSTRAINTS_FILE.parent.name == "course_utils"
+    for name in ("torch", "torchvision", "ultralytics", "onnxruntime", "onnx", "onnxslim", "papermill", "pytest",
+                 "pycocotools", "optuna", "scikit-learn", "opencv-python-headless"):
+        assert name in pins, f"{name} is not pinned: run `python -m course_utils env --write-constraints`"
+    # The README's set-up command installs with these constraints, so CI tests exactly these versions.
+    readme = (config.repo_root() / "README.md").read_text()
+    assert 'python -m pip install -e ".[dev]" -c course_utils/constraints.txt' in readme
+
+
+def test_version_drift_names_the_package_and_the_fix(tmp_path, capsys, monkeypatch):
+    from importlib import metadata
+
+    real = metadata.version("numpy")
+    path = tmp_path / "c.txt"
+    path.write_text(f"# comment\nnumpy==0.0.1\ntorch=={metadata.version('torch').split('+')[0]}\n"
+                    "not-a-real-package-xyz==1.0\n")
+    drift = env.version_drift(path)
+    assert drift.to_dict("records") == [{"package": "numpy", "tested": "0.0.1", "installed": real,
+                                         "fix": 'pip install "numpy==0.0.1"'}]
+    monkeypatch.setattr(env, "CONSTRAINTS_FILE", path)
+    from course_utils.__main__ import main
+
+    main(["env"])
+    out = capsys.readouterr().out
+    assert "1 package(s) differ from the versions the kit was tested with" in out and "0.0.1" in out
+    assert '-c ' in out and "keep Colab's torch" in out
+
+
+def test_bad_constraints_line_names_file_line_and_fix(tmp_path):
+    path = tmp_path / "c.txt"
+    path.write_text("torch==2.0\nnumpy>=1.2\n")
+    with pytest.raises(ValueError, match=r"c.txt, line 2: 'numpy>=1.2' is not 'name==version'.*--write-constraints"):
+        env.read_constraints(path)
+    assert env.read_constraints(tmp_path / "absent.txt") == {}
+
+
+def test_colab_extra_install_pins_only_what_colab_lacks(monkeypatch, tmp_path):
+    """On Colab, require_extra pins torch/torchvision as installed and the missing packages to the tested
+    versions; packages Colab already has are left to pip (no downgrade fights)."""
+    import subprocess as sp
+
+    seen = {}
+
+    def fake_run(cmd, capture_output, text):
+        seen["pins"] = open(cmd[cmd.index("-c") + 1]).read().split()
+        return sp.CompletedProcess(cmd, 0, "", "")
+
+    pins = tmp_path / "c.txt"
+    pins.write_text("torch==0.0.1\noptuna==3.6.1\nnumpy==0.0.2\nsome-new-dependency==9.9\n")
+    monkeypatch.setattr(env, "CONSTRAINTS_FILE", pins)
+    monkeypatch.setattr(env, "is_colab", lambda: True)
+    monkeypatch.setattr(env.importlib.util, "find_spec",
+                        lambda name, *a: None if name == "optuna" else object())
+    monkeypatch.setattr(env.subprocess, "run", fake_run)
+    monkeypatch.setattr(env, "read_constraints", lambda path=pins: {"torch": "0.0.1", "optuna": "3.6.1",
+                                                                     "numpy": "0.0.2", "some-new-dependency": "9.9"})
+    from importlib import metadata
+
+    real_dists = list(metadata.distributions())
+    monkeypatch.setattr(env.metadata, "distributions",
+                        lambda: [d for d in real_dists if d.metadata["Name"].lower() != "optuna"])
+    env.require_extra("tune")
+    torch_pin = f"torch=={metadata.version('torch')}"
+    assert torch_pin in seen["pins"] and "optuna==3.6.1" in seen["pins"] and "some-new-dependency==9.9" in seen["pins"]
+    assert not any(p.startswith("numpy==") for p in seen["pins"])  # Colab's numpy stays Colab's

@@ -3,7 +3,8 @@
 >>> from course_utils.detection import yolo_export
 >>> onnx_path = yolo_export.export_onnx(model, imgsz=640)                 # best.pt -> best.onnx
 >>> yolo_export.detect("board.png", onnx_path, conf=0.25)                 # -> dict(boxes, labels, scores)
->>> yolo_export.onnx_agreement(model, onnx_path, images)                  # max |PyTorch - ONNX| of raw outputs
+>>> yolo_export.onnx_agreement(model, onnx_path, images)                  # raw outputs and confident boxes agree?
+>>> yolo_export.compare_predictions(found, reference, min_score=0.05)     # two predictions of one image, matched
 
 :func:`detect` needs only ``onnxruntime``, ``numpy``, ``opencv`` and ``torchvision`` (for
 NMS), not ultralytics: it re-implements the three steps around the network that
@@ -15,6 +16,14 @@ ultralytics' predictor does --
    (input pixels) and K class scores (already sigmoid);
 3. **post-processing**: best class per anchor, drop scores ``< conf``, per-class NMS
    (``iou``), keep ``max_det``, undo the letterbox (subtract the pad, divide by the scale).
+
+Two runtimes never agree to the last bit (another order of floating-point additions gives
+another rounding), so agreement is checked where it means something: raw outputs within a
+tolerance relative to their scale, and detections matched one to one among those whose
+score is clearly above the threshold. A box whose score sits at the threshold (``conf``) can
+be kept by one runtime and dropped by the other, and two overlapping boxes of almost equal
+score can swap places in NMS: neither says anything about the export, and
+:func:`compare_predictions` counts them apart instead of failing on them.
 
 The export itself goes through ultralytics (``format="onnx"``); ``onnx`` and
 ``onnxslim`` must be installed with the extra, or ultralytics would try to
@@ -34,8 +43,8 @@ import numpy as np
 
 from .yolo import INSTALL_HINT, require_ultralytics
 
-__all__ = ["letterbox", "export_onnx", "OnnxDetector", "postprocess", "detect", "onnx_agreement", "time_per_call",
-           "onnx_providers"]
+__all__ = ["letterbox", "export_onnx", "OnnxDetector", "postprocess", "detect", "compare_predictions",
+           "onnx_agreement", "time_per_call", "onnx_providers"]
 
 
 def _require(module: str):
@@ -187,21 +196,91 @@ def detect(image_path, model_path, *, conf: float = 0.25, iou: float = 0.7, max_
     return detector(image_path, conf=conf, iou=iou, max_det=max_det)
 
 
-def onnx_agreement(model, onnx_path, images, *, conf: float = 0.25, iou: float = 0.7) -> dict:
+def compare_predictions(found: dict, reference: dict, *, min_score: float, iou: float = 0.99,
+                        nms_iou: float = 0.7, score_tol: float = 1e-3) -> dict:
+    """Match two predictions of the same image one to one, where the match means something.
+
+    ``found`` and ``reference`` are prediction dicts (``boxes float (k, 4)`` x1 y1 x2 y2 pixels,
+    ``labels``, ``scores``), e.g. onnxruntime's and PyTorch's. Only *confident* detections must
+    agree: score ``>= min_score`` (choose it well above the ``conf`` both were made with, e.g.
+    2x, so that rounding cannot move a box across it). Each confident detection on either side
+    needs a partner on the other side (any score) of the same class with IoU ``>= iou``.
+
+    A confident detection without a partner is a *near tie* when the other side kept, in its
+    place, a box of the same class overlapping it by ``>= nms_iou`` (the NMS threshold) with a
+    score within ``score_tol``: NMS kept the other of two almost equally scored boxes, which a
+    difference in the last bits of the scores decides. Anything else is a real disagreement.
+
+    Returns ``matched`` (pairs), ``near_ties``, ``unmatched`` (real disagreements: should be 0),
+    ``n_confident_found`` / ``n_confident_reference``, ``max_box_diff`` (largest coordinate
+    difference of a matched pair, pixels) and ``max_score_diff`` (of matched pairs).
+    """
+    from .boxes import box_iou
+
+    sides = []
+    for name, pred in (("found", found), ("reference", reference)):
+        b = np.asarray(pred["boxes"], dtype=np.float64).reshape(-1, 4)
+        lab = np.asarray(pred["labels"]).reshape(-1)
+        sc = np.asarray(pred["scores"], dtype=np.float64).reshape(-1)
+        if not len(b) == len(lab) == len(sc):
+            raise ValueError(f"{name} has {len(b)} boxes, {len(lab)} labels and {len(sc)} scores; they must agree.")
+        sides.append((b, lab, sc))
+    (b1, l1, s1), (b2, l2, s2) = sides
+    same = (l1[:, None] == l2[None, :]) if len(b1) and len(b2) else np.zeros((len(b1), len(b2)), bool)
+    overlap = box_iou(b1, b2) if len(b1) and len(b2) else np.zeros((len(b1), len(b2)))
+    candidate = same & (overlap >= iou)
+    # Greedy one-to-one matching, the most confident detections first.
+    taken1, taken2, pairs = set(), set(), []
+    for i, j in sorted(zip(*np.nonzero(candidate)), key=lambda ij: (-max(s1[ij[0]], s2[ij[1]]), -overlap[ij])):
+        if i not in taken1 and j not in taken2 and max(s1[i], s2[j]) >= min_score:
+            taken1.add(i), taken2.add(j), pairs.append((i, j))
+    near = same & (overlap >= nms_iou)
+    ties1, real1 = _unpaired(np.nonzero(s1 >= min_score)[0], taken1, near, s1, s2, score_tol)
+    ties2, real2 = _unpaired(np.nonzero(s2 >= min_score)[0], taken2, near.T, s2, s1, score_tol)
+    near_ties, unmatched = ties1 + ties2, real1 + real2
+    pi = np.array([p[0] for p in pairs], dtype=int)
+    pj = np.array([p[1] for p in pairs], dtype=int)
+    return {"matched": len(pairs), "near_ties": near_ties, "unmatched": unmatched,
+            "n_confident_found": int((s1 >= min_score).sum()), "n_confident_reference": int((s2 >= min_score).sum()),
+            "max_box_diff": float(np.abs(b1[pi] - b2[pj]).max()) if len(pairs) else 0.0,
+            "max_score_diff": float(np.abs(s1[pi] - s2[pj]).max()) if len(pairs) else 0.0}
+
+
+def _unpaired(confident, taken, near, own_scores, other_scores, score_tol: float) -> tuple[int, int]:
+    """(near ties, real disagreements) among the ``confident`` detections of one side left without a partner."""
+    ties = real = 0
+    for i in confident:
+        if i in taken:
+            continue
+        if np.any(near[i] & (np.abs(other_scores - own_scores[i]) <= score_tol)):
+            ties += 1
+        else:
+            real += 1
+    return ties, real
+
+
+def onnx_agreement(model, onnx_path, images, *, conf: float = 0.25, iou: float = 0.7,
+                   min_score: float | None = None) -> dict:
     """PyTorch vs onnxruntime on the same letterboxed inputs of ``images`` (``uint8 (N, H, W)`` or a list).
 
-    Returns ``max_abs_diff`` (largest ``|PyTorch - ONNX|`` over all raw outputs: box
-    coordinates in input pixels and class scores), ``max_abs_score_diff`` (scores only),
-    ``output_scale`` (largest ``|output|``) and ``n_boxes_torch`` / ``n_boxes_onnx``
-    (boxes kept at ``conf``, after NMS, summed over images).
+    Raw outputs: ``max_abs_diff`` (largest ``|PyTorch - ONNX|`` over all outputs: box
+    coordinates in input pixels and class scores), ``output_scale`` (largest ``|output|``),
+    ``max_rel_diff`` (``max_abs_diff / output_scale``) and ``max_abs_score_diff`` (scores only).
+    Detections: both outputs are post-processed at ``conf`` and ``iou`` and compared with
+    :func:`compare_predictions` among scores ``>= min_score`` (default ``2 * conf``); the counts
+    ``matched``, ``near_ties``, ``unmatched``, ``n_confident_torch`` / ``n_confident_onnx`` are
+    summed over the images, ``max_box_diff`` is the largest over them. ``n_boxes_torch`` /
+    ``n_boxes_onnx`` count every box kept at ``conf``: those may differ at the threshold.
     """
     import torch
 
+    min_score = 2 * conf if min_score is None else min_score
     detector = OnnxDetector(onnx_path, device="cpu")
     net = model.model.float().eval()
     device = next(net.parameters()).device
-    worst = worst_score = scale = 0.0
-    n_torch = n_onnx = 0
+    worst = worst_score = scale = box_diff = 0.0
+    totals = dict.fromkeys(("matched", "near_ties", "unmatched", "n_confident_torch", "n_confident_onnx",
+                            "n_boxes_torch", "n_boxes_onnx"), 0)
     for image in images:
         x, r, pad = letterbox(np.asarray(image), detector.imgsz)
         with torch.no_grad():
@@ -215,10 +294,19 @@ def onnx_agreement(model, onnx_path, images, *, conf: float = 0.25, iou: float =
         worst_score = max(worst_score, float(np.abs(y[:, 4:] - z[:, 4:]).max()))
         scale = max(scale, float(np.abs(y).max()))
         shape = np.asarray(image).shape[:2]
-        n_torch += len(postprocess(y[0], scale=r, pad=pad, shape=shape, conf=conf, iou=iou)["boxes"])
-        n_onnx += len(postprocess(z[0], scale=r, pad=pad, shape=shape, conf=conf, iou=iou)["boxes"])
+        p_torch = postprocess(y[0], scale=r, pad=pad, shape=shape, conf=conf, iou=iou)
+        p_onnx = postprocess(z[0], scale=r, pad=pad, shape=shape, conf=conf, iou=iou)
+        c = compare_predictions(p_onnx, p_torch, min_score=min_score, nms_iou=iou)
+        for key in ("matched", "near_ties", "unmatched"):
+            totals[key] += c[key]
+        totals["n_confident_torch"] += c["n_confident_reference"]
+        totals["n_confident_onnx"] += c["n_confident_found"]
+        totals["n_boxes_torch"] += len(p_torch["boxes"])
+        totals["n_boxes_onnx"] += len(p_onnx["boxes"])
+        box_diff = max(box_diff, c["max_box_diff"])
     return {"max_abs_diff": worst, "max_abs_score_diff": worst_score, "output_scale": scale,
-            "n_boxes_torch": n_torch, "n_boxes_onnx": n_onnx}
+            "max_rel_diff": worst / scale if scale else 0.0, "min_score": min_score, "max_box_diff": box_diff,
+            **totals}
 
 
 def time_per_call(fn: Callable[[], object], *, warmup: int = 2, repeats: int = 10) -> dict:
