@@ -9,7 +9,7 @@ memory formats (contiguous NCHW and channels-last NHWC) it measures on this CPU:
 
 * img/s of a training step (forward + backward + Adam step) and of inference;
 * achieved GFLOP/s as a % of the peak of a large float32 matmul measured in the
-  same run (``bench_engine.matmul_peak_gflops``). Forward FLOPs are counted by
+  same run (``peak.measure_peak``, the one peak of every benchmark). Forward FLOPs are counted by
   ``torch.utils.flop_counter.FlopCounterMode`` (``models.model_summary``); a
   training step is taken as 3 x forward when every layer trains (backward = 2 x
   forward) and 1 x forward with a frozen backbone (only the head's backward).
@@ -36,7 +36,7 @@ import torch
 from torch import nn
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench_engine import matmul_peak_gflops  # noqa: E402  one home for the peak
+from peak import describe, measure_peak  # noqa: E402  the one peak of every benchmark
 
 from course_utils import models, transfer  # noqa: E402
 
@@ -122,8 +122,9 @@ def main() -> None:
     repeats = 2 if args.quick else 5
     batches = {"cnn": 64 if args.quick else 256, "effnet_b0_ft": 8 if args.quick else 24,
                "effnet_b0_frozen": 8 if args.quick else 24}
-    peak = matmul_peak_gflops(n=1024 if args.quick else 2048, repeats=repeats)
-    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads; float32 matmul peak {peak:.1f} GFLOP/s")
+    measured = measure_peak()
+    peak = measured["peak"]
+    print(f"torch {torch.__version__}; {describe(measured)}")
     rows = []
     for kind in ("cnn", "effnet_b0_ft", "effnet_b0_frozen"):
         for channels_last in (False, True):

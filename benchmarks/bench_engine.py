@@ -1,21 +1,22 @@
-"""How much does engine.fit cost on top of a bare PyTorch loop?
+"""How much does engine.fit cost on top of a bare PyTorch loop, and how close is it to the peak?
 
-Run ``python benchmarks/bench_engine.py`` (or ``--quick`` for a short check).
+Run ``python benchmarks/bench_engine.py`` (``--quick`` for a short check, ``--threads 2`` for a
+student's 2-core laptop).
 
-Both contenders train the same WaferCNN on the same in-memory batches with the
-same optimizer and then predict the validation set once per epoch, which is the
-work ``fit`` does; ``fit`` additionally accumulates loss/accuracy on the device,
-computes macro-F1, prints its epoch table and shows tqdm bars. Runs alternate
-(fit, bare, fit, bare, ...) so background load hits both alike; the best run of
-each is compared. Reported:
+For two models -- the course CNN on 64x64 one-hot maps and EfficientNet-B0 (fine-tuned, random
+weights) on 224x224 inputs -- both contenders train on the same in-memory batches with the same
+optimizer and then predict the validation set once per epoch, which is the work ``fit`` does;
+``fit`` additionally accumulates loss/accuracy on the device, computes macro-F1, prints its epoch
+table and shows tqdm bars. ``fit`` runs with its default memory format (``channels_last="auto"``:
+channels-last for convolutions on CPU); the bare loop is timed in both formats. Runs alternate
+(fit, bare, ...) so background load hits all alike; the best run of each is compared. Reported:
 
-* img/s of each (training images per second of wall time, validation included),
-  and the ratio fit / bare (target >= 0.95 on CPU);
-* achieved GFLOP/s of training (forward + backward FLOPs counted by
-  ``torch.utils.flop_counter.FlopCounterMode``) against the peak of a large
-  float32 matmul measured in the same run;
-* the time to write one checkpoint (``fit`` writes last.pt every epoch and
-  best.pt when the score improved).
+* img/s of each (training images per second of wall time, validation included), fit / bare in
+  the same format (target >= 0.95) and channels-last / contiguous of the bare loop;
+* achieved GFLOP/s of ``fit`` (forward + backward FLOPs counted by
+  ``torch.utils.flop_counter.FlopCounterMode``) as a % of the one peak of ``peak.py``
+  (target >= 50 % for the CNN on 2 threads);
+* kernel (system) vs user CPU seconds of the whole benchmark, and the time to write one checkpoint.
 """
 from __future__ import annotations
 
@@ -23,7 +24,9 @@ import argparse
 import contextlib
 import io
 from pathlib import Path
+import resource
 import statistics
+import sys
 import tempfile
 import time
 
@@ -31,22 +34,27 @@ import torch
 from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
 
-from course_utils import checkpoints, data, engine, env, models
-from course_utils.synthetic import make_synthetic_wafers
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from peak import describe, measure_peak  # noqa: E402  the one peak of every benchmark
+
+from course_utils import checkpoints, data, engine, env, models, transfer  # noqa: E402
+from course_utils.synthetic import make_synthetic_wafers  # noqa: E402
 
 
-def bare_loop(model, train_loader, val_loader, optimizer, loss_fn, epochs: int) -> None:
-    """The reference: the fewest lines that train and validate."""
+def bare_loop(model, train_loader, val_loader, optimizer, loss_fn, epochs: int, channels_last: bool) -> None:
+    """The reference: the fewest lines that train and validate (in the given memory format)."""
+    fmt = torch.channels_last if channels_last else torch.contiguous_format
+    model.to(memory_format=fmt)
     for _ in range(epochs):
         model.train()
         for x, y in train_loader:
-            loss = loss_fn(model(x), y)
+            loss = loss_fn(model(x.contiguous(memory_format=fmt)), y)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
         model.eval()
         with torch.no_grad():
-            preds = torch.cat([model(x).argmax(1) for x, _ in val_loader])
+            preds = torch.cat([model(x.contiguous(memory_format=fmt)).argmax(1) for x, _ in val_loader])
         preds.numpy()
 
 
@@ -58,71 +66,83 @@ def train_step_flops(model, loss_fn, x, y) -> int:
     return int(counter.get_total_flops())
 
 
-def matmul_peak_gflops(n: int = 2048, repeats: int = 5) -> float:
-    """Best float32 GFLOP/s of an ``n x n`` matrix product on the CPU."""
-    a, b = torch.randn(n, n), torch.randn(n, n)
-    a @ b  # warm-up
-    best = float("inf")
-    for _ in range(repeats):
-        start = time.perf_counter()
-        a @ b
-        best = min(best, time.perf_counter() - start)
-    return 2 * n**3 / best / 1e9
+#: The two models: builder, input side (pixels), images (train, val), batch size, epochs, alternating repeats.
+SETUPS = {
+    "cnn_64": (lambda: models.WaferCNN(), 64, (2048, 512), 128, 2, 5),
+    "effnet_b0_224": (lambda: transfer.build_transfer_model("efficientnet_b0", weights=None, input_size=224,
+                                                             mode="fine_tuning"), 224, (96, 32), 16, 1, 3),
+}
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--quick", action="store_true", help="small data, 1 epoch (about a minute on 2 cores)")
-    parser.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's choice)")
-    args = parser.parse_args()
-    if args.threads:
-        torch.set_num_threads(args.threads)
-    n_train, n_val, epochs, repeats = (512, 128, 1, 3) if args.quick else (2048, 512, 2, 5)
-    batch_size, size = 128, 64
-
+def bench_model(name: str, quick: bool, peak: float) -> None:
+    build, size, (n_train, n_val), batch_size, epochs, repeats = SETUPS[name]
+    if quick:
+        n_train, n_val, epochs, repeats = n_train // 4, n_val // 4, 1, 2
     env.seed_everything(0)
-    ws = make_synthetic_wafers(n_train + n_val, size=size, seed=0)
-    train_ds = data.WaferDataset(ws.maps[:n_train], ws.labels[:n_train])
-    val_ds = data.WaferDataset(ws.maps[n_train:], ws.labels[n_train:])
+    ws = make_synthetic_wafers(n_train + n_val, size=64, seed=0)
+    maps = ws.maps if size == 64 else torch.nn.functional.interpolate(
+        torch.from_numpy(ws.maps)[:, None].float(), size=(size, size), mode="nearest")[:, 0].to(torch.uint8).numpy()
+    train_ds = data.WaferDataset(maps[:n_train], ws.labels[:n_train])
+    val_ds = data.WaferDataset(maps[n_train:], ws.labels[n_train:])
     loss_fn = nn.CrossEntropyLoss()
 
     def fresh():
         torch.manual_seed(0)
-        model = models.WaferCNN()
+        model = build()
         return (model, torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9),
-                data.make_loader(train_ds, batch_size, shuffle=True, seed=0), data.make_loader(val_ds, 256))
+                data.make_loader(train_ds, batch_size, shuffle=True, seed=0), data.make_loader(val_ds, 2 * batch_size))
 
-    def run_fit(checkpoint_dir=None) -> float:
+    def run_fit() -> float:
         model, opt, train_loader, val_loader = fresh()
         start = time.perf_counter()
         sink = io.StringIO()
         with contextlib.redirect_stdout(sink), contextlib.redirect_stderr(sink):
             engine.fit(model, train_loader, val_loader, loss_fn=loss_fn, optimizer=opt, epochs=epochs,
-                       device="cpu", checkpoint_dir=checkpoint_dir, verbose=True)
+                       device="cpu", verbose=True)
         return time.perf_counter() - start
 
-    def run_bare() -> float:
+    def run_bare(channels_last: bool) -> float:
         model, opt, train_loader, val_loader = fresh()
         start = time.perf_counter()
-        bare_loop(model, train_loader, val_loader, opt, loss_fn, epochs)
+        bare_loop(model, train_loader, val_loader, opt, loss_fn, epochs, channels_last)
         return time.perf_counter() - start
 
-    print(f"torch {torch.__version__}, {torch.get_num_threads()} CPU threads; WaferCNN (defaults), "
-          f"{n_train} train + {n_val} val maps {size}x{size}, batch {batch_size}, {epochs} epochs, "
-          f"{repeats} alternating repeats")
-    run_bare()  # warm-up (first-call costs of torch, allocator)
-    fit_times, bare_times = [], []
+    env.keep_freed_memory()  # what fit does on CPU: the bare loop gets the same allocator
+    run_bare(True)  # warm-up (first-call costs of torch, allocator)
+    times = {"fit": [], "bare channels-last": [], "bare contiguous": []}
     for _ in range(repeats):
-        fit_times.append(run_fit())
-        bare_times.append(run_bare())
+        times["fit"].append(run_fit())
+        times["bare channels-last"].append(run_bare(True))
+        times["bare contiguous"].append(run_bare(False))
     images = n_train * epochs
-    fit_ips, bare_ips = images / min(fit_times), images / min(bare_times)
-    print(f"bare loop: {bare_ips:8.1f} img/s (best of {repeats}; median {images / statistics.median(bare_times):.1f})")
-    print(f"engine.fit:{fit_ips:8.1f} img/s (best of {repeats}; median {images / statistics.median(fit_times):.1f})")
-    print(f"ratio fit / bare = {fit_ips / bare_ips:.3f} (target >= 0.95)")
+    ips = {k: images / min(v) for k, v in times.items()}
+    model, _, train_loader, _ = fresh()
+    model.to(memory_format=torch.channels_last)
+    x, y = next(iter(train_loader))
+    flops_per_image = train_step_flops(model, loss_fn, x.contiguous(memory_format=torch.channels_last), y) / len(x)
+    forward_per_image = models.model_summary(model, input_size=(1, 3, size, size)).flops
+    total_flops = epochs * (n_train * flops_per_image + n_val * forward_per_image)
+    fit_gflops = total_flops / min(times["fit"]) / 1e9
+    print(f"\n{name}: {n_train} train + {n_val} val images {size}x{size}, batch {batch_size}, {epochs} epoch(s), "
+          f"best of {repeats} alternating runs; {flops_per_image / 1e9:.3f} GFLOP per training image "
+          f"(forward + backward), {forward_per_image / 1e9:.3f} per validation image")
+    for k, v in times.items():
+        print(f"  {k:<19} {ips[k]:8.1f} img/s (median {images / statistics.median(v):.1f})")
+    print(f"  fit / bare (same format)     = {ips['fit'] / ips['bare channels-last']:.3f} (target >= 0.95)")
+    print(f"  channels-last / contiguous   = {ips['bare channels-last'] / ips['bare contiguous']:.2f} (bare loop)")
+    print(f"  fit: {fit_gflops:.1f} GFLOP/s = {100 * fit_gflops / peak:.0f} % of the peak (target >= 50 % for cnn_64)")
 
+
+def checkpoint_time() -> None:
+    torch.manual_seed(0)
+    model = models.WaferCNN()
+    opt = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
+    ws = make_synthetic_wafers(256, size=64, seed=0)
+    loader = data.make_loader(data.WaferDataset(ws.maps, ws.labels), 128, shuffle=True, seed=0)
     with tempfile.TemporaryDirectory() as tmp:
-        run_fit(checkpoint_dir=tmp)
+        with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
+            engine.fit(model, loader, loader, loss_fn=nn.CrossEntropyLoss(), optimizer=opt, epochs=1, device="cpu",
+                       checkpoint_dir=tmp)
         checkpoint = checkpoints.load_checkpoint(f"{tmp}/last.pt")
         save_times = []
         for i in range(5):
@@ -130,20 +150,26 @@ def main() -> None:
             checkpoints.save_checkpoint(checkpoint, f"{tmp}/copy{i}.pt")
             save_times.append(time.perf_counter() - start)
         size_mb = (Path(tmp) / "copy0.pt").stat().st_size / 1e6
-    print(f"one checkpoint ({size_mb:.2f} MB: model, optimizer, RNG states, history) is written atomically in "
+    print(f"\none checkpoint ({size_mb:.2f} MB: model, optimizer, RNG states, history) is written atomically in "
           f"{statistics.median(save_times) * 1e3:.1f} ms (median of 5)")
 
-    model, _, train_loader, _ = fresh()
-    x, y = next(iter(train_loader))
-    flops_per_image = train_step_flops(model, loss_fn, x, y) / len(x)
-    forward_per_image = models.model_summary(model, input_size=(1, 3, size, size)).flops
-    total_flops = epochs * (n_train * flops_per_image + n_val * forward_per_image)
-    train_gflops = total_flops / min(fit_times) / 1e9
-    peak = matmul_peak_gflops()
-    print(f"FLOPs: {flops_per_image / 1e6:.1f} MFLOP per training image (forward + backward), "
-          f"{forward_per_image / 1e6:.1f} MFLOP per validation image")
-    print(f"achieved: {train_gflops:.1f} GFLOP/s in fit (train + validation) vs matmul peak {peak:.1f} GFLOP/s "
-          f"({100 * train_gflops / peak:.0f} % of peak)")
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--quick", action="store_true", help="a quarter of the data, 1 epoch, 2 repeats")
+    parser.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's choice)")
+    parser.add_argument("--models", nargs="+", default=list(SETUPS), choices=list(SETUPS))
+    args = parser.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    peak = measure_peak()
+    print(f"torch {torch.__version__}; {describe(peak)}")
+    for name in args.models:
+        bench_model(name, args.quick, peak["peak"])
+    checkpoint_time()
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    print(f"CPU time of this benchmark: user {usage.ru_utime:.1f} s, kernel {usage.ru_stime:.1f} s "
+          f"({usage.ru_minflt / 1e6:.2f} million minor page faults)")
 
 
 if __name__ == "__main__":

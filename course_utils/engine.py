@@ -244,7 +244,7 @@ def _forward_all(model: nn.Module, loader, device: torch.device, *, loss_fn: Cal
 
 
 def predict(model: nn.Module, loader, device=None, *, amp: bool = False,
-            channels_last: bool = False) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+            channels_last: bool | str = "auto") -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Predict every batch of ``loader``.
 
     Parameters
@@ -253,6 +253,7 @@ def predict(model: nn.Module, loader, device=None, *, amp: bool = False,
     loader : yields ``(x, y)`` batches (``y`` may be -1 for unlabeled wafers).
     device : "auto", "cpu", "cuda", torch.device or None (the model's device).
     amp : float16 autocast on CUDA (faster, probabilities differ in the 3rd-4th decimal).
+    channels_last : memory format, as in ``fit`` (``"auto"``: ``fit_checks.use_channels_last``).
 
     Returns
     -------
@@ -261,7 +262,8 @@ def predict(model: nn.Module, loader, device=None, *, amp: bool = False,
     fit_checks.check_module(model)
     fit_checks.check_loader(loader, "loader")
     device = _model_device(model) if device is None else _resolve_device(device)
-    model.to(device)
+    channels_last = fit_checks.use_channels_last(model, device, channels_last)
+    _place(model, None, device, channels_last=channels_last)
     y_true, logits, _ = _forward_all(model, loader, device, use_amp=amp and device.type == "cuda",
                                      channels_last=channels_last)
     probs = torch.softmax(logits, dim=1)
@@ -270,7 +272,7 @@ def predict(model: nn.Module, loader, device=None, *, amp: bool = False,
 
 
 def evaluate(model: nn.Module, loader, device=None, class_names: Sequence[str] = CLASS_NAMES, *,
-             amp: bool = False, channels_last: bool = False) -> EvaluationResult:
+             amp: bool = False, channels_last: bool | str = "auto") -> EvaluationResult:
     """Predict ``loader`` and build the classification report and confusion matrix.
 
     Returns an :class:`EvaluationResult` with ``y_true``, ``y_pred``, ``probs``,
@@ -315,7 +317,7 @@ def _print_row(row: dict, epochs: int, improved: bool, mean_epoch_s: float) -> N
 
 
 def fit(model: nn.Module, train_loader, val_loader, *, loss_fn: Callable, optimizer: torch.optim.Optimizer,
-        epochs: int, device="auto", scheduler=None, amp: bool = True, channels_last: bool = False,
+        epochs: int, device="auto", scheduler=None, amp: bool = True, channels_last: bool | str = "auto",
         grad_clip: float | None = None, early_stopping: int | None = None, monitor: str = "val_macro_f1",
         checkpoint_dir: str | os.PathLike | None = None, resume: bool = False,
         batch_transform: Callable | None = None, class_names: Sequence[str] = CLASS_NAMES,
@@ -335,8 +337,9 @@ def fit(model: nn.Module, train_loader, val_loader, *, loss_fn: Callable, optimi
         after every batch, ``ReduceLROnPlateau`` after every epoch with the monitored
         score, all others after every epoch.
     amp : mixed precision (float16 autocast + ``GradScaler``) on CUDA; ignored on CPU/MPS.
-    channels_last : convert model and batches to the channels-last memory format
-        (faster convolutions on recent GPUs with AMP).
+    channels_last : convert model and batches to the channels-last (NHWC) memory format;
+        ``"auto"`` (default) does so for a model with 2-D convolutions on a CPU or CUDA
+        device (see ``fit_checks.use_channels_last``), never on MPS.
     grad_clip : clip the global gradient norm to this value (``None``: no clipping).
     early_stopping : stop after this many epochs without improvement of ``monitor``.
     monitor : one of ``MONITOR_CHOICES``; default validation macro-F1.
@@ -364,7 +367,11 @@ def fit(model: nn.Module, train_loader, val_loader, *, loss_fn: Callable, optimi
                          batch_transform, scheduler, resume, checkpoint_dir)
     fit_checks.check_loader(train_loader, "train_loader")
     fit_checks.check_loader(val_loader, "val_loader")
-    device = _place(model, loss_fn, device, channels_last=channels_last)
+    device = _resolve_device(device)
+    channels_last = fit_checks.use_channels_last(model, device, channels_last)
+    _place(model, loss_fn, device, channels_last=channels_last)
+    if device.type == "cpu":
+        env.keep_freed_memory()
     use_amp = bool(amp) and device.type == "cuda"
     scaler = torch.amp.GradScaler("cuda", enabled=use_amp)
     batch_scheduler = scheduler if isinstance(scheduler, PER_BATCH_SCHEDULERS) else None
@@ -422,13 +429,11 @@ def fit(model: nn.Module, train_loader, val_loader, *, loss_fn: Callable, optimi
 # ---------------------------------------------------------------------------
 # The steps of fit, each named for what it does
 # ---------------------------------------------------------------------------
-def _place(model: nn.Module, loss_fn, device, *, channels_last: bool) -> torch.device:
+def _place(model: nn.Module, loss_fn, device: torch.device, *, channels_last: bool) -> None:
     """Move model (and a loss with buffers) to the device, in channels-last format if asked."""
-    device = _resolve_device(device)
     model.to(device, memory_format=torch.channels_last) if channels_last else model.to(device)
     if isinstance(loss_fn, nn.Module):
         loss_fn.to(device)
-    return device
 
 
 def _validate(model, val_loader, loss_fn, device, *, use_amp: bool, channels_last: bool) -> dict:

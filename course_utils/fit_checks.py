@@ -1,4 +1,5 @@
-"""What ``engine.fit`` checks before it trains: every argument, with a message that says the fix.
+"""What ``engine.fit`` checks and decides before it trains: every argument, with a message that
+says the fix, and the memory format rule (``use_channels_last``).
 
 Kept apart from the loop so that ``engine.fit`` reads top to bottom; each check
 raises ``TypeError`` (wrong kind of object) or ``ValueError`` (wrong value).
@@ -10,7 +11,7 @@ from torch import nn
 
 from .checks import is_int
 
-__all__ = ["MONITOR_CHOICES", "check_fit_arguments", "check_loader", "check_module"]
+__all__ = ["MONITOR_CHOICES", "check_fit_arguments", "check_loader", "check_module", "use_channels_last"]
 
 #: Scores ``fit(monitor=...)`` can select the best epoch by; losses are minimised, the rest maximised.
 MONITOR_CHOICES = ("val_macro_f1", "val_acc", "val_loss", "train_loss", "train_acc")
@@ -68,3 +69,15 @@ def check_fit_arguments(model, optimizer, loss_fn, epochs, monitor, grad_clip, e
                              f"be {'minimised' if wanted == 'min' else 'maximised'}: use mode={wanted!r}.")
     if resume and checkpoint_dir is None:
         raise ValueError("resume=True needs checkpoint_dir: the folder where the interrupted run wrote last.pt.")
+
+
+def use_channels_last(model: nn.Module, device: torch.device, channels_last: bool | str = "auto") -> bool:
+    """The memory format rule of ``fit``, ``predict`` and ``evaluate``: ``True``/``False`` as given;
+    ``"auto"``: channels-last (NHWC) when ``model`` has a ``Conv2d`` and ``device`` is a CPU (oneDNN's
+    NHWC kernels: the course CNN trains about 1.4x faster on 2 threads) or a CUDA GPU (tensor cores
+    read NHWC, no transposes under AMP); MPS keeps the contiguous format."""
+    if channels_last == "auto":
+        return torch.device(device).type in ("cpu", "cuda") and any(isinstance(m, nn.Conv2d) for m in model.modules())
+    if not isinstance(channels_last, bool):
+        raise ValueError(f"channels_last={channels_last!r} must be True, False or 'auto'.")
+    return channels_last
