@@ -9,7 +9,9 @@ GPU with ``device="cuda"``), FLOPs counted by formula, not by a profiler:
   inputs in channels-last format (``2 * 32 * 64 * 64 * 64 * 64 * 9`` = 9.7 GFLOP a call), the
   kind of layer the course CNN is made of.
 
-Each is timed after ``warmup`` untimed calls, ``repeats`` times; the **best** call is the peak
+Each is timed after at least ``warmup`` untimed calls lasting at least a second (cores reach their
+sustained clock; measured on an idle 2-thread Xeon: without it, the first of two runs read 278 and the
+second 324 GFLOP/s), ``repeats`` times; the **best** call is the peak
 (the least disturbed by other work on a shared machine) and the median says how steady it was.
 Two consecutive runs on an idle machine agree within 10 % (the test of this module's stability is
 this script run twice: it prints both).
@@ -26,10 +28,15 @@ GEMM_N = 2048
 CONV = {"batch": 32, "channels": 64, "size": 64, "kernel": 3}
 
 
-def _time(fn, *, warmup: int, repeats: int, sync) -> list[float]:
-    for _ in range(warmup):
+def _time(fn, *, warmup: int, repeats: int, sync, warmup_s: float = 1.0) -> list[float]:
+    """Seconds of ``repeats`` calls of ``fn``, after at least ``warmup`` calls and ``warmup_s`` seconds
+    of untimed calls (a CPU core needs some time at full load to reach its sustained clock)."""
+    start = time.perf_counter()
+    done = 0
+    while done < warmup or time.perf_counter() - start < warmup_s:
         fn()
-    sync()
+        sync()
+        done += 1
     times = []
     for _ in range(repeats):
         start = time.perf_counter()
