@@ -404,8 +404,14 @@ def torch_build_advice() -> str | None:
         f"torch {torch.__version__} is a CUDA {torch.version.cuda} build, but this machine has no NVIDIA GPU: "
         f"its CUDA libraries ({len(names)} packages, {size / 1e9:.1f} GB) are wasted disk.\n"
         f"Fix (CPU build): pip uninstall -y {uninstall} && "
-        "pip install torch torchvision --index-url https://download.pytorch.org/whl/cpu"
+        f"pip install {_tested('torch')} {_tested('torchvision')} --index-url https://download.pytorch.org/whl/cpu"
     )
+
+
+def _tested(name: str) -> str:
+    """``name==version`` as pinned in the constraints file (plain ``name`` without it)."""
+    version = read_constraints().get(name)
+    return f"{name}=={version}" if version else name
 
 
 #: The versions the kit was tested with (CI's set-up): ``name==version`` lines, written by

@@ -157,7 +157,8 @@ def test_cuda_build_without_gpu_is_flagged_with_the_cpu_wheel_fix(monkeypatch):
     assert first.startswith(f"torch {torch.__version__} is a CUDA 12.6 build, but this machine has no NVIDIA GPU")
     assert "GB) are wasted disk" in first
     assert fix.startswith("Fix (CPU build): pip uninstall -y torch torchvision")
-    assert fix.endswith("&& pip install torch torchvision --index-url https://download.pytorch.org/whl/cpu")
+    assert fix.endswith(f"&& pip install torch=={env.read_constraints()['torch']} "
+                           f"torchvision=={env.read_constraints()['torchvision']} --index-url https://download.pytorch.org/whl/cpu")
     # the size is the sum of the installed CUDA-only distributions' file records
     dists = env._torch_cuda_distributions()
     gb = sum((f.size or 0) for d in dists for f in (d.files or [])) / 1e9
