@@ -25,7 +25,8 @@ INSTALL_HINT = "install Debian's chromium and a Hangul font: apt-get install chr
 # A Hangul word drawn on a canvas with the page's own font stack, beside an unassigned code point
 # (U+0378, always the missing-glyph box): boxes would give identical bitmaps.
 HANGUL_CHECK = r"""(() => {
-  const el = [...document.querySelectorAll('h1, p, li, td')].find(e => /[\uac00-\ud7a3]/.test(e.textContent));
+  const scope = document.querySelector('article') || document.body;
+  const el = [...scope.querySelectorAll('h1, p, li, td')].find(e => /[\uac00-\ud7a3]/.test(e.textContent));
   if (!el) return null;
   const font = getComputedStyle(el).fontFamily;
   const canvas = document.createElement('canvas'); canvas.width = 64; canvas.height = 64;
@@ -57,11 +58,11 @@ PAGE_FACTS = r"""(() => ({
 
 MATH_FACTS = r"""new Promise(done => {
   const facts = () => ({
-    math: document.querySelectorAll('.math').length,
-    typeset: document.querySelectorAll('.MathJax, .MathJax_Display, .MathJax_CHTML, mjx-container').length,
+    math: document.querySelectorAll('.math.notranslate').length,
+    typeset: document.querySelectorAll('span.MathJax, mjx-container').length,
     errors: document.querySelectorAll('.MathJax_Error, merror, mjx-merror').length,
-    raw: [...document.querySelectorAll('.math')].filter(e => !e.querySelector('.MathJax, script, mjx-container')
-         && /\\\(|\\\[|\$\$/.test(e.textContent)).length,
+    raw: [...document.querySelectorAll('.math.notranslate')].filter(
+         e => !e.querySelector('span.MathJax, mjx-container')).length,
   });
   if (window.MathJax && MathJax.Hub) MathJax.Hub.Queue(() => done(facts()));
   else done(facts());
