@@ -214,7 +214,7 @@ EXTRA_PACKAGES = {
         "sphinx": ("sphinx", "the course website's builder (python -m course_utils site)"),
         "myst_nb": ("myst-nb", "notebooks and MyST Markdown as Sphinx pages"),
         "furo": ("furo", "the website's theme (responsive, no remote assets)"),
-        "jupyter_server_mathjax": ("jupyter-server-mathjax", "MathJax served from the site, offline"),
+        "mathjax": ("django-static-mathjax", "MathJax 3 files, served from the site (offline)"),
         "websocket": ("websocket-client", "the browser test's DevTools connection to headless Chromium"),
     },
     "yolo": {

@@ -12,7 +12,7 @@ Sphinx + MyST-NB (the ``[site]`` extra) turn the repository into static HTML pag
 A notebook with no executed copy in the run folder, or one that failed, is listed at the top of the
 build summary, on the home page and on its own page (a missing one shows the notebook without
 outputs; a failed one its outputs up to the failing cell, never a traceback). Nothing is fetched
-from the internet: MathJax comes from the ``jupyter-server-mathjax`` package, remote images in
+from the internet: MathJax 3 comes from the ``django-static-mathjax`` package, remote images in
 notebook Markdown (the Colab badge) become links, and widget outputs show their text form.
 """
 from __future__ import annotations
@@ -42,7 +42,8 @@ DEFAULT_SITE_DIR = "runs/site"
 #: Fonts with Hangul first (Linux Noto CJK / Nanum, macOS, Windows), then the theme's Latin stack.
 FONT_STACK = ('"Noto Sans CJK KR", "Noto Sans KR", "NanumGothic", "Apple SD Gothic Neo", "Malgun Gothic", '
               '-apple-system, "Segoe UI", Helvetica, Arial, sans-serif')
-MATHJAX_CONFIG = "TeX-AMS-MML_HTMLorMML-full"
+#: MathJax 3 component (CommonHTML output, its woff fonts beside it) and the folders it loads from.
+MATHJAX_FILES = ("tex-chtml.js", "input", "output", "ui", "a11y", "adaptors", "sre")
 _WIDGET_MIME = "application/vnd.jupyter.widget-view+json"
 _DATA_WORDS = {"synthetic": "the kit's synthetic twin (generated, no download)",
                "wm811k": "the real WM-811K file (LSWMD.pkl)", "deeppcb": "the real DeepPCB folder"}
@@ -306,18 +307,13 @@ html_css_files = ["site.css"]
 html_extra_path = ["extra"]
 html_copy_source = False
 html_show_sourcelink = False
-mathjax_path = "mathjax/MathJax.js?config={mathjax}"
-mathjax2_config = {{"HTML-CSS": {{"availableFonts": ["STIX-Web"], "preferredFont": "STIX-Web", "webFont": "STIX-Web",
-                                "imageFont": None}},
-                    "SVG": {{"font": "STIX-Web"}}, "messageStyle": "none",  # the fonts jupyter-server-mathjax ships
-                    # MyST-NB marks sections tex2jax_ignore and math mathjax_process (as for MathJax 3)
-                    "tex2jax": {{"processClass": "tex2jax_process|mathjax_process|math|output_area"}}}}
+mathjax_path = "mathjax/{mathjax}"  # MathJax 3 from the django-static-mathjax package, served by the site
 html_favicon = "_static/favicon.svg"
 exclude_patterns = ["_build", "extra", "_static", "**.ipynb_checkpoints"]
 suppress_warnings = ["myst.header", "mystnb.unknown_mime_type", "toc.not_included", "misc.highlighting_failure"]
 """
 _CSS = """/* course site: Hangul-capable fonts first, run box */
-body, .MathJax_Display {{ font-family: {fonts}; }}
+body {{ font-family: {fonts}; }}
 .site-run {{ padding: .6em 1em; border-left: 4px solid #3b82f6; }}
 .site-run .site-problem {{ color: #b91c1c; font-weight: bold; }}
 .site-run table td {{ padding: 0 .6em; }}
@@ -326,10 +322,14 @@ body, .MathJax_Display {{ font-family: {fonts}; }}
 _FAVICON = ('<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 16 16"><circle cx="8" cy="8" r="7" fill="#3b82f6"/>'
             '<circle cx="8" cy="8" r="3" fill="#fff"/></svg>')
 
-def _mathjax_dir() -> Path:
-    import jupyter_server_mathjax
+def _copy_mathjax(target: Path) -> None:
+    """Copy MathJax 3 (``es5/``) of the ``django-static-mathjax`` package into ``target``."""
+    import mathjax
 
-    return Path(jupyter_server_mathjax.__file__).parent / "static"
+    es5 = Path(mathjax.__file__).parent / "static" / "mathjax" / "es5"
+    target.mkdir(parents=True)
+    for name in MATHJAX_FILES:
+        (shutil.copytree if (es5 / name).is_dir() else shutil.copyfile)(es5 / name, target / name)
 
 
 def _stage(root: Path, stage: Path, pages: list[PageInfo], run_dir: Path | None) -> None:
@@ -354,8 +354,8 @@ def _stage(root: Path, stage: Path, pages: list[PageInfo], run_dir: Path | None)
     static.mkdir()
     (static / "site.css").write_text(_CSS.format(fonts=FONT_STACK), encoding="utf-8")
     (static / "favicon.svg").write_text(_FAVICON, encoding="utf-8")
-    shutil.copytree(_mathjax_dir(), static / "mathjax")
-    (stage / "conf.py").write_text(_CONF.format(title=title, fonts=FONT_STACK, mathjax=MATHJAX_CONFIG),
+    _copy_mathjax(static / "mathjax")
+    (stage / "conf.py").write_text(_CONF.format(title=title, fonts=FONT_STACK, mathjax=MATHJAX_FILES[0]),
                                    encoding="utf-8")
 
 

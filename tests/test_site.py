@@ -28,7 +28,7 @@ import site_browser  # noqa: E402  (test helper beside this file)
 
 ROOT = config.repo_root()
 IN_CI = os.environ.get("CI", "").lower() == "true"
-SITE_MODULES = ("sphinx", "myst_nb", "furo", "jupyter_server_mathjax", "websocket")
+SITE_MODULES = ("sphinx", "myst_nb", "furo", "mathjax", "websocket")
 
 
 def _require(ok: bool, reason: str):
@@ -251,6 +251,9 @@ def test_site_in_headless_chromium(built_site, browser_binary):
             browser.load(server.url + notebook)
             browser.evaluate(site_browser.MATH_FACTS)
             browser.screenshot(shots / "notebook.png")
+            if browser.evaluate("!!document.querySelector('article img')"):  # the run's first figure
+                browser.evaluate("document.querySelector('article img').scrollIntoView({block: 'center'})")
+                browser.screenshot(shots / "notebook-figure.png")
             assert (shots / "home.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     finally:
         server.close()
