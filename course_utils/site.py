@@ -118,9 +118,10 @@ def inspect_run(run_dir: str | Path | None, sources: list[Path]) -> list[PageInf
             info.executed = str(executed)
             error = _first_error(json.loads(executed.read_text(encoding="utf-8")))
             if rec and rec.get("status", "ok") != "ok":
+                message = str(rec.get("error") or "").strip().splitlines()
                 info.status = rec["status"]
-                info.detail = (f"cell {rec.get('cell_index')}: {rec.get('error_type', '')}: "
-                               f"{str(rec.get('error', '')).strip().splitlines()[0] if rec.get('error') else ''}")
+                info.detail = (f"cell {rec.get('cell_index')}: {rec.get('error_type') or 'error'}: "
+                               f"{message[0] if message else '(no message)'}")
             elif error:
                 info.status, info.detail = "failed", error
             else:
