@@ -87,12 +87,13 @@ def _summary_records(run_dir: Path | None) -> dict:
 
 
 def _first_error(nb: dict) -> str:
-    """``"cell N: Type: message"`` of the first error output of an executed notebook, or ``""``."""
-    for index, cell in enumerate(nb.get("cells", [])):
+    """``"cell In [N]: Type: message"`` of the first error output of an executed notebook, or ``""``."""
+    for cell in nb.get("cells", []):
         for out in cell.get("outputs", []):
             if out.get("output_type") == "error":
                 message = str(out.get("evalue", "")).strip().splitlines()
-                return f"cell {index}: {out.get('ename', 'Error')}: {message[0] if message else ''}"
+                return (f"cell In [{cell.get('execution_count')}]: {out.get('ename', 'Error')}: "
+                        f"{message[0] if message else '(no message)'}")
     return "papermill recorded an exception" if nb.get("metadata", {}).get("papermill", {}).get("exception") else ""
 
 
@@ -120,7 +121,7 @@ def inspect_run(run_dir: str | Path | None, sources: list[Path]) -> list[PageInf
             if rec and rec.get("status", "ok") != "ok":
                 message = str(rec.get("error") or "").strip().splitlines()
                 info.status = rec["status"]
-                info.detail = (f"cell {rec.get('cell_index')}: {rec.get('error_type') or 'error'}: "
+                info.detail = (f"cell In [{rec.get('cell')}]: {rec.get('error_type') or 'error'}: "
                                f"{message[0] if message else '(no message)'}")
             elif error:
                 info.status, info.detail = "failed", error
