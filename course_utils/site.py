@@ -271,7 +271,7 @@ def _clean_outputs(nb: dict) -> None:
         for out in outputs:
             if _WIDGET_MIME in out.get("data", {}):
                 out["data"].pop(_WIDGET_MIME)
-                out["data"].setdefault("text/plain", "(interactive widget: run the notebook to use it)")
+                out["data"]["text/plain"] = "(대화형 위젯 (interactive widget): 노트북을 실행하면 움직일 수 있습니다)"
         if "outputs" in cell:
             cell["outputs"] = outputs
 
