@@ -309,6 +309,7 @@ html_css_files = ["site.css"]
 html_extra_path = ["extra"]
 html_copy_source = False
 html_show_sourcelink = False
+html_show_search_summary = False   # snippets fetch pages, which browsers refuse for file:// sites
 mathjax_path = "mathjax/{mathjax}"  # MathJax 3 from the django-static-mathjax package, served by the site
 html_favicon = "_static/favicon.svg"
 exclude_patterns = ["_build", "extra", "_static", "**.ipynb_checkpoints"]

@@ -200,6 +200,13 @@ def test_every_notebook_and_solution_has_a_page(built_site):
         assert marker in html, f"{source.stem}: no run status on the page"
 
 
+SEARCH_RESULTS = """new Promise(done => { const t0 = Date.now(); const poll = () => {
+    const summary = document.querySelector('#search-results .search-summary');  // set when the search is done
+    const links = [...document.querySelectorAll('#search-results li a')].map(a => a.href);
+    if ((summary && /\\d/.test(summary.textContent)) || Date.now() - t0 > 20000) done(links);
+    else setTimeout(poll, 200); }; poll(); })"""
+
+
 def test_site_in_headless_chromium(built_site, browser_binary):
     result, _ = built_site
     site = Path(result.out)
@@ -236,13 +243,13 @@ def test_site_in_headless_chromium(built_site, browser_binary):
                 browser.load(server.url + page)
                 hangul = browser.evaluate(site_browser.HANGUL_CHECK)
                 assert hangul and not any(hangul["same_as_box"]) and hangul["distinct"] == 3, (page, hangul)
-            browser.load(server.url + "search.html?q=" + "정밀도")
-            found = browser.evaluate("""new Promise(done => { const t0 = Date.now(); const poll = () => {
-                const summary = document.querySelector('#search-results .search-summary');  // set when done
-                const links = [...document.querySelectorAll('#search-results li a')].map(a => a.href);
-                if ((summary && /\\d/.test(summary.textContent)) || Date.now() - t0 > 20000) done(links);
-                else setTimeout(poll, 200); }; poll(); })""")
-            assert any(link.split("?")[0].endswith("/glossary.html") for link in found), found
+            math_page = next(p for p in pages if p.startswith("notebooks/"))
+            for base in (server.url, site.as_uri() + "/"):  # served, and opened as files
+                errors = browser.load(base + "search.html?q=" + "정밀도")
+                found = browser.evaluate(SEARCH_RESULTS)
+                assert any(link.split("?")[0].endswith("/glossary.html") for link in found), (base, found)
+                errors += browser.load(base + math_page)
+                assert not errors, (base, errors)
             shots = ROOT / "runs" / "site-shots"
             browser.load(server.url + "index.html")
             browser.screenshot(shots / "home.png")
