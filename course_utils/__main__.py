@@ -7,6 +7,7 @@ notebooks   check notebook hygiene (--check, default) or fix it (--fix)
 env         print the environment report and the package check
 bundle      build the course bundle (kit wheel + notebooks) for Colab / an LMS, offline
 report      write report.md, report.html and results.csv of a run folder (see report.py)
+site        build the course website from an executed run folder, offline (see site.py)
 """
 from __future__ import annotations
 
@@ -78,6 +79,9 @@ def build_parser() -> argparse.ArgumentParser:
     from .report import add_report_arguments
 
     add_report_arguments(sub.add_parser("report", help="report.md/html and results.csv of a run folder"))
+    from .site import add_site_arguments
+
+    add_site_arguments(sub.add_parser("site", help="build the course website from an executed run folder"))
     return parser
 
 
@@ -97,6 +101,10 @@ def main(argv: list[str] | None = None) -> int:
         from .report import main_report
 
         return main_report(args)
+    if args.command == "site":
+        from .site import main_site
+
+        return main_site(args)
     return _cmd_env(args)
 
 

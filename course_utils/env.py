@@ -243,6 +243,13 @@ EXTRA_PACKAGES = {
         "papermill": ("papermill", "running notebooks with parameters (python -m course_utils run)"),
     },
     "tune": {"optuna": ("optuna", "hyper-parameter search (notebook 04)")},
+    "site": {
+        "sphinx": ("sphinx", "the course website's builder (python -m course_utils site)"),
+        "myst_nb": ("myst-nb", "notebooks and MyST Markdown as Sphinx pages"),
+        "furo": ("furo", "the website's theme (responsive, no remote assets)"),
+        "mathjax": ("django-static-mathjax", "MathJax 3 files, served from the site (offline)"),
+        "websocket": ("websocket-client", "the browser test's DevTools connection to headless Chromium"),
+    },
     "yolo": {
         "ultralytics": ("ultralytics", "YOLO detection models (project #2; AGPL-3.0)"),
         "onnx": ("onnx", "model export"),
