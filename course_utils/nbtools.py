@@ -3,9 +3,9 @@
 Command line::
 
     python -m course_utils notebooks --check        # list problems, exit 1 if any
-    python -m course_utils notebooks --fix          # strip outputs, re-sync bootstrap + badge
+    python -m course_utils notebooks --fix          # strip outputs, re-sync bootstrap cell, its note + badge
 
-The bootstrap cell and the "Open in Colab" badge are generated from
+The bootstrap cell (with the Markdown note before it, ``BOOTSTRAP_NOTE``) and the "Open in Colab" badge are generated from
 ``config.REPO_URL`` and ``config.COLAB_DRIVE_DIR``, so the repository URL and the
 course's Drive folder are configured in one place.
 """
@@ -20,10 +20,14 @@ import nbformat
 from . import config, glossary
 from .bundle import BUNDLE_NAME
 
-__all__ = ["BOOTSTRAP_MARKER", "bootstrap_cell_source", "colab_badge", "check_notebook", "fix_notebook",
+__all__ = ["BOOTSTRAP_MARKER", "BOOTSTRAP_NOTE", "bootstrap_cell_source", "colab_badge", "check_notebook", "fix_notebook",
            "notebook_paths", "ANY_VALUE", "notebook_parameters", "reads_data_source"]
 
 BOOTSTRAP_MARKER = "# Colab bootstrap"
+#: The Markdown cell just before the bootstrap cell, the same in every notebook: what the cell does, when to touch it.
+BOOTSTRAP_NOTE = ("아래 셀은 키트(`course_utils`)를 준비합니다: Colab에서는 키트가 없을 때만 설치하고, "
+                  "자기 컴퓨터에서는 아무것도 설치하지 않은 채 키트가 어디서 왔는지만 출력합니다.\n"
+                  "고칠 것은 없고, 키트를 다른 저장소나 Drive 폴더에서 받을 때만 `KIT_REPO_URL`, `KIT_DRIVE_DIR`을 바꿉니다.")
 _BADGE_RE = re.compile(r"\[!\[Open In Colab\]\([^)]*\)\]\([^)]*\)")
 _HANGUL_RE = re.compile(r"[\uac00-\ud7a3]")
 
@@ -149,6 +153,24 @@ def parameter_names(nb) -> list[str]:
     return names
 
 
+def _cell_before(nb, cell):
+    """The Markdown cell right before ``cell`` in ``nb``, or ``None`` (first cell, or a code cell before it)."""
+    i = next(k for k, c in enumerate(nb.cells) if c is cell)
+    return nb.cells[i - 1] if i > 0 and nb.cells[i - 1].cell_type == "markdown" else None
+
+
+def _sync_bootstrap_note(nb, bootstrap) -> None:
+    """Make the cell before the bootstrap cell ``BOOTSTRAP_NOTE``: re-sync an older note, else insert one."""
+    before = _cell_before(nb, bootstrap)
+    if before is not None and before.source.strip() == BOOTSTRAP_NOTE:
+        return
+    if before is not None and "KIT_REPO_URL" in before.source and before is not nb.cells[0]:
+        before.source = BOOTSTRAP_NOTE  # an older wording of the note
+        return
+    i = next(k for k, c in enumerate(nb.cells) if c is bootstrap)
+    nb.cells.insert(i, nbformat.v4.new_markdown_cell(BOOTSTRAP_NOTE))
+
+
 def check_notebook(path: str | Path) -> list[str]:
     """Problems with one notebook, as readable strings (empty list = clean)."""
     path = Path(path)
@@ -177,6 +199,9 @@ def check_notebook(path: str | Path) -> list[str]:
             )
     if len(code) < 2 or code[1].source.strip() != bootstrap_cell_source().strip():
         problems.append(f"{name}: second code cell must be the Colab bootstrap cell (run notebooks --fix)")
+    elif _cell_before(nb, code[1]) is None or _cell_before(nb, code[1]).source.strip() != BOOTSTRAP_NOTE:
+        problems.append(f"{name}: the cell before the Colab bootstrap cell must be the Markdown note "
+                        "nbtools.BOOTSTRAP_NOTE (run notebooks --fix)")
     first = nb.cells[0] if nb.cells else None
     if first is None or first.cell_type != "markdown":
         problems.append(f"{name}: first cell must be markdown with title, Colab badge and learning objectives")
@@ -215,6 +240,7 @@ def fix_notebook(path: str | Path) -> bool:
     code = _code_cells(nb)
     if len(code) >= 2 and code[1].source.lstrip().startswith(BOOTSTRAP_MARKER):
         code[1].source = bootstrap_cell_source()
+        _sync_bootstrap_note(nb, code[1])
     if nb.cells and nb.cells[0].cell_type == "markdown":
         badge = colab_badge(path.name, folder=_folder(path))
         src = nb.cells[0].source

@@ -97,7 +97,7 @@ def reference_table(run: dict, results: pd.DataFrame) -> pd.DataFrame | None:
                            & (results["test_set"] == test_set)]
             for protocol, part in mine.groupby("protocol", sort=False):
                 rows.append({"train_set": r["train_set"], "model": r["model"], "protocol": protocol,
-                             "test_set": test_set, "과정 P/R/F1 (course)": f"{r['precision']:.2f} / "
+                             "test_set": test_set, "강의 P/R/F1 (course)": f"{r['precision']:.2f} / "
                              f"{r['recall']:.2f} / {r['f1-score']:.2f}",
                              "P": _pm(part["macro_precision"]), "R": _pm(part["macro_recall"]),
                              "F1": _pm(part["macro_f1"]),
@@ -153,7 +153,7 @@ def _classification(run: dict, run_dir: Path):
         ("table", "", summary_table(results))]
     ref = reference_table(run, results)
     if ref is not None:
-        blocks += [("h", 2, "과정 보고값과 비교 (Comparison with the course's results)"),
+        blocks += [("h", 2, "강의 보고값과 비교 (Comparison with the course's results)"),
                    ("p", run["reference"].get("caption", "")), ("table", "", ref)]
     for comp in run.get("comparisons", []):
         blocks += [("h", 2, comp.get("title", "비교 (Comparison)")),

@@ -60,7 +60,7 @@ def test_fix_strips_outputs_and_resyncs_bootstrap(tmp_path):
     assert nbtools.fix_notebook(path) is True
     fixed = nbformat.read(path, as_version=4)
     assert fixed.cells[1].outputs == [] and fixed.cells[1].execution_count is None
-    assert fixed.cells[2].source == nbtools.bootstrap_cell_source()
+    assert fixed.cells[3].source == nbtools.bootstrap_cell_source()  # after the inserted note
     assert nbtools.colab_badge("01_x.ipynb") in fixed.cells[0].source
     assert nbtools.fix_notebook(path) is False  # idempotent
 

@@ -80,7 +80,7 @@ def test_report_writes_three_files_with_rows_per_key(tmp_path):
         assert row["time_per_epoch_s"].item() == 0.5 + key[3]
     md = result.markdown.read_text(encoding="utf-8")
     for heading in ("# 캡스톤 (Capstone) test", "## 결과 요약 (Summary)", "## 클래스별 결과 (Per-class results)",
-                    "## 실행 설정 (Settings)", "## 실행 환경 (Environment)", "## 과정 보고값과 비교",
+                    "## 실행 설정 (Settings)", "## 실행 환경 (Environment)", "## 강의 보고값과 비교",
                     "## 누수 (Leakage)", "## 학습 곡선 (Learning curves)", "## 학습 비용 (Training cost)"):
         assert heading in md
     assert "![val macro-F1](curves.png)" in md

@@ -7,6 +7,7 @@ only wires sliders to it.
 >>> from course_utils.detection import widgets
 >>> widgets.threshold_view(ds.images[0], predictions[0], targets[0], score_threshold=0.5, iou_threshold=0.5)
 >>> widgets.threshold_tool(ds.images, predictions, targets)      # in Jupyter
+>>> index, low, high = widgets.contrasting_thresholds(predictions)  # an image whose two views differ
 """
 from __future__ import annotations
 
@@ -19,7 +20,7 @@ from .analysis import image_outcomes
 from .metrics import precision_recall_table
 from .pcb import PCB_CLASSES
 
-__all__ = ["COLOURS", "threshold_view", "threshold_tool"]
+__all__ = ["COLOURS", "threshold_view", "threshold_tool", "contrasting_thresholds"]
 
 #: Box colours: true positive, false positive, missed ground truth (false negative).
 COLOURS = {"TP": "tab:green", "FP": "tab:red", "FN": "tab:orange"}
@@ -69,8 +70,33 @@ def threshold_tool(images, predictions: Sequence[dict], targets: Sequence[dict],
         row = precision_recall_table(predictions, targets, score_threshold=score_threshold,
                                      iou_threshold=iou_threshold, class_names=class_names).loc["all"]
         print(f"whole set: P {row['precision']:.3f}  R {row['recall']:.3f}  F {row['F-score']:.3f}  "
-              f"(TP {row['TP']}, FP {row['FP']}, FN {row['FN']})")
+              f"(TP {int(row['TP'])}, FP {int(row['FP'])}, FN {int(row['FN'])})")
 
     return w.interactive(show, index=w.IntSlider(0, 0, len(images) - 1, description="image"),
                          score_threshold=w.FloatSlider(value=0.5, min=0.0, max=1.0, step=0.05, description="conf"),
                          iou_threshold=w.FloatSlider(value=0.5, min=0.05, max=0.95, step=0.05, description="IoU"))
+
+
+def contrasting_thresholds(predictions: Sequence[dict], low: float = 0.2, high: float = 0.7) -> tuple[int, float, float]:
+    """An image and two confidence thresholds whose :func:`threshold_view` pictures differ: ``(index, low, high)``.
+
+    Two views of one image differ only if a predicted box of that image scores in ``[low, high)``: the
+    higher threshold drops it. The image with the most such boxes is chosen. When no image has one,
+    ``low`` and ``high`` move to the 25th and 75th percentile of all scores and the image is chosen again.
+    Raises ``ValueError`` when no box scores in between (no predictions, or every score the same).
+    """
+    if not low < high:
+        raise ValueError(f"low ({low}) must be below high ({high}); e.g. low=0.2, high=0.7.")
+    scores = [np.asarray(p["scores"], dtype=float).reshape(-1) for p in predictions]
+
+    def between(lo: float, hi: float) -> np.ndarray:
+        return np.array([int(((s >= lo) & (s < hi)).sum()) for s in scores], dtype=int)
+
+    counts = between(low, high) if scores else np.zeros(0, dtype=int)
+    if counts.size and counts.max() == 0 and sum(s.size for s in scores):
+        low, high = (float(q) for q in np.quantile(np.concatenate(scores), [0.25, 0.75]))
+        counts = between(low, high)
+    if not counts.size or counts.max() == 0:
+        raise ValueError("no predicted box scores between two thresholds, so every threshold shows the same picture; "
+                         "pass predictions with boxes of different scores (e.g. the detector's raw output).")
+    return int(counts.argmax()), low, high
