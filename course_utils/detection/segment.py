@@ -221,7 +221,8 @@ def array_sampler(x: torch.Tensor, y, *, batch: int = 32, seed: int = 0) -> Call
 
 def train_segmenter(model: nn.Module, sampler: Callable, *, steps: int, lr: float = 3e-3, loss_fn=None,
                     device="auto", log_every: int = 50, weight_decay: float = 1e-4, verbose: bool = True) -> pd.DataFrame:
-    """Train ``model`` for ``steps`` AdamW steps (cosine learning rate) on batches from ``sampler()``.
+    """Train ``model`` for ``steps`` AdamW steps (learning rate ``lr`` decayed to 0 on a cosine) on batches
+    from ``sampler()``.
 
     Returns a history DataFrame (one row per ``log_every`` steps): ``step, loss`` (mean since the last row),
     ``lr``, ``img_s`` (training images per second), ``elapsed_s``."""
@@ -232,7 +233,7 @@ def train_segmenter(model: nn.Module, sampler: Callable, *, steps: int, lr: floa
     if isinstance(loss_fn, nn.Module):
         loss_fn.to(dev)
     opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=weight_decay)
-    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=lr, total_steps=steps, pct_start=0.1)
+    sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=steps)
     rows, total, seen, start, mark = [], 0.0, 0, time.perf_counter(), time.perf_counter()
     for step in range(1, steps + 1):
         xb, yb = sampler()
@@ -242,7 +243,7 @@ def train_segmenter(model: nn.Module, sampler: Callable, *, steps: int, lr: floa
         loss.backward()
         opt.step()
         sched.step()
-        total, seen = total + float(loss), seen + len(xb)
+        total, seen = total + float(loss.detach()), seen + len(xb)
         if step % log_every == 0 or step == steps:
             now = time.perf_counter()
             n_steps = step - (rows[-1]["step"] if rows else 0)
