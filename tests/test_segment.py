@@ -66,7 +66,7 @@ def test_training_learns_a_square():
         x[i, 0, 2 * r:2 * r + 6, 2 * c:2 * c + 6] = 1.0
         y[i, 2 * r:2 * r + 6, 2 * c:2 * c + 6] = 1
     model = sg.UNet(1, 2, width=4, depth=2)
-    hist = sg.train_segmenter(model, sg.array_sampler(x, y, batch=8), steps=60, lr=1e-2, device="cpu",
+    hist = sg.train_segmenter(model, sg.array_sampler(x, y, batch=8), steps=40, lr=1e-2, device="cpu",
                               log_every=20, verbose=False)
     assert hist["loss"].iloc[-1] < hist["loss"].iloc[0]
     pred = sg.predict_segmenter(model, x, device="cpu")
