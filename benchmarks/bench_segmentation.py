@@ -12,9 +12,9 @@ Reports (and writes to ``--out`` as JSON):
   - YOLOv8-seg (``[yolo]`` extra, from scratch, offline) trained on the twin and on the same real pairs;
   - the classical template difference (class-agnostic: its defect-vs-background IoU).
 
-    python benchmarks/bench_segmentation.py --part unet          # U-Net + masks + classical (~12 min busy CPU)
-    python benchmarks/bench_segmentation.py --part yolo          # YOLOv8-seg (~10 min busy CPU)
-    python benchmarks/bench_segmentation.py --quick              # a few steps, checks the paths
+    python benchmarks/bench_segmentation.py --part unet    # U-Net, masks, classical (about 9 min on a busy 2-core CPU)
+    python benchmarks/bench_segmentation.py --part yolo    # YOLOv8-seg (about 8 min on a busy 2-core CPU)
+    python benchmarks/bench_segmentation.py --quick        # a few steps, checks the paths
 
 Needs ``../shared/data`` (the sample and the calibration pairs).
 """

@@ -32,6 +32,7 @@ import cv2
 import numpy as np
 import pandas as pd
 
+from ..checks import check_int
 from ..config import atomic_write
 from . import pcb_twin
 from .classical import difference_mask
@@ -39,7 +40,8 @@ from .pcb import PCB_CLASSES, DetectionSet
 
 __all__ = [
     "check_mask", "check_class_ids", "derive_instance_mask", "derive_masks", "mask_statistics", "mask_summary",
-    "semantic_mask", "stray_difference", "synthetic_pcb_masks", "write_label_png", "read_label_png", "rle_encode", "rle_decode",
+    "semantic_mask", "stray_difference", "synthetic_pcb_masks", "write_label_png", "read_label_png", "rle_encode",
+    "rle_decode",
     "mask_to_polygons", "polygons_to_mask", "check_polygon", "yolo_seg_lines", "read_yolo_seg_labels",
     "write_yolo_seg_dataset",
 ]
@@ -112,8 +114,8 @@ def derive_instance_mask(test, template, boxes, *, threshold: int = 128, open_si
     template differ inside box ``j - 1`` (``boxes`` ``(k, 4)`` x1 y1 x2 y2 pixels); 0 elsewhere.
 
     ``open_size``: side of an opening that drops 1-pixel alignment edges (2, the default; 1: none; on the
-    real sample 75 % of the differing pixels lie outside every box at 2, 85 % at 1: edges, not defects). A pixel inside two
-    boxes goes to the smaller box. A box with no differing pixel stays empty (see :func:`mask_statistics`).
+    real sample 75 % of the differing pixels lie outside every box at 2, 85 % at 1: edges, not defects).
+    A pixel inside two boxes goes to the smaller box. A box with no differing pixel stays empty (see :func:`mask_statistics`).
     """
     test, template = np.asarray(test), np.asarray(template)
     if test.shape != template.shape:
@@ -200,6 +202,8 @@ def stray_difference(ds: DetectionSet, instances: np.ndarray, *, threshold: int 
 def synthetic_pcb_masks(n_pairs: int, *, size: int = 640, seed=0, n_jobs: int | None = None):
     """``(DetectionSet, instances uint8 (n, size, size))``: twin pairs (the same as
     ``pcb.make_synthetic_pcb`` with these arguments) and the exact pixels of every drawn defect."""
+    check_int(n_pairs, "n_pairs", minimum=1)
+    check_int(size, "size", minimum=128)
     images, temps, boxes, labels, inst = pcb_twin.generate_pairs(int(n_pairs), size=int(size), seed=seed,
                                                                  n_jobs=n_jobs, masks=True)
     ds = DetectionSet(images=images, templates=temps, boxes=boxes, labels=labels,
