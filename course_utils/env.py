@@ -256,6 +256,7 @@ EXTRA_PACKAGES = {
         "onnxslim": ("onnxslim", "slimming exported models"),
         "onnxruntime": ("onnxruntime", "running exported models"),
     },
+    "seg": {"segmentation_models_pytorch": ("segmentation-models-pytorch", "library U-Net (notebook 19)")},
 }
 
 

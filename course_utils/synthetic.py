@@ -244,8 +244,10 @@ class _SiblingDraws:
 # ---------------------------------------------------------------------------
 # One chunk of wafers
 # ---------------------------------------------------------------------------
-def _generate_chunk(labels, grid_h, grid_w, rim, dies_on_wafer, family, likeness, size, seed_seq) -> np.ndarray:
-    """Maps ``uint8 (m, size_h, size_w)`` for one chunk of wafers (all per-wafer inputs are ``(m,)``)."""
+def _generate_chunk(labels, grid_h, grid_w, rim, dies_on_wafer, family, likeness, size, seed_seq,
+                    with_pattern: bool = False):
+    """Maps ``uint8 (m, size_h, size_w)`` for one chunk of wafers (all per-wafer inputs are ``(m,)``); with
+    ``with_pattern`` also ``bool (m, size_h, size_w)``: the defective dies the class pattern made."""
     rng = np.random.default_rng(seed_seq)
     draws = _SiblingDraws(rng, family, likeness)
     m = len(labels)
@@ -271,6 +273,7 @@ def _generate_chunk(labels, grid_h, grid_w, rim, dies_on_wafer, family, likeness
     extra = draws.uniform(0.3, 1.0, m).astype(np.float32) * RIM_NOISE_HIGH[labels]
     p = col(level) + (outer + 0.5 * second) * col(extra * (1.0 - level))
     add_background_extras(p, np.minimum(grid_h, size[0]), np.minimum(grid_w, size[1]), draws)
+    q = np.zeros_like(p) if with_pattern else None       # the pattern's own probability (opt-in, draws nothing)
     for cls in np.unique(labels):
         if cls == NUM_CLASSES - 1:                           # 'none': background only
             continue
@@ -278,13 +281,18 @@ def _generate_chunk(labels, grid_h, grid_w, rim, dies_on_wafer, family, likeness
         pattern = _visible_pattern(cls, geometry, on_wafer, level, draws, idx)
         # a die is defective if the pattern OR the background noise hits it
         p[idx] = 1.0 - (1.0 - p[idx]) * (1.0 - pattern)
-    defect = rng.random(p.shape, dtype=np.float32) < p
+        if with_pattern:
+            q[idx] = pattern
+    u = rng.random(p.shape, dtype=np.float32)
+    defect = u < p
     # die states: OFF_WAFER (0) off the wafer, GOOD_DIE (1) on it, DEFECT_DIE (2) where also defective
     dies = on_wafer.view(np.uint8) + (on_wafer & defect).view(np.uint8)
     _punch_holes(dies, grid_h, grid_w, size, rng)
     # nearest-neighbour resize of every die grid to size x size pixels, in one gather
     rows, cols = dies.shape[1:]
     flat = (np.arange(m)[:, None, None] * (rows * cols) + row_of_pixel[:, :, None] * cols + col_of_pixel[:, None, :])
+    if with_pattern:  # the same uniform: u < q <= p, a pattern die; q <= u < p, a die only the noise hit
+        return dies.reshape(-1)[flat], ((dies == 2) & (u < q)).reshape(-1)[flat]
     return dies.reshape(-1)[flat]
 
 
@@ -332,14 +340,17 @@ def _interp_rows(u: np.ndarray, quantiles: np.ndarray) -> np.ndarray:
 
 
 def _draw_chunks(order: np.ndarray, per_wafer: tuple, out_size: tuple[int, int], chunk_seqs: list,
-                 n_jobs: int | None) -> np.ndarray:
+                 n_jobs: int | None, pattern: np.ndarray | None = None) -> np.ndarray:
     """``uint8 (N, H, W)`` maps, drawn ``_CHUNK`` wafers at a time (in ``order``), one seed sequence per chunk,
     on up to ``n_jobs`` threads; the result does not depend on the number of threads."""
     maps = np.empty((len(order), *out_size), dtype=np.uint8)
 
     def work(k: int) -> None:
         idx = order[k * _CHUNK:(k + 1) * _CHUNK]
-        maps[idx] = _generate_chunk(*(a[idx] for a in per_wafer), out_size, chunk_seqs[k])
+        if pattern is None:
+            maps[idx] = _generate_chunk(*(a[idx] for a in per_wafer), out_size, chunk_seqs[k])
+        else:  # fills the caller's bool (N, H, W) array too
+            maps[idx], pattern[idx] = _generate_chunk(*(a[idx] for a in per_wafer), out_size, chunk_seqs[k], True)
 
     jobs = n_jobs or min(4, os.cpu_count() or 1)
     if jobs == 1 or len(chunk_seqs) == 1:
@@ -360,7 +371,8 @@ def make_synthetic_wafers(
     min_per_class: int = 5,
     seed: int = 0,
     n_jobs: int | None = None,
-) -> WaferSet:
+    pattern_mask: bool = False,
+):
     """Generate a synthetic WM-811K-like set of fixed-size wafer maps.
 
     Parameters
@@ -385,6 +397,10 @@ def make_synthetic_wafers(
     n_jobs : int or None
         Threads used to generate chunks (``None``: up to 4, at most the CPU count).
         The result does not depend on it.
+    pattern_mask : bool, default False
+        Also return ``bool (N, H, W)``: True at the defective dies the class pattern made,
+        False at those only the background noise hit (and off the defects); the maps are
+        the same as without it. Returns ``(WaferSet, mask)`` then.
 
     Returns
     -------
@@ -423,9 +439,11 @@ def make_synthetic_wafers(
 
     # wafers with similar grids go into the same chunk (little padding), lots kept together
     order = np.lexsort((lot_of, grid_w, grid_h))
-    maps = _draw_chunks(order, (labels, grid_h, grid_w, rim, die_size, family, likeness), out_size, chunk_seqs, n_jobs)
+    pattern = np.zeros((n, *out_size), dtype=bool) if pattern_mask else None
+    maps = _draw_chunks(order, (labels, grid_h, grid_w, rim, die_size, family, likeness), out_size, chunk_seqs, n_jobs,
+                        pattern)
 
-    return WaferSet(
+    ws = WaferSet(
         maps=maps,
         labels=labels,
         class_names=CLASS_NAMES,
@@ -438,3 +456,4 @@ def make_synthetic_wafers(
               "proportions": proportions if isinstance(proportions, str) else "custom",
               "class_counts": counts.tolist(), "size": out_size},
     )
+    return (ws, pattern) if pattern_mask else ws

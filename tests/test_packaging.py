@@ -68,7 +68,8 @@ def test_dependency_tiers():
     # the README's `pip install -e ".[dev]"` installs every tier an instructor needs
     assert {_name(d) for d in _expanded("dev")} >= set().union(
         *({_name(d) for d in extras[e]} for e in ("course", "tune", "yolo")))
-    assert _expanded("all") == set(extras["course"]) | set(extras["tune"]) | set(extras["yolo"])
+    assert {_name(d) for d in extras["seg"]} == {"segmentation-models-pytorch"}
+    assert _expanded("all") == set(extras["course"]) | set(extras["tune"]) | set(extras["yolo"]) | set(extras["seg"])
 
 
 def test_env_package_check_is_in_step_with_the_tiers():

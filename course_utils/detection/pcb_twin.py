@@ -229,6 +229,7 @@ class _Defects:
         self.segments = np.asarray(layout.segments, dtype=np.float64).reshape(-1, 8)
         self.boxes: list = []
         self.labels: list = []
+        self.changed: list = []  # per defect: (x0, y0, ys, xs) the pixels it changed (window offset + indices)
         self._free = {}
         self.margin = 14 * self.s
 
@@ -360,6 +361,7 @@ class _Defects:
                 return False
         self.boxes.append(box)
         self.labels.append(cls + 1)
+        self.changed.append((x0, y0, ys, xs))
         return True
 
 
@@ -380,7 +382,15 @@ def _orient(img, boxes, k, flip):
     return img, b
 
 
-def _one_pair(size, seed_seq):
+def _instance_image(size, changed) -> np.ndarray:
+    """``uint8 (size, size)``: 0 where no defect changed a pixel, ``i + 1`` at the pixels defect ``i`` changed."""
+    inst = np.zeros((size, size), dtype=np.uint8)
+    for i, (x0, y0, ys, xs) in enumerate(changed):
+        inst[ys + y0, xs + x0] = i + 1
+    return inst
+
+
+def _one_pair(size, seed_seq, masks=False):
     rng = np.random.default_rng(seed_seq)
     layout = _draw_layout(size, rng)
     defects = _Defects(layout)
@@ -393,25 +403,33 @@ def _one_pair(size, seed_seq):
     k, flip = int(rng.integers(4)), bool(rng.random() < 0.5)
     test, boxes = _orient(defects.img, boxes, k, flip)
     temp, _ = _orient(layout.img, boxes[:0], k, flip)
-    return test, temp, boxes.astype(np.float32), np.asarray(defects.labels, dtype=np.int64)
+    out = (test, temp, boxes.astype(np.float32), np.asarray(defects.labels, dtype=np.int64))
+    if masks:  # the exact pixels each defect changed, oriented like the images (opt-in: draws nothing)
+        out += (_orient(_instance_image(size, defects.changed), boxes[:0], k, flip)[0],)
+    return out
 
 
-def generate_pairs(n: int, *, size: int = 640, seed=0, n_jobs: int | None = None):
+def generate_pairs(n: int, *, size: int = 640, seed=0, n_jobs: int | None = None, masks: bool = False):
     """Draw ``n`` synthetic pairs.
 
     Returns ``(images, templates, boxes, labels)``: ``uint8 (n, size, size)`` test images
     and templates in {0 copper, 255 background}; per image ``float32 (k, 4)`` boxes
-    ``x1, y1, x2, y2`` (pixels) and ``int64 (k,)`` class ids 1..6.
+    ``x1, y1, x2, y2`` (pixels) and ``int64 (k,)`` class ids 1..6. With ``masks=True`` a
+    fifth item, ``uint8 (n, size, size)`` instance images: ``j`` (1..k) at the exact pixels
+    defect ``j - 1`` changed, 0 elsewhere (the other outputs are the same as without it).
     """
     children = np.random.SeedSequence(seed).spawn(n)
     images = np.empty((n, size, size), dtype=np.uint8)
     temps = np.empty((n, size, size), dtype=np.uint8)
     boxes: list = [None] * n
     labels: list = [None] * n
+    inst = np.empty((n, size, size), dtype=np.uint8) if masks else None
 
     def work(chunk):
         for i in chunk:
-            images[i], temps[i], boxes[i], labels[i] = _one_pair(size, children[i])
+            images[i], temps[i], boxes[i], labels[i], *extra = _one_pair(size, children[i], masks)
+            if masks:
+                inst[i] = extra[0]
 
     jobs = n_jobs or min(4, os.cpu_count() or 1)
     chunks = np.array_split(np.arange(n), max(1, min(n, jobs * 4)))
@@ -421,4 +439,4 @@ def generate_pairs(n: int, *, size: int = 640, seed=0, n_jobs: int | None = None
     else:
         with ThreadPoolExecutor(max_workers=jobs) as pool:
             list(pool.map(work, chunks))
-    return images, temps, boxes, labels
+    return (images, temps, boxes, labels, inst) if masks else (images, temps, boxes, labels)

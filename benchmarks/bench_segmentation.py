@@ -1,0 +1,170 @@
+"""Week 12 segmentation benchmark: masks derived from real DeepPCB pairs, a U-Net and YOLOv8-seg.
+
+Reports (and writes to ``--out`` as JSON):
+
+* the derived masks' statistics on the shared real sample (pixels per box, empty boxes, the share of
+  differing pixels that lie outside every box);
+* the kit U-Net's CPU training speed (img/s at the training crop) and inference latency (one 640x640 pair);
+* mean IoU over the six defect classes on the real sample's derived masks (the report set) of
+  - the U-Net trained on the synthetic twin's exact masks;
+  - the U-Net trained on real pairs: ``../shared/data/deeppcb_calibration`` minus every DeepPCB group that
+    also occurs in the sample (split by group, so no board is on both sides);
+  - YOLOv8-seg (``[yolo]`` extra, from scratch, offline) trained on the twin and on the same real pairs;
+  - the classical template difference (class-agnostic: its defect-vs-background IoU).
+
+    python benchmarks/bench_segmentation.py --part unet    # U-Net, masks, classical (about 9 min on a busy 2-core CPU)
+    python benchmarks/bench_segmentation.py --part yolo    # YOLOv8-seg (about 8 min on a busy 2-core CPU)
+    python benchmarks/bench_segmentation.py --quick        # a few steps, checks the paths
+
+Needs ``../shared/data`` (the sample and the calibration pairs).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+from course_utils import models  # noqa: E402
+from course_utils.config import atomic_write  # noqa: E402
+from course_utils.detection import classical, masks, pcb  # noqa: E402
+from course_utils.detection import segment as sg  # noqa: E402
+
+SHARED = next((p / "shared" / "data" for p in (REPO.parent, REPO.parent.parent) if (p / "shared" / "data").is_dir()),
+              REPO.parent / "shared" / "data")
+
+
+def labels_of(ds, inst):
+    return np.stack([masks.semantic_mask(inst[i], ds.labels[i]) for i in range(len(ds))])
+
+
+def real_sets():
+    sample = pcb.load_deeppcb(SHARED / "deeppcb_sample")
+    calib = pcb.load_deeppcb(SHARED / "deeppcb_calibration")
+    held_groups = {name[:5] for name in sample.image_ids}  # DeepPCB ids start with their group number
+    keep = np.array([name[:5] not in held_groups for name in calib.image_ids])
+    return sample, calib.subset(np.flatnonzero(keep)), sorted(held_groups), int((~keep).sum())
+
+
+def score(pred, truth) -> dict:
+    table = sg.segmentation_scores(pred, truth, len(sg.SEG_CLASSES), sg.SEG_CLASSES)
+    return {"mean_iou": table.attrs["mean_iou"], "mean_dice": table.attrs["mean_dice"],
+            "pixel_accuracy": table.attrs["pixel_accuracy"], "binary_iou": sg.binary_iou(pred > 0, truth > 0),
+            "per_class_iou": {k: (None if np.isnan(v) else float(v)) for k, v in table["IoU"].items()}}
+
+
+def run_unet(args, sample, real_train, truth, results):
+    def train(images, temps, labels, tag):
+        torch.manual_seed(args.seed)
+        model = sg.UNet(2, len(sg.SEG_CLASSES), width=args.width, depth=3)
+        sampler = sg.crop_sampler(images, temps, labels, crop=args.crop, batch=args.batch, seed=args.seed)
+        hist = sg.train_segmenter(model, sampler, steps=args.steps, lr=3e-3, device="cpu", log_every=50)
+        start = time.perf_counter()
+        pred = sg.predict_segmenter(model, sg.pair_inputs(sample.images, sample.templates), batch=2, device="cpu")
+        latency = (time.perf_counter() - start) / len(sample)
+        out = score(pred, truth)
+        out.update(train_img_s=float(hist["img_s"].iloc[1:].mean() if len(hist) > 1 else hist["img_s"].iloc[0]),
+                   train_seconds=float(hist["elapsed_s"].iloc[-1]), latency_s_per_640_pair=latency,
+                   steps=args.steps, batch=args.batch, crop=args.crop, train_pairs=len(images))
+        results[f"unet_{tag}"] = out
+        print(f"U-Net trained on {tag}: mean IoU {out['mean_iou']:.3f}, binary IoU {out['binary_iou']:.3f}, "
+              f"{out['train_img_s']:.1f} img/s, {latency:.2f} s per 640x640 pair", flush=True)
+        save(args, results)
+
+    twin, twin_inst = masks.synthetic_pcb_masks(args.twin_pairs, seed=args.seed)
+    summary = models.model_summary(sg.UNet(2, len(sg.SEG_CLASSES), width=args.width, depth=3), (1, 2, 640, 640))
+    results["unet_gflops_per_640_pair"] = summary.gflops_per_image
+    results["unet_params"] = summary.total_params
+    train(twin.images, twin.templates, labels_of(twin, twin_inst), "twin")
+    train(real_train.images, real_train.templates, labels_of(real_train, masks.derive_masks(real_train)), "real")
+
+
+def run_yolo(args, sample, real_train, truth, results):
+    from course_utils.detection import yolo
+
+    yolo.require_ultralytics()
+    work = Path(args.work)
+    twin, twin_inst = masks.synthetic_pcb_masks(args.yolo_pairs, seed=args.seed)
+    real_inst = masks.derive_masks(real_train)
+    sample_inst = masks.derive_masks(sample)
+    for tag, (ds, inst) in {"twin": (twin, twin_inst), "real": (real_train, real_inst)}.items():
+        data_yaml = masks.write_yolo_seg_dataset({"train": (ds, inst), "val": (sample, sample_inst)}, work / f"yolo_{tag}")
+        model = sg.build_yolo_seg("yolov8n-seg")
+        run = yolo.train_yolo(model, data_yaml, project=work / "runs", name=tag, epochs=args.yolo_epochs,
+                              imgsz=args.imgsz, batch=8, optimizer="AdamW", lr0=2e-3, mosaic=0.0, close_mosaic=0,
+                              device="cpu", seed=args.seed, val=False)
+        trained = sg.build_yolo_seg("yolov8n-seg", weights=run.last)
+        val = trained.val(data=str(data_yaml), split="val", imgsz=args.imgsz, batch=8, device="cpu", plots=False,
+                          verbose=False)
+        preds = trained.predict([np.repeat(im[..., None], 3, axis=2) for im in sample.images], imgsz=args.imgsz,
+                                conf=0.25, device="cpu", verbose=False)
+        out = score(sg.yolo_seg_label_images(preds, sample.images.shape[1:]), truth)
+        out.update(mask_map50=float(val.seg.map50), mask_map50_95=float(val.seg.map), box_map50=float(val.box.map50),
+                   epochs=args.yolo_epochs, imgsz=args.imgsz, train_pairs=len(ds), train_seconds=run.seconds)
+        results[f"yolov8n_seg_{tag}"] = out
+        print(f"YOLOv8n-seg trained on {tag}: mean IoU {out['mean_iou']:.3f}, mask mAP50 {out['mask_map50']:.3f}, "
+              f"mAP50-95 {out['mask_map50_95']:.3f} ({run.seconds:.0f} s)", flush=True)
+        save(args, results)
+
+
+def save(args, results):
+    path = Path(args.out)
+    old = json.loads(path.read_text()) if path.is_file() else {}
+    old.update(results)
+    atomic_write(path, lambda f: f.write(json.dumps(old, indent=1).encode()))
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--part", choices=["unet", "yolo", "all"], default="all")
+    ap.add_argument("--quick", action="store_true", help="a few steps: checks the code paths, not a measurement")
+    ap.add_argument("--steps", type=int, default=400)
+    ap.add_argument("--batch", type=int, default=8)
+    ap.add_argument("--crop", type=int, default=96)
+    ap.add_argument("--width", type=int, default=8)
+    ap.add_argument("--twin-pairs", type=int, default=160)
+    ap.add_argument("--yolo-pairs", type=int, default=48)
+    ap.add_argument("--yolo-epochs", type=int, default=8)
+    ap.add_argument("--imgsz", type=int, default=320)
+    ap.add_argument("--threads", type=int, default=1, help="torch CPU threads (1 is fastest on a busy machine)")
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--out", default=str(REPO / "outputs" / "bench_segmentation.json"))
+    ap.add_argument("--work", default=str(REPO / "outputs" / "bench_segmentation"))
+    args = ap.parse_args(argv)
+    if args.quick:
+        args.steps, args.twin_pairs, args.yolo_pairs, args.yolo_epochs = 4, 4, 4, 1
+    torch.set_num_threads(args.threads)
+    if not (SHARED / "deeppcb_sample").is_dir():
+        sys.exit(f"{SHARED / 'deeppcb_sample'} not found: this benchmark measures on the shared real sample.")
+    sample, real_train, held_groups, dropped = real_sets()
+    sample_inst = masks.derive_masks(sample)
+    truth = labels_of(sample, sample_inst)
+    stats = masks.mask_statistics(sample, sample_inst)
+    results = {"report_set": f"deeppcb_sample: {len(sample)} pairs, {len(stats)} boxes, groups {held_groups}",
+               "real_train_set": f"deeppcb_calibration minus those groups: {len(real_train)} pairs ({dropped} dropped)",
+               "mask_summary": masks.mask_summary(stats).reset_index().to_dict(orient="records"),
+               "defect_pixel_share": float((truth > 0).mean()),
+               "stray_difference_median": float(np.median(masks.stray_difference(sample, sample_inst)))}
+    print(masks.mask_summary(stats).to_string())
+    print(f"defect pixels {results['defect_pixel_share']:.4%} of the sample; median share of differing pixels "
+          f"outside every box {results['stray_difference_median']:.3f}")
+    diff = np.stack([classical.difference_mask(t, r, open_size=3) for t, r in zip(sample.images, sample.templates)])
+    results["classical_binary_iou"] = sg.binary_iou(diff > 0, truth > 0)
+    print(f"classical template difference (open 3): defect-vs-background IoU {results['classical_binary_iou']:.3f}")
+    print(results["report_set"], "|", results["real_train_set"], flush=True)
+    save(args, results)
+    if args.part in ("unet", "all"):
+        run_unet(args, sample, real_train, truth, {})
+    if args.part in ("yolo", "all"):
+        run_yolo(args, sample, real_train, truth, {})
+
+
+if __name__ == "__main__":
+    main()
