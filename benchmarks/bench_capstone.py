@@ -22,7 +22,8 @@ frozen and fine-tuned) x seeds x epochs over the course's set sizes (train
 112,421 original, 123,197 augmented, 18,000 balanced; validation 32,085 or 5,535;
 three test sets of 28,444 + 4,158 + 4,158 per fit). The GPU's dense fp16
 throughput and the utilisation reached are assumptions (printed); the estimate
-is ``FLOPs / (throughput x utilisation)``, data loading not included.
+is ``FLOPs / (throughput x utilisation)``, data loading not included. Notebook 12 prints the same
+estimate per grid cell for its ``PRESET`` (``models.estimate_fit_seconds``, with the per-step overhead).
 """
 from __future__ import annotations
 
@@ -40,8 +41,8 @@ from peak import describe, measure_peak  # noqa: E402  the one peak of every ben
 
 from course_utils import models, transfer  # noqa: E402
 
-#: Dense fp16 tensor-core TFLOP/s (vendor data sheets) of GPUs students get.
-GPUS = {"T4 (Colab)": 65.0, "A100": 312.0, "H100/H200 SXM": 989.0}
+#: Dense fp16 tensor-core TFLOP/s (vendor data sheets) of GPUs students get: one home, models.GPU_PEAK_TFLOPS.
+GPUS = models.GPU_PEAK_TFLOPS
 #: The course's set sizes (train, val) per training set, and the test images scored after every fit.
 SETS = {"original": (112_421, 32_085), "augmented": (123_197, 32_085), "balanced (leakage-free)": (18_000, 5_535),
         "balanced (course)": (18_000, 5_535)}
@@ -114,8 +115,8 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's choice)")
     parser.add_argument("--seeds", type=int, default=3, help="seeds per grid cell for the GPU estimate (default 3)")
     parser.add_argument("--epochs", type=int, default=50, help="epochs per fit for the GPU estimate (default 50)")
-    parser.add_argument("--utilisation", type=float, default=0.15,
-                        help="assumed share of the GPU's fp16 peak reached (default 0.15: batch 24, small convnets)")
+    parser.add_argument("--utilisation", type=float, default=models.GPU_UTILISATION,
+                        help="share of the GPU's fp16 peak reached (default models.GPU_UTILISATION, measured on an H200)")
     args = parser.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)

@@ -26,7 +26,8 @@ from torch.utils.flop_counter import FlopCounterMode
 
 from .checks import is_int
 
-__all__ = ["conv_block", "WaferCNN", "ModelSummary", "model_summary", "NormedLinear", "classifier_head"]
+__all__ = ["conv_block", "WaferCNN", "ModelSummary", "model_summary", "GPU_PEAK_TFLOPS", "GPU_UTILISATION",
+           "STEP_OVERHEAD_S", "estimate_fit_seconds", "NormedLinear", "classifier_head"]
 
 
 def conv_block(in_channels: int, out_channels: int, *, convs: int = 1, kernel_size: int = 3,
@@ -226,6 +227,52 @@ def model_summary(model: nn.Module, input_size: Sequence[int] = (1, 3, 64, 64), 
     return ModelSummary(table=pd.DataFrame(rows), total_params=total, trainable_params=trainable,
                         flops=int(counter.get_total_flops()), input_size=input_size,
                         receptive_field=state["rf"] if has_conv else None)
+
+
+#: Dense fp16 tensor-core peak TFLOP/s (vendor data sheets) of GPUs students get.
+GPU_PEAK_TFLOPS = {"T4": 65.0, "A100": 312.0, "H100/H200 SXM": 989.0}
+#: Share of that peak a training step of the capstone's models reaches with AMP + channels-last.
+#: Measured on an H200 (2026-12-04, torch 2.11, batch 256): EfficientNet-B0 fine-tuning 1.0 %, frozen
+#: 1.2 %, WaferCNN 0.9 %. An H200 and a T4 have the same ratio of peak FLOP/s to memory bandwidth
+#: (989 / 4.8 TB/s and 65 / 0.32 TB/s: about 205 FLOP per byte), so memory-bound layers (depthwise
+#: convolutions, batch norm) reach a similar share on both.
+GPU_UTILISATION = 0.01
+#: Seconds per training step that are not arithmetic (kernel launches, optimizer, AMP scaler):
+#: measured on the same H200 at batch 24, where the arithmetic takes almost nothing. A lower bound
+#: for a slower host CPU such as Colab's.
+STEP_OVERHEAD_S = {"cnn": 0.004, "effnet_b0_frozen": 0.014, "effnet_b0_ft": 0.043}
+
+
+def estimate_fit_seconds(fwd_gflops: float, *, n_train: int, n_val: int, n_test: int, epochs: int,
+                         batch_size: int, train_factor: float = 3.0, tflops: float = GPU_PEAK_TFLOPS["T4"],
+                         utilisation: float = GPU_UTILISATION, step_overhead_s: float = 0.0) -> dict:
+    """Seconds one fit (training, validation every epoch, then the test sets once) takes on a GPU.
+
+    ``fwd_gflops``: forward GFLOPs per image (``ModelSummary.gflops_per_image``). A training image
+    costs ``train_factor`` x forward (3: backward = 2 x forward when every layer trains; 1 with a
+    frozen backbone) plus ``step_overhead_s / batch_size``; an evaluated image costs 1 x forward.
+    Throughput is ``tflops x utilisation`` (TFLOP/s). Returns ``train_s_per_epoch``,
+    ``val_s_per_epoch``, ``s_per_epoch``, ``test_s`` and ``total_s`` (seconds, data loading excluded).
+    """
+    for name, value in (("fwd_gflops", fwd_gflops), ("train_factor", train_factor), ("tflops", tflops),
+                        ("utilisation", utilisation)):
+        if not value > 0:
+            raise ValueError(f"estimate_fit_seconds: {name}={value!r} must be > 0")
+    if not 0 < utilisation <= 1:
+        raise ValueError(f"estimate_fit_seconds: utilisation={utilisation!r} is a share of the peak, in (0, 1]")
+    for name, value in (("n_train", n_train), ("n_val", n_val), ("n_test", n_test), ("epochs", epochs)):
+        if not is_int(value) or value < 0:
+            raise ValueError(f"estimate_fit_seconds: {name}={value!r} must be an integer >= 0")
+    if not is_int(batch_size) or batch_size < 1:
+        raise ValueError(f"estimate_fit_seconds: batch_size={batch_size!r} must be an integer >= 1")
+    if step_overhead_s < 0:
+        raise ValueError(f"estimate_fit_seconds: step_overhead_s={step_overhead_s!r} must be >= 0")
+    s_per_fwd = fwd_gflops * 1e9 / (tflops * 1e12 * utilisation)
+    train = n_train * train_factor * s_per_fwd + math.ceil(n_train / batch_size) * step_overhead_s
+    val = n_val * s_per_fwd
+    test = n_test * s_per_fwd
+    return {"train_s_per_epoch": train, "val_s_per_epoch": val, "s_per_epoch": train + val, "test_s": test,
+            "total_s": epochs * (train + val) + test}
 
 
 # ---------------------------------------------------------------------------
