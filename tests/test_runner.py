@@ -90,7 +90,7 @@ def test_timeout_is_reported_and_stops_the_notebook(tmp_path):
     results, _ = runner.run_notebooks([str(nb)], output_dir=tmp_path / "o", timeout=6, echo=False)
     assert results[0].status == "timeout"
     assert results[0].error_type == "TimeoutError"
-    assert results[0].seconds < 30
+    assert results[0].seconds < 60  # stopped before the 60 s cell could end (the kill is at 6 s; load-proof)
 
 
 def test_format_summary_lists_failures():
