@@ -401,3 +401,57 @@ def test_draw_boxes_and_pairs(twin):
     ax = draw.plot_box_sizes(twin)
     assert len(ax.patches) == 6
     plt.close("all")
+
+
+# ---------------------------------------------------------------------------
+# Issue 30: the download paths (git clone, zip without git) and mixed image sizes, without a network
+# ---------------------------------------------------------------------------
+def test_download_clones_with_git_and_reports_its_error(tmp_path, monkeypatch):
+    import subprocess
+
+    from course_utils import pretrained
+
+    monkeypatch.setattr(pretrained, "host_reachable", lambda url, timeout=2.0: True)
+    monkeypatch.setattr(pcb.shutil, "which", lambda name: "/usr/bin/git")
+    calls = []
+
+    def fake_run(cmd, env, **kwargs):
+        calls.append((cmd, env))
+        return subprocess.CompletedProcess(cmd, 0 if len(calls) == 1 else 128, "", "fatal: unable to access")
+
+    monkeypatch.setattr(pcb.subprocess, "run", fake_run)
+    dest = tmp_path / "data" / "DeepPCB"
+    assert pcb.download_deeppcb(dest, timeout=3) == dest
+    cmd, env = calls[0]
+    assert cmd == ["git", "clone", "--depth", "1", pcb.DEEPPCB_URL, str(dest)]
+    assert env["GIT_TERMINAL_PROMPT"] == "0" and env["GIT_HTTP_LOW_SPEED_TIME"] == "5"  # max(timeout, 5)
+    with pytest.raises(ConnectionError, match="git clone .* failed: fatal: unable to access"):
+        pcb.download_deeppcb(tmp_path / "other", timeout=3)
+
+
+def test_download_without_git_unpacks_the_zip(tmp_path, monkeypatch):
+    import zipfile
+
+    from course_utils import pretrained
+
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as z:
+        z.writestr("DeepPCB-master/PCBData/trainval.txt", "group1/1/00000001.jpg group1/1_not/00000001.txt\n")
+    monkeypatch.setattr(pretrained, "host_reachable", lambda url, timeout=2.0: True)
+    monkeypatch.setattr(pcb.shutil, "which", lambda name: None)
+    opened = []
+    monkeypatch.setattr(pcb.urllib.request, "urlopen",
+                        lambda url, timeout: opened.append((url, timeout)) or io.BytesIO(buffer.getvalue()))
+    dest = tmp_path / "DeepPCB"
+    assert pcb.download_deeppcb(dest, timeout=4) == dest
+    assert opened == [(pcb.DEEPPCB_ZIP_URL, 4)]
+    assert (dest / "PCBData" / "trainval.txt").read_text().startswith("group1/1/00000001.jpg")
+    assert [p.name for p in tmp_path.iterdir()] == ["DeepPCB"]  # the temporary folder is gone
+
+
+def test_images_of_different_sizes_are_named(tmp_path):
+    a, b = tmp_path / "a_test.jpg", tmp_path / "b_test.jpg"
+    Image.fromarray(np.zeros((64, 64), np.uint8)).save(a)
+    Image.fromarray(np.zeros((32, 64), np.uint8)).save(b)
+    with pytest.raises(ValueError, match=r"differ in size.*b_test\.jpg.*640x640"):
+        pcb._stack_images([a, b], jobs=1)
