@@ -362,3 +362,17 @@ def test_early_stopping_counts_a_tie_as_no_improvement():
     h = result.history
     assert h["val_loss"].nunique() == 1  # the premise: the score really stalls
     assert result.stopped_early and len(h) == 3 and result.best_epoch == 1
+
+
+def test_predict_defaults_to_the_models_device_and_results_print_their_figures():
+    result = tiny_fit(epochs=1)
+    _, val = tiny_loaders()
+    on_cpu = engine.predict(result.model, val, "cpu")
+    by_default = engine.predict(result.model, val)  # device=None: where the model's parameters are
+    for a, b in zip(on_cpu, by_default):
+        np.testing.assert_array_equal(a, b)
+    text = repr(result)
+    assert f"best_epoch={result.best_epoch}" in text and f"val_macro_f1={result.best_score:.4f}" in text
+    report = engine.evaluate(result.model, val, "cpu")
+    assert repr(report) == (f"EvaluationResult(n=60, accuracy={(on_cpu[0] == on_cpu[1]).mean():.4f}, "
+                            f"macro_f1={f1_score(on_cpu[0], on_cpu[1], average='macro'):.4f})")
