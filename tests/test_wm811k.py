@@ -202,6 +202,11 @@ def test_every_global_of_the_real_file_is_accepted(tmp_path):
     unpickler = wm811k._LegacyUnpickler(open(os.devnull, "rb"), encoding="latin1")
     for module, name in sorted(wm811k.PICKLE_GLOBALS):
         assert unpickler.find_class(module, name) is not None, (module, name)
+    # and to today's objects, not to look-alikes
+    assert unpickler.find_class("__builtin__", "slice") is slice
+    assert unpickler.find_class("numpy", "ndarray") is np.ndarray and unpickler.find_class("numpy", "dtype") is np.dtype
+    assert unpickler.find_class("pandas.core.frame", "DataFrame") is pd.DataFrame
+    assert unpickler.find_class("numpy.core.multiarray", "_reconstruct") is np._core.multiarray._reconstruct
 
 
 def test_replica_with_slice_placements_loads_with_exact_values(legacy_file):
