@@ -16,6 +16,7 @@ import hashlib
 import json
 import os
 import pickle
+import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -271,7 +272,7 @@ def load_wm811k(path=None, *, trust: bool = False, keep_unlabeled: bool = False)
 def _waferset_from_frame(frame: pd.DataFrame, *, sha: str, path: Path, keep_unlabeled: bool) -> WaferSet:
     names = _unwrap_labels(frame["failureType"].to_numpy())
     lookup = {name: i for i, name in enumerate(CLASS_NAMES)}
-    unknown = sorted(set(np.unique(names)) - set(lookup) - {""})
+    unknown = sorted({str(n) for n in np.unique(names)} - set(lookup) - {""})  # str: no np.str_ repr
     if unknown:
         raise ValueError(f"failureType holds unknown classes {unknown}; expected {list(CLASS_NAMES)}.")
     labels = np.full(len(names), -1, dtype=np.int64)
@@ -362,7 +363,7 @@ def load_wm811k_fixed(path, *, size, trust: bool, keep_unlabeled: bool, cache: b
     if cache and file.is_file() and (stamp is not None or path is None):
         try:
             ws, meta = read_cache(file)
-        except (OSError, ValueError, KeyError) as err:  # a broken cache is rebuilt, never trusted
+        except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as err:  # rebuilt, never trusted
             if verbose:
                 print(f"Ignoring unreadable cache {file} ({err}); converting again.")
         else:

@@ -79,3 +79,44 @@ def test_nms_errors_and_empty():
         bx.batched_nms([[0, 0, 1, 1]], [0.5], [1, 2], 0.5)
     with pytest.raises(TypeError, match="idxs must hold integer"):
         bx.batched_nms([[0, 0, 1, 1]], [0.5], [1.5], 0.5)
+
+
+# --- issue 30: what mutation testing (mutmut, boxes.py) found untested ------------------------------------
+def test_errors_name_the_argument_of_each_function():
+    backwards = [[10, 0, 0, 10]]
+    for call in (lambda: bx.box_area(backwards), lambda: bx.nms(backwards, [1.0], 0.5),
+                 lambda: bx.batched_nms(backwards, [1.0], [0], 0.5), lambda: bx.as_boxes(backwards)):
+        with pytest.raises(ValueError, match=r"^boxes has boxes with x2 < x1 or y2 < y1"):
+            call()
+    with pytest.raises(ValueError, match=r"^boxes2 has boxes.*convert with torchvision\.ops\.box_convert"):
+        bx.box_iou([[0, 0, 1, 1]], [[0, 5, 1, 4]])   # only y2 < y1: either corner out of order is refused
+    with pytest.raises(TypeError, match=r"^boxes1 must hold numbers"):
+        bx.box_iou([["a", "b", "c", "d"]], [[0, 0, 1, 1]])
+    with pytest.raises(ValueError, match=r"scores must have one value per box, shape \(2,\); got \(3,\)"):
+        bx.nms([[0, 0, 1, 1]] * 2, [0.1, 0.2, 0.3], 0.5)
+    with pytest.raises(ValueError, match="scores contains NaN or inf"):
+        bx.nms([[0, 0, 1, 1]], [float("nan")], 0.5)
+    with pytest.raises(TypeError, match=r"^scores must hold numbers"):
+        bx.nms([[0, 0, 1, 1]], ["high"], 0.5)
+
+
+def test_empty_tensor_and_column_inputs():
+    assert bx.as_boxes([]).shape == (0, 4)                        # an empty list is zero boxes
+    keep = bx.nms(np.zeros((0, 4)), [], 0.5)
+    assert keep.shape == (0,) and keep.dtype == np.int64          # int64 even when nothing is kept
+    grad = torch.tensor([[0.0, 0.0, 2.0, 2.0]], requires_grad=True)   # a model's output: detached, not refused
+    np.testing.assert_allclose(bx.box_iou(grad, [[1, 1, 3, 3]]), [[1 / 7]])   # 1 / (4 + 4 - 1)
+    boxes = np.array([[0, 0, 10, 10], [1, 1, 10, 10], [20, 20, 30, 30]], float)
+    column = np.array([[0.9], [0.8], [0.7]])                      # scores (N, 1) are flattened like (N,)
+    np.testing.assert_array_equal(bx.nms(boxes, column, 0.5), [0, 2])
+
+
+def test_threshold_one_and_boxes_smaller_than_a_pixel():
+    boxes = np.array([[0, 0, 1, 1], [0, 0, 1, 1]], float)
+    # threshold 1 is allowed: only IoU > 1 would suppress, so identical boxes both stay (torchvision agrees)
+    np.testing.assert_array_equal(bx.nms(boxes, [0.9, 0.8], 1.0), [0, 1])
+    assert torch.equal(torchvision.ops.nms(torch.as_tensor(boxes), torch.tensor([0.9, 0.8], dtype=torch.float64), 1.0),
+                       torch.tensor([0, 1]))
+    tiny = np.array([[0, 0, 0.5, 0.5], [0.25, 0, 0.75, 0.5]])      # areas 0.25 each, overlap 0.125
+    np.testing.assert_allclose(bx.box_iou(tiny, tiny), [[1, 1 / 3], [1 / 3, 1]])
+    np.testing.assert_allclose(bx.box_iou([[1, 1, 1, 1]], [[1, 1, 1, 1]]), [[0.0]])  # two points: 0, not NaN

@@ -129,7 +129,7 @@ def random_case(seed, n_images=8, n_classes=6, empty_class=None):
 
 
 def coco_stats(preds, targets, n_classes=6):
-    pytest.importorskip("pycocotools")
+    # a [dev] dependency and the only independent mAP50-95 reference: a missing install fails, never skips
     from pycocotools.coco import COCO
     from pycocotools.cocoeval import COCOeval
 
@@ -204,8 +204,14 @@ def test_precision_recall_table_counts_by_hand():
 def test_report_collects_everything():
     preds, targets = random_case(7)
     report = dm.evaluate_detections(preds, targets, score_threshold=0.3)
-    for key in ("mAP50", "mAP50-95", "DeepPCB mAP", "DeepPCB F-score"):
+    stats = coco_stats(preds, targets)
+    assert abs(report.summary["mAP50-95"] - stats[0]) < 1e-6 and abs(report.summary["mAP50"] - stats[1]) < 1e-6
+    for key in ("DeepPCB mAP", "DeepPCB F-score"):
         assert 0.0 <= report.summary[key] <= 1.0
+    hand = dm.evaluate_detections(*as_lists(), score_threshold=0.55, class_names=NAMES3)
+    # at score >= 0.55 (IoU 0.5): TP 3 (A, C, B), FP 2 (.90, duplicate .80), FN 1 (D) -> precision 3/5, recall 3/4
+    assert np.isclose(hand.summary["precision@0.5"], 3 / 5) and np.isclose(hand.summary["recall@0.5"], 3 / 4)
+    assert np.isclose(hand.summary["mAP50 (all-point)"], (2.2 / 3 + 1.0) / 2)  # wafer 2.2/3, die 1 (see above)
     assert report.summary["DeepPCB mAP"] >= report.summary["mAP50 (all-point)"]   # looser IoU rule
     assert report.confusion.shape == (7, 7) and report.errors.loc["all"].sum() > 0
     assert "mAP50-95" in repr(report)
@@ -295,3 +301,52 @@ def test_simulated_predictions_have_the_errors_asked_for():
     again = analysis.simulate_predictions(targets, seed=0, miss=0.5, jitter=0, wrong_class=0, duplicates=0,
                                           false_alarms=0)
     assert all(np.array_equal(a["boxes"], b["boxes"]) for a, b in zip(noisy, again))
+
+
+# --- issue 30: PR curves, their plot, class-agnostic AP -------------------------------------------------------
+NAMES3 = ("wafer", "die", "other")
+
+
+def test_pr_curves_by_hand():
+    preds, targets = as_lists()
+    curves = dm.pr_curves(preds, targets, iou_threshold=0.5, class_names=NAMES3)
+    assert list(curves) == ["wafer", "die"]  # 'other' has no boxes: no curve
+    wafer = curves["wafer"]
+    # by score: .95 TP, .90 FP, .80 duplicate FP, .70 TP, .60 TP with 3 objects
+    np.testing.assert_allclose(wafer["score"], [0.95, 0.90, 0.80, 0.70, 0.60])
+    np.testing.assert_allclose(wafer["precision"], [1, 1 / 2, 1 / 3, 2 / 4, 3 / 5])
+    np.testing.assert_allclose(wafer["recall"], [1 / 3, 1 / 3, 1 / 3, 2 / 3, 1])
+    np.testing.assert_allclose(curves["die"][["score", "precision", "recall"]].to_numpy(), [[0.5, 1.0, 1.0]])
+    # IoU 0.75: the .60 detection of B (IoU 0.625) becomes a FP
+    strict = dm.pr_curves(preds, targets, iou_threshold=0.75, class_names=NAMES3)["wafer"]
+    np.testing.assert_allclose(strict["recall"], [1 / 3, 1 / 3, 1 / 3, 2 / 3, 2 / 3])
+
+
+def test_plot_pr_curves_draws_the_hand_curves():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    preds, targets = as_lists()
+    fig, ax = plt.subplots()
+    assert analysis.plot_pr_curves(preds, targets, class_names=NAMES3, ax=ax) is ax
+    wafer, die = ax.lines
+    np.testing.assert_allclose(wafer.get_xdata(), [0, 1 / 3, 1 / 3, 1 / 3, 2 / 3, 1])   # recall on x
+    np.testing.assert_allclose(wafer.get_ydata(), [1, 1, 1 / 2, 1 / 3, 2 / 4, 3 / 5])   # precision on y
+    np.testing.assert_allclose(die.get_xdata(), [0, 1]) and np.testing.assert_allclose(die.get_ydata(), [1, 1])
+    labels = [t.get_text() for t in ax.get_legend().get_texts()]
+    assert labels == ["wafer (AP=0.73)", "die (AP=1.00)"]       # 101-point AP 74.2/101 (see above)
+    assert "mAP = 0.867" in ax.get_title()                      # (74.2/101 + 1) / 2 = 0.8673
+    plt.close(fig)
+
+
+def test_class_agnostic_ap_by_hand():
+    # label=None: all 7 detections and 4 objects are one class. By score: .95 A TP, .90 FP, .80 duplicate of A FP,
+    # .70 C TP, .60 B TP, .50 D TP, .40 on C (already matched) FP -> precision 1, .5, .33, .5, .6, .67, .57,
+    # recall .25, .25, .25, .5, .75, 1, 1; envelope 1 up to recall .25, then 4/6.
+    # all-point: .25 * 1 + .75 * 4/6 = 0.75; 101-point: 26 points at 1 (recall 0-.25), 75 at 4/6 -> 76/101
+    assert np.isclose(dm.average_precision_at_iou(DETS, GTS, 0.5, method="all"), 0.75)
+    assert np.isclose(dm.average_precision_at_iou(DETS, GTS, 0.5), 76 / 101)
+    assert np.isclose(dm.average_precision_at_iou(DETS.drop(columns="label"), GTS.drop(columns="label"), 0.5,
+                                                  method="all"), 0.75)

@@ -115,6 +115,11 @@ def test_region_classifier_pipeline_shapes():
     typed = classical.classify_regions(model, ds, preds)
     assert [len(t["boxes"]) for t in typed] == [1] * 6
     assert all(1 <= t["labels"][0] <= 6 and 0 <= t["scores"][0] <= 1 for t in typed)
+    # the values: softmax of the model on the crops; label = most likely defect (not background), score = 1 - P(bg)
+    with torch.no_grad():
+        probs = torch.softmax(model.eval()(classical.region_crops(ds, preds)), 1).numpy()
+    np.testing.assert_array_equal([t["labels"][0] for t in typed], probs[:, 1:].argmax(1) + 1)
+    np.testing.assert_allclose([t["scores"][0] for t in typed], 1 - probs[:, 0], rtol=1e-5)
 
 
 def test_torchvision_detector_offline_falls_back_to_random(monkeypatch, tmp_path):

@@ -150,14 +150,6 @@ def test_set_epoch_batch_transform_and_grad_clip():
     assert moved <= 2 * len(train) * 1e-6 * 1.01  # each SGD step moves at most lr * max_norm
 
 
-def test_early_stopping_stops_when_score_stalls():
-    torch.manual_seed(0)
-    model = models.WaferCNN(widths=(4, 8))
-    result = tiny_fit(epochs=6, model=model, optimizer=torch.optim.SGD(model.parameters(), lr=0.0),
-                      early_stopping=2, monitor="val_loss")
-    assert result.stopped_early and len(result.history) == 3 and result.best_epoch == 1
-
-
 def test_monitor_val_loss_picks_the_minimum():
     result = tiny_fit(epochs=3, monitor="val_loss")
     h = result.history
@@ -301,3 +293,86 @@ def test_evaluation_result_scores_are_not_rounded():
     result = engine.EvaluationResult(y_true, y_pred, np.zeros((7, 3), np.float32), report, report)
     assert result.accuracy == accuracy_score(y_true, y_pred)
     assert result.macro_f1 == pytest.approx(f1_score(y_true, y_pred, average="macro"), abs=1e-12)
+
+
+# ---------------------------------------------------------------------------
+# Issue 30: training figures cross-checked, label floor, plateau scheduler
+# ---------------------------------------------------------------------------
+def _linear_case(n=70, features=12, classes=4, seed=0):
+    """A model without BatchNorm or dropout, so lr=0 leaves it exactly unchanged (eval == train forward)."""
+    g = torch.Generator().manual_seed(seed)
+    x = torch.randn(n, features, generator=g)
+    y = torch.randint(0, classes, (n,), generator=g)
+    torch.manual_seed(seed)
+    model = nn.Linear(features, classes)
+    return model, x, y
+
+
+def test_train_loss_and_accuracy_are_weighted_by_batch_size():
+    # 70 samples in batches of 32, 32, 6: the per-sample mean (what CrossEntropyLoss over all 70 gives)
+    # differs from the mean of the three batch means, and the accuracy counts correct predictions.
+    model, x, y = _linear_case()
+    loader = torch.utils.data.DataLoader(torch.utils.data.TensorDataset(x, y), batch_size=32, shuffle=False)
+    with torch.no_grad():
+        logits = model(x)
+        expected_loss = nn.functional.cross_entropy(logits, y).item()
+        batch_means = np.mean([nn.functional.cross_entropy(logits[i:i + 32], y[i:i + 32]).item()
+                               for i in range(0, 70, 32)])
+    expected_acc = float((logits.argmax(1) == y).float().mean())
+    assert abs(batch_means - expected_loss) > 1e-3  # the case tells the two means apart
+    assert 0 < expected_acc < 1                      # and right from wrong predictions
+    loss, acc = engine.train_one_epoch(model, loader, loss_fn=nn.CrossEntropyLoss(),
+                                       optimizer=torch.optim.SGD(model.parameters(), lr=0.0),
+                                       device=torch.device("cpu"), scaler=torch.amp.GradScaler("cuda", enabled=False))
+    assert loss == pytest.approx(expected_loss, rel=1e-5)
+    assert acc == pytest.approx(expected_acc)
+
+
+def test_negative_labels_are_refused_with_advice():
+    train, val = tiny_loaders()
+    # WaferDataset refuses -1 itself; a plain TensorDataset (as a student may build) does not
+    x = torch.zeros(8, 3, 16, 16)
+    bad = torch.utils.data.DataLoader(torch.utils.data.TensorDataset(x, torch.tensor([0, 1, -1, 2] * 2)), batch_size=8)
+    with pytest.raises(ValueError, match=r"Labels go down to -1.*keep_unlabeled=False"):
+        tiny_fit(loaders=(bad, val))
+
+
+def test_plateau_scheduler_receives_the_monitored_score():
+    class Recording(torch.optim.lr_scheduler.ReduceLROnPlateau):
+        def step(self, metrics, *args, **kwargs):
+            self.seen.append(float(metrics))
+            return super().step(metrics, *args, **kwargs)
+
+    for monitor in ("val_loss", "val_macro_f1"):
+        model = models.WaferCNN(widths=(4, 8))
+        opt = torch.optim.SGD(model.parameters(), lr=0.1)
+        plateau = Recording(opt, mode="min" if monitor == "val_loss" else "max", patience=0)
+        plateau.seen = []
+        result = tiny_fit(epochs=3, model=model, optimizer=opt, scheduler=plateau, monitor=monitor)
+        np.testing.assert_allclose(plateau.seen, result.history[monitor].to_numpy(), rtol=1e-12)
+
+
+def test_early_stopping_counts_a_tie_as_no_improvement():
+    # lr=0 and no BatchNorm: every epoch has exactly the same val_loss, so epochs 2 and 3 tie with epoch 1.
+    # A tie is not an improvement: with early_stopping=2 the run stops after epoch 3 and keeps epoch 1.
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Flatten(), nn.Linear(3 * 16 * 16, 9))
+    result = tiny_fit(epochs=6, model=model, optimizer=torch.optim.SGD(model.parameters(), lr=0.0),
+                      early_stopping=2, monitor="val_loss")
+    h = result.history
+    assert h["val_loss"].nunique() == 1  # the premise: the score really stalls
+    assert result.stopped_early and len(h) == 3 and result.best_epoch == 1
+
+
+def test_predict_defaults_to_the_models_device_and_results_print_their_figures():
+    result = tiny_fit(epochs=1)
+    _, val = tiny_loaders()
+    on_cpu = engine.predict(result.model, val, "cpu")
+    by_default = engine.predict(result.model, val)  # device=None: where the model's parameters are
+    for a, b in zip(on_cpu, by_default):
+        np.testing.assert_array_equal(a, b)
+    text = repr(result)
+    assert f"best_epoch={result.best_epoch}" in text and f"val_macro_f1={result.best_score:.4f}" in text
+    report = engine.evaluate(result.model, val, "cpu")
+    assert repr(report) == (f"EvaluationResult(n=60, accuracy={(on_cpu[0] == on_cpu[1]).mean():.4f}, "
+                            f"macro_f1={f1_score(on_cpu[0], on_cpu[1], average='macro'):.4f})")

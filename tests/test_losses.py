@@ -289,3 +289,11 @@ def test_one_head_finder_knows_normed_heads():
     assert engine._num_outputs(model) == 9  # the old finder skipped the NormedLinear and read 1024
     with pytest.raises(ValueError, match="no nn.Linear"):
         models.classifier_head(torch.nn.Conv2d(3, 3, 1))
+
+
+def test_losses_print_their_settings():
+    assert "gamma=1.5, num_classes=None, reduction='mean'" in repr(losses.FocalLoss(gamma=1.5))
+    ldam = repr(losses.LDAMLoss([10, 5, 1], max_m=0.4, s=20.0, drw_start_epoch=3, beta=0.99))
+    assert "max_m=0.4, s=20.0, drw_start_epoch=3, beta=0.99, num_classes=3" in ldam
+    assert "tau=0.5, num_classes=3, reduction='sum'" in repr(losses.BalancedSoftmaxLoss([4, 2, 1], tau=0.5,
+                                                                                          reduction="sum"))

@@ -372,11 +372,6 @@ def test_background_noise_falls_with_the_die_count(balanced_set):
     coarse, fine = np.median(density[none & (across < 28)]), np.median(density[none & (across > 55)])
     # real 'none': ~0.17 on 25 x 27 wafers, 0.02-0.03 on ~60 x 60 ones
     assert 0.11 < coarse < 0.2 and fine < 0.06 and coarse > 3 * fine
-    # the formula: the level at NOISE_REF_DIES is the quantile itself; 4x the dies gives 4**-gamma the rate
-    q, gamma = 0.15, synthetic_patterns.NOISE_AREA_EXPONENT[C["none"]]
-    level = lambda n: 1 - (1 - q) ** ((synthetic_patterns.NOISE_REF_DIES / n) ** gamma)
-    assert level(synthetic_patterns.NOISE_REF_DIES) == pytest.approx(q)
-    assert np.log(1 - level(4 * synthetic_patterns.NOISE_REF_DIES)) == pytest.approx(np.log(1 - q) * 4.0 ** -gamma)
 
 
 def _holes(maps):
@@ -436,3 +431,23 @@ def test_product_and_hole_facts_of_the_shared_real_sample():
     for cls, shares in synthetic_lots._HOME_SHARE.items():
         for grid, share in shares.items():
             assert abs(count(cls, grid) / 30 - share) <= 0.05 + 1e-9, (cls, grid)
+
+
+def test_noise_level_scales_with_the_die_count_as_documented(monkeypatch):
+    """The generator's own formula (synthetic._generate_chunk), measured on its maps: with the class quantile
+    fixed at q and no rim noise, clusters or holes, the share of defective dies on a wafer drawn for n dies is
+    1 - (1 - q) ** ((NOISE_REF_DIES / n) ** gamma): q at n = NOISE_REF_DIES, and for 'none' (gamma = 1) at
+    4 x NOISE_REF_DIES 1 - 0.85 ** 0.25 = 0.0398 (hand computation)."""
+    q = 0.15
+    monkeypatch.setattr(synthetic, "_interp_rows", lambda u, quantiles: np.full(len(u), q))
+    monkeypatch.setattr(synthetic, "RIM_NOISE_HIGH", np.zeros_like(synthetic.RIM_NOISE_HIGH))
+    monkeypatch.setattr(synthetic, "add_background_extras", lambda *a, **k: None)
+    monkeypatch.setattr(synthetic, "_punch_holes", lambda *a, **k: None)
+    assert synthetic_patterns.NOISE_AREA_EXPONENT[C["none"]] == 1.0  # the premise of the hand value
+    m, ref = 16, synthetic_patterns.NOISE_REF_DIES
+    labels, grid = np.full(m, C["none"]), np.full(m, 64)
+    for dies, expected in ((ref, q), (4 * ref, 1 - 0.85 ** 0.25)):
+        maps = synthetic._generate_chunk(labels, grid, grid, np.ones(m), np.full(m, dies), np.arange(m), 0.0,
+                                         (64, 64), np.random.SeedSequence(0))
+        share = (maps == 2).sum() / (maps > 0).sum()  # ~52,000 dies: binomial s.d. <= 0.0016
+        assert share == pytest.approx(expected, abs=0.006), dies

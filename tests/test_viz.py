@@ -48,6 +48,6 @@ def test_history_and_confusion_matrix():
     cm = pd.DataFrame(np.eye(9), index=CLASS_NAMES, columns=CLASS_NAMES)
     ax = viz.plot_confusion_matrix(cm, title="cm")
     assert ax.get_xlabel() == "predicted" and ax.get_title() == "cm"
-    with pytest.raises(TypeError):
+    with pytest.raises(TypeError, match="cm must be a DataFrame"):
         viz.plot_confusion_matrix(np.eye(3))
     plt.close("all")

@@ -10,7 +10,7 @@ import pytest
 
 from course_utils import data, wafers, wm811k
 from conftest import expected_label
-from py2pickle import make_frame, write_wm811k_pickle
+from py2pickle import make_frame, nested_label, write_wm811k_pickle
 
 
 # ---------------------------------------------------------------------------
@@ -202,6 +202,11 @@ def test_every_global_of_the_real_file_is_accepted(tmp_path):
     unpickler = wm811k._LegacyUnpickler(open(os.devnull, "rb"), encoding="latin1")
     for module, name in sorted(wm811k.PICKLE_GLOBALS):
         assert unpickler.find_class(module, name) is not None, (module, name)
+    # and to today's objects, not to look-alikes
+    assert unpickler.find_class("__builtin__", "slice") is slice
+    assert unpickler.find_class("numpy", "ndarray") is np.ndarray and unpickler.find_class("numpy", "dtype") is np.dtype
+    assert unpickler.find_class("pandas.core.frame", "DataFrame") is pd.DataFrame
+    assert unpickler.find_class("numpy.core.multiarray", "_reconstruct") is np._core.multiarray._reconstruct
 
 
 def test_replica_with_slice_placements_loads_with_exact_values(legacy_file):
@@ -252,3 +257,44 @@ def test_missing_explicit_path_names_the_path_given(data_home, tmp_path):
     text = str(err.value)
     assert text.startswith(f"path={str(given)!r}") and "check the path you passed" in text
     assert str(data_home) not in text  # the default location is not what the user asked for
+
+
+# ---------------------------------------------------------------------------
+# Issue 30: the cache without its source, a corrupt cache, unknown classes
+# ---------------------------------------------------------------------------
+def _fail_if_converted(*args, **kwargs):
+    raise AssertionError("the cache should have been used")
+
+
+def test_cache_without_its_source_is_trusted_only_for_the_kaggle_hash_or_trust(data_home, monkeypatch):
+    data_home.mkdir(parents=True)
+    source = write_wm811k_pickle(make_frame(24, seed=2), data_home / wm811k.WM811K_FILENAME)
+    first = data.load_wafer_data("wm811k", size=8, trust=True)
+    source.unlink()  # only the converted copy is left, made from a file that is not the Kaggle one
+    with pytest.raises(FileNotFoundError):  # not trusted: the loader goes for the (missing) source
+        data.load_wafer_data("wm811k", size=8)
+    monkeypatch.setattr(wm811k, "load_wm811k", _fail_if_converted)
+    trusted = data.load_wafer_data("wm811k", size=8, trust=True)  # trust=True vouches for it
+    np.testing.assert_array_equal(trusted.maps, first.maps)
+    monkeypatch.setattr(wm811k, "WM811K_SHA256", first.info["sha256"])  # as if it were the Kaggle file
+    np.testing.assert_array_equal(data.load_wafer_data("wm811k", size=8).labels, first.labels)
+
+
+def test_corrupt_cache_is_rebuilt_not_trusted(legacy_file, data_home, capsys):
+    path, _ = legacy_file
+    first = data.load_wafer_data("wm811k", path=path, size=8, trust=True)
+    cache = data_home / "cache" / "wm811k_8x8.npz"
+    cache.write_bytes(cache.read_bytes()[:100])  # truncated: np.load fails
+    again = data.load_wafer_data("wm811k", path=path, size=8, trust=True, verbose=True)
+    assert "Ignoring unreadable cache" in capsys.readouterr().out
+    np.testing.assert_array_equal(again.maps, first.maps)
+    with np.load(cache, allow_pickle=False) as npz:  # and the cache was written again, whole
+        np.testing.assert_array_equal(npz["maps"], first.maps)
+
+
+def test_unknown_failure_type_is_refused_by_name(tmp_path):
+    frame = make_frame(8)
+    frame.loc[1, "failureType"] = nested_label("Crack")
+    path = write_wm811k_pickle(frame, tmp_path / "odd.pkl")
+    with pytest.raises(ValueError, match=r"unknown classes \['Crack'\]"):
+        wm811k.load_wm811k(path, trust=True)
