@@ -134,7 +134,9 @@ def test_bundle_holds_the_wheel_notebooks_and_readme(course_bundle):
     solutions = sorted(p.name for p in (ROOT / "solutions").glob("*.ipynb")) if (ROOT / "solutions").is_dir() else []
     assert sorted(n.split("/", 1)[1] for n in names if n.startswith("solutions/")) == solutions
     assert "datasets/README.md" in names
-    assert sorted(p.relative_to(ROOT).as_posix() for p in (ROOT / "course_utils").rglob("*.py")) == \
+    # the modules and the tested versions (package data read by `env`)
+    assert sorted([p.relative_to(ROOT).as_posix() for p in (ROOT / "course_utils").rglob("*.py")]
+                  + ["course_utils/constraints.txt"]) == \
         sorted(n for n in inner if n.startswith("course_utils/"))
     # the wheel's runtime requirements are the runtime tier only; Jupyter and papermill are extras
     runtime = [line.split(": ", 1)[1] for line in meta.splitlines()
