@@ -335,8 +335,8 @@ def test_require_extra_on_colab_offline_says_what_failed(colab_venv):
     code = ("from course_utils import env\ntry:\n    env.require_extra('tune')\n"
             "except ImportError as exc:\n    print(exc)")
     out = _venv_run(colab_venv, code, PYTHONPATH=str(ROOT))
-    assert out.startswith("Installing the [tune] extra on Colab failed: ERROR: Could not find a version that "
-                          "satisfies the requirement optuna")
+    # offline, pip's first error names optuna (no version found, or its pinned dependencies unavailable)
+    assert out.startswith("Installing the [tune] extra on Colab failed: ERROR: ") and "optuna" in out.splitlines()[0]
     assert "optuna" in out and out.endswith("Check the session's internet connection and run this cell again.")
 
 
