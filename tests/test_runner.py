@@ -3,9 +3,10 @@ import json
 
 import nbformat
 import pytest
-from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
+from nbformat.v4 import new_code_cell
 
 from course_utils import __main__ as cli
+from nbfiles import write_notebook
 from course_utils import runner
 
 PARAMS = (
@@ -21,12 +22,7 @@ RECORD = (
 
 
 def _write(path, *sources, params=PARAMS):
-    cells = [new_markdown_cell("# test")]
-    cells.append(new_code_cell(params, metadata={"tags": ["parameters"]}))
-    cells += [new_code_cell(s) for s in sources]
-    nbformat.write(new_notebook(cells=cells, metadata={"kernelspec": {"name": "python3", "display_name": "Python 3",
-                                                                      "language": "python"}}), path)
-    return path
+    return write_notebook(path, *sources, params=params)
 
 
 @pytest.fixture(scope="module")

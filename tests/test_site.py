@@ -15,9 +15,7 @@ import sys
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
-import nbformat
 import pytest
-from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
 
 from course_utils import __main__ as cli
 from course_utils import config, nbtools, runner
@@ -25,6 +23,7 @@ from course_utils import site as course_site
 
 sys.path.insert(0, str(Path(__file__).parent))
 import site_browser  # noqa: E402  (test helper beside this file)
+from nbfiles import write_notebook  # noqa: E402
 
 ROOT = config.repo_root()
 IN_CI = os.environ.get("CI", "").lower() == "true"
@@ -81,13 +80,9 @@ PARAMS = ('SMOKE = True\nDEVICE = "auto"\nDATA_SOURCE = "synthetic"\nDATA_PATH =
 
 
 def _notebook(path, *sources):
-    cells = [new_markdown_cell("# 시험 노트북 (Test notebook)\n\n정밀도(Precision) $p = \\frac{TP}{TP+FP}$")]
-    cells.append(new_code_cell(PARAMS, metadata={"tags": ["parameters"]}))
-    cells += [new_code_cell(s) for s in sources]
-    cells.append(new_markdown_cell("## 요약 (Summary)"))
-    nbformat.write(new_notebook(cells=cells, metadata={"kernelspec": {"name": "python3", "display_name": "Python 3",
-                                                                      "language": "python"}}), path)
-    return path
+    return write_notebook(path, *sources, params=PARAMS,
+                          title="# 시험 노트북 (Test notebook)\n\n정밀도(Precision) $p = \\frac{TP}{TP+FP}$",
+                          summary="## 요약 (Summary)")
 
 
 @pytest.fixture(scope="module")
