@@ -18,13 +18,13 @@ import time
 import torch
 from torch import nn
 
-from course_utils import augment
-from course_utils.data import encode_maps
+from course_utils.classification import augment
+from course_utils.classification.data import encode_maps
 
 
 def make_model() -> tuple[nn.Module, str]:
     try:
-        from course_utils.models import WaferCNN
+        from course_utils.training.models import WaferCNN
     except ImportError:
         model = nn.Sequential(
             nn.Conv2d(3, 32, 3, padding=1), nn.BatchNorm2d(32), nn.ReLU(), nn.MaxPool2d(2),

@@ -39,7 +39,7 @@ from torch import nn
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from peak import describe, measure_peak  # noqa: E402  the one peak of every benchmark
 
-from course_utils import models, transfer  # noqa: E402
+from course_utils.training import models, transfer  # noqa: E402
 
 #: Dense fp16 tensor-core TFLOP/s (vendor data sheets) of GPUs students get: one home, models.GPU_PEAK_TFLOPS.
 GPUS = models.GPU_PEAK_TFLOPS

@@ -39,7 +39,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from course_utils import config, data, wafers, wm811k
+from course_utils.core import config
+from course_utils.classification import data, wafers, wm811k
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 from py2pickle import write_wm811k_pickle  # noqa: E402  (test helper: writes the original format)

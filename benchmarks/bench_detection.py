@@ -25,7 +25,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from course_utils import env
+from course_utils.core import env
 from course_utils.detection import analysis, classical, detector, pcb
 from course_utils.detection import metrics as dm
 

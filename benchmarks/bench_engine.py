@@ -36,8 +36,10 @@ from torch import nn
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from peak import describe, measure_peak  # noqa: E402  the one peak of every benchmark
 
-from course_utils import checkpoints, data, engine, env, models, transfer  # noqa: E402
-from course_utils.synthetic import make_synthetic_wafers  # noqa: E402
+from course_utils.core import env
+from course_utils.training import checkpoints, engine, models, transfer
+from course_utils.classification import data  # noqa: E402
+from course_utils.classification.twin import make_synthetic_wafers  # noqa: E402
 
 
 def bare_loop(model, train_loader, val_loader, optimizer, loss_fn, epochs: int, channels_last: bool) -> None:

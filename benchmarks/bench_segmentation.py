@@ -32,8 +32,8 @@ import torch
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from course_utils import models  # noqa: E402
-from course_utils.config import atomic_write  # noqa: E402
+from course_utils.training import models  # noqa: E402
+from course_utils.core.config import atomic_write  # noqa: E402
 from course_utils.detection import classical, masks, pcb  # noqa: E402
 from course_utils.detection import segment as sg  # noqa: E402
 

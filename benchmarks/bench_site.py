@@ -1,4 +1,4 @@
-"""Course website build time: ``course_utils.site.build_site`` from an executed run folder.
+"""Course website build time: ``course_utils.tools.site.build_site`` from an executed run folder.
 
 Measures the whole build (reading the run folder, staging the pages, Sphinx + MyST-NB with
 ``--jobs`` processes, copying MathJax) into a temporary folder, end to end, and reports the page
@@ -19,8 +19,8 @@ import tempfile
 import time
 from pathlib import Path
 
-from course_utils import nbtools
-from course_utils import site as course_site
+from course_utils.tools import nbtools
+from course_utils.tools import site as course_site
 
 GOAL_S = 120.0
 

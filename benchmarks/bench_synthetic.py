@@ -1,4 +1,4 @@
-"""Benchmark of the synthetic WM-811K twin (course_utils.synthetic).
+"""Benchmark of the synthetic WM-811K twin (course_utils.classification.twin).
 
 1. Speed: time to generate a WM-811K-sized set (172,950 maps, 64x64) -> seconds and maps/s.
    Target: <= 10 s on a 2-core CPU.
@@ -34,12 +34,12 @@ import pandas as pd
 from sklearn.metrics import classification_report, confusion_matrix, f1_score
 from torch import nn
 
-from course_utils import splits
-from course_utils.calibration import REAL_LOT_LEAKAGE, calibration_table, lot_leakage, reweighted_f1
-from course_utils.config import CLASS_NAMES, WM811K_LABELED_COUNTS
-from course_utils.data import encode_maps
-from course_utils.wafers import resize_maps
-from course_utils.synthetic import make_synthetic_wafers
+from course_utils.classification import splits
+from course_utils.classification.calibration import REAL_LOT_LEAKAGE, calibration_table, lot_leakage, reweighted_f1
+from course_utils.core.config import CLASS_NAMES, WM811K_LABELED_COUNTS
+from course_utils.classification.data import encode_maps
+from course_utils.classification.wafers import resize_maps
+from course_utils.classification.twin import make_synthetic_wafers
 
 _REPO = Path(__file__).resolve().parents[1]
 #: Where the real sample is looked for: ``../shared`` beside the checkout (CI), or two levels up (a worktree).
@@ -109,7 +109,7 @@ def make_model() -> tuple[nn.Module, str]:
     scattered noise is still found (a 2x2 max-pool in its place merges noise specks into lines)."""
     stem = nn.Sequential(nn.Conv2d(3, 16, 3, stride=2, padding=1, bias=False), nn.BatchNorm2d(16), nn.ReLU())
     try:
-        from course_utils.models import WaferCNN
+        from course_utils.training.models import WaferCNN
         body, name = WaferCNN(in_channels=16, num_classes=9, widths=(24, 48, 96), dropout=0.2), "WaferCNN(24-48-96)"
     except ImportError:
         body = nn.Sequential(

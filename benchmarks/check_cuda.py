@@ -21,8 +21,10 @@ from torch import nn
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from peak import describe, measure_peak  # noqa: E402
 
-from course_utils import data, engine, env, models, transfer  # noqa: E402
-from course_utils.synthetic import make_synthetic_wafers  # noqa: E402
+from course_utils.core import env
+from course_utils.training import engine, models, transfer
+from course_utils.classification import data  # noqa: E402
+from course_utils.classification.twin import make_synthetic_wafers  # noqa: E402
 
 SETUPS = {"cnn_64": (lambda: models.WaferCNN(), 64, 8192, 256, 3),
           "effnet_b0_224": (lambda: transfer.build_transfer_model("efficientnet_b0", weights=None, input_size=224,

@@ -2,12 +2,14 @@
 
 Import the submodules you need, e.g.::
 
-    from course_utils import env, data, engine
+    from course_utils.core import env
+    from course_utils.training import engine
+    from course_utils.classification import data
 
 The module map is in CONTRIBUTING.md; every notebook uses only this package's
 public functions, so a notebook shows the idea and the package holds the machinery.
 """
-from .config import CLASS_NAMES, NUM_CLASSES
+from course_utils.core.config import CLASS_NAMES, NUM_CLASSES
 
 __version__ = "0.1.0"
 __all__ = ["CLASS_NAMES", "NUM_CLASSES", "__version__"]

@@ -16,7 +16,7 @@ import sys
 
 
 def _cmd_notebooks(args: argparse.Namespace) -> int:
-    from . import nbtools
+    from course_utils.tools import nbtools
 
     try:
         paths = nbtools.notebook_paths(args.notebooks)
@@ -36,7 +36,7 @@ def _cmd_notebooks(args: argparse.Namespace) -> int:
 
 
 def _cmd_env(args: argparse.Namespace) -> int:
-    from . import env
+    from course_utils.core import env
 
     if args.write_constraints:
         path = env.write_constraints()
@@ -60,7 +60,7 @@ def _cmd_env(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from .runner import add_run_arguments
+    from course_utils.tools.runner import add_run_arguments
 
     parser = argparse.ArgumentParser(prog="course_utils", description="Wafer-map course kit tools.")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -76,10 +76,10 @@ def build_parser() -> argparse.ArgumentParser:
                          help="pin the installed [dev] packages as the tested versions (course_utils/constraints.txt)")
     bundle = sub.add_parser("bundle", help="build the course bundle zip (kit wheel + notebooks), offline")
     bundle.add_argument("--output", default="dist", help="folder for the zip (default: dist)")
-    from .report import add_report_arguments
+    from course_utils.tools.report import add_report_arguments
 
     add_report_arguments(sub.add_parser("report", help="report.md/html and results.csv of a run folder"))
-    from .site import add_site_arguments
+    from course_utils.tools.site import add_site_arguments
 
     add_site_arguments(sub.add_parser("site", help="build the course website from an executed run folder"))
     return parser
@@ -88,21 +88,21 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if args.command == "run":
-        from .runner import main_run
+        from course_utils.tools.runner import main_run
 
         return main_run(args)
     if args.command == "notebooks":
         return _cmd_notebooks(args)
     if args.command == "bundle":
-        from .bundle import main_bundle
+        from course_utils.tools.bundle import main_bundle
 
         return main_bundle(args)
     if args.command == "report":
-        from .report import main_report
+        from course_utils.tools.report import main_report
 
         return main_report(args)
     if args.command == "site":
-        from .site import main_site
+        from course_utils.tools.site import main_site
 
         return main_site(args)
     return _cmd_env(args)

@@ -1,11 +1,11 @@
-"""course_utils.augment: exact D4 + shift, batch augmentation, torchvision presets, registry."""
+"""course_utils.classification.augment: exact D4 + shift, batch augmentation, torchvision presets, registry."""
 import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
 
-from course_utils import augment
-from course_utils.data import encode_maps
+from course_utils.classification import augment
+from course_utils.classification.data import encode_maps
 
 # Independent reference for each D4 element, in the order of augment.D4_ELEMENTS.
 REFERENCE = [

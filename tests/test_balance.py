@@ -1,10 +1,11 @@
-"""course_utils.balance: re-sampling reports, no leakage across splits, samplers, class weights."""
+"""course_utils.classification.balance: re-sampling reports, no leakage across splits, samplers, class weights."""
 import numpy as np
 import pytest
 import torch
 
-from course_utils import augment, balance, data, losses, splits, wafers
-from course_utils.config import CLASS_NAMES
+from course_utils.training import losses
+from course_utils.classification import augment, balance, data, splits, wafers
+from course_utils.core.config import CLASS_NAMES
 
 COUNTS = [40, 5, 50, 90, 35, 3, 8, 12, 300]  # imbalanced like WM-811K, small
 

@@ -3,7 +3,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from course_utils import config, metrics, models, report, transfer
+from course_utils.core import config
+from course_utils.training import metrics, models, transfer
+from course_utils.tools import report
+from course_utils.core import runs
 from course_utils.__main__ import main as cli_main
 
 T4_BUDGET_H = 3.0
@@ -112,10 +115,10 @@ def test_report_reads_a_run_folder_of_every_preset(name, tmp_path):
                 y = rng.integers(0, len(classes), 90)
                 pred = np.where(rng.random(90) < 0.7, y, (y + 1) % len(classes))
                 rep = metrics.classification_report_df(y, pred, classes, digits=None)
-                scores.append(report.score_rows(rep, **key, test_set=test_set))
-    pd.concat(scores).to_csv(tmp_path / report.SCORES_FILE, index=False)
-    pd.DataFrame(fits).to_csv(tmp_path / report.FITS_FILE, index=False)
-    report.write_run_json(tmp_path, kind="classification", title=f"capstone {name}",
+                scores.append(runs.score_rows(rep, **key, test_set=test_set))
+    pd.concat(scores).to_csv(tmp_path / runs.SCORES_FILE, index=False)
+    pd.DataFrame(fits).to_csv(tmp_path / runs.FITS_FILE, index=False)
+    runs.write_run_json(tmp_path, kind="classification", title=f"capstone {name}",
                           settings={"PRESET": name, **{k: v for k, v in preset.items() if k != "grid"}},
                           grid=[{"protocol": p, "train_set": s, "model": m, "test_sets": test_sets}
                                 for p, s, m in preset["grid"]],

@@ -21,7 +21,8 @@ import pytest
 import torch
 import torchvision
 
-from course_utils import bundle, config, env, nbtools
+from course_utils.core import config, env
+from course_utils.tools import bundle, nbtools
 
 ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOK = "00_setup_cuda.ipynb"  # the cheapest course notebook (about 10 s of smoke run)
@@ -343,9 +344,9 @@ def test_require_extra_on_colab_offline_says_what_failed(colab_venv):
 def test_wheel_carries_the_detection_sub_package(tmp_path):
     import zipfile
 
-    from course_utils import bundle
+    from course_utils.tools import bundle
 
     wheel = bundle.build_wheel(tmp_path)
     names = zipfile.ZipFile(wheel).namelist()
-    assert "course_utils/detection/pcb.py" in names and "course_utils/wafers.py" in names
+    assert "course_utils/detection/pcb.py" in names and "course_utils/classification/wafers.py" in names
     assert not any("__pycache__" in n for n in names)

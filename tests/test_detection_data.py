@@ -409,7 +409,7 @@ def test_draw_boxes_and_pairs(twin):
 def test_download_clones_with_git_and_reports_its_error(tmp_path, monkeypatch):
     import subprocess
 
-    from course_utils import pretrained
+    from course_utils.core import pretrained
 
     monkeypatch.setattr(pretrained, "host_reachable", lambda url, timeout=2.0: True)
     monkeypatch.setattr(pcb.shutil, "which", lambda name: "/usr/bin/git")
@@ -432,7 +432,7 @@ def test_download_clones_with_git_and_reports_its_error(tmp_path, monkeypatch):
 def test_download_without_git_unpacks_the_zip(tmp_path, monkeypatch):
     import zipfile
 
-    from course_utils import pretrained
+    from course_utils.core import pretrained
 
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w") as z:

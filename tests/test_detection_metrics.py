@@ -9,6 +9,7 @@ import pytest
 from course_utils.detection import analysis
 from course_utils.detection.boxes import box_iou
 from course_utils.detection import metrics as dm
+from course_utils.detection import evaluate
 
 # Hand example: one class, 3 objects in 2 images, 5 detections.
 GTS = pd.DataFrame([
@@ -203,12 +204,12 @@ def test_precision_recall_table_counts_by_hand():
 
 def test_report_collects_everything():
     preds, targets = random_case(7)
-    report = dm.evaluate_detections(preds, targets, score_threshold=0.3)
+    report = evaluate.evaluate_detections(preds, targets, score_threshold=0.3)
     stats = coco_stats(preds, targets)
     assert abs(report.summary["mAP50-95"] - stats[0]) < 1e-6 and abs(report.summary["mAP50"] - stats[1]) < 1e-6
     for key in ("DeepPCB mAP", "DeepPCB F-score"):
         assert 0.0 <= report.summary[key] <= 1.0
-    hand = dm.evaluate_detections(*as_lists(), score_threshold=0.55, class_names=NAMES3)
+    hand = evaluate.evaluate_detections(*as_lists(), score_threshold=0.55, class_names=NAMES3)
     # at score >= 0.55 (IoU 0.5): TP 3 (A, C, B), FP 2 (.90, duplicate .80), FN 1 (D) -> precision 3/5, recall 3/4
     assert np.isclose(hand.summary["precision@0.5"], 3 / 5) and np.isclose(hand.summary["recall@0.5"], 3 / 4)
     assert np.isclose(hand.summary["mAP50 (all-point)"], (2.2 / 3 + 1.0) / 2)  # wafer 2.2/3, die 1 (see above)

@@ -4,7 +4,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pytest
 
-from course_utils import pretrained
+from course_utils.core import pretrained
 import torch
 
 from course_utils.detection import classical, detector, widgets
@@ -124,7 +124,7 @@ def test_region_classifier_pipeline_shapes():
 
 
 def test_torchvision_detector_offline_falls_back_to_random(monkeypatch, tmp_path):
-    from course_utils import transfer
+    from course_utils.training import transfer
     from course_utils.detection import tv_detectors
 
     monkeypatch.setattr(torch.hub, "get_dir", lambda: str(tmp_path))          # an empty cache

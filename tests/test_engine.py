@@ -10,14 +10,16 @@ import torch
 from sklearn.metrics import f1_score
 from torch import nn
 
-from course_utils import checkpoints, data, engine, metrics, models
+from course_utils.training import checkpoints, engine, metrics, models
+from course_utils.classification import data
 
 # Builds a tiny, fully seeded run. Executed both in a subprocess (the run that gets
 # killed) and in this process (the resumed and the uninterrupted runs).
 SETUP = textwrap.dedent("""
     import numpy as np, torch
     from torch import nn
-    from course_utils import data, models
+    from course_utils.training import models
+    from course_utils.classification import data
 
     torch.set_num_threads(1)
     torch.manual_seed(0)
@@ -230,7 +232,7 @@ def _fit_from_setup(ns, checkpoint_dir, resume=False):
 def test_killed_run_resumes_bit_identical(tmp_path):
     killed_dir = tmp_path / "killed"
     child = SETUP + textwrap.dedent(f"""
-        from course_utils import engine
+        from course_utils.training import engine
         engine.fit(model, train_loader, val_loader, loss_fn=nn.CrossEntropyLoss(), optimizer=optimizer,
                    scheduler=scheduler, epochs=4, device="cpu", checkpoint_dir={str(killed_dir)!r},
                    batch_transform=Augment(kill_at=2 * len(train_loader) + 2), verbose=False)

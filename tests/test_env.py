@@ -1,7 +1,7 @@
 import pytest
 import torch
 
-from course_utils import config, env
+from course_utils.core import config, env
 
 
 def test_auto_device_is_available_and_cpu_is_always_accepted():
@@ -103,7 +103,7 @@ def test_paths(tmp_path, monkeypatch):
 
 
 def test_cuda_unavailable_message_says_what_is_missing(monkeypatch):
-    from course_utils import env
+    from course_utils.core import env
 
     monkeypatch.setattr(env.torch.cuda, "is_available", lambda: False)
     monkeypatch.setattr(env.torch.version, "cuda", "12.6")

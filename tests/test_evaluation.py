@@ -4,8 +4,8 @@ import numpy as np
 import pytest
 from sklearn import metrics as skm
 
-from course_utils import evaluation as ev
-from course_utils import viz
+from course_utils.training import evaluation as ev
+from course_utils.training import plots
 
 NAMES = ("a", "b", "c")
 
@@ -36,7 +36,7 @@ def test_compare_runs_matches_scikit_learn(preds):
 
 
 def test_compare_runs_accepts_reports_and_rejects_bad_runs(preds):
-    from course_utils import metrics
+    from course_utils.training import metrics
 
     y_true, y_good, _ = preds
     report = metrics.classification_report_df(y_true, y_good, NAMES)
@@ -53,13 +53,13 @@ def test_compare_runs_accepts_reports_and_rejects_bad_runs(preds):
 def test_plots_draw_every_run(preds):
     y_true, y_good, y_bad = preds
     runs = {"good": (y_true, y_good), "bad": (y_true, y_bad), "perfect": (y_true, y_true)}
-    ax = viz.plot_f1_bars(ev.compare_runs(runs, NAMES))
+    ax = plots.plot_f1_bars(ev.compare_runs(runs, NAMES))
     assert len(ax.patches) >= 3 * 4  # 3 runs x (3 classes + macro avg)
     heights = sorted(round(p.get_height(), 4) for p in ax.patches if p.get_height() > 0)
     assert heights[-1] == 1.0  # the perfect run
     with pytest.raises(ValueError, match="metric='auc' is not in the table"):
-        viz.plot_f1_bars(ev.compare_runs(runs, NAMES), metric="auc")
-    fig = viz.plot_confusion_grid(runs, NAMES, ncols=2)
+        plots.plot_f1_bars(ev.compare_runs(runs, NAMES), metric="auc")
+    fig = plots.plot_confusion_grid(runs, NAMES, ncols=2)
     titles = [a.get_title() for a in fig.axes]
     assert titles[:3] == ["good", "bad", "perfect"] and not fig.axes[3].axison
     plt.close("all")
@@ -123,7 +123,7 @@ def test_ranking_report_matches_scikit_learn():
     assert table["support"].tolist() == [50, 30, 20, 100]
     curves = ev.pr_curves(y, probs, NAMES)
     assert set(curves) == set(NAMES) and list(curves["a"].columns) == ["threshold", "precision", "recall"]
-    ax = viz.plot_pr_curves(y, probs, NAMES)
+    ax = plots.plot_pr_curves(y, probs, NAMES)
     assert len(ax.get_lines()) == 3
     plt.close("all")
 

@@ -1,4 +1,4 @@
-"""Tests of course_utils.image_folder: every kind of bad file is skipped and logged."""
+"""Tests of course_utils.classification.image_folder: every kind of bad file is skipped and logged."""
 import io
 import os
 
@@ -9,8 +9,8 @@ from PIL import Image
 
 import torch
 
-from course_utils.data import make_loader
-from course_utils.image_folder import check_image_file, load_image_folder
+from course_utils.classification.data import make_loader
+from course_utils.classification.image_folder import check_image_file, load_image_folder
 
 
 def _image_bytes(fmt: str, seed: int = 0, size=(24, 16)) -> bytes:
@@ -128,9 +128,9 @@ def test_empty_class_and_bad_roots(photo_root, tmp_path):
 # ---------------------------------------------------------------------------
 # make_photo_folder, images_in_memory, ImageTensorDataset
 # ---------------------------------------------------------------------------
-from course_utils.image_folder import (BROKEN_KINDS, ImageTensorDataset, images_in_memory,  # noqa: E402
+from course_utils.classification.image_folder import (BROKEN_KINDS, ImageTensorDataset, images_in_memory,  # noqa: E402
                                        make_photo_folder)
-from course_utils.surface_photos import PHOTO_CLASSES, defect_mask, render_surface_photo  # noqa: E402
+from course_utils.classification.surface_photos import PHOTO_CLASSES, defect_mask, render_surface_photo  # noqa: E402
 
 _REASON_OF_KIND = {"empty": "empty file", "truncated": "truncated or corrupt", "not an image": "not an image"}
 

@@ -1,11 +1,12 @@
-"""Tests of course_utils.interpret: Grad-CAM against a model whose answer is known by construction."""
+"""Tests of course_utils.classification.interpret: Grad-CAM against a model whose answer is known by construction."""
 import numpy as np
 import pytest
 import torch
 from torch import nn
 
-from course_utils import interpret, models, synthetic
-from course_utils.data import encode_maps
+from course_utils.training import models
+from course_utils.classification import interpret, twin
+from course_utils.classification.data import encode_maps
 
 
 class DefectCounter(nn.Module):
@@ -26,7 +27,7 @@ class DefectCounter(nn.Module):
 
 
 def _maps(n=6, size=32, seed=0):
-    clean = synthetic.make_synthetic_wafers(n, size=size, proportions={"none": 1.0}, seed=seed).maps
+    clean = twin.make_synthetic_wafers(n, size=size, proportions={"none": 1.0}, seed=seed).maps
     return interpret.blob_wafers(clean, noise=0.0, seed=seed)
 
 
@@ -83,7 +84,7 @@ def test_layer_outputs_and_errors():
 
 
 def test_blob_wafers():
-    clean = synthetic.make_synthetic_wafers(20, size=32, proportions={"none": 1.0}, seed=1).maps
+    clean = twin.make_synthetic_wafers(20, size=32, proportions={"none": 1.0}, seed=1).maps
     maps, labels, masks = interpret.blob_wafers(clean, noise=0.05, seed=3)
     assert maps.dtype == np.uint8 and set(np.unique(maps)) <= {0, 1, 2}
     assert labels.tolist() == [0, 1] * 10

@@ -8,7 +8,7 @@ import torch.nn.functional as F
 from sklearn.utils.class_weight import compute_class_weight
 from torch import nn
 
-from course_utils import losses, models
+from course_utils.training import losses, models
 
 
 @pytest.fixture
@@ -279,7 +279,7 @@ def test_one_head_finder_knows_normed_heads():
     """fit's class-count check reads the layer use_normed_head replaced (MobileNetV3 has two Linear layers)."""
     from torchvision.models import mobilenet_v3_small
 
-    from course_utils import engine
+    from course_utils.training import engine
 
     model = mobilenet_v3_small(num_classes=9)
     assert engine._num_outputs(model) == 9

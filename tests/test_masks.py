@@ -7,8 +7,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from course_utils.detection import masks, pcb, pcb_twin
-from course_utils.synthetic import make_synthetic_wafers
+from course_utils.detection import masks, pcb, twin as det_twin
+from course_utils.classification.twin import make_synthetic_wafers
 
 REPO = Path(__file__).resolve().parents[1]
 SAMPLE = next((p / "shared" / "data" / "deeppcb_sample" for p in (REPO.parent, REPO.parent.parent)
@@ -69,7 +69,7 @@ def test_statistics_count_pixels_and_empty_boxes():
 
 
 def test_twin_masks_are_exact_and_change_nothing():
-    images, temps, boxes, labels = pcb_twin.generate_pairs(4, size=320, seed=5)
+    images, temps, boxes, labels = det_twin.generate_pairs(4, size=320, seed=5)
     ds, inst = masks.synthetic_pcb_masks(4, size=320, seed=5)
     np.testing.assert_array_equal(ds.images, images)           # masks=True draws the same pairs
     np.testing.assert_array_equal(ds.templates, temps)

@@ -4,7 +4,9 @@ import pytest
 import torch
 from torch import nn
 
-from course_utils import data, engine, env, fit_checks, models
+from course_utils.core import env
+from course_utils.training import engine, fit_checks, models
+from course_utils.classification import data
 
 
 def _loaders(seed=0, n=96, size=16):

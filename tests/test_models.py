@@ -2,7 +2,7 @@ import pytest
 import torch
 from torch import nn
 
-from course_utils import models
+from course_utils.training import models
 
 
 def test_forward_shapes_and_depth():

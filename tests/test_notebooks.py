@@ -3,7 +3,7 @@ from pathlib import Path
 
 import pytest
 
-from course_utils import nbtools, runner
+from course_utils.tools import nbtools, runner
 
 ROOT = Path(__file__).resolve().parents[1]
 COURSE = sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from course_utils import optim_demo
+from course_utils.training import optim_demo
 
 SURFACES = {"quadratic": optim_demo.quadratic(condition=20.0), "rotated": optim_demo.quadratic(8.0, angle=30.0),
             "rosenbrock": optim_demo.rosenbrock(), "beale": optim_demo.beale()}

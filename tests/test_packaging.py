@@ -73,7 +73,7 @@ def test_dependency_tiers():
 
 
 def test_env_package_check_is_in_step_with_the_tiers():
-    from course_utils import env
+    from course_utils.core import env
 
     project = _pyproject()["project"]
     assert {pip for pip, _ in env.REQUIRED_PACKAGES.values()} == {_name(d) for d in project["dependencies"]}
@@ -105,16 +105,16 @@ def _files_containing(value: str, suffixes: set[str]) -> list[str]:
 
 
 def test_repository_url_configured_in_one_place():
-    from course_utils import config
+    from course_utils.core import config
 
-    assert _files_containing(config.REPO_URL, {".py", ".toml", ".yml", ".md", ".cfg"}) == ["course_utils/config.py"]
+    assert _files_containing(config.REPO_URL, {".py", ".toml", ".yml", ".md", ".cfg"}) == ["course_utils/core/config.py"]
 
 
 def test_colab_drive_folder_configured_in_one_place():
     """Code takes the Drive folder from config (the docs may name it)."""
-    from course_utils import config
+    from course_utils.core import config
 
-    assert _files_containing(config.COLAB_DRIVE_DIR, {".py", ".toml", ".yml", ".cfg"}) == ["course_utils/config.py"]
+    assert _files_containing(config.COLAB_DRIVE_DIR, {".py", ".toml", ".yml", ".cfg"}) == ["course_utils/core/config.py"]
 
 
 def test_layout():

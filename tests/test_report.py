@@ -7,7 +7,9 @@ import pytest
 from PIL import Image
 from sklearn.metrics import accuracy_score, f1_score, precision_score
 
-from course_utils import metrics, report
+from course_utils.training import metrics
+from course_utils.tools import report
+from course_utils.core import runs
 from course_utils.__main__ import main
 
 CLASSES = ("A", "B", "C")
@@ -42,14 +44,14 @@ def make_run(path, *, figure=True, grid_extra=()):
                         key = (protocol, train_set, model, seed, test_set)
                         truth[key] = (y, p)
                         rep = metrics.classification_report_df(y, p, CLASSES, digits=None)
-                        rows.append(report.score_rows(rep, **dict(zip(report.SCORE_KEYS, key))))
-    pd.concat(rows).to_csv(path / report.SCORES_FILE, index=False)
-    pd.DataFrame(fits).to_csv(path / report.FITS_FILE, index=False)
+                        rows.append(runs.score_rows(rep, **dict(zip(runs.SCORE_KEYS, key))))
+    pd.concat(rows).to_csv(path / runs.SCORES_FILE, index=False)
+    pd.DataFrame(fits).to_csv(path / runs.FITS_FILE, index=False)
     if figure:
         Image.new("RGB", (4, 4)).save(path / "curves.png")
     grid = [{"protocol": p, "train_set": s, "model": m, "test_sets": list(TEST_SETS)}
             for p, sets in PROTOCOLS.items() for s in sets for m in MODELS] + list(grid_extra)
-    report.write_run_json(
+    runs.write_run_json(
         path, kind="classification", title="캡스톤 (Capstone) test", settings={"EPOCHS": 1, "SEEDS": [0, 1]},
         environment={"torch": "x"}, grid=grid, seeds=list(SEEDS), test_sets=list(TEST_SETS),
         reference={"caption": "course", "test_sets": ["balanced"],
@@ -69,9 +71,9 @@ def test_report_writes_three_files_with_rows_per_key(tmp_path):
     results = pd.read_csv(result.results)
     n_cells = sum(len(s) for s in PROTOCOLS.values()) * len(MODELS)
     assert len(results) == n_cells * len(SEEDS) * len(TEST_SETS)
-    assert not results.duplicated(list(report.SCORE_KEYS)).any()
+    assert not results.duplicated(list(runs.SCORE_KEYS)).any()
     for key, (y, p) in truth.items():
-        row = results[(results[list(report.SCORE_KEYS)].astype(str) == [str(v) for v in key]).all(axis=1)]
+        row = results[(results[list(runs.SCORE_KEYS)].astype(str) == [str(v) for v in key]).all(axis=1)]
         assert len(row) == 1
         assert row["macro_f1"].item() == pytest.approx(f1_score(y, p, average="macro"), abs=1e-9)
         assert row["macro_precision"].item() == pytest.approx(precision_score(y, p, average="macro"), abs=1e-9)
@@ -98,7 +100,7 @@ def test_comparison_marks_differences_beyond_the_spread(tmp_path):
     blocks, _, _ = report.build_blocks(report.load_run(tmp_path), tmp_path)
     tables = [b for b in blocks if b[0] == "table" and "recall Δ" in b[2].columns]
     assert tables, "the comparison table is missing"
-    scores = pd.read_csv(tmp_path / report.SCORES_FILE)
+    scores = pd.read_csv(tmp_path / runs.SCORES_FILE)
     for _, caption, table in tables:
         train_set, model = caption.split(" · ")
         for cls in CLASSES:
@@ -131,7 +133,7 @@ def test_embedded_images_and_output_folder(tmp_path):
 def test_old_or_broken_folder_gives_a_clear_message(tmp_path, capsys, damage, fragment):
     make_run(tmp_path)
     damage(tmp_path)
-    with pytest.raises(report.RunFolderError) as info:
+    with pytest.raises(runs.RunFolderError) as info:
         report.write_report(tmp_path)
     assert fragment in str(info.value)
     assert main(["report", str(tmp_path)]) == 2
@@ -161,7 +163,7 @@ def test_cli_ok_and_not_a_folder(tmp_path, capsys):
 
 def test_generic_kind_renders_sections_only(tmp_path):
     pd.DataFrame({"class": ["open"], "AP50": [0.5]}).to_csv(tmp_path / "ap.csv", index=False)
-    report.write_run_json(tmp_path, kind="generic", title="Project #2", settings={}, environment={},
+    runs.write_run_json(tmp_path, kind="generic", title="Project #2", settings={}, environment={},
                           results_file="ap.csv",
                           sections=[{"title": "검출 (Detection)", "tables": [{"file": "ap.csv", "caption": "AP"}]}])
     result = report.write_report(tmp_path, renderer="builtin")

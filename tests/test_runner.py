@@ -7,7 +7,7 @@ from nbformat.v4 import new_code_cell
 
 from course_utils import __main__ as cli
 from nbfiles import write_notebook
-from course_utils import runner
+from course_utils.tools import runner
 
 PARAMS = (
     'SMOKE = True\nDEVICE = "auto"\nDATA_SOURCE = "synthetic"\nDATA_PATH = None\n'
@@ -303,7 +303,7 @@ def test_worker_that_exits_without_a_result_is_a_failure_with_its_last_line(tmp_
 
 
 def test_output_dir_that_is_the_notebooks_folder_is_refused(capsys):
-    from course_utils import config
+    from course_utils.core import config
 
     with pytest.raises(runner.RunnerError, match="must not be the notebooks folder"):
         runner.run_notebooks(["00"], output_dir=config.notebooks_dir(), dry_run=True)

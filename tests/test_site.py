@@ -18,8 +18,9 @@ from urllib.parse import unquote, urlsplit
 import pytest
 
 from course_utils import __main__ as cli
-from course_utils import config, nbtools, runner
-from course_utils import site as course_site
+from course_utils.core import config
+from course_utils.tools import nbtools, runner
+from course_utils.tools import site as course_site
 
 sys.path.insert(0, str(Path(__file__).parent))
 import site_browser  # noqa: E402  (test helper beside this file)

@@ -1,13 +1,13 @@
-"""Tests of the synthetic WM-811K twin (course_utils.synthetic)."""
+"""Tests of the synthetic WM-811K twin (course_utils.classification.twin)."""
 from pathlib import Path
 
 import numpy as np
 import pytest
 from scipy import ndimage
 
-from course_utils import data, synthetic, synthetic_lots, synthetic_patterns, wafers
-from course_utils.config import CLASS_NAMES, NUM_CLASSES, WM811K_LABELED_COUNTS
-from course_utils.synthetic import class_allocation, make_synthetic_wafers
+from course_utils.classification import data, twin, twin_lots, twin_patterns, wafers
+from course_utils.core.config import CLASS_NAMES, NUM_CLASSES, WM811K_LABELED_COUNTS
+from course_utils.classification.twin import class_allocation, make_synthetic_wafers
 
 PER_CLASS = 40
 C = {name: k for k, name in enumerate(CLASS_NAMES)}
@@ -223,7 +223,7 @@ def test_bad_arguments_raise_clear_errors(kwargs, error, match):
 # ---------------------------------------------------------------------------
 from sklearn.metrics import f1_score  # noqa: E402
 
-from course_utils import calibration, splits  # noqa: E402
+from course_utils.classification import calibration, splits  # noqa: E402
 
 
 @pytest.fixture(scope="module")
@@ -394,14 +394,14 @@ def test_27x25_wafers_miss_some_dies_and_no_other_product_does():
 def test_a_pattern_too_faint_to_see_is_drawn_again(monkeypatch):
     """A labeller names a failure type only when it shows: a class pattern that covers too few dies
     (here: nothing at all on the first draw) is drawn again for those wafers."""
-    calls, loc_pattern = [], synthetic.PATTERNS[C["Loc"]]
+    calls, loc_pattern = [], twin.PATTERNS[C["Loc"]]
 
     def invisible_first(g, rng, m):
         out = loc_pattern(g, rng, m)
         calls.append(m)
         return out * 0.0 if len(calls) == 1 else out
 
-    patterns = list(synthetic.PATTERNS)
+    patterns = list(twin.PATTERNS)
     patterns[C["Loc"]] = invisible_first
     monkeypatch.setattr(synthetic, "PATTERNS", tuple(patterns))
     ws = make_synthetic_wafers(class_counts=[0, 0, 0, 0, 50, 0, 0, 0, 0], seed=1, n_jobs=1)
@@ -428,26 +428,26 @@ def test_product_and_hole_facts_of_the_shared_real_sample():
     assert holey.sum() == 19 and np.sum(holes[holey] > 0) == 11
     assert np.sum(holes[~holey] > 0) == 1 and holes[~holey].max() == 1     # one die once, elsewhere
     # the twin's shares are the sample's, rounded
-    for cls, shares in synthetic_lots._HOME_SHARE.items():
+    for cls, shares in twin_lots._HOME_SHARE.items():
         for grid, share in shares.items():
             assert abs(count(cls, grid) / 30 - share) <= 0.05 + 1e-9, (cls, grid)
 
 
 def test_noise_level_scales_with_the_die_count_as_documented(monkeypatch):
-    """The generator's own formula (synthetic._generate_chunk), measured on its maps: with the class quantile
+    """The generator's own formula (twin._generate_chunk), measured on its maps: with the class quantile
     fixed at q and no rim noise, clusters or holes, the share of defective dies on a wafer drawn for n dies is
     1 - (1 - q) ** ((NOISE_REF_DIES / n) ** gamma): q at n = NOISE_REF_DIES, and for 'none' (gamma = 1) at
     4 x NOISE_REF_DIES 1 - 0.85 ** 0.25 = 0.0398 (hand computation)."""
     q = 0.15
     monkeypatch.setattr(synthetic, "_interp_rows", lambda u, quantiles: np.full(len(u), q))
-    monkeypatch.setattr(synthetic, "RIM_NOISE_HIGH", np.zeros_like(synthetic.RIM_NOISE_HIGH))
+    monkeypatch.setattr(synthetic, "RIM_NOISE_HIGH", np.zeros_like(twin.RIM_NOISE_HIGH))
     monkeypatch.setattr(synthetic, "add_background_extras", lambda *a, **k: None)
     monkeypatch.setattr(synthetic, "_punch_holes", lambda *a, **k: None)
-    assert synthetic_patterns.NOISE_AREA_EXPONENT[C["none"]] == 1.0  # the premise of the hand value
-    m, ref = 16, synthetic_patterns.NOISE_REF_DIES
+    assert twin_patterns.NOISE_AREA_EXPONENT[C["none"]] == 1.0  # the premise of the hand value
+    m, ref = 16, twin_patterns.NOISE_REF_DIES
     labels, grid = np.full(m, C["none"]), np.full(m, 64)
     for dies, expected in ((ref, q), (4 * ref, 1 - 0.85 ** 0.25)):
-        maps = synthetic._generate_chunk(labels, grid, grid, np.ones(m), np.full(m, dies), np.arange(m), 0.0,
+        maps = twin._generate_chunk(labels, grid, grid, np.ones(m), np.full(m, dies), np.arange(m), 0.0,
                                          (64, 64), np.random.SeedSequence(0))
         share = (maps == 2).sum() / (maps > 0).sum()  # ~52,000 dies: binomial s.d. <= 0.0016
         assert share == pytest.approx(expected, abs=0.006), dies

@@ -1,4 +1,4 @@
-"""Tests for course_utils.transfer: builder, adapter, weights (file, cache, offline), modes, reports."""
+"""Tests for course_utils.training.transfer: builder, adapter, weights (file, cache, offline), modes, reports."""
 import threading
 import urllib.error
 
@@ -8,8 +8,9 @@ import torch
 import torchvision
 from torch import nn
 
-from course_utils import pretrained, transfer
-from course_utils.transfer import (
+from course_utils.core import pretrained
+from course_utils.training import transfer
+from course_utils.training.transfer import (
     PretrainedWeightsWarning,
     WaferInputAdapter,
     build_transfer_model,
@@ -312,8 +313,8 @@ def test_parameter_report_counts_and_time_per_epoch():
 
 
 def test_feature_extraction_with_engine_fit_changes_only_the_head():
-    from course_utils import engine
-    from course_utils.data import WaferDataset, make_loader
+    from course_utils.training import engine
+    from course_utils.classification.data import WaferDataset, make_loader
 
     torch.manual_seed(0)
     maps = torch.randint(0, 3, (18, 16, 16), dtype=torch.uint8)

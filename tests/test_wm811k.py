@@ -1,4 +1,4 @@
-"""Tests of course_utils.wm811k: the real file's pickle format, the safe unpickler, errors, the cache."""
+"""Tests of course_utils.classification.wm811k: the real file's pickle format, the safe unpickler, errors, the cache."""
 import hashlib
 import os
 import pickle
@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from course_utils import data, wafers, wm811k
+from course_utils.classification import data, wafers, wm811k
 from conftest import expected_label
 from py2pickle import make_frame, nested_label, write_wm811k_pickle
 

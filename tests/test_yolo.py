@@ -204,7 +204,7 @@ _TRAIN_SCRIPT = textwrap.dedent("""
     import json, os, sys, time, warnings
     start = time.perf_counter()
     from course_utils.detection import yolo
-    from course_utils.transfer import PretrainedWeightsWarning
+    from course_utils.training.transfer import PretrainedWeightsWarning
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         model = yolo.build_yolo("yolov8n", weights="DEFAULT")
@@ -335,7 +335,7 @@ def test_augmented_samples_show_mosaics(trained):
 def test_training_notebook_runs_with_the_network_blocked(tmp_path, monkeypatch):
     """Notebook 17 in smoke mode with every proxy pointing at a closed local port (the kernel inherits them)."""
     pytest.importorskip("ultralytics")
-    from course_utils import runner
+    from course_utils.tools import runner
 
     for key in [k for k in os.environ if k.startswith("YOLO_") or "proxy" in k.lower()]:
         monkeypatch.delenv(key)

@@ -33,10 +33,11 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
-from .boxes import box_iou
-from .metrics import (DEEPPCB_IOU, _match_all, _match_image, _names, _prf, _thresholds, check_detections,
-                      interpolated_average_precision, pr_curves, precision_recall_from_matches)
-from .pcb import PCB_CLASSES
+from course_utils.detection.boxes import box_iou
+from course_utils.detection.matching import check_detections, label_names, match_all, match_image, prf, threshold_array
+from course_utils.detection.metrics import (DEEPPCB_IOU, interpolated_average_precision, pr_curves,
+                                            precision_recall_from_matches)
+from course_utils.detection.pcb import PCB_CLASSES
 
 __all__ = ["OUTCOMES", "plot_pr_curves", "f_score_curve", "detection_confusion_matrix", "error_table",
            "error_summary", "image_outcomes", "simulate_predictions"]
@@ -72,7 +73,7 @@ def f_score_curve(predictions, targets, *, iou_threshold: float = DEEPPCB_IOU, s
     Default: the DeepPCB rule (IoU > 0.33).
     """
     preds, gts = check_detections(predictions, targets)
-    m = _match_all(preds, gts, _thresholds(iou_threshold), strict)
+    m = match_all(preds, gts, threshold_array(iou_threshold), strict)
     order = np.argsort(-m["score"], kind="mergesort")
     n_gt = max(len(m["gt_labels"]), 1)
     precision, recall = precision_recall_from_matches(m["tp"][order, 0], n_gt)
@@ -99,7 +100,7 @@ def detection_confusion_matrix(predictions, targets, *, score_threshold: float =
 
     See the module docstring for the pairing rule. ``(background, background)`` is always 0.
     """
-    t = float(_thresholds(iou_threshold)[0])
+    t = float(threshold_array(iou_threshold)[0])
     preds, gts = check_detections(predictions, targets)
     preds = _kept(preds, _check_score_threshold(score_threshold))
     k = len(class_names)
@@ -129,14 +130,14 @@ def error_table(predictions, targets, *, score_threshold: float = 0.5, iou_thres
     ``source`` is ``"prediction"`` or ``"target"`` (missed boxes); ``iou`` is the
     prediction's best IoU with any box (of any class).
     """
-    t = float(_thresholds(iou_threshold)[0])
+    t = float(threshold_array(iou_threshold)[0])
     if not 0 <= background_iou <= t:
         raise ValueError(f"background_iou={background_iou!r} must lie in [0, iou_threshold={t}].")
     preds, gts = check_detections(predictions, targets)
     preds = _kept(preds, _check_score_threshold(score_threshold))
     rows = []
     for i, (pred, (gb, gl)) in enumerate(zip(preds, gts)):
-        order, tp, gt_index, best_same = _match_image(pred, (gb, gl), np.array([t]), False)
+        order, tp, gt_index, best_same = match_image(pred, (gb, gl), np.array([t]), False)
         pb, pl, ps = (a[order] for a in pred)
         iou = box_iou(pb, gb)
         other = np.where(pl[:, None] != gl[None, :], iou, 0.0).max(axis=1) if len(gb) else np.zeros(len(pb))
@@ -151,7 +152,7 @@ def error_table(predictions, targets, *, score_threshold: float = 0.5, iou_thres
             rows.append((i, "target", int(lab), np.nan, np.nan, "missed", *box))
     table = pd.DataFrame(rows, columns=["image", "source", "label", "score", "iou", "outcome",
                                         "x1", "y1", "x2", "y2"])
-    table.insert(3, "class", _names(class_names, table["label"].tolist()))
+    table.insert(3, "class", label_names(class_names, table["label"].tolist()))
     return table
 
 
@@ -178,11 +179,11 @@ def image_outcomes(prediction: dict, target: dict, *, score_threshold: float = 0
     (pred,), (gt,) = check_detections([prediction], [target])
     s = _check_score_threshold(score_threshold)
     kept = np.flatnonzero(pred[2] >= s)
-    order, tp, gt_index, _ = _match_image(tuple(a[kept] for a in pred), gt, _thresholds(iou_threshold), strict)
+    order, tp, gt_index, _ = match_image(tuple(a[kept] for a in pred), gt, threshold_array(iou_threshold), strict)
     found = np.zeros(len(gt[0]), bool)
     found[gt_index[tp[:, 0], 0]] = True
     n_tp, n_fp, n_fn = int(tp.sum()), int((~tp).sum()), int((~found).sum())
-    precision, recall, f1 = _prf(n_tp, n_fp, n_fn)
+    precision, recall, f1 = prf(n_tp, n_fp, n_fn)
     return {"tp": np.sort(kept[order[tp[:, 0]]]), "fp": np.sort(kept[order[~tp[:, 0]]]),
             "fn": np.flatnonzero(~found), "precision": precision, "recall": recall, "f1": f1}
 

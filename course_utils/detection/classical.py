@@ -33,8 +33,8 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, TensorDataset
 
-from .boxes import box_iou
-from .pcb import PCB_CLASSES
+from course_utils.detection.boxes import box_iou
+from course_utils.detection.pcb import PCB_CLASSES
 
 __all__ = ["binarize", "difference_mask", "self_reference_mask", "mask_boxes", "template_boxes", "detect",
            "class_agnostic", "region_crops", "build_region_classifier", "train_region_classifier",
@@ -173,7 +173,7 @@ def region_crops(ds, predictions: Sequence[dict], *, size: int = 32, context: fl
 
 def build_region_classifier(in_channels: int = 2, n_classes: int = len(PCB_CLASSES), *, seed: int = 0):
     """``models.WaferCNN`` with ``n_classes + 1`` outputs (0 = background) for ``(M, C, 32, 32)`` crops."""
-    from .. import models
+    from course_utils.training import models
 
     torch.manual_seed(seed)
     return models.WaferCNN(in_channels=in_channels, num_classes=n_classes + 1, widths=(16, 32, 64), dropout=0.2)
@@ -187,7 +187,7 @@ def train_region_classifier(crops, labels, *, val_crops=None, val_labels=None, e
     Without validation crops, the training crops are used for validation (the best
     epoch is then the best fit, not the best generalisation).
     """
-    from .. import engine
+    from course_utils.training import engine
 
     if len(crops) != len(labels) or len(crops) == 0:
         raise ValueError(f"crops ({len(crops)}) and labels ({len(labels)}) must be non-empty and of equal length.")

@@ -33,9 +33,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..models import conv_block
-from .boxes import batched_nms
-from .pcb import PCB_CLASSES
+from course_utils.training.models import conv_block
+from course_utils.detection.boxes import batched_nms
+from course_utils.detection.pcb import PCB_CLASSES
 
 __all__ = ["CentreNet", "prepare_inputs", "centre_targets", "centre_loss", "decode", "train_detector", "predict"]
 

@@ -10,8 +10,8 @@ from typing import Sequence
 
 import numpy as np
 
-from .formats import box_table
-from .pcb import PCB_CLASSES
+from course_utils.detection.formats import box_table
+from course_utils.detection.pcb import PCB_CLASSES
 
 __all__ = ["CLASS_COLORS", "draw_boxes", "plot_pair", "plot_box_sizes"]
 

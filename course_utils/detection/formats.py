@@ -27,7 +27,7 @@ from typing import Sequence
 import numpy as np
 import pandas as pd
 
-from ..config import atomic_write
+from course_utils.core.config import atomic_write
 
 __all__ = [
     "xyxy_to_yolo", "yolo_to_xyxy", "read_deeppcb_annotation", "write_deeppcb_annotation",

@@ -32,11 +32,11 @@ import cv2
 import numpy as np
 import pandas as pd
 
-from ..checks import check_int
-from ..config import atomic_write
-from . import pcb_twin
-from .classical import difference_mask
-from .pcb import PCB_CLASSES, DetectionSet
+from course_utils.core.checks import check_int
+from course_utils.core.config import atomic_write
+from course_utils.detection import twin as det_twin
+from course_utils.detection.classical import difference_mask
+from course_utils.detection.pcb import PCB_CLASSES, DetectionSet
 
 __all__ = [
     "check_mask", "check_class_ids", "derive_instance_mask", "derive_masks", "mask_statistics", "mask_summary",
@@ -204,7 +204,7 @@ def synthetic_pcb_masks(n_pairs: int, *, size: int = 640, seed=0, n_jobs: int | 
     ``pcb.make_synthetic_pcb`` with these arguments) and the exact pixels of every drawn defect."""
     check_int(n_pairs, "n_pairs", minimum=1)
     check_int(size, "size", minimum=128)
-    images, temps, boxes, labels, inst = pcb_twin.generate_pairs(int(n_pairs), size=int(size), seed=seed,
+    images, temps, boxes, labels, inst = det_twin.generate_pairs(int(n_pairs), size=int(size), seed=seed,
                                                                  n_jobs=n_jobs, masks=True)
     ds = DetectionSet(images=images, templates=temps, boxes=boxes, labels=labels,
                       image_ids=[f"syn-{i + 1:06d}" for i in range(n_pairs)], class_names=PCB_CLASSES,
@@ -320,7 +320,7 @@ def read_yolo_seg_labels(path, width: int, height: int, *, n_classes: int = len(
 def write_yolo_seg_dataset(splits: Mapping, root, *, class_names: Sequence[str] = PCB_CLASSES) -> Path:
     """Write ``{split: (DetectionSet, instances uint8 (N, H, W))}`` as an ultralytics segmentation data set
     (``images/<split>/*.png``, ``labels/<split>/*.txt``, ``data.yaml``); return ``root/data.yaml``."""
-    from .yolo_data import _fresh_split_dirs, _png_writer, data_yaml_text
+    from course_utils.detection.yolo_data import _fresh_split_dirs, _png_writer, data_yaml_text
 
     root = Path(root)
     for split, (ds, inst) in splits.items():

@@ -37,17 +37,16 @@ from typing import Sequence
 
 import numpy as np
 import pandas as pd
-import torch
 
-from .boxes import as_boxes, box_iou
-from .pcb import PCB_CLASSES
+from course_utils.detection.boxes import as_boxes
+from course_utils.detection.matching import check_detections, label_names, match_all, prf, threshold_array
+from course_utils.detection.pcb import PCB_CLASSES
 
 __all__ = [
     "COCO_IOU_THRESHOLDS", "AP_METHODS", "DEEPPCB_IOU",
     "check_detections", "match_predictions", "precision_recall_from_matches",
     "interpolated_average_precision", "average_precision", "ap_table", "map_summary",
     "pr_curves", "precision_recall_table", "deeppcb_table",
-    "evaluate_detections", "DetectionReport",
     "tables_to_lists", "match_detections", "average_precision_at_iou", "detection_ap_table",
 ]
 
@@ -58,114 +57,9 @@ AP_METHODS = ("101", "all")
 DEEPPCB_IOU = 0.33
 
 
-# ---------------------------------------------------------------------------
-# Inputs
-# ---------------------------------------------------------------------------
-def _array(value, name: str, dtype) -> np.ndarray:
-    if torch.is_tensor(value):
-        value = value.detach().cpu().numpy()
-    arr = np.asarray(value)
-    if arr.size == 0:
-        return arr.reshape(0).astype(dtype)
-    if arr.ndim != 1:
-        raise ValueError(f"{name} must be 1-D (one value per box); got shape {arr.shape}.")
-    if dtype is np.int64 and not np.issubdtype(arr.dtype, np.integer):
-        if not np.issubdtype(arr.dtype, np.number) or not np.all(np.mod(arr, 1) == 0):
-            raise ValueError(f"{name} must hold integer class ids; got dtype {arr.dtype}.")
-    return arr.astype(dtype)
-
-
-def _one_image(entry, name: str, needs_scores: bool) -> tuple:
-    if not isinstance(entry, dict) or "boxes" not in entry or "labels" not in entry:
-        keys = "boxes, labels" + (", scores" if needs_scores else "")
-        raise TypeError(f"{name} must be a dict with keys {keys}; got "
-                        f"{type(entry).__name__}{' with keys ' + str(sorted(entry)) if isinstance(entry, dict) else ''}.")
-    b = as_boxes(entry["boxes"], f"{name}['boxes']")
-    lab = _array(entry["labels"], f"{name}['labels']", np.int64)
-    if len(lab) != len(b):
-        raise ValueError(f"{name} has {len(b)} boxes but {len(lab)} labels.")
-    if len(lab) and lab.min() < 1:
-        raise ValueError(f"{name}['labels'] holds {lab.min()}: class ids start at 1 (0 is the background, "
-                         "never a label); shift 0-based class indices by +1.")
-    if not needs_scores:
-        return b, lab
-    if "scores" not in entry:
-        raise TypeError(f"{name} has no 'scores': a prediction needs one confidence per box.")
-    s = _array(entry["scores"], f"{name}['scores']", np.float64)
-    if len(s) != len(b) or not np.isfinite(s).all():
-        raise ValueError(f"{name}['scores'] must hold {len(b)} finite numbers (one per box); got {len(s)}.")
-    return b, lab, s
-
-
-def check_detections(predictions, targets) -> tuple[list, list]:
-    """Validate and convert the lists: ``([(boxes, labels, scores)], [(boxes, labels)])`` as NumPy.
-
-    Raises ``TypeError``/``ValueError`` naming the image and key that is wrong.
-    """
-    for name, value in (("predictions", predictions), ("targets", targets)):
-        if isinstance(value, dict) or not isinstance(value, (list, tuple)):
-            raise TypeError(f"{name} must be a list with one dict per image; got {type(value).__name__}.")
-    if len(predictions) != len(targets):
-        raise ValueError(f"predictions has {len(predictions)} images but targets has {len(targets)}; "
-                         "give one entry per image, in the same order (an image without boxes gets empty arrays).")
-    preds = [_one_image(p, f"predictions[{i}]", True) for i, p in enumerate(predictions)]
-    gts = [_one_image(t, f"targets[{i}]", False) for i, t in enumerate(targets)]
-    return preds, gts
-
-
-def _thresholds(iou_thresholds) -> np.ndarray:
-    t = np.atleast_1d(np.asarray(iou_thresholds, dtype=np.float64))
-    if t.size == 0 or t.ndim != 1 or (t < 0).any() or (t > 1).any():
-        raise ValueError(f"iou_thresholds={iou_thresholds!r} must be numbers in [0, 1], e.g. COCO_IOU_THRESHOLDS.")
-    return t
-
-
 def _check_method(method: str) -> None:
     if method not in AP_METHODS:
         raise ValueError(f"method={method!r} is not one of {AP_METHODS} ('101' = COCO, 'all' = VOC all-point).")
-
-
-# ---------------------------------------------------------------------------
-# Matching
-# ---------------------------------------------------------------------------
-def _match_image(pred, gt, thresholds: np.ndarray, strict: bool) -> tuple:
-    """Greedy matching in one image at every threshold.
-
-    Returns ``order`` (prediction indices by decreasing score), ``tp (D, T)``,
-    ``gt_index (D, T)`` (-1 for a FP) and ``best_iou (D,)`` with a same-class box.
-    """
-    (pb, pl, ps), (gb, gl) = pred, gt
-    order = np.argsort(-ps, kind="stable")
-    iou = box_iou(pb[order], gb)
-    iou[pl[order][:, None] != gl[None, :]] = -1.0   # only boxes of the same class can match
-    n_det, n_gt = iou.shape
-    tp = np.zeros((n_det, len(thresholds)), dtype=bool)
-    gt_index = np.full((n_det, len(thresholds)), -1, dtype=np.int64)
-    best = iou.max(axis=1).clip(0.0) if n_gt else np.zeros(n_det)
-    for k, t in enumerate(thresholds):
-        taken = np.zeros(n_gt, dtype=bool)
-        for d in np.flatnonzero(best > t if strict else best >= t):   # others cannot match at all
-            cand = np.where(taken, -1.0, iou[d])
-            g = int(cand.argmax())
-            if (cand[g] > t) if strict else (cand[g] >= t):
-                taken[g], tp[d, k], gt_index[d, k] = True, True, g
-    return order, tp, gt_index, best
-
-
-def _match_all(preds, gts, thresholds, strict: bool) -> dict:
-    """Flat arrays over all predictions (image order, then decreasing score) and all ground truths."""
-    parts = [_match_image(p, g, thresholds, strict) for p, g in zip(preds, gts)]
-    n_t = len(thresholds)
-    return {
-        "image": np.concatenate([np.full(len(o), i, np.int64) for i, (o, *_) in enumerate(parts)] + [np.zeros(0, np.int64)]),
-        "det": np.concatenate([o for o, *_ in parts] + [np.zeros(0, np.int64)]),
-        "label": np.concatenate([p[1][o] for p, (o, *_) in zip(preds, parts)] + [np.zeros(0, np.int64)]),
-        "score": np.concatenate([p[2][o] for p, (o, *_) in zip(preds, parts)] + [np.zeros(0)]),
-        "tp": np.concatenate([tp for _, tp, _, _ in parts] + [np.zeros((0, n_t), bool)]),
-        "gt_index": np.concatenate([g for _, _, g, _ in parts] + [np.zeros((0, n_t), np.int64)]),
-        "iou": np.concatenate([b for *_, b in parts] + [np.zeros(0)]),
-        "gt_labels": np.concatenate([g[1] for g in gts] + [np.zeros(0, np.int64)]),
-    }
 
 
 def match_predictions(predictions, targets, *, iou_threshold: float = 0.5, strict: bool = False) -> pd.DataFrame:
@@ -176,7 +70,7 @@ def match_predictions(predictions, targets, *, iou_threshold: float = 0.5, stric
     ``tp`` (bool) and ``gt_index`` (matched box in that image's target, -1 for a FP).
     """
     preds, gts = check_detections(predictions, targets)
-    m = _match_all(preds, gts, _thresholds(iou_threshold), strict)
+    m = match_all(preds, gts, threshold_array(iou_threshold), strict)
     table = pd.DataFrame({k: m[k] for k in ("image", "det", "label", "score", "iou")})
     table["tp"], table["gt_index"] = m["tp"][:, 0], m["gt_index"][:, 0]
     return table.sort_values("score", ascending=False, kind="mergesort").reset_index(drop=True)
@@ -242,17 +136,8 @@ def average_precision(predictions, targets, *, label: int, iou_threshold: float 
     """AP of class ``label`` at one IoU threshold; NaN if the class has no ground-truth box."""
     _check_method(method)
     preds, gts = check_detections(predictions, targets)
-    m = _match_all(preds, gts, _thresholds(iou_threshold), strict)
+    m = match_all(preds, gts, threshold_array(iou_threshold), strict)
     return _class_ap(m, int(label), 0, method)
-
-
-def _names(class_names, labels) -> list:
-    if class_names is None:
-        return [int(c) for c in labels]
-    if max(labels, default=0) > len(class_names):
-        raise ValueError(f"labels go up to {max(labels)} but class_names has {len(class_names)} names "
-                         "(ids 1..K name class_names[id - 1]).")
-    return [class_names[c - 1] for c in labels]
 
 
 def ap_table(predictions, targets, *, iou_thresholds: Sequence[float] = COCO_IOU_THRESHOLDS, method: str = "101",
@@ -265,11 +150,11 @@ def ap_table(predictions, targets, *, iou_thresholds: Sequence[float] = COCO_IOU
     """
     _check_method(method)
     preds, gts = check_detections(predictions, targets)
-    thresholds = _thresholds(iou_thresholds)
-    m = _match_all(preds, gts, thresholds, strict)
+    thresholds = threshold_array(iou_thresholds)
+    m = match_all(preds, gts, thresholds, strict)
     labels = sorted(int(c) for c in np.unique(m["gt_labels"]))
     rows = {name: [_class_ap(m, c, k, method) for k in range(len(thresholds))]
-            for name, c in zip(_names(class_names, labels), labels)}
+            for name, c in zip(label_names(class_names, labels), labels)}
     table = pd.DataFrame.from_dict(rows, orient="index", columns=[float(t) for t in thresholds])
     table.loc["mAP"] = table.mean(axis=0)
     table.columns.name = "IoU threshold"
@@ -301,21 +186,15 @@ def pr_curves(predictions, targets, *, iou_threshold: float = 0.5, class_names: 
     class, i.e. at confidence threshold ``score``.
     """
     preds, gts = check_detections(predictions, targets)
-    m = _match_all(preds, gts, _thresholds(iou_threshold), strict)
+    m = match_all(preds, gts, threshold_array(iou_threshold), strict)
     curves = {}
     labels = sorted(int(c) for c in np.unique(m["gt_labels"]))
-    for name, c in zip(_names(class_names, labels), labels):
+    for name, c in zip(label_names(class_names, labels), labels):
         sel = np.flatnonzero(m["label"] == c)
         sel = sel[np.argsort(-m["score"][sel], kind="mergesort")]
         precision, recall = precision_recall_from_matches(m["tp"][sel, 0], int((m["gt_labels"] == c).sum()))
         curves[name] = pd.DataFrame({"score": m["score"][sel], "precision": precision, "recall": recall})
     return curves
-
-
-def _prf(tp: int, fp: int, fn: int) -> tuple[float, float, float]:
-    p = tp / (tp + fp) if tp + fp else 0.0
-    r = tp / (tp + fn) if tp + fn else 0.0
-    return p, r, (2 * p * r / (p + r) if p + r else 0.0)
 
 
 def precision_recall_table(predictions, targets, *, score_threshold: float = 0.5, iou_threshold: float = 0.5,
@@ -330,20 +209,20 @@ def precision_recall_table(predictions, targets, *, score_threshold: float = 0.5
         raise TypeError(f"score_threshold must be a number (a confidence), got {score_threshold!r}.")
     _check_method(method)
     preds, gts = check_detections(predictions, targets)
-    m = _match_all(preds, gts, _thresholds(iou_threshold), strict)
+    m = match_all(preds, gts, threshold_array(iou_threshold), strict)
     kept = m["score"] >= score_threshold
     labels = sorted(int(c) for c in np.unique(np.r_[m["gt_labels"], m["label"]]))
     rows = {}
-    for name, c in zip(_names(class_names, labels), labels):
+    for name, c in zip(label_names(class_names, labels), labels):
         tp = int((m["tp"][:, 0] & kept & (m["label"] == c)).sum())
         fp = int((~m["tp"][:, 0] & kept & (m["label"] == c)).sum())
         fn = int((m["gt_labels"] == c).sum()) - tp
         rows[name] = {"AP": _class_ap(m, c, 0, method), "TP": tp, "FP": fp, "FN": fn,
-                      **dict(zip(("precision", "recall", "F-score"), _prf(tp, fp, fn)))}
+                      **dict(zip(("precision", "recall", "F-score"), prf(tp, fp, fn)))}
     table = pd.DataFrame.from_dict(rows, orient="index",
                                    columns=["AP", "precision", "recall", "F-score", "TP", "FP", "FN"])
     tp, fp, fn = (int(table[k].sum()) for k in ("TP", "FP", "FN"))
-    table.loc["all"] = [table["AP"].mean(), *_prf(tp, fp, fn), tp, fp, fn]
+    table.loc["all"] = [table["AP"].mean(), *prf(tp, fp, fn), tp, fp, fn]
     return table.astype({"TP": np.int64, "FP": np.int64, "FN": np.int64})
 
 
@@ -361,45 +240,6 @@ def deeppcb_table(predictions, targets, *, score_threshold: float = 0.5,
 # ---------------------------------------------------------------------------
 # Everything at once
 # ---------------------------------------------------------------------------
-class DetectionReport:
-    """Result of :func:`evaluate_detections` (tables as pandas objects).
-
-    Attributes: ``summary`` (Series: mAP50, mAP75, mAP50-95 with COCO's 101 points,
-    mAP50 all-point, DeepPCB mAP and F-score, P and R at the threshold), ``ap``
-    (:func:`ap_table`), ``at_threshold`` (:func:`precision_recall_table` at IoU 0.5),
-    ``deeppcb`` (:func:`deeppcb_table`), ``confusion`` and ``errors`` (``analysis``).
-    """
-
-    def __init__(self, **tables):
-        self.__dict__.update(tables)
-
-    def __repr__(self) -> str:
-        return f"DetectionReport(score_threshold={self.score_threshold})\n{self.summary.round(4).to_string()}"
-
-
-def evaluate_detections(predictions, targets, *, class_names: Sequence[str] = PCB_CLASSES,
-                        score_threshold: float = 0.5, iou_thresholds: Sequence[float] = COCO_IOU_THRESHOLDS,
-                        method: str = "101") -> DetectionReport:
-    """The kit's evaluation of one detector on one test set (see :class:`DetectionReport`)."""
-    from . import analysis  # the confusion matrix and the error analysis build on this module
-
-    ap = ap_table(predictions, targets, iou_thresholds=iou_thresholds, method=method, class_names=class_names)
-    at_threshold = precision_recall_table(predictions, targets, score_threshold=score_threshold,
-                                          class_names=class_names)
-    deeppcb = deeppcb_table(predictions, targets, score_threshold=score_threshold, class_names=class_names)
-    summary = pd.concat([map_summary(ap), pd.Series({
-        "mAP50 (all-point)": at_threshold.loc["all", "AP"],
-        "precision@0.5": at_threshold.loc["all", "precision"], "recall@0.5": at_threshold.loc["all", "recall"],
-        "DeepPCB mAP": deeppcb.loc["all", "AP"], "DeepPCB F-score": deeppcb.loc["all", "F-score"]})])
-    return DetectionReport(
-        summary=summary.rename("value"), ap=ap, at_threshold=at_threshold, deeppcb=deeppcb,
-        confusion=analysis.detection_confusion_matrix(predictions, targets, score_threshold=score_threshold,
-                                                      class_names=class_names),
-        errors=analysis.error_summary(predictions, targets, score_threshold=score_threshold,
-                                      class_names=class_names),
-        score_threshold=score_threshold)
-
-
 # ---------------------------------------------------------------------------
 # Tables (notebook 07): image_id, x1, y1, x2, y2, [label], [score] with 0-based labels
 # ---------------------------------------------------------------------------

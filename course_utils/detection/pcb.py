@@ -32,9 +32,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .. import config
-from . import pcb_twin
-from .formats import box_table, read_deeppcb_annotation
+from course_utils.core import config
+from course_utils.detection import twin as det_twin
+from course_utils.detection.formats import box_table, read_deeppcb_annotation
 
 __all__ = [
     "PCB_CLASSES", "DEEPPCB_COUNTS", "DEEPPCB_URL", "DEEPPCB_ZIP_URL", "SPLITS", "DetectionSet",
@@ -245,7 +245,7 @@ def download_deeppcb(dest=None, *, timeout: float = 10.0, probe_url: str = "http
     dest = Path(dest).expanduser() if dest is not None else config.data_dir() / "DeepPCB"
     if (dest / "PCBData" / "trainval.txt").is_file():
         return dest
-    from ..pretrained import host_reachable  # the kit's one reachability probe (proxy-aware, never hangs)
+    from course_utils.core.pretrained import host_reachable  # the kit's one reachability probe (proxy-aware, never hangs)
 
     if not host_reachable(probe_url, timeout=timeout):
         raise ConnectionError(
@@ -289,7 +289,7 @@ def make_synthetic_pcb(n_pairs: int, *, size: int = 640, seed=0, n_jobs: int | N
         raise ValueError(f"n_pairs={n_pairs!r} must be a positive integer.")
     if not isinstance(size, (int, np.integer)) or size < 128:
         raise ValueError(f"size={size!r} must be an integer >= 128 (pixels; DeepPCB images are 640).")
-    images, temps, boxes, labels = pcb_twin.generate_pairs(int(n_pairs), size=int(size), seed=seed, n_jobs=n_jobs)
+    images, temps, boxes, labels = det_twin.generate_pairs(int(n_pairs), size=int(size), seed=seed, n_jobs=n_jobs)
     return DetectionSet(images=images, templates=temps, boxes=boxes, labels=labels,
                         image_ids=[f"syn-{i + 1:06d}" for i in range(n_pairs)], class_names=PCB_CLASSES,
                         source="synthetic", info={"n_pairs": int(n_pairs), "size": int(size), "seed": seed})

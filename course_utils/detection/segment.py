@@ -22,9 +22,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..checks import check_int
-from ..env import get_device
-from .pcb import PCB_CLASSES
+from course_utils.core.checks import check_int
+from course_utils.core.env import get_device
+from course_utils.detection.pcb import PCB_CLASSES
 
 __all__ = ["UNet", "pair_inputs", "dice_loss", "CEDiceLoss", "confusion", "segmentation_scores", "mean_iou",
            "binary_iou", "crop_sampler", "array_sampler", "train_segmenter", "predict_segmenter", "SEG_CLASSES",
@@ -282,7 +282,7 @@ def build_yolo_seg(name: str = "yolov8n-seg", weights=None):
     a path to a local ``.pt`` file loads it. ``model.weights_source`` says which."""
     from pathlib import Path
 
-    from .yolo import require_ultralytics
+    from course_utils.detection.yolo import require_ultralytics
 
     require_ultralytics()
     from ultralytics import YOLO
@@ -303,7 +303,7 @@ def build_yolo_seg(name: str = "yolov8n-seg", weights=None):
 def yolo_seg_label_images(results, shape, *, conf: float = 0.25) -> np.ndarray:
     """``uint8 (N, H, W)`` label images (class id = ultralytics class + 1) from segmentation ``Results``:
     each instance with score >= ``conf`` is filled from its polygon (original pixels), most confident last."""
-    from .masks import polygons_to_mask
+    from course_utils.detection.masks import polygons_to_mask
 
     h, w = shape[:2]
     out = np.zeros((len(results), h, w), dtype=np.uint8)

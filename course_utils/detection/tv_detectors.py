@@ -21,9 +21,9 @@ import pandas as pd
 import torch
 import torchvision
 
-from ..pretrained import (PretrainedWeightsWarning, cached_weights_path, load_imagenet_state_dict, load_into,
+from course_utils.core.pretrained import (PretrainedWeightsWarning, cached_weights_path, load_imagenet_state_dict, load_into,
                           read_weights_file, resolve_weights)
-from .pcb import PCB_CLASSES
+from course_utils.detection.pcb import PCB_CLASSES
 
 __all__ = ["DETECTORS", "build_detector", "to_model_inputs", "fit_detector", "predict"]
 

@@ -16,9 +16,9 @@ from typing import Sequence
 import matplotlib.pyplot as plt
 import numpy as np
 
-from .analysis import image_outcomes
-from .metrics import precision_recall_table
-from .pcb import PCB_CLASSES
+from course_utils.detection.analysis import image_outcomes
+from course_utils.detection.metrics import precision_recall_table
+from course_utils.detection.pcb import PCB_CLASSES
 
 __all__ = ["COLOURS", "threshold_view", "threshold_tool", "contrasting_thresholds"]
 

@@ -16,7 +16,7 @@ github.com does not answer (downloads then fail at once instead of retrying for
 35 s), ``YOLO_AUTOINSTALL=False`` (ultralytics never pip-installs a missing package)
 and switches its analytics off. COCO-pretrained weights (``weights="DEFAULT"``) come
 from a local file, a download when online, or else random initialisation with one
-:class:`~course_utils.transfer.PretrainedWeightsWarning` line (the pattern of notebook 05).
+:class:`~course_utils.training.transfer.PretrainedWeightsWarning` line (the pattern of notebook 05).
 
 Checked against ultralytics 8.4 (``validate_yolo`` records the validator's own
 predictions through a subclass of ``DetectionValidator``).
@@ -33,8 +33,8 @@ from typing import Sequence
 import numpy as np
 import pandas as pd
 
-from .. import config
-from .pcb import PCB_CLASSES
+from course_utils.core import config
+from course_utils.detection.pcb import PCB_CLASSES
 
 __all__ = ["MAP_TOLERANCE", "INSTALL_HINT", "COURSE_YOLOV8_TABLE", "require_ultralytics", "offline_environment",
            "resolve_yolo_weights", "build_yolo", "ultralytics_device", "YoloRun", "train_yolo",
@@ -87,7 +87,7 @@ def offline_environment(offline: bool | None = None) -> bool:
     if offline is None:
         if "YOLO_OFFLINE" in os.environ:
             return os.environ["YOLO_OFFLINE"].strip().lower() in ("1", "true", "yes", "on", "y", "t")
-        from ..pretrained import host_reachable as _host_reachable
+        from course_utils.core.pretrained import host_reachable as _host_reachable
 
         offline = not _host_reachable("https://github.com")
     os.environ["YOLO_OFFLINE"] = "1" if offline else "0"
@@ -113,7 +113,7 @@ def resolve_yolo_weights(name: str = "yolov8n", weights=None, *, allow_download:
     else ``"<name>.yaml"`` with one ``PretrainedWeightsWarning`` (``"random (pretrained
     weights unavailable)"``).
     """
-    from ..transfer import PretrainedWeightsWarning
+    from course_utils.training.transfer import PretrainedWeightsWarning
 
     require_ultralytics()
     if not isinstance(name, str) or not name.startswith(("yolov8", "yolo11", "yolov5", "yolo26")):
@@ -161,7 +161,7 @@ def build_yolo(name: str = "yolov8n", weights=None, *, allow_download: bool = Tr
 def ultralytics_device(device="auto") -> str:
     """The kit's device (``"auto"``, ``"cpu"``, ``"cuda"``, ``"mps"`` or a ``torch.device``) as
     ultralytics writes it: ``"cpu"``, ``"0"`` (CUDA index) or ``"mps"``."""
-    from ..env import get_device
+    from course_utils.core.env import get_device
 
     dev = get_device(device)
     if dev.type == "cuda":
@@ -201,7 +201,7 @@ def train_yolo(model, data_yaml, *, project, name: str = "train", epochs: int = 
     AMP runs only on CUDA. Any other ultralytics argument passes through ``overrides``.
     """
     require_ultralytics()
-    from ..checks import check_int
+    from course_utils.core.checks import check_int
 
     check_int(epochs, "epochs", minimum=1)
     check_int(imgsz, "imgsz", minimum=32)
@@ -425,7 +425,7 @@ def save_run(run_dir, *, title: str, settings: dict, sections: Sequence[dict], r
     tables go to ``tables/<nn>_<k>.csv``, figures to ``figures/<nn>_<k>.png`` (150 dpi),
     ``results`` to ``results_table.csv`` (copied to ``results.csv`` by the report). Returns run.json's path.
     """
-    from .. import report
+    from course_utils.core import runs
 
     run_dir = Path(run_dir)
     (run_dir / "tables").mkdir(parents=True, exist_ok=True)
@@ -448,5 +448,5 @@ def save_run(run_dir, *, title: str, settings: dict, sections: Sequence[dict], r
         entries.append(entry)
     text = results.to_csv(index=False)
     config.atomic_write(run_dir / "results_table.csv", lambda f: f.write(text.encode("utf-8")))
-    return report.write_run_json(run_dir, kind="generic", title=title, settings=settings, sections=entries,
+    return runs.write_run_json(run_dir, kind="generic", title=title, settings=settings, sections=entries,
                                  results_file="results_table.csv")

@@ -34,9 +34,9 @@ from typing import Mapping, Sequence
 
 import numpy as np
 
-from ..config import atomic_write
-from .formats import check_boxes, from_coco, read_yolo_labels, write_yolo_labels
-from .pcb import PCB_CLASSES
+from course_utils.core.config import atomic_write
+from course_utils.detection.formats import check_boxes, from_coco, read_yolo_labels, write_yolo_labels
+from course_utils.detection.pcb import PCB_CLASSES
 
 __all__ = ["SPLITS", "IMAGE_SUFFIXES", "data_yaml_text", "write_yolo_dataset", "write_yolo_dataset_from_files",
            "read_yolo_split", "read_data_yaml", "augmented_samples", "plot_augmented"]
@@ -278,7 +278,7 @@ def augmented_samples(data_yaml, *, imgsz: int = 640, n: int = 4, seed: int = 0,
     """``n`` training samples as ultralytics' train dataloader builds them (mosaic, mixup, HSV, flips,
     scale/translate): ``[(image uint8 (imgsz, imgsz, 3) RGB, boxes float32 (k, 4) x1 y1 x2 y2 pixels,
     labels int64 ids 1..K)]``. ``augment`` overrides ultralytics' values, e.g. ``mosaic=0.0``."""
-    from .yolo import require_ultralytics
+    from course_utils.detection.yolo import require_ultralytics
 
     require_ultralytics()
     import torch
@@ -307,7 +307,7 @@ def plot_augmented(samples, *, class_names: Sequence[str] = PCB_CLASSES, title: 
     """A row of :func:`augmented_samples` with their boxes (``draw.draw_boxes``); returns the figure."""
     import matplotlib.pyplot as plt
 
-    from .draw import draw_boxes
+    from course_utils.detection.draw import draw_boxes
 
     if axes is None:
         _, axes = plt.subplots(1, len(samples), figsize=(3.2 * len(samples), 3.4))

@@ -41,7 +41,7 @@ from typing import Callable
 
 import numpy as np
 
-from .yolo import INSTALL_HINT, require_ultralytics
+from course_utils.detection.yolo import INSTALL_HINT, require_ultralytics
 
 __all__ = ["letterbox", "export_onnx", "OnnxDetector", "postprocess", "detect", "compare_predictions",
            "onnx_agreement", "time_per_call", "onnx_providers"]
@@ -215,7 +215,7 @@ def compare_predictions(found: dict, reference: dict, *, min_score: float, iou: 
     ``n_confident_found`` / ``n_confident_reference``, ``max_box_diff`` (largest coordinate
     difference of a matched pair, pixels) and ``max_score_diff`` (of matched pairs).
     """
-    from .boxes import box_iou
+    from course_utils.detection.boxes import box_iou
 
     sides = []
     for name, pred in (("found", found), ("reference", reference)):

@@ -1,0 +1,1 @@
+"""Project #1: wafer-map (and photo-folder) classification."""

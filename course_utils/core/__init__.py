@@ -1,0 +1,1 @@
+"""Core: configuration, argument checks, the environment, pretrained weights, run folders."""

@@ -1,0 +1,1 @@
+"""Instructor tooling: the course runner, notebook tools, bundle, glossary, report, website."""

@@ -1,0 +1,1 @@
+"""The training layer both projects share: engine, models, losses, metrics, plots."""
