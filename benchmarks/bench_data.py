@@ -39,7 +39,6 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from course_utils.core import config
 from course_utils.classification import data, wafers, wm811k
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
@@ -83,8 +82,8 @@ def make_frame(n_rows: int, seed: int = 0) -> pd.DataFrame:
     n_labeled = round(n_rows * REAL_LABELED / REAL_ROWS)
     labeled = np.zeros(n_rows, dtype=bool)
     labeled[rng.choice(n_rows, n_labeled, replace=False)] = True
-    counts = np.array([config.WM811K_LABELED_COUNTS[c] for c in config.CLASS_NAMES], dtype=float)
-    names = rng.choice(config.CLASS_NAMES, size=n_rows, p=counts / counts.sum())
+    counts = np.array([wafers.WM811K_LABELED_COUNTS[c] for c in wafers.CLASS_NAMES], dtype=float)
+    names = rng.choice(wafers.CLASS_NAMES, size=n_rows, p=counts / counts.sum())
     test = rng.random(n_rows) < 118_595 / REAL_LABELED
     failure = [np.array([[n]], dtype=object) if lab else np.zeros((0, 0)) for n, lab in zip(names, labeled)]
     split = [np.array([["Test" if t else "Training"]]) if lab else np.zeros((0, 0)) for t, lab in zip(test, labeled)]

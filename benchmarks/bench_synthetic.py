@@ -11,7 +11,7 @@
    270 real maps (30 per class, resized to 64x64 with nearest neighbour): per-class
    report, macro-F1 on all 270 and on the odd-indexed half (the generator's noise levels were
    read from the even-indexed half only), and an estimate of the macro-F1 on the imbalanced real
-   mix (each confusion row re-weighted by the real class count, config.WM811K_LABELED_COUNTS).
+   mix (each confusion row re-weighted by the real class count, wafers.WM811K_LABELED_COUNTS).
    Steps 3-4 are skipped with a message when the sample file is absent; the kit never needs it.
 
 The model is ``models.WaferCNN`` (narrow widths) behind a learned stride-2 stem, so a
@@ -36,7 +36,7 @@ from torch import nn
 
 from course_utils.classification import splits
 from course_utils.classification.calibration import REAL_LOT_LEAKAGE, calibration_table, lot_leakage, reweighted_f1
-from course_utils.core.config import CLASS_NAMES, WM811K_LABELED_COUNTS
+from course_utils.classification.wafers import CLASS_NAMES, WM811K_LABELED_COUNTS
 from course_utils.classification.data import encode_maps
 from course_utils.classification.wafers import resize_maps
 from course_utils.classification.twin import make_synthetic_wafers

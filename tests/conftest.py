@@ -10,7 +10,7 @@ matplotlib.use("Agg")
 
 import pytest  # noqa: E402
 
-from course_utils.core.config import CLASS_NAMES  # noqa: E402
+from course_utils.classification.wafers import CLASS_NAMES
 from py2pickle import make_frame, write_wm811k_pickle  # noqa: E402
 
 

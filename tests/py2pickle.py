@@ -13,7 +13,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from course_utils.core.config import CLASS_NAMES, atomic_write
+from course_utils.core.config import atomic_write
+from course_utils.classification.wafers import CLASS_NAMES
 
 __all__ = ["write_wm811k_pickle", "make_frame", "nested_label"]
 

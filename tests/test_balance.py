@@ -5,7 +5,7 @@ import torch
 
 from course_utils.training import losses
 from course_utils.classification import augment, balance, data, splits, wafers
-from course_utils.core.config import CLASS_NAMES
+from course_utils.classification.wafers import CLASS_NAMES
 
 COUNTS = [40, 5, 50, 90, 35, 3, 8, 12, 300]  # imbalanced like WM-811K, small
 

@@ -3,7 +3,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from course_utils.core import config
+from course_utils.classification import capstone
+from course_utils.classification import wafers
 from course_utils.training import metrics, models, transfer
 from course_utils.tools import report
 from course_utils.core import runs
@@ -48,7 +49,7 @@ def test_estimate_rejects_bad_input_by_name(kwargs, fragment):
 
 def _t4_hours(name: str) -> pd.DataFrame:
     """The preset's grid on the course's set sizes, estimated per cell on one T4 (as notebook 12 does)."""
-    preset = config.CAPSTONE_PRESETS[name]
+    preset = capstone.PRESETS[name]
     rows = []
     for protocol, train_set, kind in preset["grid"]:
         if kind == "cnn":
@@ -57,10 +58,10 @@ def _t4_hours(name: str) -> pd.DataFrame:
             model = transfer.build_transfer_model("efficientnet_b0", weights=None, input_size=preset["input_size"],
                                                   mode="feature_extraction" if kind.endswith("frozen") else "fine_tuning")
         gflops = models.model_summary(model, (1, 3, preset["map_size"], preset["map_size"])).gflops_per_image
-        n_train, n_val = config.CAPSTONE_SETS[train_set]
-        est = models.estimate_fit_seconds(gflops, n_train=n_train, n_val=n_val, n_test=config.CAPSTONE_SETS["test"],
+        n_train, n_val = capstone.SET_SIZES[train_set]
+        est = models.estimate_fit_seconds(gflops, n_train=n_train, n_val=n_val, n_test=capstone.SET_SIZES["test"],
                                           epochs=preset["epochs"],
-                                          batch_size=preset["batch_size"] or config.CAPSTONE_BATCH[kind],
+                                          batch_size=preset["batch_size"] or capstone.BATCH_SIZE[kind],
                                           train_factor=1 if kind.endswith("frozen") else 3,
                                           step_overhead_s=models.STEP_OVERHEAD_S[kind])
         rows.append({"cell": (protocol, train_set, kind), "hours": preset["seeds"] * est["total_s"] / 3600})
@@ -77,7 +78,7 @@ def test_team_preset_fits_an_evening_on_one_t4_and_full_does_not():
 
 
 def test_team_preset_keeps_every_comparison_and_the_course_test_set():
-    team, full = config.CAPSTONE_PRESETS["team"], config.CAPSTONE_PRESETS["full"]
+    team, full = capstone.PRESETS["team"], capstone.PRESETS["full"]
     assert team["balanced_sizes"] == full["balanced_sizes"] == (2000, 615, 462)
     assert team["epochs"] < full["epochs"] and team["seeds"] < full["seeds"] and team["input_size"] < full["input_size"]
     assert set(team["grid"]) <= set(full["grid"])
@@ -88,7 +89,7 @@ def test_team_preset_keeps_every_comparison_and_the_course_test_set():
                        for cell in team["grid"]), (comp["title"], side)
 
 
-@pytest.mark.parametrize("name", sorted(config.CAPSTONE_PRESETS))
+@pytest.mark.parametrize("name", sorted(capstone.PRESETS))
 def test_runner_accepts_every_preset(name, capsys):
     assert cli_main(["run", "12", "-p", f"PRESET={name}", "--dry-run"]) == 0
     assert "PRESET" in capsys.readouterr().out
@@ -99,10 +100,10 @@ def test_runner_refuses_a_preset_of_the_wrong_type(capsys):
     assert "declares PRESET" in capsys.readouterr().err
 
 
-@pytest.mark.parametrize("name", sorted(config.CAPSTONE_PRESETS))
+@pytest.mark.parametrize("name", sorted(capstone.PRESETS))
 def test_report_reads_a_run_folder_of_every_preset(name, tmp_path):
-    preset = config.CAPSTONE_PRESETS[name]
-    classes = list(config.CLASS_NAMES)
+    preset = capstone.PRESETS[name]
+    classes = list(wafers.CLASS_NAMES)
     test_sets = ["imbalanced", "balanced", "course-balanced"]
     seeds = list(range(preset["seeds"]))
     rng = np.random.default_rng(0)

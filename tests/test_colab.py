@@ -207,7 +207,7 @@ def test_colab_installs_the_kit_from_the_bundle_next_to_the_notebook(kit_free, c
     line = f"course kit: installed from {folder / course_bundle.name}"
     assert line in _outputs(_bootstrap_cell(nb))
     installed = list(colab_venv["site"].glob("course_utils-*.dist-info"))
-    assert len(installed) == 1 and (colab_venv["site"] / "course_utils" / "nbtools.py").is_file()
+    assert len(installed) == 1 and (colab_venv["site"] / "course_utils" / "tools" / "nbtools.py").is_file()
     # torch, torchvision and Jupyter were neither reinstalled nor added to the venv
     assert not list(colab_venv["site"].glob("torch*")) and not list(colab_venv["site"].glob("jupyterlab*"))
     assert _venv_run(colab_venv, "import torch, torchvision; print(torch.__version__, torchvision.__version__)") \
@@ -268,7 +268,7 @@ def test_the_cell_finds_a_bare_wheel_in_the_drive_folder(kit_free, course_bundle
                          capture_output=True, text=True)
     assert out.returncode == 0, out.stderr[-2000:]
     assert out.stdout.strip() == f"course kit: installed from {wheel}"
-    assert (colab_venv["site"] / "course_utils" / "bundle.py").is_file()
+    assert (colab_venv["site"] / "course_utils" / "tools" / "bundle.py").is_file()
     assert not list(colab_venv["site"].glob("torch*"))
 
 
@@ -333,7 +333,7 @@ def test_the_cell_asks_for_a_restart_when_pip_upgraded_a_loaded_package(tmp_path
 
 
 def test_require_extra_on_colab_offline_says_what_failed(colab_venv):
-    code = ("from course_utils import env\ntry:\n    env.require_extra('tune')\n"
+    code = ("from course_utils.core import env\ntry:\n    env.require_extra('tune')\n"
             "except ImportError as exc:\n    print(exc)")
     out = _venv_run(colab_venv, code, PYTHONPATH=str(ROOT))
     # offline, pip's first error names optuna (no version found, or its pinned dependencies unavailable)

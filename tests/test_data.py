@@ -4,9 +4,8 @@ import numpy as np
 import pytest
 import torch
 
-from course_utils.core import config
 from course_utils.classification import data, splits, wafers, wm811k
-from course_utils.core.config import CLASS_NAMES
+from course_utils.classification.wafers import CLASS_NAMES
 
 
 
@@ -89,7 +88,7 @@ def test_load_wafer_data_synthetic():
 # ---------------------------------------------------------------------------
 def _lots_and_labels(n=3000, n_lots=150, seed=0):
     rng = np.random.default_rng(seed)
-    p = np.array([config.WM811K_LABELED_COUNTS[c] for c in CLASS_NAMES], dtype=float)
+    p = np.array([wafers.WM811K_LABELED_COUNTS[c] for c in CLASS_NAMES], dtype=float)
     p = np.maximum(p / p.sum(), 0.01)
     labels = rng.choice(len(CLASS_NAMES), size=n, p=p / p.sum())
     lots = np.array([f"lot{i}" for i in rng.integers(0, n_lots, size=n)])

@@ -71,7 +71,7 @@ def test_keep_freed_memory_cuts_page_faults_of_a_training_step():
     import sys
 
     code = ("import resource, sys, torch\n"
-            "from course_utils import env, models\n"
+            "from course_utils.core import env\nfrom course_utils.training import models\n"
             "if sys.argv[1] == 'keep': assert env.keep_freed_memory() and env.keep_freed_memory()\n"
             "torch.set_num_threads(1); torch.manual_seed(0)\n"
             "m = models.WaferCNN(); x = torch.randn(64, 3, 64, 64)\n"

@@ -4,7 +4,7 @@ import torch
 from sklearn.metrics import accuracy_score, f1_score, precision_recall_fscore_support
 
 from course_utils.training import metrics
-from course_utils.core.config import CLASS_NAMES
+from course_utils.classification.wafers import CLASS_NAMES
 
 NAMES = ["a", "b", "c", "d"]
 

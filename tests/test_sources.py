@@ -160,10 +160,10 @@ def test_001_batch_sizes_and_frozen_backbone_in_12():
     assert "batch size 112" in text and "batch size 24" in text
     assert "requires_grad = False" in text and "model.classifier[1] = nn.Linear" in text
     nb_code = code("12_project1_capstone")
-    from course_utils.core import config
+    from course_utils.classification import capstone
 
-    assert config.CAPSTONE_BATCH == {"cnn": 112, "effnet_b0_frozen": 24, "effnet_b0_ft": 24}
-    assert "config.CAPSTONE_BATCH" in nb_code
+    assert capstone.BATCH_SIZE == {"cnn": 112, "effnet_b0_frozen": 24, "effnet_b0_ft": 24}
+    assert "capstone.BATCH_SIZE" in nb_code
     assert "param.requires_grad = False" in nb_code and "by_hand.classifier[1] = nn.Linear(" in nb_code
 
 

@@ -6,7 +6,7 @@ import pytest
 from scipy import ndimage
 
 from course_utils.classification import data, twin, twin_lots, twin_patterns, wafers
-from course_utils.core.config import CLASS_NAMES, NUM_CLASSES, WM811K_LABELED_COUNTS
+from course_utils.classification.wafers import CLASS_NAMES, NUM_CLASSES, WM811K_LABELED_COUNTS
 from course_utils.classification.twin import class_allocation, make_synthetic_wafers
 
 PER_CLASS = 40
@@ -403,7 +403,7 @@ def test_a_pattern_too_faint_to_see_is_drawn_again(monkeypatch):
 
     patterns = list(twin.PATTERNS)
     patterns[C["Loc"]] = invisible_first
-    monkeypatch.setattr(synthetic, "PATTERNS", tuple(patterns))
+    monkeypatch.setattr(twin, "PATTERNS", tuple(patterns))
     ws = make_synthetic_wafers(class_counts=[0, 0, 0, 0, 50, 0, 0, 0, 0], seed=1, n_jobs=1)
     assert calls[:2] == [50, 50]                        # every wafer drawn again
     largest = calibration.map_statistics(ws.maps).largest
@@ -439,10 +439,10 @@ def test_noise_level_scales_with_the_die_count_as_documented(monkeypatch):
     1 - (1 - q) ** ((NOISE_REF_DIES / n) ** gamma): q at n = NOISE_REF_DIES, and for 'none' (gamma = 1) at
     4 x NOISE_REF_DIES 1 - 0.85 ** 0.25 = 0.0398 (hand computation)."""
     q = 0.15
-    monkeypatch.setattr(synthetic, "_interp_rows", lambda u, quantiles: np.full(len(u), q))
-    monkeypatch.setattr(synthetic, "RIM_NOISE_HIGH", np.zeros_like(twin.RIM_NOISE_HIGH))
-    monkeypatch.setattr(synthetic, "add_background_extras", lambda *a, **k: None)
-    monkeypatch.setattr(synthetic, "_punch_holes", lambda *a, **k: None)
+    monkeypatch.setattr(twin, "_interp_rows", lambda u, quantiles: np.full(len(u), q))
+    monkeypatch.setattr(twin, "RIM_NOISE_HIGH", np.zeros_like(twin.RIM_NOISE_HIGH))
+    monkeypatch.setattr(twin, "add_background_extras", lambda *a, **k: None)
+    monkeypatch.setattr(twin, "_punch_holes", lambda *a, **k: None)
     assert twin_patterns.NOISE_AREA_EXPONENT[C["none"]] == 1.0  # the premise of the hand value
     m, ref = 16, twin_patterns.NOISE_REF_DIES
     labels, grid = np.full(m, C["none"]), np.full(m, 64)

@@ -5,21 +5,22 @@ import pytest
 import torch
 
 from course_utils.training import plots
-from course_utils.core.config import CLASS_NAMES
+from course_utils.classification import wafer_plots
+from course_utils.classification.wafers import CLASS_NAMES
 
 
 def test_plot_wafer_accepts_states_and_encodings():
     m = np.random.default_rng(0).integers(0, 3, (16, 16))
-    ax = plots.plot_wafer(m, title="x")
+    ax = wafer_plots.plot_wafer(m, title="x")
     assert ax.get_title() == "x"
     img = ax.get_images()[0].get_array()
     assert np.array_equal(np.asarray(img), m)
     onehot = torch.nn.functional.one_hot(torch.as_tensor(m), 3).permute(2, 0, 1).float()
-    assert np.array_equal(np.asarray(plots.plot_wafer(onehot).get_images()[0].get_array()), m)
+    assert np.array_equal(np.asarray(wafer_plots.plot_wafer(onehot).get_images()[0].get_array()), m)
     single = torch.as_tensor(m).float().unsqueeze(0) / 2
-    assert np.array_equal(np.asarray(plots.plot_wafer(single).get_images()[0].get_array()), m)
+    assert np.array_equal(np.asarray(wafer_plots.plot_wafer(single).get_images()[0].get_array()), m)
     with pytest.raises(ValueError, match="must be 2-D"):
-        plots.plot_wafer(np.zeros(5))
+        wafer_plots.plot_wafer(np.zeros(5))
     plt.close("all")
 
 
@@ -27,14 +28,14 @@ def test_gallery_and_distribution():
     rng = np.random.default_rng(0)
     maps = rng.integers(0, 3, (30, 8, 8)).astype(np.uint8)
     labels = rng.integers(0, 9, 30)
-    fig = plots.wafer_gallery(maps, labels, per_class=3)
+    fig = wafer_plots.wafer_gallery(maps, labels, per_class=3)
     assert len(fig.axes) == 9 * 3
-    ax = plots.plot_class_distribution(np.bincount(labels, minlength=9))
+    ax = wafer_plots.plot_class_distribution(np.bincount(labels, minlength=9))
     assert len(ax.patches) == 9 and ax.get_yscale() == "log"
     with pytest.raises(ValueError, match="one entry per class"):
-        plots.plot_class_distribution([1, 2, 3])
+        wafer_plots.plot_class_distribution([1, 2, 3])
     with pytest.raises(ValueError, match="maps has 30 entries but labels has 2"):
-        plots.wafer_gallery(maps, labels[:2])
+        wafer_plots.wafer_gallery(maps, labels[:2])
     plt.close("all")
 
 

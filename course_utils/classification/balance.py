@@ -39,7 +39,7 @@ from torch.utils.data import WeightedRandomSampler
 
 from course_utils.classification.augment import d4_transform
 from course_utils.core.checks import check_labels, is_int, is_real
-from course_utils.core.config import CLASS_NAMES
+from course_utils.classification.wafers import CLASS_NAMES
 from course_utils.classification.data import WaferDataset
 from course_utils.training.losses import WEIGHT_SCHEMES, class_weights
 from course_utils.classification.wafers import WaferSet

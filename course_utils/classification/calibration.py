@@ -9,8 +9,8 @@ per-class quantiles of real and synthetic maps side by side.
 Both sets must be given at the same fixed size (e.g. both resized to 64x64 with
 :func:`course_utils.classification.wafers.resize_maps`), so that die blockiness affects them alike.
 
->>> from course_utils import synthetic
->>> ws = synthetic.make_synthetic_wafers(900, proportions="balanced", seed=0)
+>>> from course_utils.classification import twin
+>>> ws = twin.make_synthetic_wafers(900, proportions="balanced", seed=0)
 >>> table = calibration_table(real_maps, real_labels, ws.maps, ws.labels)   # doctest: +SKIP
 """
 from __future__ import annotations
@@ -20,7 +20,7 @@ import pandas as pd
 from scipy import ndimage
 
 from course_utils.core.checks import check_labels
-from course_utils.core.config import CLASS_NAMES, DEFECT_DIE
+from course_utils.classification.wafers import CLASS_NAMES, DEFECT_DIE
 from course_utils.classification.wafers import WaferSet, resize_maps
 
 __all__ = ["STATISTICS", "map_statistics", "calibration_table", "lot_leakage", "REAL_LOT_LEAKAGE",

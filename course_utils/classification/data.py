@@ -1,6 +1,6 @@
 """Wafer data for notebooks: one loader for both sources, model inputs, batch loaders.
 
->>> from course_utils import data, splits
+>>> from course_utils.classification import data, splits
 >>> ws = data.load_wafer_data("synthetic", n_samples=3000, size=64, seed=42)   # or "wm811k"
 >>> train_idx, val_idx, test_idx = splits.stratified_split(ws.labels, (0.65, 0.20, 0.15), seed=42)
 >>> train_ds = data.WaferDataset.from_waferset(ws, train_idx, encoding="onehot")
@@ -26,7 +26,7 @@ from torch.utils.data import (
 from course_utils.core import config
 from course_utils.classification import twin
 from course_utils.core.checks import check_int, check_size
-from course_utils.core.config import CLASS_NAMES
+from course_utils.classification.wafers import CLASS_NAMES
 from course_utils.classification.splits import stratified_subsample
 from course_utils.classification.wafers import WaferSet, resize_maps
 from course_utils.classification.wm811k import load_wm811k_fixed

@@ -3,7 +3,7 @@
 Notebook 10 writes Grad-CAM by hand (the lesson) and checks it against
 :func:`grad_cam`; its solution notebook reuses the functions here.
 
->>> from course_utils import interpret
+>>> from course_utils.classification import interpret
 >>> cam, logits = interpret.grad_cam(model, model.features[-1], x, class_idx=pred)   # (N, H, W) in [0, 1]
 >>> maps, labels, masks = interpret.blob_wafers(clean_maps, seed=0)   # the blob is the only evidence
 >>> interpret.cam_mass_inside(cam, masks, maps > 0)                   # fraction of heat on the blob
@@ -23,7 +23,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from course_utils.core.checks import check_real, check_seed
-from course_utils.core.config import DEFECT_DIE, GOOD_DIE, OFF_WAFER
+from course_utils.classification.wafers import DEFECT_DIE, GOOD_DIE, OFF_WAFER
 
 __all__ = ["layer_outputs", "grad_cam", "blob_wafers", "cam_mass_inside"]
 

@@ -18,7 +18,8 @@ import numpy as np
 import pandas as pd
 
 from course_utils.core.checks import check_labels, largest_remainder
-from course_utils.core.config import CLASS_NAMES, atomic_write
+from course_utils.core.config import atomic_write
+from course_utils.classification.wafers import CLASS_NAMES
 from course_utils.classification.wafers import WaferSet
 
 __all__ = ["stratified_split", "lot_split", "official_split", "stratified_subsample", "sample_lots",

@@ -47,7 +47,7 @@ from typing import Mapping, Sequence
 import numpy as np
 
 from course_utils.core.checks import check_size, is_int, largest_remainder
-from course_utils.core.config import CLASS_NAMES, NUM_CLASSES, WM811K_LABELED_COUNTS
+from course_utils.classification.wafers import CLASS_NAMES, NUM_CLASSES, WM811K_LABELED_COUNTS
 from course_utils.classification.twin_patterns import (NOISE_AREA_EXPONENT, NOISE_AT, NOISE_QUANTILES, NOISE_REF_DIES, PATTERNS, RIM_NOISE_HIGH,
                                  add_background_extras, col)
 from course_utils.classification.twin_lots import WAFERS_PER_LOT, plan_lots
@@ -76,7 +76,7 @@ def _per_class_vector(value, name: str) -> np.ndarray:
     elif isinstance(value, (str, bytes)) or not isinstance(value, (Sequence, np.ndarray)):
         raise TypeError(
             f"{name}={value!r} must be a dict {{class name: value}} or a sequence of {NUM_CLASSES} numbers "
-            f"in the order of config.CLASS_NAMES."
+            f"in the order of wafers.CLASS_NAMES."
         )
     else:
         vec = list(np.asarray(value).ravel()) if isinstance(value, np.ndarray) else list(value)
@@ -135,7 +135,7 @@ def class_allocation(n_samples: int = 2000, *, proportions="wm811k", class_count
     Returns
     -------
     np.ndarray
-        ``int64`` ``(9,)`` counts in the order of ``config.CLASS_NAMES``.
+        ``int64`` ``(9,)`` counts in the order of ``wafers.CLASS_NAMES``.
     """
     if class_counts is not None:
         counts = _per_class_vector(class_counts, "class_counts")
@@ -385,7 +385,7 @@ def make_synthetic_wafers(
     proportions : "wm811k", "balanced", dict or sequence, default "wm811k"
         Class mix: the real labeled WM-811K mix (85 % ``none``), equal shares, or
         fractions per class (a dict ``{name: fraction}`` or 9 numbers in the order
-        of ``config.CLASS_NAMES``; normalised to sum to 1).
+        of ``wafers.CLASS_NAMES``; normalised to sum to 1).
     class_counts : dict or sequence of int, optional
         Exact number of wafers per class; overrides ``n_samples``, ``proportions``
         and ``min_per_class``.

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from course_utils.core.config import CLASS_NAMES, NUM_CLASSES
+from course_utils.classification.wafers import CLASS_NAMES, NUM_CLASSES
 
 __all__ = ["WAFERS_PER_LOT", "plan_lots"]
 

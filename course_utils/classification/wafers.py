@@ -1,4 +1,6 @@
-"""Wafer maps in memory: the :class:`WaferSet` container and fixed-size resizing.
+"""Wafer maps in memory: the 9 classes, the die states, the :class:`WaferSet` container, resizing.
+
+The Project #2 counterpart is :mod:`course_utils.detection.pcb` (PCB image pairs and their boxes).
 
 A :class:`WaferSet` holds wafer maps and their metadata as NumPy arrays. The
 real WM-811K reader (:mod:`course_utils.classification.wm811k`) and the synthetic generator
@@ -20,9 +22,40 @@ from typing import Sequence
 import numpy as np
 
 from course_utils.core.checks import check_size
-from course_utils.core.config import CLASS_NAMES
 
-__all__ = ["WaferSet", "nearest_index", "map_shapes", "resize_maps", "object_array"]
+__all__ = ["CLASS_NAMES", "NUM_CLASSES", "WM811K_LABELED_COUNTS", "OFF_WAFER", "GOOD_DIE", "DEFECT_DIE",
+           "WaferSet", "nearest_index", "map_shapes", "resize_maps", "object_array"]
+
+
+#: The 9 WM-811K failure types, in the order used for label indices 0..8.
+CLASS_NAMES: tuple[str, ...] = (
+    "Center",
+    "Donut",
+    "Edge-Loc",
+    "Edge-Ring",
+    "Loc",
+    "Near-full",
+    "Random",
+    "Scratch",
+    "none",
+)
+NUM_CLASSES = len(CLASS_NAMES)
+
+#: Labeled wafers per class in the real ``LSWMD.pkl`` (172,950 labeled maps).
+WM811K_LABELED_COUNTS: dict[str, int] = {
+    "Center": 4294,
+    "Donut": 555,
+    "Edge-Loc": 5189,
+    "Edge-Ring": 9680,
+    "Loc": 3593,
+    "Near-full": 149,
+    "Random": 866,
+    "Scratch": 1193,
+    "none": 147431,
+}
+
+#: Die states stored in every wafer map.
+OFF_WAFER, GOOD_DIE, DEFECT_DIE = 0, 1, 2
 
 
 @dataclass

@@ -24,7 +24,8 @@ import pandas as pd
 
 from course_utils.core import config
 from course_utils.core.checks import check_size
-from course_utils.core.config import CLASS_NAMES, atomic_write
+from course_utils.core.config import atomic_write
+from course_utils.classification.wafers import CLASS_NAMES
 from course_utils.classification.wafers import WaferSet, map_shapes, resize_maps
 
 __all__ = ["WM811K_SHA256", "WM811K_FILENAME", "WM811K_COLUMNS", "PICKLE_GLOBALS", "file_sha256",

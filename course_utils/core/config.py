@@ -28,10 +28,9 @@ import tempfile
 from pathlib import Path
 from typing import BinaryIO, Callable
 
-__all__ = ["REPO_URL", "REPO_BRANCH", "COLAB_DRIVE_DIR", "WM811K_FILENAME", "WM811K_KAGGLE", "CLASS_NAMES",
-           "NUM_CLASSES", "WM811K_LABELED_COUNTS", "DATA_SOURCES", "DETECTION_SOURCES", "DEVICE_CHOICES",
-           "STANDARD_PARAMETERS", "CAPSTONE_SETS", "CAPSTONE_PRESETS", "CAPSTONE_BATCH", "repo_root", "notebooks_dir", "solutions_dir", "in_colab", "data_dir",
-           "cache_dir", "wm811k_download_help", "output_dir", "atomic_write"]
+__all__ = ["REPO_URL", "REPO_BRANCH", "COLAB_DRIVE_DIR", "WM811K_FILENAME", "DATA_SOURCES", "DETECTION_SOURCES",
+           "DEVICE_CHOICES", "STANDARD_PARAMETERS", "repo_root", "notebooks_dir", "solutions_dir", "in_colab",
+           "data_dir", "cache_dir", "wm811k_download_help", "output_dir", "atomic_write"]
 
 #: The one place the repository URL is configured. The Colab bootstrap cell and
 #: the "Open in Colab" badges of every notebook are generated from it
@@ -46,37 +45,7 @@ COLAB_DRIVE_DIR = "/content/drive/MyDrive/wafer-course"
 #: Name of the real WM-811K file (Kaggle "WM-811K wafer map").
 WM811K_FILENAME = "LSWMD.pkl"
 #: Kaggle data set of the real file.
-WM811K_KAGGLE = "qingyi/wm811k-wafer-map"
-
-#: The 9 WM-811K failure types, in the order used for label indices 0..8.
-CLASS_NAMES: tuple[str, ...] = (
-    "Center",
-    "Donut",
-    "Edge-Loc",
-    "Edge-Ring",
-    "Loc",
-    "Near-full",
-    "Random",
-    "Scratch",
-    "none",
-)
-NUM_CLASSES = len(CLASS_NAMES)
-
-#: Labeled wafers per class in the real ``LSWMD.pkl`` (172,950 labeled maps).
-WM811K_LABELED_COUNTS: dict[str, int] = {
-    "Center": 4294,
-    "Donut": 555,
-    "Edge-Loc": 5189,
-    "Edge-Ring": 9680,
-    "Loc": 3593,
-    "Near-full": 149,
-    "Random": 866,
-    "Scratch": 1193,
-    "none": 147431,
-}
-
-#: Die states stored in every wafer map.
-OFF_WAFER, GOOD_DIE, DEFECT_DIE = 0, 1, 2
+_WM811K_KAGGLE = "qingyi/wm811k-wafer-map"
 
 #: Where wafer maps come from: the embedded synthetic twin or the real Kaggle file.
 DATA_SOURCES: tuple[str, ...] = ("synthetic", "wm811k")
@@ -88,36 +57,6 @@ DEVICE_CHOICES: tuple[str, ...] = ("auto", "cpu", "cuda", "mps")
 #: Parameters every notebook declares in its ``parameters`` cell; the instructor
 #: runner sets them (see ``course_utils.tools.runner``).
 STANDARD_PARAMETERS = ("SMOKE", "DEVICE", "DATA_SOURCE", "DATA_PATH", "OUTPUT_DIR", "SEED")
-
-#: The Project #1 capstone's set sizes on the real data (source 001): (train, validation) wafers per
-#: training set, and the wafers of the three test sets every fit is scored on.
-CAPSTONE_SETS = {"original": (112_421, 32_085), "augmented": (123_197, 32_085), "balanced": (18_000, 5_535),
-                 "test": 28_444 + 4_158 + 4_158}
-
-#: Notebook 12's presets (``PRESET``): "smoke" checks the code in seconds on a CPU; "team" fits one
-#: Colab T4 in an evening (about 1.5 h estimated, see notebook 12 and tests/test_capstone_plan.py):
-#: every comparison of the report with fewer epochs and seeds, EfficientNet-B0 at 128 px, the full
-#: balanced test set, and no EfficientNet-B0 on the 112k-wafer original/augmented sets; "full" is the
-#: course's grid (50 epochs, 3 seeds, 224 px, batch 112 for the CNN and 24 for EfficientNet-B0). ``n_samples`` None = all wafers (real data)
-#: or 40,000 (synthetic twin). Grid cells are (protocol, training set, model).
-_MODELS = ("cnn", "effnet_b0_frozen", "effnet_b0_ft")
-#: The course's batch size per model (source 001): the proposed CNN at 112, EfficientNet-B0 at 24.
-CAPSTONE_BATCH = {"cnn": 112, "effnet_b0_frozen": 24, "effnet_b0_ft": 24}
-CAPSTONE_PRESETS = {
-    "smoke": {"n_samples": 600, "map_size": 32, "input_size": 32, "balanced_sizes": (12, 5, 5), "seeds": 2,
-              "epochs": 1, "batch_size": 64, "probe_batches": 1,
-              "grid": [("leakage-free", s, "cnn") for s in ("original", "augmented", "balanced")]
-              + [("leakage-free", "balanced", m) for m in _MODELS[1:]] + [("course", "balanced", "cnn")]},
-    "team": {"n_samples": None, "map_size": 64, "input_size": 128, "balanced_sizes": (2000, 615, 462), "seeds": 2,
-             "epochs": 12, "batch_size": 64, "probe_batches": 20,
-             "grid": [("leakage-free", s, "cnn") for s in ("original", "augmented", "balanced")]
-             + [("leakage-free", "balanced", m) for m in _MODELS[1:]] + [("course", "balanced", m) for m in _MODELS]},
-    "full": {"n_samples": None, "map_size": 64, "input_size": 224, "balanced_sizes": (2000, 615, 462), "seeds": 3,
-             "epochs": 50, "batch_size": None, "probe_batches": 20,  # None: the course's batch per model
-             "grid": [("leakage-free", s, m) for s in ("original", "augmented", "balanced") for m in _MODELS]
-             + [("course", "balanced", m) for m in _MODELS]},
-}
-
 
 def package_dir() -> Path:
     """Folder of the installed ``course_utils`` package."""
@@ -232,14 +171,14 @@ def wm811k_download_help(expected: str | os.PathLike | None = None) -> str:
     """
     where = Path(expected) if expected is not None else data_dir() / WM811K_FILENAME
     return (
-        f"Download the Kaggle data set 'WM-811K wafer map' (https://www.kaggle.com/datasets/{WM811K_KAGGLE}), "
+        f"Download the Kaggle data set 'WM-811K wafer map' (https://www.kaggle.com/datasets/{_WM811K_KAGGLE}), "
         f"unzip it and put {WM811K_FILENAME} (2.1 GB) at {where}, or give its location as DATA_PATH "
         "(path=... in Python). "
         f"On Google Colab: upload {WM811K_FILENAME} once to the Google Drive folder {COLAB_DRIVE_DIR} "
         "(\"My Drive/" + COLAB_DRIVE_DIR.rsplit("/", 1)[-1] + "\"), then in every session mount Drive "
         "(Files panel > Mount Drive, or `from google.colab import drive; drive.mount('/content/drive')`) "
         "and the kit finds it there; or download it into the session with the Kaggle CLI "
-        f"(`!kaggle datasets download -d {WM811K_KAGGLE} -p /content/datasets --unzip`, after putting "
+        f"(`!kaggle datasets download -d {_WM811K_KAGGLE} -p /content/datasets --unzip`, after putting "
         "your kaggle.json API token in ~/.kaggle/). "
         "Without the file, use DATA_SOURCE='synthetic'."
     )

@@ -1,6 +1,6 @@
 """Environment helpers every notebook needs: device, seeds, reports, package checks.
 
->>> from course_utils import env
+>>> from course_utils.core import env
 >>> device = env.get_device("auto")      # cuda -> mps -> cpu
 >>> env.seed_everything(42)
 >>> env.environment_report()             # a pandas table

@@ -14,7 +14,7 @@ reports
 Inline code (```...```) and fenced code blocks are not checked. ``nbtools.check_notebook``
 appends these problems to its own.
 
->>> from course_utils import glossary
+>>> from course_utils.tools import glossary
 >>> glossary.text_problems("테스트셋의 85 % 가 none")
 ["uses '테스트셋'; write '테스트 세트' (glossary.md)", "detached particle '% 가'; write '%가'"]
 >>> glossary.text_problems("mAP 를 구합니다")

@@ -1,6 +1,6 @@
 """The course's training loop: a plain PyTorch loop you can read top to bottom.
 
->>> from course_utils import engine
+>>> from course_utils.training import engine
 >>> result = engine.fit(model, train_loader, val_loader, loss_fn=nn.CrossEntropyLoss(),
 ...                     optimizer=torch.optim.AdamW(model.parameters(), lr=1e-3),
 ...                     epochs=10, device=device, checkpoint_dir=out / "ckpt")
@@ -55,7 +55,6 @@ from course_utils.core import env
 from course_utils.training import checkpoints, fit_checks, metrics
 from course_utils.training.checkpoints import BEST_NAME, HISTORY_COLUMNS, LAST_NAME
 from course_utils.training.fit_checks import MONITOR_CHOICES
-from course_utils.core.config import CLASS_NAMES
 from course_utils.training.models import classifier_head
 
 __all__ = ["HISTORY_COLUMNS", "MONITOR_CHOICES", "PER_BATCH_SCHEDULERS", "FitResult", "EvaluationResult",
@@ -272,7 +271,7 @@ def predict(model: nn.Module, loader, device=None, *, amp: bool = False,
             probs.cpu().numpy().astype(np.float32))
 
 
-def evaluate(model: nn.Module, loader, device=None, class_names: Sequence[str] = CLASS_NAMES, *,
+def evaluate(model: nn.Module, loader, device=None, class_names: Sequence[str] | None = None, *,
              amp: bool = False, channels_last: bool | str = "auto") -> EvaluationResult:
     """Predict ``loader`` and build the classification report and confusion matrix.
 
@@ -282,9 +281,10 @@ def evaluate(model: nn.Module, loader, device=None, class_names: Sequence[str] =
     ``accuracy`` and ``macro_f1``.
     """
     y_true, y_pred, probs = predict(model, loader, device, amp=amp, channels_last=channels_last)
-    if probs.shape[1] != len(class_names):
+    if class_names is not None and probs.shape[1] != len(class_names):
         raise ValueError(f"The model outputs {probs.shape[1]} classes but class_names has {len(class_names)} "
                          "names; pass the matching class_names.")
+    class_names = metrics.class_names_or_ids(class_names, probs.shape[1])
     return EvaluationResult(y_true=y_true, y_pred=y_pred, probs=probs,
                             report=metrics.classification_report_df(y_true, y_pred, class_names),
                             confusion=metrics.confusion_matrix_df(y_true, y_pred, class_names, normalize="true"))
@@ -321,7 +321,7 @@ def fit(model: nn.Module, train_loader, val_loader, *, loss_fn: Callable, optimi
         epochs: int, device="auto", scheduler=None, amp: bool = True, channels_last: bool | str = "auto",
         grad_clip: float | None = None, early_stopping: int | None = None, monitor: str = "val_macro_f1",
         checkpoint_dir: str | os.PathLike | None = None, resume: bool = False,
-        batch_transform: Callable | None = None, class_names: Sequence[str] = CLASS_NAMES,
+        batch_transform: Callable | None = None, class_names: Sequence[str] | None = None,
         verbose: bool = True) -> FitResult:
     """Train ``model`` and keep the epoch with the best validation score.
 
@@ -404,7 +404,8 @@ def fit(model: nn.Module, train_loader, val_loader, *, loss_fn: Callable, optimi
         finally:
             progress.close()
         if epoch == state.start_epoch:
-            _warn_on_class_names(model, class_names)
+            if class_names is not None:
+                _warn_on_class_names(model, class_names)
         _stop_if_diverged(train_loss, epoch, ckpt_dir)
         row = {"epoch": epoch + 1, "lr": float(lr), "train_loss": train_loss, "train_acc": train_acc,
                **_validate(model, val_loader, loss_fn, device, use_amp=use_amp, channels_last=channels_last)}

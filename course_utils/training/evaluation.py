@@ -4,8 +4,8 @@ Classification (notebooks 06 and 07)
 ------------------------------------
 >>> runs = {"CE": (y_true, y_pred_ce), "focal": (y_true, y_pred_focal)}   # e.g. from engine.predict
 >>> evaluation.compare_runs(runs)                 # per-class P/R/F1, columns (run, metric)
->>> viz.plot_f1_bars(evaluation.compare_runs(runs))   # the plots live in course_utils.training.plots
->>> viz.plot_confusion_grid(runs)                  # confusion matrices normalised by actual label
+>>> plots.plot_f1_bars(evaluation.compare_runs(runs))   # the plots live in course_utils.training.plots
+>>> plots.plot_confusion_grid(runs)                  # confusion matrices normalised by actual label
 >>> evaluation.imbalanced_vs_balanced(y_true, y_pred, seed=0)
 >>> evaluation.ranking_report(y_true, probs)      # average precision and ROC-AUC per class
 >>> evaluation.check_collapse(y_pred)             # did the run predict (almost) one class only?
@@ -27,7 +27,6 @@ from sklearn import metrics as skm
 
 from course_utils.training import metrics
 from course_utils.core.checks import check_labels
-from course_utils.core.config import CLASS_NAMES
 
 __all__ = ["SCORE_COLUMNS", "run_predictions", "compare_runs", "balanced_indices", "imbalanced_vs_balanced",
            "CollapseCheck", "check_collapse", "collapse_table", "pr_curves", "ranking_report"]
@@ -72,7 +71,7 @@ def run_predictions(runs: Mapping) -> dict[str, tuple[np.ndarray, np.ndarray]]:
     return {str(name): _run_pair(name, run) for name, run in _check_runs(runs).items()}
 
 
-def compare_runs(runs: Mapping, class_names: Sequence[str] = CLASS_NAMES, *,
+def compare_runs(runs: Mapping, class_names: Sequence[str] | None = None, *,
                  columns: Sequence[str] = SCORE_COLUMNS, digits: int | None = 4) -> pd.DataFrame:
     """Side-by-side classification reports of several runs.
 
@@ -138,7 +137,7 @@ def balanced_indices(labels, *, n_per_class: int | None = None, seed: int = 0) -
     return np.sort(np.concatenate(picks)).astype(np.int64)
 
 
-def imbalanced_vs_balanced(y_true, y_pred, class_names: Sequence[str] = CLASS_NAMES, *,
+def imbalanced_vs_balanced(y_true, y_pred, class_names: Sequence[str] | None = None, *,
                            n_per_class: int | None = None, seed: int = 0, digits: int | None = 4) -> pd.DataFrame:
     """Report on the full (imbalanced) test set beside a class-balanced subsample of it.
 
@@ -151,8 +150,9 @@ def imbalanced_vs_balanced(y_true, y_pred, class_names: Sequence[str] = CLASS_NA
     Returns the :func:`compare_runs` table with runs ``"imbalanced test"`` and
     ``"balanced test"``; ``support`` is included.
     """
-    y_true = check_labels(y_true, "y_true", n_classes=len(class_names))
-    y_pred = check_labels(y_pred, "y_pred", n_classes=len(class_names))
+    n_classes = None if class_names is None else len(class_names)
+    y_true = check_labels(y_true, "y_true", n_classes=n_classes)
+    y_pred = check_labels(y_pred, "y_pred", n_classes=n_classes)
     if len(y_true) != len(y_pred):
         raise ValueError(f"y_true and y_pred must have the same length; got {len(y_true)} and {len(y_pred)}.")
     idx = balanced_indices(y_true, n_per_class=n_per_class, seed=seed)
@@ -179,7 +179,7 @@ class CollapseCheck:
         return self.message
 
 
-def check_collapse(y_pred, *, y_true=None, class_names: Sequence[str] = CLASS_NAMES,
+def check_collapse(y_pred, *, y_true=None, class_names: Sequence[str] | None = None,
                    threshold: float = 0.95) -> CollapseCheck:
     """Flag a run whose predictions are (almost) all one class.
 
@@ -193,22 +193,27 @@ def check_collapse(y_pred, *, y_true=None, class_names: Sequence[str] = CLASS_NA
     y_pred : array-like ``(N,)`` of predicted class indices
     y_true : array-like ``(N,)`` or None
         If given, the message compares with how common the class really is.
-    class_names : sequence of str
+    class_names : sequence of str or None (None: class indices; K = the largest label + 1)
     threshold : float in (0, 1]
         Collapsed when the most frequent predicted class has at least this
         share of the predictions (default 0.95).
     """
     if not 0 < threshold <= 1:
         raise ValueError(f"threshold={threshold!r} must lie in (0, 1], e.g. 0.95.")
-    y_pred = check_labels(y_pred, "y_pred", n_classes=len(class_names))
+    n_classes = None if class_names is None else len(class_names)
+    y_pred = check_labels(y_pred, "y_pred", n_classes=n_classes)
     if y_pred.size == 0:
         raise ValueError("y_pred is empty: there is nothing to check.")
+    if y_true is not None:
+        y_true = check_labels(y_true, "y_true", n_classes=n_classes)
+    if class_names is None:
+        n_classes = 1 + max(int(y_pred.max()), int(y_true.max()) if y_true is not None and len(y_true) else 0)
+    class_names = metrics.class_names_or_ids(class_names, n_classes)
     counts = np.bincount(y_pred, minlength=len(class_names))
     dominant = int(counts.argmax())
     share = float(counts[dominant] / counts.sum())
     true_share = None
     if y_true is not None:
-        y_true = check_labels(y_true, "y_true", n_classes=len(class_names))
         if len(y_true) != len(y_pred):
             raise ValueError(f"y_true and y_pred must have the same length; got {len(y_true)} and {len(y_pred)}.")
         true_share = float(np.mean(y_true == dominant))
@@ -226,7 +231,7 @@ def check_collapse(y_pred, *, y_true=None, class_names: Sequence[str] = CLASS_NA
     return CollapseCheck(collapsed, name, share, true_share, n_pred, len(class_names), message)
 
 
-def collapse_table(runs: Mapping, class_names: Sequence[str] = CLASS_NAMES, *, threshold: float = 0.95) -> pd.DataFrame:
+def collapse_table(runs: Mapping, class_names: Sequence[str] | None = None, *, threshold: float = 0.95) -> pd.DataFrame:
     """:func:`check_collapse` for every run of ``{name: (y_true, y_pred)}``: one row per run."""
     rows = {}
     for name, run in _check_runs(runs).items():
@@ -242,19 +247,21 @@ def collapse_table(runs: Mapping, class_names: Sequence[str] = CLASS_NAMES, *, t
 # ---------------------------------------------------------------------------
 # Ranking metrics: PR curves, average precision, ROC-AUC (one-vs-rest)
 # ---------------------------------------------------------------------------
-def _scores(y_true, probs, class_names) -> tuple[np.ndarray, np.ndarray]:
+def _scores(y_true, probs, class_names) -> tuple[np.ndarray, np.ndarray, list[str]]:
     p = _as_numpy(probs, "probs").astype(np.float64)
-    if p.ndim != 2 or p.shape[1] != len(class_names):
-        raise ValueError(f"probs must have shape (N, {len(class_names)}) = (samples, classes); got {p.shape}.")
+    k = "K" if class_names is None else len(class_names)
+    if p.ndim != 2 or (class_names is not None and p.shape[1] != len(class_names)):
+        raise ValueError(f"probs must have shape (N, {k}) = (samples, classes); got {p.shape}.")
+    class_names = metrics.class_names_or_ids(class_names, p.shape[1])
     y = check_labels(y_true, "y_true", n_classes=len(class_names))
     if len(y) != len(p):
         raise ValueError(f"y_true has {len(y)} entries but probs has {len(p)} rows.")
     if not np.isfinite(p).all():
         raise ValueError("probs contains NaN or inf: the model's outputs diverged (check the run for collapse).")
-    return y, p
+    return y, p, class_names
 
 
-def pr_curves(y_true, probs, class_names: Sequence[str] = CLASS_NAMES) -> dict[str, pd.DataFrame]:
+def pr_curves(y_true, probs, class_names: Sequence[str] | None = None) -> dict[str, pd.DataFrame]:
     """One-vs-rest precision-recall curve of every class that occurs in ``y_true``.
 
     Parameters
@@ -268,7 +275,7 @@ def pr_curves(y_true, probs, class_names: Sequence[str] = CLASS_NAMES) -> dict[s
     ``sklearn.metrics.precision_recall_curve`` (the last point, recall 0 and
     precision 1, has threshold NaN).
     """
-    y, p = _scores(y_true, probs, class_names)
+    y, p, class_names = _scores(y_true, probs, class_names)
     curves = {}
     for c, name in enumerate(class_names):
         if not (y == c).any():
@@ -279,7 +286,7 @@ def pr_curves(y_true, probs, class_names: Sequence[str] = CLASS_NAMES) -> dict[s
     return curves
 
 
-def ranking_report(y_true, probs, class_names: Sequence[str] = CLASS_NAMES, digits: int | None = 4) -> pd.DataFrame:
+def ranking_report(y_true, probs, class_names: Sequence[str] | None = None, digits: int | None = 4) -> pd.DataFrame:
     """Average precision and ROC-AUC of every class, one-vs-rest.
 
     Returns a DataFrame with one row per class and a ``macro avg`` row; columns
@@ -288,7 +295,7 @@ def ranking_report(y_true, probs, class_names: Sequence[str] = CLASS_NAMES, digi
     and ``prevalence`` (the AP of a random classifier). A class absent from
     ``y_true`` gets NaN (undefined) and is left out of the macro average.
     """
-    y, p = _scores(y_true, probs, class_names)
+    y, p, class_names = _scores(y_true, probs, class_names)
     rows = {}
     for c, name in enumerate(class_names):
         positive = y == c

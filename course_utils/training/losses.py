@@ -15,7 +15,7 @@ and returns a scalar (``reduction="mean"`` or ``"sum"``) or a ``(N,)`` tensor
 (``reduction="none"``). Wrong shapes, dtypes or class numbers raise a
 ``ValueError`` that says what to fix.
 
->>> from course_utils import losses
+>>> from course_utils.training import losses
 >>> counts = train_ds.class_counts()                     # (9,) wafers per class
 >>> loss_fn = losses.make_loss("ldam_drw", counts, drw_start_epoch=24)
 >>> if loss_fn.needs_normed_head:

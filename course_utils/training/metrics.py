@@ -1,6 +1,6 @@
 """Classification reports for imbalanced wafer data, as pandas tables.
 
->>> from course_utils import metrics
+>>> from course_utils.training import metrics
 >>> metrics.classification_report_df(y_true, y_pred, CLASS_NAMES)   # precision/recall/F1/support
 >>> metrics.confusion_matrix_df(y_true, y_pred, CLASS_NAMES)        # rows normalised by actual label
 
@@ -22,19 +22,36 @@ import pandas as pd
 from sklearn import metrics as skm
 
 from course_utils.core.checks import check_labels
-from course_utils.core.config import CLASS_NAMES
 
-__all__ = ["NORMALIZE_CHOICES", "macro_f1", "classification_report_df", "confusion_matrix_df"]
+__all__ = ["NORMALIZE_CHOICES", "class_names_or_ids", "macro_f1", "classification_report_df", "confusion_matrix_df"]
 
 NORMALIZE_CHOICES = ("true", "pred", "all", None)
 
 
-def _check_labels(y_true, y_pred, class_names) -> tuple[np.ndarray, np.ndarray, list[str]]:
-    """Validate and convert ``y_true``/``y_pred`` to int64 1-D arrays."""
+def class_names_or_ids(class_names, n_classes: int | None) -> list[str]:
+    """``class_names`` as a checked list, or the class indices ``"0" .. "K-1"`` when it is None.
+
+    The training layer knows no data set: the names come from the data (``wafers.CLASS_NAMES``,
+    ``ImageFolderSet.class_names``, ...); without them, tables and plots show class indices.
+    """
+    if class_names is None:
+        if n_classes is None:
+            raise ValueError("class_names is None and the number of classes is unknown; pass class_names.")
+        return [str(i) for i in range(int(n_classes))]
     if isinstance(class_names, str) or not isinstance(class_names, Sequence) or len(class_names) == 0:
         raise TypeError(f"class_names must be a non-empty sequence of class names, got {class_names!r}.")
-    arrays = [check_labels(y, name, n_classes=len(class_names)) for name, y in (("y_true", y_true),
-                                                                                  ("y_pred", y_pred))]
+    if n_classes is not None and len(class_names) != n_classes:
+        raise ValueError(f"class_names has {len(class_names)} names but there are {n_classes} classes; "
+                         "pass one name per class.")
+    return list(class_names)
+
+
+def _check_labels(y_true, y_pred, class_names) -> tuple[np.ndarray, np.ndarray, list[str]]:
+    """Validate and convert ``y_true``/``y_pred`` to int64 1-D arrays; names default to the indices."""
+    n = None if class_names is None else len(class_names_or_ids(class_names, None))
+    arrays = [check_labels(y, name, n_classes=n) for name, y in (("y_true", y_true), ("y_pred", y_pred))]
+    if class_names is None:
+        class_names = class_names_or_ids(None, 1 + max((int(a.max()) for a in arrays if len(a)), default=0))
     if len(arrays[0]) != len(arrays[1]):
         raise ValueError(f"y_true and y_pred must have the same length, got {len(arrays[0])} and {len(arrays[1])}.")
     if len(arrays[0]) == 0:
@@ -47,7 +64,7 @@ def macro_f1(y_true, y_pred) -> float:
     return float(skm.f1_score(np.asarray(y_true), np.asarray(y_pred), average="macro", zero_division=0))
 
 
-def classification_report_df(y_true, y_pred, class_names: Sequence[str] = CLASS_NAMES,
+def classification_report_df(y_true, y_pred, class_names: Sequence[str] | None = None,
                              digits: int | None = 4) -> pd.DataFrame:
     """scikit-learn's classification report as a DataFrame.
 
@@ -55,8 +72,8 @@ def classification_report_df(y_true, y_pred, class_names: Sequence[str] = CLASS_
     ----------
     y_true, y_pred : array-like of int, shape (N,)
         Actual and predicted class indices in ``0..len(class_names)-1``.
-    class_names : sequence of str
-        Name of each class index.
+    class_names : sequence of str or None
+        Name of each class index (None: the indices ``"0" .. "K-1"``, K = the largest label + 1).
     digits : int or None
         Round the scores to this many decimals (``None``: no rounding).
 
@@ -89,7 +106,7 @@ def classification_report_df(y_true, y_pred, class_names: Sequence[str] = CLASS_
     return table
 
 
-def confusion_matrix_df(y_true, y_pred, class_names: Sequence[str] = CLASS_NAMES,
+def confusion_matrix_df(y_true, y_pred, class_names: Sequence[str] | None = None,
                         normalize: str | None = "true") -> pd.DataFrame:
     """Confusion matrix with class names (rows: actual label, columns: predicted label).
 

@@ -1,6 +1,6 @@
 """The course's proposed wafer CNN and a summary helper.
 
->>> from course_utils import models
+>>> from course_utils.training import models
 >>> model = models.WaferCNN(in_channels=3, num_classes=9, widths=(32, 64, 128), dropout=0.3)
 >>> models.model_summary(model, input_size=(1, 3, 64, 64))   # shapes, parameters, FLOPs, receptive field
 

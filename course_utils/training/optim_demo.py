@@ -6,7 +6,7 @@ vectorised over a vector of learning rates, so one call traces a whole
 learning-rate sweep in milliseconds (``tests/test_optim_demo.py`` checks every
 rule against ``torch.optim`` step by step)::
 
-    >>> from course_utils import optim_demo
+    >>> from course_utils.training import optim_demo
     >>> surface = optim_demo.rosenbrock()
     >>> paths = optim_demo.optimize(surface, "adam", lrs=[1e-2, 1e-1], steps=2000)
     >>> paths.table(tol=1e-6)                # steps until f - f_min stays <= tol, per lr

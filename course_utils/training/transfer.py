@@ -44,7 +44,7 @@ from torchvision.models import WeightsEnum
 
 from course_utils.core.checks import is_int
 from course_utils.core import pretrained
-from course_utils.core.config import NUM_CLASSES
+from course_utils.classification.wafers import NUM_CLASSES
 from course_utils.core.pretrained import PretrainedWeightsWarning  # noqa: F401  (raised by build_transfer_model; notebooks filter it)
 from course_utils.training.models import classifier_head
 
