@@ -54,7 +54,7 @@ def build(kind: str) -> tuple[nn.Module, tuple[int, int, int]]:
     if kind == "cnn":
         return models.WaferCNN(in_channels=3, num_classes=9), (3, 64, 64)
     mode = "feature_extraction" if kind == "effnet_b0_frozen" else "fine_tuning"
-    return transfer.build_transfer_model("efficientnet_b0", weights=None, input_size=224, mode=mode), (3, 64, 64)
+    return transfer.build_transfer_model("efficientnet_b0", num_classes=9, weights=None, input_size=224, mode=mode), (3, 64, 64)
 
 
 def time_steps(fn, repeats: int) -> float:

@@ -25,7 +25,9 @@ from pathlib import Path
 import torch
 
 from course_utils.core import env
-from course_utils.detection import analysis, classical, detector, pcb
+from course_utils.detection import analysis, classical, detector
+from course_utils.detection import twin as det_twin
+from course_utils.detection import deeppcb
 from course_utils.detection import metrics as dm
 
 #: ``../shared`` next to the checkout (CI), or one level further up (a git worktree under ``wt/``).
@@ -71,13 +73,13 @@ def main() -> None:
     device = env.get_device(args.device)
     torch.manual_seed(0)
 
-    real = pcb.load_deeppcb(SAMPLE) if SAMPLE.is_dir() else None
+    real = deeppcb.load_deeppcb(SAMPLE) if SAMPLE.is_dir() else None
     if real is None:
         print(f"(real part skipped: {SAMPLE} not found)")
-    synthetic_test = pcb.make_synthetic_pcb(40, seed=12345)
+    synthetic_test = det_twin.make_synthetic_pcb(40, seed=12345)
     bench_classical({"synthetic": synthetic_test, **({"real": real} if real is not None else {})})
 
-    train = pcb.make_synthetic_pcb(pairs, seed=1)
+    train = det_twin.make_synthetic_pcb(pairs, seed=1)
     model = detector.CentreNet(in_channels=2)
     t = time.perf_counter()
     history = detector.train_detector(model, train, input_size=size, epochs=epochs, batch_size=16, lr=3e-3,

@@ -62,7 +62,7 @@ def bare_loop(model, train_loader, val_loader, optimizer, loss_fn, epochs: int, 
 #: The two models: builder, input side (pixels), images (train, val), batch size, epochs, alternating repeats.
 SETUPS = {
     "cnn_64": (lambda: models.WaferCNN(), 64, (2048, 512), 128, 2, 5),
-    "effnet_b0_224": (lambda: transfer.build_transfer_model("efficientnet_b0", weights=None, input_size=224,
+    "effnet_b0_224": (lambda: transfer.build_transfer_model("efficientnet_b0", num_classes=9, weights=None, input_size=224,
                                                              mode="fine_tuning"), 224, (96, 32), 16, 1, 3),
 }
 

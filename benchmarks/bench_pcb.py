@@ -4,7 +4,7 @@
    templates) -> seconds and pairs/s. Target: <= 20 s on a 2-core CPU.
 2. Calibration: the twin's statistics (copper fraction, boxes per image, class shares,
    box sizes and aspect ratios per class) next to the 40 real pairs of
-   ``../shared/data/deeppcb_sample`` (``pcb.calibration_table``). Skipped with a message
+   ``../shared/data/deeppcb_sample`` (``det_calibration.calibration_table``). Skipped with a message
    when the sample is absent; the kit itself never needs it.
 
     python benchmarks/bench_pcb.py            # 1,500 pairs, best of 2; calibration on 1,000 pairs
@@ -20,6 +20,9 @@ import numpy as np
 import pandas as pd
 
 from course_utils.detection import pcb
+from course_utils.detection import calibration as det_calibration
+from course_utils.detection import twin as det_twin
+from course_utils.detection import deeppcb
 
 _REPO = Path(__file__).resolve().parents[1]
 #: ../shared beside the clone (CI) or ../../shared beside a worktree folder.
@@ -29,11 +32,11 @@ SAMPLE = next((p / "shared" / "data" / "deeppcb_sample" for p in (_REPO.parent, 
 
 def bench_speed(n_pairs: int, repeats: int, n_jobs: int | None) -> pcb.DetectionSet:
     """Print the best-of-``repeats`` time to generate ``n_pairs`` pairs; return the last set."""
-    pcb.make_synthetic_pcb(8, seed=0)  # warm-up (imports, OpenCV)
+    det_twin.make_synthetic_pcb(8, seed=0)  # warm-up (imports, OpenCV)
     times, cpu = [], []
     for k in range(repeats):
         start, start_cpu = time.perf_counter(), time.process_time()
-        ds = pcb.make_synthetic_pcb(n_pairs, seed=k, n_jobs=n_jobs)
+        ds = det_twin.make_synthetic_pcb(n_pairs, seed=k, n_jobs=n_jobs)
         times.append(time.perf_counter() - start)
         cpu.append(time.process_time() - start_cpu)
     best = min(times)
@@ -54,11 +57,11 @@ def bench_calibration(synthetic: pcb.DetectionSet) -> None:
         print("[calibration] ../shared/data/deeppcb_sample not found: real comparison skipped.")
         return
     start = time.perf_counter()
-    real = pcb.load_deeppcb(SAMPLE, "trainval")
+    real = deeppcb.load_deeppcb(SAMPLE, "trainval")
     print(f"[calibration] real sample: {len(real)} pairs, {real.class_counts().sum()} boxes "
           f"(loaded in {time.perf_counter() - start:.2f} s); synthetic: {len(synthetic)} pairs")
     with pd.option_context("display.width", 120, "display.max_rows", 100):
-        print(pcb.calibration_table(real, synthetic).round(3).to_string())
+        print(det_calibration.calibration_table(real, synthetic).round(3).to_string())
 
 
 def main() -> None:
@@ -66,7 +69,7 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="small sizes (CI)")
     parser.add_argument("--n-jobs", type=int, default=None, help="threads (default: the generator's choice)")
     args = parser.parse_args()
-    n_pairs, repeats = (150, 1) if args.quick else (pcb.DEEPPCB_COUNTS["pairs"], 2)
+    n_pairs, repeats = (150, 1) if args.quick else (deeppcb.DEEPPCB_COUNTS["pairs"], 2)
     synthetic = bench_speed(n_pairs, repeats, args.n_jobs)
     bench_calibration(synthetic.subset(np.arange(min(len(synthetic), 1000))))
 

@@ -34,7 +34,8 @@ sys.path.insert(0, str(REPO))
 
 from course_utils.training import models  # noqa: E402
 from course_utils.core.config import atomic_write  # noqa: E402
-from course_utils.detection import classical, masks, pcb  # noqa: E402
+from course_utils.detection import classical, masks  # noqa: E402
+from course_utils.detection import deeppcb
 from course_utils.detection import segment as sg  # noqa: E402
 
 SHARED = next((p / "shared" / "data" for p in (REPO.parent, REPO.parent.parent) if (p / "shared" / "data").is_dir()),
@@ -46,8 +47,8 @@ def labels_of(ds, inst):
 
 
 def real_sets():
-    sample = pcb.load_deeppcb(SHARED / "deeppcb_sample")
-    calib = pcb.load_deeppcb(SHARED / "deeppcb_calibration")
+    sample = deeppcb.load_deeppcb(SHARED / "deeppcb_sample")
+    calib = deeppcb.load_deeppcb(SHARED / "deeppcb_calibration")
     held_groups = {name[:5] for name in sample.image_ids}  # DeepPCB ids start with their group number
     keep = np.array([name[:5] not in held_groups for name in calib.image_ids])
     return sample, calib.subset(np.flatnonzero(keep)), sorted(held_groups), int((~keep).sum())

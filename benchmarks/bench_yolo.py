@@ -27,7 +27,8 @@ from pathlib import Path
 
 import numpy as np
 
-from course_utils.detection import pcb, yolo, yolo_data, yolo_export
+from course_utils.detection import yolo, yolo_data, yolo_export
+from course_utils.detection import twin as det_twin
 
 #: Assumed GPUs: (peak dense FP16 tensor TFLOPS, sustained fraction for a small detector with AMP).
 GPUS = {"T4 (Colab)": (65.0, 0.05), "A100": (312.0, 0.03)}
@@ -90,7 +91,7 @@ def main(argv=None) -> None:
     print(f"[machine] load average before: {load()}")
     with tempfile.TemporaryDirectory(prefix="bench_yolo_") as tmp:
         root = Path(tmp)
-        ds = pcb.make_synthetic_pcb(n_train + 4, seed=0)
+        ds = det_twin.make_synthetic_pcb(n_train + 4, seed=0)
         data_yaml = yolo_data.write_yolo_dataset({"train": ds.subset(slice(0, n_train)),
                                                   "val": ds.subset(slice(n_train, None))}, root / "ds")
         for imgsz in (640, 320):

@@ -27,7 +27,7 @@ from course_utils.classification import data  # noqa: E402
 from course_utils.classification.twin import make_synthetic_wafers  # noqa: E402
 
 SETUPS = {"cnn_64": (lambda: models.WaferCNN(), 64, 8192, 256, 3),
-          "effnet_b0_224": (lambda: transfer.build_transfer_model("efficientnet_b0", weights=None, input_size=224,
+          "effnet_b0_224": (lambda: transfer.build_transfer_model("efficientnet_b0", num_classes=9, weights=None, input_size=224,
                                                                    mode="fine_tuning"), 224, 1024, 64, 2)}
 
 

@@ -55,7 +55,7 @@ def _t4_hours(name: str) -> pd.DataFrame:
         if kind == "cnn":
             model = models.WaferCNN(in_channels=3, num_classes=9)
         else:
-            model = transfer.build_transfer_model("efficientnet_b0", weights=None, input_size=preset["input_size"],
+            model = transfer.build_transfer_model("efficientnet_b0", num_classes=9, weights=None, input_size=preset["input_size"],
                                                   mode="feature_extraction" if kind.endswith("frozen") else "fine_tuning")
         gflops = models.model_summary(model, (1, 3, preset["map_size"], preset["map_size"])).gflops_per_image
         n_train, n_val = capstone.SET_SIZES[train_set]

@@ -11,6 +11,10 @@ import pytest
 from PIL import Image
 
 from course_utils.detection import draw, formats, pcb
+from course_utils.detection import calibration as det_calibration
+from course_utils.detection import twin as det_twin
+from course_utils.detection import data as det_data
+from course_utils.detection import deeppcb
 
 REPO = Path(__file__).resolve().parents[1]
 #: ../shared beside the clone (CI); ../../shared for a git worktree one level deeper (developers).
@@ -34,7 +38,7 @@ def write_replica(root: Path, pairs: int = 3, sep: str = " ", split: str = "trai
     """Write ``pairs`` twin pairs in DeepPCB's layout: ``PCBData/<split>.txt`` naming
     ``groupN/N/XXXXXXXX.jpg groupN/N_not/XXXXXXXX.txt``, JPEGs ``XXXXXXXX_test.jpg`` /
     ``XXXXXXXX_temp.jpg`` and ``sep``-separated annotations. Returns the source set and the ids."""
-    src = pcb.make_synthetic_pcb(pairs, seed=seed)
+    src = det_twin.make_synthetic_pcb(pairs, seed=seed)
     data = root / "PCBData"
     lines, ids = [], []
     for k in range(pairs):
@@ -66,7 +70,7 @@ def _first_annotation(root: Path) -> Path:
 @pytest.mark.parametrize("sep", [" ", ","])
 def test_loader_reads_the_real_layout(tmp_path, sep):
     src, ids = write_replica(tmp_path, pairs=3, sep=sep)
-    ds = pcb.load_deeppcb(tmp_path, "trainval")
+    ds = deeppcb.load_deeppcb(tmp_path, "trainval")
     assert len(ds) == 3 and ds.source == "deeppcb" and ds.image_ids == ids
     assert ds.images.shape == (3, 640, 640) and ds.images.dtype == np.uint8
     assert ds.templates.shape == (3, 640, 640)
@@ -79,23 +83,23 @@ def test_loader_reads_the_real_layout(tmp_path, sep):
         assert np.mean((ds.templates[k] < 128) == (src.templates[k] < 128)) > 0.995
     np.testing.assert_array_equal(ds.class_counts(), src.class_counts())
     # root may also be PCBData itself
-    assert pcb.load_deeppcb(tmp_path / "PCBData").image_ids == ids
+    assert deeppcb.load_deeppcb(tmp_path / "PCBData").image_ids == ids
 
 
 def test_loader_subset_and_options(replica):
     root, _, ids = replica
-    sub = pcb.load_deeppcb(root, n_images=2, seed=1, templates=False)
+    sub = deeppcb.load_deeppcb(root, n_images=2, seed=1, templates=False)
     assert len(sub) == 2 and sub.templates is None
     assert [ids.index(i) for i in sub.image_ids] == sorted(ids.index(i) for i in sub.image_ids)
-    assert sub.image_ids == pcb.load_deeppcb(root, n_images=2, seed=1).image_ids
-    ds = pcb.load_pcb_data("deeppcb", path=root)
+    assert sub.image_ids == deeppcb.load_deeppcb(root, n_images=2, seed=1).image_ids
+    ds = det_data.load_pcb_data("deeppcb", path=root)
     assert ds.image_ids == ids
     with pytest.raises(ValueError, match="split"):
-        pcb.load_deeppcb(root, "val")
+        deeppcb.load_deeppcb(root, "val")
     with pytest.raises(FileNotFoundError, match="test.txt"):
-        pcb.load_deeppcb(root, "test")
+        deeppcb.load_deeppcb(root, "test")
     with pytest.raises(ValueError, match="n_images"):
-        pcb.load_deeppcb(root, n_images=0)
+        deeppcb.load_deeppcb(root, n_images=0)
 
 
 @pytest.mark.parametrize("line, message", [
@@ -113,7 +117,7 @@ def test_loader_rejects_bad_annotations(replica, line, message):
     ann = _first_annotation(root)
     ann.write_text("1 1 30 30 1\n" + line + "\n")
     with pytest.raises(ValueError, match=message) as err:
-        pcb.load_deeppcb(root)
+        deeppcb.load_deeppcb(root)
     assert ann.name in str(err.value)
 
 
@@ -122,20 +126,20 @@ def test_loader_names_a_missing_image_and_a_bad_list_line(replica):
     test_jpg = sorted((root / "PCBData").glob("group*/*/*_test.jpg"))[0]
     test_jpg.unlink()
     with pytest.raises(FileNotFoundError, match=test_jpg.name):
-        pcb.load_deeppcb(root)
+        deeppcb.load_deeppcb(root)
     lst = root / "PCBData" / "trainval.txt"
     lst.write_text("group1/1/00000001.jpg\n")
     with pytest.raises(ValueError, match=r"trainval.txt, line 1"):
-        pcb.load_deeppcb(root)
+        deeppcb.load_deeppcb(root)
 
 
 def test_missing_folder_points_to_the_twin_and_download(tmp_path):
     with pytest.raises(FileNotFoundError, match="synthetic"):
-        pcb.load_pcb_data("deeppcb", path=tmp_path / "nowhere")
+        det_data.load_pcb_data("deeppcb", path=tmp_path / "nowhere")
     with pytest.raises(ValueError, match="source"):
-        pcb.load_pcb_data("mnist")
+        det_data.load_pcb_data("mnist")
     with pytest.raises(ValueError, match="640"):
-        pcb.load_pcb_data("deeppcb", path=tmp_path, size=320)
+        det_data.load_pcb_data("deeppcb", path=tmp_path, size=320)
 
 
 def test_download_offline_fails_fast_with_a_clear_message(tmp_path, monkeypatch):
@@ -144,19 +148,19 @@ def test_download_offline_fails_fast_with_a_clear_message(tmp_path, monkeypatch)
     def no_download(*args, **kwargs):
         raise AssertionError("a download was attempted although the probe failed")
 
-    monkeypatch.setattr(pcb.subprocess, "run", no_download)
-    monkeypatch.setattr(pcb.urllib.request, "urlopen", no_download)
+    monkeypatch.setattr(deeppcb.subprocess, "run", no_download)
+    monkeypatch.setattr(deeppcb.urllib.request, "urlopen", no_download)
     with pytest.raises(ConnectionError, match="DATA_SOURCE = 'synthetic'"):
-        pcb.download_deeppcb(tmp_path / "DeepPCB", timeout=2, probe_url="http://127.0.0.1:9/")
+        deeppcb.download_deeppcb(tmp_path / "DeepPCB", timeout=2, probe_url="http://127.0.0.1:9/")
     assert not (tmp_path / "DeepPCB").exists()
     # an existing copy is reused without any network access
     (tmp_path / "copy" / "PCBData").mkdir(parents=True)
     (tmp_path / "copy" / "PCBData" / "trainval.txt").write_text("")
-    assert pcb.download_deeppcb(tmp_path / "copy", probe_url="http://127.0.0.1:9/") == tmp_path / "copy"
+    assert deeppcb.download_deeppcb(tmp_path / "copy", probe_url="http://127.0.0.1:9/") == tmp_path / "copy"
 
 
 def test_official_counts_are_consistent():
-    c = pcb.DEEPPCB_COUNTS
+    c = deeppcb.DEEPPCB_COUNTS
     assert c["trainval"]["pairs"] + c["test"]["pairs"] == c["pairs"] == 1500
     for split in ("trainval", "test"):  # the per-class counts add up to the split's boxes, one per class
         assert sum(c[split]["per_class"]) == c[split]["boxes"] and len(c[split]["per_class"]) == len(pcb.PCB_CLASSES)
@@ -170,7 +174,7 @@ def test_official_counts_are_consistent():
 # ---------------------------------------------------------------------------
 @pytest.fixture(scope="module")
 def real():
-    return pcb.load_deeppcb(SAMPLE, "trainval")
+    return deeppcb.load_deeppcb(SAMPLE, "trainval")
 
 
 @needs_sample
@@ -179,11 +183,11 @@ def test_sample_loads_with_exact_counts(real):
     assert tuple(real.class_counts()) == SAMPLE_PER_CLASS
     assert real.class_counts().sum() == SAMPLE_BOXES
     assert real.images.shape == real.templates.shape == (SAMPLE_PAIRS, 640, 640)
-    lo, hi = pcb.DEEPPCB_COUNTS["boxes_per_image"]
+    lo, hi = deeppcb.DEEPPCB_COUNTS["boxes_per_image"]
     assert lo <= real.boxes_per_image().min() and real.boxes_per_image().max() <= hi
     assert all(len(i) == 8 and i.isdigit() for i in real.image_ids)
     # copper is black on white: the dark share is a minority on average, and both tones dominate
-    frac = pcb.foreground_fraction(real.templates)
+    frac = det_calibration.foreground_fraction(real.templates)
     assert 0.05 < frac.mean() < 0.5
     assert np.mean((real.images < 50) | (real.images > 205)) > 0.97
 
@@ -200,7 +204,7 @@ def test_sample_boxes_mark_real_differences(real):
 # ---------------------------------------------------------------------------
 @pytest.fixture(scope="module")
 def twin():
-    return pcb.make_synthetic_pcb(120, seed=0)
+    return det_twin.make_synthetic_pcb(120, seed=0)
 
 
 def test_twin_shapes_values_and_boxes(twin):
@@ -258,28 +262,28 @@ def test_twin_defect_types_do_what_their_names_say(twin):
 
 
 def test_twin_is_reproducible_and_thread_independent(twin):
-    again = pcb.make_synthetic_pcb(20, seed=0, n_jobs=1)
+    again = det_twin.make_synthetic_pcb(20, seed=0, n_jobs=1)
     np.testing.assert_array_equal(again.images, twin.images[:20])
     np.testing.assert_array_equal(again.templates, twin.templates[:20])
     for a, b in zip(again.boxes, twin.boxes[:20]):
         np.testing.assert_array_equal(a, b)
-    other = pcb.make_synthetic_pcb(20, seed=1)
+    other = det_twin.make_synthetic_pcb(20, seed=1)
     assert not np.array_equal(other.templates, again.templates)
-    small = pcb.make_synthetic_pcb(4, size=320, seed=0)
+    small = det_twin.make_synthetic_pcb(4, size=320, seed=0)
     assert small.images.shape == (4, 320, 320)
     assert all(b.max() <= 320 for b in small.boxes)
     with pytest.raises(ValueError, match="n_pairs"):
-        pcb.make_synthetic_pcb(0)
+        det_twin.make_synthetic_pcb(0)
     with pytest.raises(ValueError, match="size"):
-        pcb.make_synthetic_pcb(2, size=64)
+        det_twin.make_synthetic_pcb(2, size=64)
 
 
 def test_load_pcb_data_synthetic_splits():
-    train = pcb.load_pcb_data("synthetic", n_images=6, seed=0)
-    test = pcb.load_pcb_data("synthetic", n_images=6, split="test", seed=0)
+    train = det_data.load_pcb_data("synthetic", n_images=6, seed=0)
+    test = det_data.load_pcb_data("synthetic", n_images=6, split="test", seed=0)
     assert len(train) == len(test) == 6
     assert not np.array_equal(train.templates, test.templates)
-    np.testing.assert_array_equal(train.images, pcb.make_synthetic_pcb(6, seed=0).images)
+    np.testing.assert_array_equal(train.images, det_twin.make_synthetic_pcb(6, seed=0).images)
 
 
 def test_detection_set_methods(twin):
@@ -380,8 +384,8 @@ def test_summary_and_calibration_table(twin):
     widths = np.concatenate([b[:, 2] - b[:, 0] for b in twin.boxes])
     np.testing.assert_allclose(table["width"], widths)
     assert summary.loc["open", "width"] == np.median(widths[np.concatenate(twin.labels) == 1])
-    other = pcb.make_synthetic_pcb(10, seed=4)
-    cal = pcb.calibration_table(twin, other)
+    other = det_twin.make_synthetic_pcb(10, seed=4)
+    cal = det_calibration.calibration_table(twin, other)
     assert cal.loc["copper fraction mean", "real"] == pytest.approx(np.mean(twin.templates < 128))
     assert cal.loc["boxes per image mean", "synthetic"] == pytest.approx(other.boxes_per_image().mean())
     assert cal.loc["share open", "real"] == pytest.approx(twin.class_counts()[0] / twin.class_counts().sum())
@@ -412,21 +416,21 @@ def test_download_clones_with_git_and_reports_its_error(tmp_path, monkeypatch):
     from course_utils.core import pretrained
 
     monkeypatch.setattr(pretrained, "host_reachable", lambda url, timeout=2.0: True)
-    monkeypatch.setattr(pcb.shutil, "which", lambda name: "/usr/bin/git")
+    monkeypatch.setattr(deeppcb.shutil, "which", lambda name: "/usr/bin/git")
     calls = []
 
     def fake_run(cmd, env, **kwargs):
         calls.append((cmd, env))
         return subprocess.CompletedProcess(cmd, 0 if len(calls) == 1 else 128, "", "fatal: unable to access")
 
-    monkeypatch.setattr(pcb.subprocess, "run", fake_run)
+    monkeypatch.setattr(deeppcb.subprocess, "run", fake_run)
     dest = tmp_path / "data" / "DeepPCB"
-    assert pcb.download_deeppcb(dest, timeout=3) == dest
+    assert deeppcb.download_deeppcb(dest, timeout=3) == dest
     cmd, env = calls[0]
-    assert cmd == ["git", "clone", "--depth", "1", pcb.DEEPPCB_URL, str(dest)]
+    assert cmd == ["git", "clone", "--depth", "1", deeppcb.DEEPPCB_URL, str(dest)]
     assert env["GIT_TERMINAL_PROMPT"] == "0" and env["GIT_HTTP_LOW_SPEED_TIME"] == "5"  # max(timeout, 5)
     with pytest.raises(ConnectionError, match="git clone .* failed: fatal: unable to access"):
-        pcb.download_deeppcb(tmp_path / "other", timeout=3)
+        deeppcb.download_deeppcb(tmp_path / "other", timeout=3)
 
 
 def test_download_without_git_unpacks_the_zip(tmp_path, monkeypatch):
@@ -438,13 +442,13 @@ def test_download_without_git_unpacks_the_zip(tmp_path, monkeypatch):
     with zipfile.ZipFile(buffer, "w") as z:
         z.writestr("DeepPCB-master/PCBData/trainval.txt", "group1/1/00000001.jpg group1/1_not/00000001.txt\n")
     monkeypatch.setattr(pretrained, "host_reachable", lambda url, timeout=2.0: True)
-    monkeypatch.setattr(pcb.shutil, "which", lambda name: None)
+    monkeypatch.setattr(deeppcb.shutil, "which", lambda name: None)
     opened = []
-    monkeypatch.setattr(pcb.urllib.request, "urlopen",
+    monkeypatch.setattr(deeppcb.urllib.request, "urlopen",
                         lambda url, timeout: opened.append((url, timeout)) or io.BytesIO(buffer.getvalue()))
     dest = tmp_path / "DeepPCB"
-    assert pcb.download_deeppcb(dest, timeout=4) == dest
-    assert opened == [(pcb.DEEPPCB_ZIP_URL, 4)]
+    assert deeppcb.download_deeppcb(dest, timeout=4) == dest
+    assert opened == [(deeppcb.DEEPPCB_ZIP_URL, 4)]
     assert (dest / "PCBData" / "trainval.txt").read_text().startswith("group1/1/00000001.jpg")
     assert [p.name for p in tmp_path.iterdir()] == ["DeepPCB"]  # the temporary folder is gone
 
@@ -454,4 +458,4 @@ def test_images_of_different_sizes_are_named(tmp_path):
     Image.fromarray(np.zeros((64, 64), np.uint8)).save(a)
     Image.fromarray(np.zeros((32, 64), np.uint8)).save(b)
     with pytest.raises(ValueError, match=r"differ in size.*b_test\.jpg.*640x640"):
-        pcb._stack_images([a, b], jobs=1)
+        deeppcb._stack_images([a, b], jobs=1)

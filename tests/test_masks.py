@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from course_utils.detection import masks, pcb, twin as det_twin
+from course_utils.detection import deeppcb
 from course_utils.classification.twin import make_synthetic_wafers
 
 REPO = Path(__file__).resolve().parents[1]
@@ -103,7 +104,7 @@ def test_wafer_pattern_mask_is_opt_in(seed):
 
 @needs_sample
 def test_real_sample_masks_are_defined():
-    ds = pcb.load_deeppcb(SAMPLE)
+    ds = deeppcb.load_deeppcb(SAMPLE)
     inst = masks.derive_masks(ds)
     stats = masks.mask_statistics(ds, inst)
     assert len(stats) == 290

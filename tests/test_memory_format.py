@@ -4,7 +4,6 @@ import pytest
 import torch
 from torch import nn
 
-from course_utils.core import env
 from course_utils.training import engine, fit_checks, models
 from course_utils.classification import data
 
@@ -66,7 +65,6 @@ def test_predict_in_either_format_gives_the_same_probabilities():
 
 
 def test_keep_freed_memory_cuts_page_faults_of_a_training_step():
-    import resource
     import subprocess
     import sys
 

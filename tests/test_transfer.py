@@ -38,7 +38,7 @@ def _imagenet_state_dict(name, seed=0):
 # --------------------------------------------------------------------------- builder
 def test_unknown_name_lists_valid_names():
     with pytest.raises(ValueError, match=r"unknown model name 'resnet19'.*efficientnet_b0.*mobilenet_v3_small"):
-        build_transfer_model("resnet19", weights=None)
+        build_transfer_model("resnet19", num_classes=9, weights=None)
 
 
 @pytest.mark.parametrize("name", transfer.SUPPORTED_MODELS)
@@ -56,36 +56,36 @@ def test_every_supported_model_gets_a_new_head(name):
 
 
 def test_resnet18_forward_shapes_and_default_input_size():
-    model = build_transfer_model("resnet18", weights=None, input_size=32)
+    model = build_transfer_model("resnet18", num_classes=9, weights=None, input_size=32)
     assert model.weights_source == "random"
     assert model.adapter.normalize is False  # no pretrained weights -> no ImageNet normalisation
     out = model(torch.rand(4, 3, 64, 64))
     assert out.shape == (4, 9) and out.dtype == torch.float32
     with torch.device("meta"):
-        assert build_transfer_model("efficientnet_b3", weights=None).adapter.input_size == 300
+        assert build_transfer_model("efficientnet_b3", num_classes=9, weights=None).adapter.input_size == 300
 
 
 def test_input_size_below_model_minimum_is_rejected():
     with torch.device("meta"), pytest.raises(ValueError, match=r"input_size must be an integer >= 32 for vgg16"):
-        build_transfer_model("vgg16", weights=None, input_size=16)
+        build_transfer_model("vgg16", num_classes=9, weights=None, input_size=16)
 
 
 def test_bad_arguments_raise_clear_errors():
     with pytest.raises(ValueError, match="mode='frozen' is not one of"):
-        build_transfer_model("resnet18", weights=None, mode="frozen")
+        build_transfer_model("resnet18", num_classes=9, weights=None, mode="frozen")
     with pytest.raises(ValueError, match="num_classes must be an integer >= 2"):
         build_transfer_model("resnet18", weights=None, num_classes=1)
     with pytest.raises(ValueError, match="in_channels must be 1"):
-        build_transfer_model("resnet18", weights=None, in_channels=9)
+        build_transfer_model("resnet18", num_classes=9, weights=None, in_channels=9)
     with pytest.raises(ValueError, match=r"weights='IMAGENET1K_V9' is not a weights name of resnet18.*IMAGENET1K_V1"):
-        build_transfer_model("resnet18", weights="IMAGENET1K_V9")
+        build_transfer_model("resnet18", num_classes=9, weights="IMAGENET1K_V9")
 
 
 def test_builds_are_reproducible_with_a_seed():
     torch.manual_seed(3)
-    a = build_transfer_model("mobilenet_v3_small", weights=None, input_size=32)
+    a = build_transfer_model("mobilenet_v3_small", num_classes=9, weights=None, input_size=32)
     torch.manual_seed(3)
-    b = build_transfer_model("mobilenet_v3_small", weights=None, input_size=32)
+    b = build_transfer_model("mobilenet_v3_small", num_classes=9, weights=None, input_size=32)
     x = torch.rand(2, 3, 32, 32)
     a.eval(), b.eval()
     assert torch.equal(a(x), b(x))
@@ -115,13 +115,13 @@ def test_adapter_nearest_keeps_die_states_and_checks_channels():
 
 
 def test_single_channel_model_end_to_end():
-    model = build_transfer_model("mobilenet_v3_small", weights=None, in_channels=1, input_size=32)
+    model = build_transfer_model("mobilenet_v3_small", num_classes=9, weights=None, in_channels=1, input_size=32)
     assert model(torch.rand(2, 1, 64, 64)).shape == (2, 9)
 
 
 # --------------------------------------------------------------------------- modes and optimiser groups
 def test_feature_extraction_trains_only_the_head():
-    model = build_transfer_model("resnet18", weights=None, input_size=32, mode="feature_extraction")
+    model = build_transfer_model("resnet18", num_classes=9, weights=None, input_size=32, mode="feature_extraction")
     head = model.head
     counts = count_parameters(model)
     assert counts["trainable"] == head.weight.numel() + head.bias.numel() == 512 * 9 + 9
@@ -137,7 +137,7 @@ def test_feature_extraction_trains_only_the_head():
 
 
 def test_fine_tuning_param_groups_cover_every_parameter_once():
-    model = build_transfer_model("resnet18", weights=None, input_size=32, mode="feature_extraction")
+    model = build_transfer_model("resnet18", num_classes=9, weights=None, input_size=32, mode="feature_extraction")
     model.set_mode("fine_tuning")
     assert model.backbone.bn1.training
     groups = param_groups(model, lr=1e-3, backbone_lr=1e-4, weight_decay=0.01)
@@ -155,14 +155,14 @@ def test_fine_tuning_param_groups_cover_every_parameter_once():
 
 
 def test_nothing_trainable_is_a_clear_error():
-    model = build_transfer_model("resnet18", weights=None, input_size=32, mode="feature_extraction")
+    model = build_transfer_model("resnet18", num_classes=9, weights=None, input_size=32, mode="feature_extraction")
     model.head.requires_grad_(False)
     with pytest.raises(ValueError, match="resnet18 has no trainable parameters"):
         param_groups(model, lr=1e-3)
     with pytest.raises(TypeError, match="expects a TransferModel"):
         param_groups(nn.Linear(2, 2), lr=1e-3)
     with pytest.raises(ValueError, match="backbone_lr must be a positive number"):
-        param_groups(build_transfer_model("resnet18", weights=None, input_size=32), lr=1e-3, backbone_lr=0)
+        param_groups(build_transfer_model("resnet18", num_classes=9, weights=None, input_size=32), lr=1e-3, backbone_lr=0)
 
 
 # --------------------------------------------------------------------------- weights
@@ -170,7 +170,7 @@ def test_local_imagenet_file_loads_backbone_and_keeps_new_head(tmp_path):
     state = _imagenet_state_dict("resnet18", seed=1)
     path = tmp_path / "resnet18_imagenet.pth"
     torch.save(state, path)
-    model = build_transfer_model("resnet18", weights=str(path), input_size=32)
+    model = build_transfer_model("resnet18", num_classes=9, weights=str(path), input_size=32)
     assert model.weights_source == f"file:{path}"
     assert model.adapter.normalize is True  # pretrained -> ImageNet normalisation
     torch.testing.assert_close(model.backbone.conv1.weight, state["conv1.weight"])
@@ -179,10 +179,10 @@ def test_local_imagenet_file_loads_backbone_and_keeps_new_head(tmp_path):
 
 
 def test_saved_transfer_model_round_trips_including_head(tmp_path):
-    model = build_transfer_model("mobilenet_v3_small", weights=None, input_size=32)
+    model = build_transfer_model("mobilenet_v3_small", num_classes=9, weights=None, input_size=32)
     path = tmp_path / "finetuned.pt"
     torch.save({"model": model.state_dict(), "epoch": 3}, path)  # the layout of engine.fit's checkpoints
-    again = build_transfer_model("mobilenet_v3_small", weights=path, input_size=32)
+    again = build_transfer_model("mobilenet_v3_small", num_classes=9, weights=path, input_size=32)
     x = torch.rand(2, 3, 32, 32)
     model.eval(), again.eval()
     again.adapter.normalize = False  # same preprocessing as the saved model, so outputs must match exactly
@@ -193,21 +193,21 @@ def test_weights_file_of_another_architecture_names_file_and_model(tmp_path):
     path = tmp_path / "mobilenet.pth"
     torch.save(_imagenet_state_dict("mobilenet_v3_small"), path)
     with pytest.raises(ValueError, match=r"weights file .*mobilenet\.pth does not fit resnet18.*another architecture"):
-        build_transfer_model("resnet18", weights=path, input_size=32)
+        build_transfer_model("resnet18", num_classes=9, weights=path, input_size=32)
 
 
 def test_missing_or_unreadable_weights_file(tmp_path):
     with pytest.raises(FileNotFoundError, match=r"weights file .*nope\.pth does not exist"):
-        build_transfer_model("resnet18", weights=str(tmp_path / "nope.pth"))
+        build_transfer_model("resnet18", num_classes=9, weights=str(tmp_path / "nope.pth"))
     bad = tmp_path / "bad.pth"
     bad.write_text("not a checkpoint")
     with pytest.raises(ValueError, match=r"weights file .*bad\.pth cannot be read as a PyTorch state dict"):
-        build_transfer_model("resnet18", weights=bad)
+        build_transfer_model("resnet18", num_classes=9, weights=bad)
 
 
 def test_offline_without_cache_falls_back_to_random_with_one_line_warning():
     with pytest.warns(PretrainedWeightsWarning, match=r"resnet18: ImageNet weights .* unavailable .*random initialisation") as record:
-        model = build_transfer_model("resnet18", weights="DEFAULT", input_size=32)
+        model = build_transfer_model("resnet18", num_classes=9, weights="DEFAULT", input_size=32)
     assert "\n" not in str(record[0].message)
     assert record[0].filename == __file__  # reported at the caller's line, not inside course_utils
     assert model.weights_source == "random (pretrained weights unavailable)"
@@ -223,7 +223,7 @@ def test_failed_download_falls_back(monkeypatch):
 
     monkeypatch.setattr(torchvision.models.WeightsEnum, "get_state_dict", no_network)
     with pytest.warns(PretrainedWeightsWarning, match="download of .* failed .*URLError"):
-        model = build_transfer_model("mobilenet_v3_small", weights="IMAGENET1K_V1", input_size=32)
+        model = build_transfer_model("mobilenet_v3_small", num_classes=9, weights="IMAGENET1K_V1", input_size=32)
     assert model.weights_source.startswith("random")
 
 
@@ -233,7 +233,7 @@ def test_allow_download_false_never_touches_the_network(monkeypatch):
 
     monkeypatch.setattr(pretrained, "host_reachable", fail)
     with pytest.warns(PretrainedWeightsWarning, match="allow_download=False"):
-        build_transfer_model("resnet18", weights="DEFAULT", input_size=32, allow_download=False)
+        build_transfer_model("resnet18", num_classes=9, weights="DEFAULT", input_size=32, allow_download=False)
 
 
 def test_imagenet_weights_are_read_from_the_torch_hub_cache(empty_torch_home):
@@ -243,7 +243,7 @@ def test_imagenet_weights_are_read_from_the_torch_hub_cache(empty_torch_home):
     cached.parent.mkdir(parents=True)
     state = _imagenet_state_dict("resnet18", seed=2)
     torch.save(state, cached)
-    model = build_transfer_model("resnet18", weights="DEFAULT", input_size=32, allow_download=False)
+    model = build_transfer_model("resnet18", num_classes=9, weights="DEFAULT", input_size=32, allow_download=False)
     assert model.weights_source == "imagenet:ResNet18_Weights.IMAGENET1K_V1"
     torch.testing.assert_close(model.backbone.layer1[0].conv1.weight, state["layer1.0.conv1.weight"])
 
@@ -253,7 +253,7 @@ def test_corrupt_cached_file_names_the_file_to_delete(empty_torch_home):
     cached.parent.mkdir(parents=True)
     cached.write_bytes(b"truncated download")
     with pytest.raises(ValueError, match=r"cached weights file .*resnet18-f37072fd\.pth cannot be loaded.*delete it"):
-        build_transfer_model("resnet18", weights="DEFAULT", input_size=32)
+        build_transfer_model("resnet18", num_classes=9, weights="DEFAULT", input_size=32)
 
 
 def test_host_reachable_probe(monkeypatch):
@@ -294,7 +294,7 @@ def test_host_reachable_does_not_wait_for_a_stuck_lookup(monkeypatch):
 
 # --------------------------------------------------------------------------- report
 def test_parameter_report_counts_and_time_per_epoch():
-    frozen = build_transfer_model("resnet18", weights=None, input_size=32, mode="feature_extraction")
+    frozen = build_transfer_model("resnet18", num_classes=9, weights=None, input_size=32, mode="feature_extraction")
     small = nn.Sequential(nn.Conv2d(3, 4, 3), nn.Flatten(), nn.LazyLinear(9))
     small(torch.zeros(1, 3, 8, 8))  # materialise the lazy layer
     history = pd.DataFrame({"epoch": [1, 2], "time_s": [1.5, 2.5]})
@@ -320,7 +320,7 @@ def test_feature_extraction_with_engine_fit_changes_only_the_head():
     maps = torch.randint(0, 3, (18, 16, 16), dtype=torch.uint8)
     labels = torch.arange(18) % 9
     loader = make_loader(WaferDataset(maps, labels), batch_size=6, shuffle=True, seed=0)
-    model = build_transfer_model("mobilenet_v3_small", weights=None, input_size=32, mode="feature_extraction")
+    model = build_transfer_model("mobilenet_v3_small", num_classes=9, weights=None, input_size=32, mode="feature_extraction")
     backbone_before = {k: v.clone() for k, v in model.backbone.state_dict().items() if not k.startswith(model.head_name)}
     head_before = model.head.weight.detach().clone()
     optimizer = torch.optim.AdamW(param_groups(model, lr=1e-2))

@@ -14,12 +14,13 @@ import pytest
 from PIL import Image
 
 from course_utils.detection import formats, metrics, pcb, yolo, yolo_data
+from course_utils.detection import twin as det_twin
 
 REPO = Path(__file__).resolve().parents[1]
 
 
 def _sets(n_train=3, n_val=2, size=128, seed=3):
-    ds = pcb.make_synthetic_pcb(n_train + n_val, size=size, seed=seed)
+    ds = det_twin.make_synthetic_pcb(n_train + n_val, size=size, seed=seed)
     return ds.subset(slice(0, n_train)), ds.subset(slice(n_train, n_train + n_val))
 
 
@@ -174,7 +175,7 @@ MAP_TOLERANCE = yolo.MAP_TOLERANCE  # 0.01: same matching, another AP integral (
 @pytest.mark.parametrize("jitter", [1.0, 4.0])
 def test_kit_map_agrees_with_ultralytics_on_the_same_predictions(jitter):
     pytest.importorskip("ultralytics")
-    ds = pcb.make_synthetic_pcb(30, seed=11)
+    ds = det_twin.make_synthetic_pcb(30, seed=11)
     preds = _noisy_predictions(ds, seed=int(jitter), jitter=jitter)
     kit = metrics.map_summary(metrics.ap_table(preds, ds.targets()))
     ultra = yolo.ultralytics_map(preds, ds.targets())

@@ -201,7 +201,7 @@ def stray_difference(ds: DetectionSet, instances: np.ndarray, *, threshold: int 
 
 def synthetic_pcb_masks(n_pairs: int, *, size: int = 640, seed=0, n_jobs: int | None = None):
     """``(DetectionSet, instances uint8 (n, size, size))``: twin pairs (the same as
-    ``pcb.make_synthetic_pcb`` with these arguments) and the exact pixels of every drawn defect."""
+    ``twin.make_synthetic_pcb`` with these arguments) and the exact pixels of every drawn defect."""
     check_int(n_pairs, "n_pairs", minimum=1)
     check_int(size, "size", minimum=128)
     images, temps, boxes, labels, inst = det_twin.generate_pairs(int(n_pairs), size=int(size), seed=seed,
@@ -320,18 +320,18 @@ def read_yolo_seg_labels(path, width: int, height: int, *, n_classes: int = len(
 def write_yolo_seg_dataset(splits: Mapping, root, *, class_names: Sequence[str] = PCB_CLASSES) -> Path:
     """Write ``{split: (DetectionSet, instances uint8 (N, H, W))}`` as an ultralytics segmentation data set
     (``images/<split>/*.png``, ``labels/<split>/*.txt``, ``data.yaml``); return ``root/data.yaml``."""
-    from course_utils.detection.yolo_data import _fresh_split_dirs, _png_writer, data_yaml_text
+    from course_utils.detection.yolo_data import fresh_split_dirs, png_writer, data_yaml_text
 
     root = Path(root)
     for split, (ds, inst) in splits.items():
         if len(inst) != len(ds):
             raise ValueError(f"split {split!r}: {len(inst)} masks for {len(ds)} images; give one instance image each.")
-        img_dir, lab_dir = _fresh_split_dirs(root, split)
+        img_dir, lab_dir = fresh_split_dirs(root, split)
         for i, name in enumerate(ds.image_ids):
             where = f"split {split!r}, pair {name}"
             m = check_mask(inst[i], ds.images[i].shape, where=where)
             lines = yolo_seg_lines(m, ds.labels[i], where=where)
-            atomic_write(img_dir / f"{name}.png", _png_writer(ds.images[i]))
+            atomic_write(img_dir / f"{name}.png", png_writer(ds.images[i]))
             atomic_write(lab_dir / f"{name}.txt", lambda f, t="\n".join(lines): f.write((t + "\n" if t else "").encode()))
     text = data_yaml_text(root, list(splits), tuple(class_names), source="defect masks (course_utils.detection.masks)")
     return atomic_write(root / "data.yaml", lambda f: f.write(text.encode("utf-8")))

@@ -1,4 +1,4 @@
-"""Drawing of the synthetic PCB twin: layouts, the six defect types and their boxes.
+"""The synthetic PCB twin: layouts, the six defect types, their boxes, and `make_synthetic_pcb`.
 
 How a pair is made (all lengths for a 640x640 image, scaled with ``size / 640``):
 
@@ -30,7 +30,9 @@ from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
-__all__ = ["generate_pairs", "CLASS_SHARES", "BOX_SIZE_MEDIAN", "BOX_SIZE_SIGMA", "BOXES_PER_IMAGE"]
+from course_utils.detection.pcb import PCB_CLASSES, DetectionSet
+
+__all__ = ["make_synthetic_pcb", "generate_pairs", "CLASS_SHARES", "BOX_SIZE_MEDIAN", "BOX_SIZE_SIGMA", "BOXES_PER_IMAGE"]
 
 #: Class shares of the DeepPCB trainval boxes (open, short, mousebite, spur, copper, pin-hole).
 CLASS_SHARES = np.array([1283, 1028, 1379, 1142, 1010, 1031], dtype=np.float64) / 6873
@@ -440,3 +442,22 @@ def generate_pairs(n: int, *, size: int = 640, seed=0, n_jobs: int | None = None
         with ThreadPoolExecutor(max_workers=jobs) as pool:
             list(pool.map(work, chunks))
     return (images, temps, boxes, labels, inst) if masks else (images, temps, boxes, labels)
+
+
+def make_synthetic_pcb(n_pairs: int, *, size: int = 640, seed=0, n_jobs: int | None = None) -> DetectionSet:
+    """Generate ``n_pairs`` synthetic DeepPCB-like pairs .
+
+    Returns a :class:`DetectionSet` with ``images`` (defects drawn) and ``templates``
+    (defect-free) ``uint8 (n_pairs, size, size)`` in {0 copper, 255 background}, 1..15
+    boxes per image at the exact extent of each drawn defect plus a margin, ids
+    ``"syn-000001"``..., ``source="synthetic"``. The same ``seed`` (an int or a
+    sequence of ints) gives identical arrays; ``n_jobs`` threads do not change them.
+    """
+    if not isinstance(n_pairs, (int, np.integer)) or n_pairs < 1:
+        raise ValueError(f"n_pairs={n_pairs!r} must be a positive integer.")
+    if not isinstance(size, (int, np.integer)) or size < 128:
+        raise ValueError(f"size={size!r} must be an integer >= 128 (pixels; DeepPCB images are 640).")
+    images, temps, boxes, labels = generate_pairs(int(n_pairs), size=int(size), seed=seed, n_jobs=n_jobs)
+    return DetectionSet(images=images, templates=temps, boxes=boxes, labels=labels,
+                        image_ids=[f"syn-{i + 1:06d}" for i in range(n_pairs)], class_names=PCB_CLASSES,
+                        source="synthetic", info={"n_pairs": int(n_pairs), "size": int(size), "seed": seed})

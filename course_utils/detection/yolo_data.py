@@ -39,7 +39,7 @@ from course_utils.detection.formats import check_boxes, from_coco, read_yolo_lab
 from course_utils.detection.pcb import PCB_CLASSES
 
 __all__ = ["SPLITS", "IMAGE_SUFFIXES", "data_yaml_text", "write_yolo_dataset", "write_yolo_dataset_from_files",
-           "read_yolo_split", "read_data_yaml", "augmented_samples", "plot_augmented"]
+           "read_yolo_split", "read_data_yaml", "augmented_samples", "plot_augmented", "fresh_split_dirs", "png_writer"]
 
 #: Split names ultralytics reads from data.yaml (``test`` is optional).
 SPLITS = ("train", "val", "test")
@@ -70,7 +70,7 @@ def _check_splits(splits: Mapping, kind: str) -> None:
         raise ValueError(f"splits lacks {missing}: ultralytics needs a 'train' and a 'val' split.")
 
 
-def _fresh_split_dirs(root: Path, split: str) -> tuple[Path, Path]:
+def fresh_split_dirs(root: Path, split: str) -> tuple[Path, Path]:
     """Empty ``images/<split>`` and ``labels/<split>`` (stale files would silently join the split)."""
     dirs = root / "images" / split, root / "labels" / split
     for d in dirs:
@@ -83,7 +83,7 @@ def _fresh_split_dirs(root: Path, split: str) -> tuple[Path, Path]:
     return dirs
 
 
-def _png_writer(image: np.ndarray):
+def png_writer(image: np.ndarray):
     from PIL import Image
 
     def write(f) -> None:
@@ -126,10 +126,10 @@ def write_yolo_dataset(splits: Mapping, root, *, class_names: Sequence[str] | No
                         where=f"split {split!r}, image {name}")
     with ThreadPoolExecutor(max_workers=jobs or min(8, os.cpu_count() or 1)) as pool:
         for split, ds in splits.items():
-            img_dir, lab_dir = _fresh_split_dirs(root, split)
+            img_dir, lab_dir = fresh_split_dirs(root, split)
             height, width = ds.images.shape[1:3]
             paths = [img_dir / f"{name}.png" for name in ds.image_ids]
-            list(pool.map(lambda path, image: atomic_write(path, _png_writer(image)), paths, ds.images))
+            list(pool.map(lambda path, image: atomic_write(path, png_writer(image)), paths, ds.images))
             for name, boxes, labels in zip(ds.image_ids, ds.boxes, ds.labels):
                 write_yolo_labels(lab_dir / f"{name}.txt", boxes, labels, width, height)
     sources = sorted({getattr(ds, "source", "?") for ds in splits.values()})
@@ -223,7 +223,7 @@ def write_yolo_dataset_from_files(splits: Mapping, root, *, class_names: Sequenc
     root = Path(root)
     read = {split: _read_team_split(spec, class_names, f"split {split!r}") for split, spec in splits.items()}
     for split, items in read.items():
-        img_dir, lab_dir = _fresh_split_dirs(root, split)
+        img_dir, lab_dir = fresh_split_dirs(root, split)
         for path, boxes, labels, width, height in items:
             atomic_write(img_dir / path.name, lambda f, p=path: f.write(p.read_bytes()))
             write_yolo_labels(lab_dir / f"{path.stem}.txt", boxes, labels, width, height)

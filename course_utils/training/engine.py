@@ -54,10 +54,9 @@ from tqdm.auto import tqdm
 from course_utils.core import env
 from course_utils.training import checkpoints, fit_checks, metrics
 from course_utils.training.checkpoints import BEST_NAME, HISTORY_COLUMNS, LAST_NAME
-from course_utils.training.fit_checks import MONITOR_CHOICES
 from course_utils.training.models import classifier_head
 
-__all__ = ["HISTORY_COLUMNS", "MONITOR_CHOICES", "PER_BATCH_SCHEDULERS", "FitResult", "EvaluationResult",
+__all__ = ["HISTORY_COLUMNS", "PER_BATCH_SCHEDULERS", "FitResult", "EvaluationResult",
            "train_one_epoch", "predict", "evaluate", "fit"]
 
 #: Schedulers that must step after every batch rather than every epoch.
@@ -343,7 +342,7 @@ def fit(model: nn.Module, train_loader, val_loader, *, loss_fn: Callable, optimi
         device (see ``fit_checks.use_channels_last``), never on MPS.
     grad_clip : clip the global gradient norm to this value (``None``: no clipping).
     early_stopping : stop after this many epochs without improvement of ``monitor``.
-    monitor : one of ``MONITOR_CHOICES``; default validation macro-F1.
+    monitor : one of ``fit_checks.MONITOR_CHOICES``; default validation macro-F1.
     checkpoint_dir : folder for ``best.pt``, ``last.pt`` and ``history.csv`` (``None``:
         keep the best weights in memory only).
     resume : continue from ``checkpoint_dir/last.pt`` if it exists (same model,
@@ -404,8 +403,7 @@ def fit(model: nn.Module, train_loader, val_loader, *, loss_fn: Callable, optimi
         finally:
             progress.close()
         if epoch == state.start_epoch:
-            if class_names is not None:
-                _warn_on_class_names(model, class_names)
+            _warn_on_class_names(model, class_names)
         _stop_if_diverged(train_loss, epoch, ckpt_dir)
         row = {"epoch": epoch + 1, "lr": float(lr), "train_loss": train_loss, "train_acc": train_acc,
                **_validate(model, val_loader, loss_fn, device, use_amp=use_amp, channels_last=channels_last)}
@@ -448,8 +446,8 @@ def _validate(model, val_loader, loss_fn, device, *, use_amp: bool, channels_las
             "val_macro_f1": metrics.macro_f1(y_val_np, val_pred)}
 
 
-def _warn_on_class_names(model: nn.Module, class_names: Sequence[str]) -> None:
-    outputs = _num_outputs(model)
+def _warn_on_class_names(model: nn.Module, class_names: Sequence[str] | None) -> None:
+    outputs = None if class_names is None else _num_outputs(model)
     if outputs not in (None, len(class_names)):
         warnings.warn(f"The model outputs {outputs} classes but class_names has {len(class_names)} names; "
                       "reports will mislabel classes. Pass class_names=...", stacklevel=3)

@@ -1,8 +1,8 @@
 """Classification reports for imbalanced wafer data, as pandas tables.
 
 >>> from course_utils.training import metrics
->>> metrics.classification_report_df(y_true, y_pred, CLASS_NAMES)   # precision/recall/F1/support
->>> metrics.confusion_matrix_df(y_true, y_pred, CLASS_NAMES)        # rows normalised by actual label
+>>> metrics.classification_report_df(y_true, y_pred, ws.class_names)   # precision/recall/F1/support
+>>> metrics.confusion_matrix_df(y_true, y_pred, ws.class_names)        # rows normalised by actual label
 
 Why macro-F1? On WM-811K about 85 % of the labeled wafers are ``none``: a model
 that always answers ``none`` has 85 % accuracy and is useless. Macro-F1 is the
@@ -31,7 +31,7 @@ NORMALIZE_CHOICES = ("true", "pred", "all", None)
 def class_names_or_ids(class_names, n_classes: int | None) -> list[str]:
     """``class_names`` as a checked list, or the class indices ``"0" .. "K-1"`` when it is None.
 
-    The training layer knows no data set: the names come from the data (``wafers.CLASS_NAMES``,
+    The training layer knows no data set: the names come from the data (the wafer set's class list,
     ``ImageFolderSet.class_names``, ...); without them, tables and plots show class indices.
     """
     if class_names is None:

@@ -21,7 +21,7 @@ torchvision into a wafer-map classifier:
 
 Example::
 
-    model = build_transfer_model("resnet18", weights="DEFAULT", input_size=224,
+    model = build_transfer_model("resnet18", num_classes=9, weights="DEFAULT", input_size=224,
                                  mode="fine_tuning")
     optimizer = torch.optim.AdamW(param_groups(model, lr=1e-3, backbone_lr=1e-4))
     print(model.weights_source)          # where the weights came from
@@ -44,7 +44,6 @@ from torchvision.models import WeightsEnum
 
 from course_utils.core.checks import is_int
 from course_utils.core import pretrained
-from course_utils.classification.wafers import NUM_CLASSES
 from course_utils.core.pretrained import PretrainedWeightsWarning  # noqa: F401  (raised by build_transfer_model; notebooks filter it)
 from course_utils.training.models import classifier_head
 
@@ -245,7 +244,7 @@ def _load_weights(backbone: nn.Module, weights, *, name: str, head_name: str, al
 def build_transfer_model(
     name: str,
     *,
-    num_classes: int = NUM_CLASSES,
+    num_classes: int,
     weights: str | os.PathLike | WeightsEnum | None = "DEFAULT",
     in_channels: int = 3,
     input_size: int | None = None,
