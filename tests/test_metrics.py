@@ -58,9 +58,16 @@ def test_confusion_matrix_normalised_by_actual(labels):
     np.testing.assert_allclose(cm.loc["b", "c"], expected[1, 2] / expected[1].sum())
 
 
-def test_default_class_names():
+def test_without_class_names_the_classes_are_their_indices():
+    """The training layer knows no data set: without names, K = the largest label + 1, named "0".."K-1"."""
     cm = metrics.confusion_matrix_df([0, 8], [0, 8])
-    assert list(cm.index) == list(CLASS_NAMES)
+    assert list(cm.index) == [str(i) for i in range(9)] and cm.loc["8", "8"] == 1.0
+    report = metrics.classification_report_df([0, 2, 2], [0, 2, 1])
+    assert list(report.index[:3]) == ["0", "1", "2"]
+    assert metrics.class_names_or_ids(None, 3) == ["0", "1", "2"]
+    assert metrics.class_names_or_ids(CLASS_NAMES, 9) == list(CLASS_NAMES)
+    with pytest.raises(ValueError, match="9 names but there are 3 classes"):
+        metrics.class_names_or_ids(CLASS_NAMES, 3)
 
 
 @pytest.mark.parametrize("y_true, y_pred, match", [
@@ -72,7 +79,7 @@ def test_default_class_names():
 ])
 def test_bad_labels(y_true, y_pred, match):
     with pytest.raises(ValueError, match=match):
-        metrics.classification_report_df(y_true, y_pred)
+        metrics.classification_report_df(y_true, y_pred, CLASS_NAMES)
 
 
 def test_bad_normalize_and_names():

@@ -169,5 +169,11 @@ def test_generic_kind_renders_sections_only(tmp_path):
     result = report.write_report(tmp_path, renderer="builtin")
     assert "## 검출 (Detection)" in result.markdown.read_text(encoding="utf-8")
     assert pd.read_csv(result.results).equals(pd.read_csv(tmp_path / "ap.csv"))
-    with pytest.raises(TypeError, match="callable"):
-        report.register_kind("detection", None)
+    assert sorted(report.KIND_BUILDERS) == ["classification", "generic"]  # the explicit table of kinds
+
+
+def test_a_run_of_an_unknown_kind_names_the_kinds_the_kit_renders(tmp_path):
+    runs.write_run_json(tmp_path, kind="segmentation", title="?", settings={}, environment={})
+    with pytest.raises(runs.RunFolderError, match=r"kind 'segmentation'.*\['classification', 'generic'\]"):
+        report.load_run(tmp_path)
+    assert runs.read_run(tmp_path)["kind"] == "segmentation"  # core reads any kind; the report checks it

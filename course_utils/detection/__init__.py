@@ -1,19 +1,25 @@
 """Object detection on PCB defects (Project #2 of the course).
 
-Modules (import them explicitly, e.g. ``from course_utils.detection import pcb``):
+Import the modules explicitly, e.g. ``from course_utils.detection import pcb, deeppcb``. The
+modules line up with :mod:`course_utils.classification` (see CONTRIBUTING.md):
 
-* ``pcb``        - the DeepPCB loader, the synthetic PCB twin and ``DetectionSet``
-                   (class names, official counts, ``load_pcb_data`` as the notebooks' entry point).
-* ``pcb_twin``   - drawing of synthetic PCB layouts and their six defect types (used by ``pcb``).
-* ``formats``    - DeepPCB txt, YOLO txt and COCO json conversions; data-set summaries.
-* ``draw``       - drawing boxes on images and box-size histograms (matplotlib).
-* ``boxes``      - IoU, box areas and non-maximum suppression.
-* ``metrics``    - detection matching, AP / mAP and the DeepPCB protocol.
-* ``classical``  - the template-difference baseline (OpenCV).
-* ``detector``   - the small one-stage detector written as the lesson.
+* ``pcb``         - ``DetectionSet`` and the six classes (``PCB_CLASSES``).
+* ``deeppcb``     - the real DeepPCB folder: reader, download, official counts.
+* ``twin``        - the synthetic PCB twin (``make_synthetic_pcb``) and its drawing.
+* ``data``        - ``load_pcb_data``, the notebooks' entry point (twin or real folder).
+* ``calibration`` - twin vs real statistics.
+* ``formats``     - DeepPCB txt, YOLO txt and COCO json conversions; data-set summaries.
+* ``draw``        - drawing boxes on images and box-size histograms (matplotlib).
+* ``boxes``       - box conversions, IoU, box areas and non-maximum suppression.
+* ``matching``    - matching predictions to ground truth, the step every metric shares.
+* ``metrics``     - AP / mAP and the DeepPCB protocol; ``analysis`` - PR plots and error types;
+  ``evaluate``    - both in one report (``evaluate_detections``).
+* ``classical``   - the template-difference baseline (OpenCV).
+* ``detector``    - the small one-stage detector written as the lesson.
 * ``tv_detectors`` - torchvision detectors through the offline-safe weights path.
-* ``widgets``    - an ipywidgets threshold tool.
-* ``yolo``       - YOLO data sets, ultralytics runs and ONNX export.
+* ``masks``, ``segment`` - defect masks and segmentation (week 12).
+* ``widgets``     - an ipywidgets threshold tool.
+* ``yolo``, ``yolo_data``, ``yolo_export`` - YOLO data sets, ultralytics runs and ONNX export.
 
 Conventions shared by every module: boxes are ``float32 (k, 4)`` arrays of
 ``x1, y1, x2, y2`` pixels; class ids are ``int64`` 1..6 indexing

@@ -448,7 +448,7 @@ def _validate(model, val_loader, loss_fn, device, *, use_amp: bool, channels_las
 
 def _warn_on_class_names(model: nn.Module, class_names: Sequence[str] | None) -> None:
     outputs = None if class_names is None else _num_outputs(model)
-    if outputs not in (None, len(class_names)):
+    if outputs is not None and outputs != len(class_names):
         warnings.warn(f"The model outputs {outputs} classes but class_names has {len(class_names)} names; "
                       "reports will mislabel classes. Pass class_names=...", stacklevel=3)
 
