@@ -1,7 +1,7 @@
 """Write a DataFrame exactly as the Kaggle ``LSWMD.pkl`` was written (pandas 0.19 under Python 2).
 
 A test helper, not part of the kit: the tests and ``benchmarks/bench_data.py`` use
-it to make faithful stand-ins of the real file. ``tests/test_wm811k.py`` checks that
+it to make faithful stand-ins of the real file. ``tests/classification/test_wm811k.py`` checks that
 the pickle stream it writes asks for exactly the globals the real file asks for
 (``wm811k.PICKLE_GLOBALS``).
 """

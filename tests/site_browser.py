@@ -2,7 +2,7 @@
 
 No browser build is downloaded: it runs the system's Chromium (Debian: ``apt-get install chromium
 fonts-noto-cjk``) and talks to it with ``websocket-client`` (the ``[site]`` extra). Used by
-tests/test_site.py and benchmarks/bench_site.py.
+tests/tools/test_site.py and benchmarks/bench_site.py.
 """
 from __future__ import annotations
 

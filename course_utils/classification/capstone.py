@@ -10,7 +10,7 @@ SET_SIZES = {"original": (112_421, 32_085), "augmented": (123_197, 32_085), "bal
                  "test": 28_444 + 4_158 + 4_158}
 
 #: Notebook 12's presets (``PRESET``): "smoke" checks the code in seconds on a CPU; "team" fits one
-#: Colab T4 in an evening (about 1.5 h estimated, see notebook 12 and tests/test_capstone_plan.py):
+#: Colab T4 in an evening (about 1.5 h estimated, see notebook 12 and tests/classification/test_capstone_plan.py):
 #: every comparison of the report with fewer epochs and seeds, EfficientNet-B0 at 128 px, the full
 #: balanced test set, and no EfficientNet-B0 on the 112k-wafer original/augmented sets; "full" is the
 #: course's grid (50 epochs, 3 seeds, 224 px, batch 112 for the CNN and 24 for EfficientNet-B0). ``n_samples`` None = all wafers (real data)

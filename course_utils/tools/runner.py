@@ -8,7 +8,7 @@ Command line (also installed as the ``course-utils`` console script)::
     python -m course_utils run 04 -p MAX_EPOCHS=5 -p GRID_BATCH_SIZES="[32, 128]"
     python -m course_utils run 3 --dry-run           # check names and parameters, run nothing
 
-(``tests/test_runner.py`` checks that these examples and the README's are valid.)
+(``tests/tools/test_runner.py`` checks that these examples and the README's are valid.)
 Every notebook runs in its own process (kernel ``python3``, working directory =
 the notebook's folder). Executed copies go to ``<output-dir>/<notebook>.ipynb``
 and the notebook's own files to ``<output-dir>/<notebook>/``; the sources are

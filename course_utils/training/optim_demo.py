@@ -3,7 +3,7 @@
 The four update rules are PyTorch's (``torch.optim.SGD`` without and with
 momentum, ``torch.optim.Adam``, ``torch.optim.AdamW``), written in NumPy and
 vectorised over a vector of learning rates, so one call traces a whole
-learning-rate sweep in milliseconds (``tests/test_optim_demo.py`` checks every
+learning-rate sweep in milliseconds (``tests/training/test_optim_demo.py`` checks every
 rule against ``torch.optim`` step by step)::
 
     >>> from course_utils.training import optim_demo

@@ -22,7 +22,7 @@ from course_utils.core import config
 from course_utils.tools import nbtools, runner
 from course_utils.tools import site as course_site
 
-sys.path.insert(0, str(Path(__file__).parent))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import site_browser  # noqa: E402  (test helper beside this file)
 from nbfiles import write_notebook  # noqa: E402
 

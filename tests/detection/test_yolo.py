@@ -16,7 +16,7 @@ from PIL import Image
 from course_utils.detection import formats, metrics, pcb, yolo, yolo_data
 from course_utils.detection import twin as det_twin
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 
 
 def _sets(n_train=3, n_val=2, size=128, seed=3):

@@ -16,7 +16,7 @@ from course_utils.detection import twin as det_twin
 from course_utils.detection import data as det_data
 from course_utils.detection import deeppcb
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 #: ../shared beside the clone (CI); ../../shared for a git worktree one level deeper (developers).
 SAMPLE = next((p / "shared" / "data" / "deeppcb_sample" for p in (REPO.parent, REPO.parent.parent)
                if (p / "shared" / "data" / "deeppcb_sample").is_dir()),

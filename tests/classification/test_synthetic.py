@@ -331,7 +331,7 @@ def test_reweighted_f1_matches_sklearn_sample_weights():
 # ---------------------------------------------------------------------------
 # Products, die-size noise, untested dies, visible patterns (issue #17)
 # ---------------------------------------------------------------------------
-_REPO = Path(__file__).resolve().parents[1]
+_REPO = Path(__file__).resolve().parents[2]
 WM811K_SAMPLE = next((p / "shared" / "data" / "wm811k_sample.npz" for p in (_REPO.parent, _REPO.parent.parent)
                       if (p / "shared" / "data" / "wm811k_sample.npz").is_file()), None)
 needs_sample = pytest.mark.skipif(WM811K_SAMPLE is None, reason="../shared/data/wm811k_sample.npz is not available")

@@ -11,7 +11,7 @@ from course_utils.detection import masks, pcb, twin as det_twin
 from course_utils.detection import deeppcb
 from course_utils.classification.twin import make_synthetic_wafers
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 SAMPLE = next((p / "shared" / "data" / "deeppcb_sample" for p in (REPO.parent, REPO.parent.parent)
                if (p / "shared" / "data" / "deeppcb_sample").is_dir()),
               REPO.parent / "shared" / "data" / "deeppcb_sample")

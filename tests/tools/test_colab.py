@@ -24,7 +24,7 @@ import torchvision
 from course_utils.core import config, env
 from course_utils.tools import bundle, nbtools
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 NOTEBOOK = "00_setup_cuda.ipynb"  # the cheapest course notebook (about 10 s of smoke run)
 #: What Colab has pre-installed that the kit's notebooks use (its runtime dependencies are
 #: all there), plus papermill and ipykernel to drive the notebook, and pip.

@@ -224,7 +224,7 @@ def _documented_run_commands():
     import shlex
     from pathlib import Path
 
-    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8")
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text(encoding="utf-8")
     commands = []
     for text in (runner.__doc__, readme):
         for line in text.splitlines():
