@@ -17,16 +17,9 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from course_utils.core.checks import as_numpy
+
 __all__ = ["as_boxes", "box_area", "box_iou", "nms", "batched_nms"]
-
-
-def _as_numpy(values, name: str) -> np.ndarray:
-    if torch.is_tensor(values):
-        values = values.detach().cpu().numpy()
-    try:
-        return np.asarray(values, dtype=np.float64)
-    except (TypeError, ValueError) as exc:  # ragged lists, strings and the like
-        raise TypeError(f"{name} must hold numbers (x1, y1, x2, y2); could not convert it ({exc}).") from None
 
 
 def as_boxes(values, name: str = "boxes") -> np.ndarray:
@@ -36,7 +29,7 @@ def as_boxes(values, name: str = "boxes") -> np.ndarray:
     empty input (shape ``(0, 4)``). Raises ``ValueError`` naming ``name`` for
     another shape, NaN/inf coordinates, or corners in the wrong order.
     """
-    arr = _as_numpy(values, name)
+    arr = as_numpy(values, name, dtype=np.float64, expected="hold numbers (x1, y1, x2, y2)")
     if arr.ndim == 1 and arr.size == 4:
         arr = arr[None, :]
     if arr.size == 0:
@@ -81,7 +74,7 @@ def box_iou(boxes1, boxes2) -> np.ndarray:
 
 
 def _scores(scores, n: int, name: str = "scores") -> np.ndarray:
-    s = _as_numpy(scores, name).reshape(-1)
+    s = as_numpy(scores, name, dtype=np.float64, expected="hold numbers").reshape(-1)
     if s.shape != (n,):
         raise ValueError(f"{name} must have one value per box, shape ({n},); got {np.shape(scores)}.")
     if not np.isfinite(s).all():
