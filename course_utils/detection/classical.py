@@ -33,7 +33,7 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, TensorDataset
 
-from course_utils.detection.boxes import box_iou
+from course_utils.detection.boxes import box_iou, xyxy_to_cxcywh
 from course_utils.detection.pcb import PCB_CLASSES
 
 __all__ = ["binarize", "difference_mask", "self_reference_mask", "mask_boxes", "template_boxes", "detect",
@@ -155,7 +155,8 @@ def region_crops(ds, predictions: Sequence[dict], *, size: int = 32, context: fl
     rois = []
     for i, p in enumerate(predictions):
         b = np.asarray(p["boxes"], np.float32).reshape(-1, 4)
-        c, half = (b[:, :2] + b[:, 2:]) / 2, (b[:, 2:] - b[:, :2]).max(axis=1, initial=0)[:, None] * context / 2
+        cwh = xyxy_to_cxcywh(b)
+        c, half = cwh[:, :2], cwh[:, 2:].max(axis=1, initial=0)[:, None] * context / 2
         half = np.maximum(half, 8.0)
         rois.append(np.c_[np.full(len(b), i, np.float32), c - half, c + half])
     rois = torch.from_numpy(np.concatenate(rois + [np.zeros((0, 5), np.float32)]))

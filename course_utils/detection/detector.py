@@ -34,7 +34,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from course_utils.training.models import conv_block
-from course_utils.detection.boxes import batched_nms
+from course_utils.detection.boxes import batched_nms, cxcywh_to_xyxy, xyxy_to_cxcywh
 from course_utils.detection.pcb import PCB_CLASSES
 
 __all__ = ["CentreNet", "prepare_inputs", "centre_targets", "centre_loss", "decode", "train_detector", "predict"]
@@ -78,14 +78,20 @@ class CentreNet(nn.Module):
         return {"heatmap": self.heatmap(f), "wh": self.wh(f), "offset": self.offset(f)}
 
 
-def prepare_inputs(ds, *, input_size: int = 256, use_template: bool = True) -> torch.Tensor:
-    """``float32 (N, C, input_size, input_size)`` in [0, 1]: test image (and template), area-downscaled."""
-    if input_size % 8:
+def prepare_inputs(ds, *, input_size: int | None = 256, use_template: bool = True) -> torch.Tensor:
+    """``float32 (N, C, input_size, input_size)`` in [0, 1]: test image (and template), area-downscaled.
+
+    ``C`` is 2 with ``use_template`` (channel 0 the test image, 1 the template), else 1;
+    ``input_size=None`` keeps the data set's size ``(N, C, H, W)``.
+    """
+    if input_size is not None and input_size % 8:
         raise ValueError(f"input_size={input_size} must be divisible by 8 (the network's coarsest stride).")
     if use_template and ds.templates is None:
         raise ValueError("use_template=True but the data set has no templates; pass use_template=False.")
     planes = [ds.images] + ([ds.templates] if use_template else [])
     x = torch.from_numpy(np.stack(planes, axis=1)).float().div_(255.0)
+    if input_size is None:
+        return x
     return F.interpolate(x, size=(input_size, input_size), mode="area")
 
 
@@ -103,14 +109,13 @@ def centre_targets(targets, *, image_size: int, out_size: int, num_classes: int 
     mask = np.zeros((n, out_size, out_size), bool)
     grid = np.arange(out_size, dtype=np.float32)
     for i, t in enumerate(targets):
-        b = np.asarray(t["boxes"], np.float32).reshape(-1, 4) * scale
-        for (x1, y1, x2, y2), lab in zip(b, np.asarray(t["labels"])):
-            cx, cy = (x1 + x2) / 2, (y1 + y2) / 2
+        b = xyxy_to_cxcywh(np.asarray(t["boxes"], np.float32).reshape(-1, 4) * scale)   # output cells
+        for (cx, cy, bw, bh), lab in zip(b, np.asarray(t["labels"])):
             ix, iy = min(int(cx), out_size - 1), min(int(cy), out_size - 1)
-            sx, sy = max((x2 - x1) / 6, 0.5), max((y2 - y1) / 6, 0.5)
+            sx, sy = max(bw / 6, 0.5), max(bh / 6, 0.5)
             g = np.exp(-((grid[None, :] - ix) ** 2) / (2 * sx ** 2) - ((grid[:, None] - iy) ** 2) / (2 * sy ** 2))
             heat[i, lab - 1] = np.maximum(heat[i, lab - 1], g)
-            wh[i, :, iy, ix] = (x2 - x1, y2 - y1)
+            wh[i, :, iy, ix] = (bw, bh)
             off[i, :, iy, ix] = (cx - ix, cy - iy)
             mask[i, iy, ix] = True
     return {k: torch.from_numpy(v) for k, v in (("heatmap", heat), ("wh", wh), ("offset", off), ("mask", mask))}
@@ -150,8 +155,7 @@ def decode(out: dict, *, image_size: int = 640, top_k: int = 100, score_threshol
     for i in range(b):
         off = out["offset"][i].float().view(2, -1)[:, cell[i]]
         wh = out["wh"][i].float().view(2, -1)[:, cell[i]].clamp(min=0)
-        cx, cy = xs[i] + off[0], ys[i] + off[1]
-        boxes = torch.stack([cx - wh[0] / 2, cy - wh[1] / 2, cx + wh[0] / 2, cy + wh[1] / 2], 1) * scale
+        boxes = cxcywh_to_xyxy(torch.stack([xs[i] + off[0], ys[i] + off[1], wh[0], wh[1]], 1)) * scale
         boxes = boxes.clamp(0, image_size).cpu().numpy()
         s, lab = scores[i].cpu().numpy(), (cls[i] + 1).cpu().numpy().astype(np.int64)
         keep = (s >= score_threshold) & (boxes[:, 2] > boxes[:, 0]) & (boxes[:, 3] > boxes[:, 1])
