@@ -101,8 +101,12 @@ def test_targets_decode_and_crops_use_the_box_conversions():
     pred = detector.decode({"heatmap": heat, "wh": wh, "offset": off}, image_size=64, score_threshold=0.5)[0]
     expected = torchvision.ops.box_convert(torch.tensor([[5.25, 2.6, 1.5, 0.75]]), "cxcywh", "xyxy") * 8
     np.testing.assert_allclose(pred["boxes"], expected.numpy(), rtol=1e-6)
-    # classical.region_crops cuts square crops around box_convert's centres
-    x = torch.from_numpy(np.stack([ds.images, ds.templates], axis=1).astype(np.float32) / 255)
+    # classical.region_crops stacks the planes with detector.prepare_inputs (full size) and cuts
+    # square crops around box_convert's centres
+    x = detector.prepare_inputs(ds, input_size=None)
+    planes = np.stack([ds.images, ds.templates], axis=1).astype(np.float32) / 255
+    assert x.shape == (4, 2, 64, 64) and np.array_equal(x.numpy(), planes)
+    assert detector.prepare_inputs(ds, input_size=32, use_template=False).shape == (4, 1, 32, 32)
     preds = [{"boxes": b, "labels": np.ones(1, np.int64), "scores": np.ones(1, np.float32)} for b in ds.boxes]
     cxcywh = torchvision.ops.box_convert(torch.from_numpy(np.concatenate(ds.boxes)), "xyxy", "cxcywh")
     half = (cxcywh[:, 2:].max(dim=1, keepdim=True).values * 1.5 / 2).clamp(min=8.0)
