@@ -118,6 +118,29 @@ def test_targets_decode_and_crops_use_the_box_conversions():
                                             image_ids=ds.image_ids, source="synthetic"), preds)
 
 
+def test_run_epochs_the_loop_both_detectors_share(capsys):
+    seen = []
+
+    def step(batch):
+        seen.append(batch.tolist())
+        return {"loss": float(sum(batch.tolist())), "part": 1.0}
+
+    history = detector.run_epochs(step, 5, epochs=3, batch_size=2, seed=7, max_steps=5,
+                                  describe=lambda row: f"epoch {row['epoch']}: {row['loss']:.2f}")
+    # the order: one seeded generator, a new permutation each epoch; batch means weighted by size
+    g = torch.Generator().manual_seed(7)
+    orders = [torch.randperm(5, generator=g).split(2) for _ in range(2)]
+    expected = [[b.tolist() for b in order] for order in orders]
+    assert seen == expected[0] + expected[1][:2]                     # stopped after 5 steps
+    assert history["epoch"].tolist() == [1, 2] and list(history.columns) == ["epoch", "loss", "part", "time_s"]
+    assert history["loss"].iloc[0] == pytest.approx(sum(sum(b) * len(b) / 5 for b in expected[0]))
+    assert history["part"].tolist() == pytest.approx([1.0, 4 / 5])
+    assert capsys.readouterr().out.splitlines() == [f"epoch {e}: {v:.2f}" for e, v in zip(history["epoch"],
+                                                                                          history["loss"])]
+    quiet = detector.run_epochs(step, 5, epochs=2, batch_size=5, columns=("loss", "unused"))
+    assert quiet["unused"].tolist() == [0.0, 0.0] and capsys.readouterr().out == ""
+
+
 @pytest.fixture
 def one_thread():
     """Tiny convolutions run fastest on one thread (and several threads thrash on a loaded 2-core machine)."""

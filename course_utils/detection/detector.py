@@ -26,6 +26,7 @@ for CPU smoke runs). Boxes stay in the 640x640 pixels of the data set.
 from __future__ import annotations
 
 import time
+from typing import Callable, Sequence
 
 import numpy as np
 import pandas as pd
@@ -37,7 +38,8 @@ from course_utils.training.models import conv_block
 from course_utils.detection.boxes import batched_nms, cxcywh_to_xyxy, xyxy_to_cxcywh
 from course_utils.detection.pcb import PCB_CLASSES
 
-__all__ = ["CentreNet", "prepare_inputs", "centre_targets", "centre_loss", "decode", "train_detector", "predict"]
+__all__ = ["CentreNet", "prepare_inputs", "centre_targets", "centre_loss", "decode", "train_detector", "predict",
+           "run_epochs"]
 
 
 class CentreNet(nn.Module):
@@ -184,29 +186,55 @@ def train_detector(model: CentreNet, ds, *, input_size: int = 256, epochs: int =
     total = epochs * steps_per_epoch if max_steps is None else min(max_steps, epochs * steps_per_epoch)
     opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=1e-4)
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=lr, total_steps=max(total, 1), pct_start=0.15)
+
+    def train_step(batch: torch.Tensor) -> dict:
+        out = model(x[batch].to(device))
+        loss, parts = centre_loss(out, {k: v[batch].to(device) for k, v in tg.items()})
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        nn.utils.clip_grad_norm_(model.parameters(), 10.0)
+        opt.step()
+        sched.step()
+        return {"loss": float(loss.detach()), **parts}
+
+    def describe(row: dict) -> str:
+        return (f"epoch {row['epoch']:3d}  loss {row['loss']:.3f}  (heatmap {row['heatmap']:.3f}, "
+                f"wh {row['wh']:.2f}, offset {row['offset']:.3f})  {row['time_s']:.1f} s")
+
+    return run_epochs(train_step, len(x), epochs=epochs, batch_size=batch_size, seed=seed, max_steps=total,
+                      columns=("loss", "heatmap", "wh", "offset"), describe=describe if verbose else None)
+
+
+def run_epochs(train_step: Callable[[torch.Tensor], dict], n: int, *, epochs: int, batch_size: int, seed: int = 0,
+               max_steps: int | None = None, columns: Sequence[str] = ("loss",),
+               describe: Callable[[dict], str] | None = None) -> pd.DataFrame:
+    """The epoch loop that :func:`train_detector` and ``tv_detectors.fit_detector`` share.
+
+    Every epoch visits the ``n`` samples in a new random order (``torch.randperm`` with a
+    generator seeded by ``seed``) in batches of ``batch_size``; ``train_step(batch)`` gets
+    the ``int64 (b,)`` sample indices, takes one optimizer step and returns the batch's
+    values as floats (``{"loss": ...}`` and any parts). The epoch's value is their mean
+    weighted by the batch sizes (``columns`` start at 0.0, in that order). Training stops
+    after ``max_steps`` steps in total (``None``: all epochs). ``describe(row)`` gives a line
+    to print after each epoch (``None``: silent).
+
+    Returns the history, one row per epoch: ``epoch`` (from 1), the ``columns`` and
+    ``time_s`` (seconds since the start, rounded to 0.01).
+    """
     g = torch.Generator().manual_seed(seed)
     rows, step, start = [], 0, time.perf_counter()
     for epoch in range(epochs):
-        sums = {"loss": 0.0, "heatmap": 0.0, "wh": 0.0, "offset": 0.0}
-        order = torch.randperm(len(x), generator=g)
-        for batch in order.split(batch_size):
-            out = model(x[batch].to(device))
-            loss, parts = centre_loss(out, {k: v[batch].to(device) for k, v in tg.items()})
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            nn.utils.clip_grad_norm_(model.parameters(), 10.0)
-            opt.step()
-            sched.step()
+        sums = dict.fromkeys(columns, 0.0)
+        for batch in torch.randperm(n, generator=g).split(batch_size):
+            for key, value in train_step(batch).items():
+                sums[key] = sums.get(key, 0.0) + value * len(batch) / n
             step += 1
-            for key, value in (("loss", float(loss.detach())), *parts.items()):
-                sums[key] += value * len(batch) / len(x)
-            if step >= total:
+            if max_steps is not None and step >= max_steps:
                 break
         rows.append({"epoch": epoch + 1, **sums, "time_s": round(time.perf_counter() - start, 2)})
-        if verbose:
-            print(f"epoch {epoch + 1:3d}  loss {sums['loss']:.3f}  (heatmap {sums['heatmap']:.3f}, "
-                  f"wh {sums['wh']:.2f}, offset {sums['offset']:.3f})  {rows[-1]['time_s']:.1f} s")
-        if step >= total:
+        if describe is not None:
+            print(describe(rows[-1]))
+        if max_steps is not None and step >= max_steps:
             break
     return pd.DataFrame(rows)
 
