@@ -15,10 +15,12 @@ message says what to fix, e.g.::
 from __future__ import annotations
 
 import numbers
+import sys
 
 import numpy as np
 
-__all__ = ["is_int", "is_real", "check_int", "check_real", "check_seed", "check_size", "check_labels", "largest_remainder"]
+__all__ = ["is_int", "is_real", "check_int", "check_real", "check_seed", "check_size", "check_labels", "largest_remainder",
+           "as_numpy"]
 
 
 def is_int(value) -> bool:
@@ -29,6 +31,23 @@ def is_int(value) -> bool:
 def is_real(value) -> bool:
     """True for Python / NumPy real numbers (ints included), False for ``bool`` and everything else."""
     return isinstance(value, numbers.Real) and not isinstance(value, (bool, np.bool_))
+
+
+def as_numpy(values, name: str, *, dtype=None, expected: str = "be array-like") -> np.ndarray:
+    """``values`` (list, NumPy array or torch tensor, any shape) as a NumPy array, on the CPU.
+
+    A tensor is detached and copied from its device first; ``dtype`` (e.g.
+    ``np.float64``) converts the values, ``None`` keeps NumPy's choice. Raises
+    ``TypeError`` naming ``name`` when the values cannot be converted (ragged
+    lists, strings for a numeric ``dtype``): "<name> must <expected>; ...".
+    """
+    torch = sys.modules.get("torch")   # a tensor exists only once torch is imported
+    if torch is not None and torch.is_tensor(values):
+        values = values.detach().cpu().numpy()
+    try:
+        return np.asarray(values, dtype=dtype)
+    except (TypeError, ValueError, OverflowError) as exc:  # ragged lists, strings and the like
+        raise TypeError(f"{name} must {expected}; could not convert it ({exc}).") from None
 
 
 def check_int(value, name: str, *, minimum: int | None = None, maximum: int | None = None) -> int:

@@ -26,7 +26,7 @@ import torch
 from course_utils.core import config
 from course_utils.core.config import DEVICE_CHOICES  # one list of device names, shared with the runner
 
-__all__ = ["mps_available", "nvidia_gpu_present", "get_device", "seed_everything", "is_colab", "in_notebook",
+__all__ = ["mps_available", "nvidia_gpu_present", "get_device", "seed_everything", "in_notebook",
            "default_num_workers", "keep_freed_memory", "environment_report", "REQUIRED_PACKAGES", "EXTRA_PACKAGES", "check_packages",
            "require_extra", "required_distributions", "torch_build_advice", "CONSTRAINTS_FILE", "write_constraints",
            "read_constraints", "version_drift"]
@@ -120,11 +120,6 @@ def seed_everything(seed: int = 42, deterministic: bool = True) -> torch.Generat
     return torch.Generator().manual_seed(seed)
 
 
-def is_colab() -> bool:
-    """True when running inside Google Colab (see ``config.in_colab``)."""
-    return config.in_colab()
-
-
 def in_notebook() -> bool:
     """True inside a Jupyter kernel (including papermill runs)."""
     try:
@@ -147,7 +142,7 @@ def default_num_workers(max_workers: int = 4) -> int:
     cpus = os.cpu_count() or 1
     if sys.platform in ("win32", "darwin") and in_notebook():
         return 0
-    if is_colab() or cpus <= 2:
+    if config.in_colab() or cpus <= 2:
         return 0
     return max(0, min(max_workers, cpus - 1))
 
@@ -212,7 +207,7 @@ def environment_report() -> pd.DataFrame:
             rows.append((f"GPU {i}", f"{props.name}, {props.total_memory / 2**30:.1f} GiB, "
                                      f"compute capability {props.major}.{props.minor}"))
     rows.append(("MPS available", str(mps_available())))
-    rows.append(("Google Colab", str(is_colab())))
+    rows.append(("Google Colab", str(config.in_colab())))
     rows.append(("Selected device", str(get_device("auto"))))
     return pd.DataFrame(rows, columns=["item", "value"])
 
@@ -335,7 +330,7 @@ def require_extra(extra: str) -> None:
     missing = [m for m in EXTRA_PACKAGES[extra] if importlib.util.find_spec(m) is None]
     if not missing:
         return
-    if not is_colab():
+    if not config.in_colab():
         raise ImportError(
             f"{', '.join(missing)} not installed: this notebook needs the kit's [{extra}] extra. "
             f'Run `pip install -e ".[{extra}]"` in the repository root (or `pip install {" ".join(_kit_requirements(extra))}`), '

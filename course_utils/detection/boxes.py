@@ -7,48 +7,93 @@ Boxes are ``(x1, y1, x2, y2)`` corners in pixels with ``x2 >= x1`` and ``y2 >= y
 >>> boxes.box_iou([0, 0, 2, 2], [[1, 1, 3, 3], [0, 0, 2, 2]])      # -> [[1/7, 1.0]]
 >>> keep = boxes.nms(b, scores, iou_threshold=0.5)                  # same as torchvision.ops.nms
 >>> keep = boxes.batched_nms(b, scores, labels, iou_threshold=0.5)  # NMS within each class
+>>> boxes.xyxy_to_cxcywh([[0, 0, 4, 2]])                            # -> [[2, 1, 4, 2]] centre, size
+>>> boxes.cxcywh_to_xyxy([[2, 1, 4, 2]])                            # -> [[0, 0, 4, 2]] corners
 
 Every function here is a few lines of NumPy so that the lesson can read it; the
 tests check each one against ``torchvision.ops`` (``box_iou``, ``box_area``,
-``nms``, ``batched_nms``) on random boxes, ties included.
+``nms``, ``batched_nms``) on random boxes, ties included. The two conversions
+between corners and centre + size (YOLO's ``cx, cy, w, h``, and what a centre-based
+detector predicts) are written here once and called by every other module.
 """
 from __future__ import annotations
 
 import numpy as np
 import torch
 
-__all__ = ["as_boxes", "box_area", "box_iou", "nms", "batched_nms"]
+from course_utils.core.checks import as_numpy
+
+__all__ = ["as_boxes", "box_area", "box_iou", "nms", "batched_nms", "xyxy_to_cxcywh", "cxcywh_to_xyxy"]
 
 
-def _as_numpy(values, name: str) -> np.ndarray:
-    if torch.is_tensor(values):
-        values = values.detach().cpu().numpy()
-    try:
-        return np.asarray(values, dtype=np.float64)
-    except (TypeError, ValueError) as exc:  # ragged lists, strings and the like
-        raise TypeError(f"{name} must hold numbers (x1, y1, x2, y2); could not convert it ({exc}).") from None
-
-
-def as_boxes(values, name: str = "boxes") -> np.ndarray:
+def as_boxes(values, name: str = "boxes", *, corners: bool = True) -> np.ndarray:
     """``float64 (N, 4)`` array of ``x1, y1, x2, y2`` boxes, checked.
 
     Accepts a list, array or tensor of shape ``(N, 4)``, one box ``(4,)``, or an
     empty input (shape ``(0, 4)``). Raises ``ValueError`` naming ``name`` for
     another shape, NaN/inf coordinates, or corners in the wrong order.
+    ``corners=False`` checks the shape only: for ``cx, cy, w, h`` boxes, and for
+    callers that check the values with their own message.
     """
-    arr = _as_numpy(values, name)
+    arr = as_numpy(values, name, dtype=np.float64, expected="hold numbers (x1, y1, x2, y2)")
     if arr.ndim == 1 and arr.size == 4:
         arr = arr[None, :]
     if arr.size == 0:
         arr = arr.reshape(0, 4)
     if arr.ndim != 2 or arr.shape[1] != 4:
-        raise ValueError(f"{name} must have shape (N, 4) with columns x1, y1, x2, y2; got {arr.shape}.")
+        columns = "x1, y1, x2, y2" if corners else "x1, y1, x2, y2 (or cx, cy, w, h)"
+        raise ValueError(f"{name} must have shape (N, 4) with columns {columns}; got {arr.shape}.")
+    if not corners:
+        return arr
     if not np.isfinite(arr).all():
         raise ValueError(f"{name} contains NaN or inf coordinates.")
     if ((arr[:, 2] < arr[:, 0]) | (arr[:, 3] < arr[:, 1])).any():
         raise ValueError(f"{name} has boxes with x2 < x1 or y2 < y1; boxes must be (x1, y1, x2, y2) corners, "
                          "not (x, y, width, height) -- convert with torchvision.ops.box_convert(b, 'xywh', 'xyxy').")
     return arr
+
+
+def _four_columns(boxes, name: str):
+    """``boxes`` as a float tensor or NumPy array of shape ``(..., 4)`` (lists become ``float64``)."""
+    if not torch.is_tensor(boxes):
+        boxes = as_numpy(boxes, name, expected="hold numbers")
+        if not np.issubdtype(boxes.dtype, np.floating):   # integers, and strings that must fail here
+            boxes = as_numpy(boxes, name, dtype=np.float64, expected="hold numbers")
+    elif not boxes.is_floating_point():
+        boxes = boxes.double()
+    if boxes.ndim == 0 or boxes.shape[-1] != 4:
+        raise ValueError(f"{name} must have shape (..., 4), four numbers per box; got {tuple(boxes.shape)}.")
+    return boxes
+
+
+def _join(halves, like):
+    return torch.cat(halves, dim=-1) if torch.is_tensor(like) else np.concatenate(halves, axis=-1)
+
+
+def xyxy_to_cxcywh(boxes):
+    """Corners ``x1, y1, x2, y2`` -> centre and size ``cx, cy, w, h`` (same units, e.g. pixels).
+
+    ``boxes``: NumPy array, torch tensor or list of shape ``(..., 4)``. Returns the
+    same kind (a tensor stays on its device; a list becomes ``float64``) and the
+    same float dtype (integers become ``float64``). Only the shape is checked:
+    ``cx = (x1 + x2) / 2``, ``w = x2 - x1`` (negative if the corners are swapped).
+    Same as ``torchvision.ops.box_convert(boxes, "xyxy", "cxcywh")``. Normalised
+    YOLO coordinates are this divided by ``(width, height, width, height)``.
+    """
+    b = _four_columns(boxes, "boxes")
+    return _join([(b[..., :2] + b[..., 2:]) / 2, b[..., 2:] - b[..., :2]], b)
+
+
+def cxcywh_to_xyxy(boxes):
+    """Centre and size ``cx, cy, w, h`` -> corners ``x1, y1, x2, y2`` (same units, e.g. pixels).
+
+    Inverse of :func:`xyxy_to_cxcywh`, same input kinds and shapes ``(..., 4)``:
+    ``x1 = cx - w / 2``, ``x2 = cx + w / 2``. Same as
+    ``torchvision.ops.box_convert(boxes, "cxcywh", "xyxy")``.
+    """
+    b = _four_columns(boxes, "boxes")
+    half = b[..., 2:] / 2
+    return _join([b[..., :2] - half, b[..., :2] + half], b)
 
 
 def box_area(boxes) -> np.ndarray:
@@ -81,7 +126,7 @@ def box_iou(boxes1, boxes2) -> np.ndarray:
 
 
 def _scores(scores, n: int, name: str = "scores") -> np.ndarray:
-    s = _as_numpy(scores, name).reshape(-1)
+    s = as_numpy(scores, name, dtype=np.float64, expected="hold numbers").reshape(-1)
     if s.shape != (n,):
         raise ValueError(f"{name} must have one value per box, shape ({n},); got {np.shape(scores)}.")
     if not np.isfinite(s).all():

@@ -33,7 +33,8 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, TensorDataset
 
-from course_utils.detection.boxes import box_iou
+from course_utils.detection.boxes import box_iou, xyxy_to_cxcywh
+from course_utils.detection.detector import prepare_inputs
 from course_utils.detection.pcb import PCB_CLASSES
 
 __all__ = ["binarize", "difference_mask", "self_reference_mask", "mask_boxes", "template_boxes", "detect",
@@ -148,14 +149,12 @@ def region_crops(ds, predictions: Sequence[dict], *, size: int = 32, context: fl
 
     if len(predictions) != len(ds):
         raise ValueError(f"predictions has {len(predictions)} images but the data set has {len(ds)}.")
-    if use_template and ds.templates is None:
-        raise ValueError("use_template=True but the data set has no templates; pass use_template=False.")
-    planes = [ds.images] + ([ds.templates] if use_template else [])
-    x = torch.from_numpy(np.stack(planes, axis=1)).float().div_(255.0)
+    x = prepare_inputs(ds, input_size=None, use_template=use_template)   # (N, C, H, W) in [0, 1]
     rois = []
     for i, p in enumerate(predictions):
         b = np.asarray(p["boxes"], np.float32).reshape(-1, 4)
-        c, half = (b[:, :2] + b[:, 2:]) / 2, (b[:, 2:] - b[:, :2]).max(axis=1, initial=0)[:, None] * context / 2
+        cwh = xyxy_to_cxcywh(b)
+        c, half = cwh[:, :2], cwh[:, 2:].max(axis=1, initial=0)[:, None] * context / 2
         half = np.maximum(half, 8.0)
         rois.append(np.c_[np.full(len(b), i, np.float32), c - half, c + half])
     rois = torch.from_numpy(np.concatenate(rois + [np.zeros((0, 5), np.float32)]))

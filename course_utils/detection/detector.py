@@ -26,6 +26,7 @@ for CPU smoke runs). Boxes stay in the 640x640 pixels of the data set.
 from __future__ import annotations
 
 import time
+from typing import Callable, Sequence
 
 import numpy as np
 import pandas as pd
@@ -34,10 +35,11 @@ import torch.nn.functional as F
 from torch import nn
 
 from course_utils.training.models import conv_block
-from course_utils.detection.boxes import batched_nms
+from course_utils.detection.boxes import batched_nms, cxcywh_to_xyxy, xyxy_to_cxcywh
 from course_utils.detection.pcb import PCB_CLASSES
 
-__all__ = ["CentreNet", "prepare_inputs", "centre_targets", "centre_loss", "decode", "train_detector", "predict"]
+__all__ = ["CentreNet", "prepare_inputs", "centre_targets", "centre_loss", "decode", "train_detector", "predict",
+           "run_epochs"]
 
 
 class CentreNet(nn.Module):
@@ -78,14 +80,20 @@ class CentreNet(nn.Module):
         return {"heatmap": self.heatmap(f), "wh": self.wh(f), "offset": self.offset(f)}
 
 
-def prepare_inputs(ds, *, input_size: int = 256, use_template: bool = True) -> torch.Tensor:
-    """``float32 (N, C, input_size, input_size)`` in [0, 1]: test image (and template), area-downscaled."""
-    if input_size % 8:
+def prepare_inputs(ds, *, input_size: int | None = 256, use_template: bool = True) -> torch.Tensor:
+    """``float32 (N, C, input_size, input_size)`` in [0, 1]: test image (and template), area-downscaled.
+
+    ``C`` is 2 with ``use_template`` (channel 0 the test image, 1 the template), else 1;
+    ``input_size=None`` keeps the data set's size ``(N, C, H, W)``.
+    """
+    if input_size is not None and input_size % 8:
         raise ValueError(f"input_size={input_size} must be divisible by 8 (the network's coarsest stride).")
     if use_template and ds.templates is None:
         raise ValueError("use_template=True but the data set has no templates; pass use_template=False.")
     planes = [ds.images] + ([ds.templates] if use_template else [])
     x = torch.from_numpy(np.stack(planes, axis=1)).float().div_(255.0)
+    if input_size is None:
+        return x
     return F.interpolate(x, size=(input_size, input_size), mode="area")
 
 
@@ -103,14 +111,13 @@ def centre_targets(targets, *, image_size: int, out_size: int, num_classes: int 
     mask = np.zeros((n, out_size, out_size), bool)
     grid = np.arange(out_size, dtype=np.float32)
     for i, t in enumerate(targets):
-        b = np.asarray(t["boxes"], np.float32).reshape(-1, 4) * scale
-        for (x1, y1, x2, y2), lab in zip(b, np.asarray(t["labels"])):
-            cx, cy = (x1 + x2) / 2, (y1 + y2) / 2
+        b = xyxy_to_cxcywh(np.asarray(t["boxes"], np.float32).reshape(-1, 4) * scale)   # output cells
+        for (cx, cy, bw, bh), lab in zip(b, np.asarray(t["labels"])):
             ix, iy = min(int(cx), out_size - 1), min(int(cy), out_size - 1)
-            sx, sy = max((x2 - x1) / 6, 0.5), max((y2 - y1) / 6, 0.5)
+            sx, sy = max(bw / 6, 0.5), max(bh / 6, 0.5)
             g = np.exp(-((grid[None, :] - ix) ** 2) / (2 * sx ** 2) - ((grid[:, None] - iy) ** 2) / (2 * sy ** 2))
             heat[i, lab - 1] = np.maximum(heat[i, lab - 1], g)
-            wh[i, :, iy, ix] = (x2 - x1, y2 - y1)
+            wh[i, :, iy, ix] = (bw, bh)
             off[i, :, iy, ix] = (cx - ix, cy - iy)
             mask[i, iy, ix] = True
     return {k: torch.from_numpy(v) for k, v in (("heatmap", heat), ("wh", wh), ("offset", off), ("mask", mask))}
@@ -150,8 +157,7 @@ def decode(out: dict, *, image_size: int = 640, top_k: int = 100, score_threshol
     for i in range(b):
         off = out["offset"][i].float().view(2, -1)[:, cell[i]]
         wh = out["wh"][i].float().view(2, -1)[:, cell[i]].clamp(min=0)
-        cx, cy = xs[i] + off[0], ys[i] + off[1]
-        boxes = torch.stack([cx - wh[0] / 2, cy - wh[1] / 2, cx + wh[0] / 2, cy + wh[1] / 2], 1) * scale
+        boxes = cxcywh_to_xyxy(torch.stack([xs[i] + off[0], ys[i] + off[1], wh[0], wh[1]], 1)) * scale
         boxes = boxes.clamp(0, image_size).cpu().numpy()
         s, lab = scores[i].cpu().numpy(), (cls[i] + 1).cpu().numpy().astype(np.int64)
         keep = (s >= score_threshold) & (boxes[:, 2] > boxes[:, 0]) & (boxes[:, 3] > boxes[:, 1])
@@ -180,29 +186,55 @@ def train_detector(model: CentreNet, ds, *, input_size: int = 256, epochs: int =
     total = epochs * steps_per_epoch if max_steps is None else min(max_steps, epochs * steps_per_epoch)
     opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=1e-4)
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=lr, total_steps=max(total, 1), pct_start=0.15)
+
+    def train_step(batch: torch.Tensor) -> dict:
+        out = model(x[batch].to(device))
+        loss, parts = centre_loss(out, {k: v[batch].to(device) for k, v in tg.items()})
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        nn.utils.clip_grad_norm_(model.parameters(), 10.0)
+        opt.step()
+        sched.step()
+        return {"loss": float(loss.detach()), **parts}
+
+    def describe(row: dict) -> str:
+        return (f"epoch {row['epoch']:3d}  loss {row['loss']:.3f}  (heatmap {row['heatmap']:.3f}, "
+                f"wh {row['wh']:.2f}, offset {row['offset']:.3f})  {row['time_s']:.1f} s")
+
+    return run_epochs(train_step, len(x), epochs=epochs, batch_size=batch_size, seed=seed, max_steps=total,
+                      columns=("loss", "heatmap", "wh", "offset"), describe=describe if verbose else None)
+
+
+def run_epochs(train_step: Callable[[torch.Tensor], dict], n: int, *, epochs: int, batch_size: int, seed: int = 0,
+               max_steps: int | None = None, columns: Sequence[str] = ("loss",),
+               describe: Callable[[dict], str] | None = None) -> pd.DataFrame:
+    """The epoch loop that :func:`train_detector` and ``tv_detectors.fit_detector`` share.
+
+    Every epoch visits the ``n`` samples in a new random order (``torch.randperm`` with a
+    generator seeded by ``seed``) in batches of ``batch_size``; ``train_step(batch)`` gets
+    the ``int64 (b,)`` sample indices, takes one optimizer step and returns the batch's
+    values as floats (``{"loss": ...}`` and any parts). The epoch's value is their mean
+    weighted by the batch sizes (``columns`` start at 0.0, in that order). Training stops
+    after ``max_steps`` steps in total (``None``: all epochs). ``describe(row)`` gives a line
+    to print after each epoch (``None``: silent).
+
+    Returns the history, one row per epoch: ``epoch`` (from 1), the ``columns`` and
+    ``time_s`` (seconds since the start, rounded to 0.01).
+    """
     g = torch.Generator().manual_seed(seed)
     rows, step, start = [], 0, time.perf_counter()
     for epoch in range(epochs):
-        sums = {"loss": 0.0, "heatmap": 0.0, "wh": 0.0, "offset": 0.0}
-        order = torch.randperm(len(x), generator=g)
-        for batch in order.split(batch_size):
-            out = model(x[batch].to(device))
-            loss, parts = centre_loss(out, {k: v[batch].to(device) for k, v in tg.items()})
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            nn.utils.clip_grad_norm_(model.parameters(), 10.0)
-            opt.step()
-            sched.step()
+        sums = dict.fromkeys(columns, 0.0)
+        for batch in torch.randperm(n, generator=g).split(batch_size):
+            for key, value in train_step(batch).items():
+                sums[key] = sums.get(key, 0.0) + value * len(batch) / n
             step += 1
-            for key, value in (("loss", float(loss.detach())), *parts.items()):
-                sums[key] += value * len(batch) / len(x)
-            if step >= total:
+            if max_steps is not None and step >= max_steps:
                 break
         rows.append({"epoch": epoch + 1, **sums, "time_s": round(time.perf_counter() - start, 2)})
-        if verbose:
-            print(f"epoch {epoch + 1:3d}  loss {sums['loss']:.3f}  (heatmap {sums['heatmap']:.3f}, "
-                  f"wh {sums['wh']:.2f}, offset {sums['offset']:.3f})  {rows[-1]['time_s']:.1f} s")
-        if step >= total:
+        if describe is not None:
+            print(describe(rows[-1]))
+        if max_steps is not None and step >= max_steps:
             break
     return pd.DataFrame(rows)
 

@@ -20,12 +20,15 @@ CLASS_COLORS = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b"
 
 
 def draw_boxes(image, boxes, labels, scores=None, class_names: Sequence[str] = PCB_CLASSES, ax=None,
-               color=None, title: str | None = None, linewidth: float = 1.5, show_text: bool = True):
+               color=None, title: str | None = None, linewidth: float = 1.5, show_text: bool = True,
+               linestyle: str = "-"):
     """Show a grayscale ``image`` (``(H, W)``) with its boxes.
 
     ``boxes`` ``(k, 4)`` ``x1 y1 x2 y2`` pixels, ``labels`` ``(k,)`` class ids 1..;
     ``scores`` ``(k,)`` (optional) are printed after the class name. ``color`` is one
-    colour for every box (default: the class colours). Returns the axes.
+    colour for every box (default: the class colours); ``linestyle`` e.g. ``"--"``.
+    ``image=None`` draws the boxes only, onto ``ax`` (another set of boxes over a
+    picture drawn before, as ``widgets.threshold_view`` does). Returns the axes.
     """
     import matplotlib.pyplot as plt
     from matplotlib.patches import Rectangle
@@ -38,10 +41,12 @@ def draw_boxes(image, boxes, labels, scores=None, class_names: Sequence[str] = P
         raise ValueError(f"scores has {len(scores)} entries for {len(boxes)} boxes.")
     if ax is None:
         _, ax = plt.subplots(figsize=(5, 5))
-    ax.imshow(np.asarray(image), cmap="gray", vmin=0, vmax=255, interpolation="nearest")
+    if image is not None:
+        ax.imshow(np.asarray(image), cmap="gray", vmin=0, vmax=255, interpolation="nearest")
     for k, ((x1, y1, x2, y2), c) in enumerate(zip(boxes, labels)):
         col = color or CLASS_COLORS[(int(c) - 1) % len(CLASS_COLORS)]
-        ax.add_patch(Rectangle((x1, y1), x2 - x1, y2 - y1, fill=False, edgecolor=col, linewidth=linewidth))
+        ax.add_patch(Rectangle((x1, y1), x2 - x1, y2 - y1, fill=False, edgecolor=col, linewidth=linewidth,
+                               linestyle=linestyle))
         if show_text:
             name = class_names[int(c) - 1] if 1 <= c <= len(class_names) else str(int(c))
             text = name if scores is None else f"{name} {float(scores[k]):.2f}"

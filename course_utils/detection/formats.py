@@ -28,6 +28,7 @@ import numpy as np
 import pandas as pd
 
 from course_utils.core.config import atomic_write
+from course_utils.detection.boxes import as_boxes, cxcywh_to_xyxy, xyxy_to_cxcywh
 
 __all__ = [
     "xyxy_to_yolo", "yolo_to_xyxy", "read_deeppcb_annotation", "write_deeppcb_annotation",
@@ -36,15 +37,6 @@ __all__ = [
 ]
 
 _FIELDS = re.compile(r"[,\s]+")
-
-
-def _as_boxes(boxes, name: str = "boxes") -> np.ndarray:
-    arr = np.asarray(boxes, dtype=np.float64)
-    if arr.size == 0:
-        return np.zeros((0, 4), dtype=np.float64)
-    if arr.ndim != 2 or arr.shape[1] != 4:
-        raise ValueError(f"{name} must have shape (k, 4) as x1, y1, x2, y2; got shape {arr.shape}.")
-    return arr
 
 
 def _as_labels(labels, n: int, name: str = "labels") -> np.ndarray:
@@ -60,7 +52,7 @@ def check_boxes(boxes, labels, *, width: int, height: int, n_classes: int = 6, w
     """Raise ``ValueError`` unless every box lies inside a ``width`` x ``height`` image
     (``0 <= x1 < x2 <= width``, ``0 <= y1 < y2 <= height``, so a box has positive area)
     and every label is a class id in ``1..n_classes``. ``where`` names the source in the message."""
-    b = _as_boxes(boxes)
+    b = as_boxes(boxes, where, corners=False)   # the shape here; the values below, with the box's number
     lab = _as_labels(labels, len(b))
     for i, (x1, y1, x2, y2) in enumerate(b):
         if not (x2 > x1 and y2 > y1):
@@ -80,25 +72,24 @@ def check_boxes(boxes, labels, *, width: int, height: int, n_classes: int = 6, w
 # ---------------------------------------------------------------------------
 def xyxy_to_yolo(boxes, width: float, height: float) -> np.ndarray:
     """Pixel boxes ``(k, 4)`` ``x1, y1, x2, y2`` -> ``float64 (k, 4)`` ``cx, cy, w, h``
-    normalised by the image ``width`` and ``height`` (pixels)."""
-    b = _as_boxes(boxes)
-    scale = np.array([width, height, width, height], dtype=np.float64)
-    if np.any(scale <= 0):
-        raise ValueError(f"width={width!r} and height={height!r} must be positive (pixels).")
-    centre = (b[:, :2] + b[:, 2:]) / 2
-    size = b[:, 2:] - b[:, :2]
-    return np.concatenate([centre, size], axis=1) / scale
+    normalised by the image ``width`` and ``height`` (pixels): ``boxes.xyxy_to_cxcywh`` scaled."""
+    b = as_boxes(boxes, corners=False)
+    return xyxy_to_cxcywh(b) / _image_scale(width, height)
 
 
 def yolo_to_xyxy(boxes, width: float, height: float) -> np.ndarray:
-    """Inverse of :func:`xyxy_to_yolo`: normalised ``cx, cy, w, h`` -> ``float32 (k, 4)`` pixels."""
-    b = _as_boxes(boxes)
+    """Inverse of :func:`xyxy_to_yolo`: normalised ``cx, cy, w, h`` -> ``float32 (k, 4)`` pixels
+    (``boxes.cxcywh_to_xyxy`` of the boxes scaled to pixels)."""
+    b = as_boxes(boxes, corners=False)
+    return cxcywh_to_xyxy(b * _image_scale(width, height)).astype(np.float32)
+
+
+def _image_scale(width: float, height: float) -> np.ndarray:
+    """``float64 [width, height, width, height]``; raises ``ValueError`` unless both are positive pixels."""
     scale = np.array([width, height, width, height], dtype=np.float64)
     if np.any(scale <= 0):
         raise ValueError(f"width={width!r} and height={height!r} must be positive (pixels).")
-    b = b * scale
-    half = b[:, 2:] / 2
-    return np.concatenate([b[:, :2] - half, b[:, :2] + half], axis=1).astype(np.float32)
+    return scale
 
 
 def _read_rows(path, parse, expected: str) -> list[tuple[int, list]]:
@@ -168,7 +159,7 @@ def read_deeppcb_annotation(path, *, width: int | None = None, height: int | Non
 def write_deeppcb_annotation(path, boxes, labels, *, sep: str = " ") -> Path:
     """Write one DeepPCB annotation file, ``x1 y1 x2 y2 type`` per line (``sep=","`` for the
     README's comma style). DeepPCB stores integer pixels: non-integer boxes raise ``ValueError``."""
-    b = _as_boxes(boxes)
+    b = as_boxes(boxes, corners=False)
     lab = _as_labels(labels, len(b))
     if not np.all(b == np.round(b)):
         raise ValueError("DeepPCB annotations hold integer pixel coordinates; round the boxes first "

@@ -23,6 +23,7 @@ import torchvision
 
 from course_utils.core.pretrained import (PretrainedWeightsWarning, cached_weights_path, load_imagenet_state_dict, load_into,
                           read_weights_file, resolve_weights)
+from course_utils.detection.detector import run_epochs
 from course_utils.detection.pcb import PCB_CLASSES
 
 __all__ = ["DETECTORS", "build_detector", "to_model_inputs", "fit_detector", "predict"]
@@ -84,30 +85,26 @@ def to_model_inputs(ds, index, device) -> tuple[list, list]:
 
 def fit_detector(model, ds, *, epochs: int = 1, batch_size: int = 4, lr: float = 1e-3, device="cpu",
                  max_steps: int | None = None, seed: int = 0, verbose: bool = True) -> pd.DataFrame:
-    """Train with AdamW (torchvision returns the loss dict itself in training mode); history per epoch."""
+    """Train with AdamW (torchvision returns the loss dict itself in training mode).
+
+    Returns the history, one row per epoch: ``epoch``, ``loss`` (mean over the epoch's
+    images, the sum of torchvision's loss parts) and ``time_s``; the loop is
+    ``detector.run_epochs``, shared with the hand-written detector.
+    """
     torch.manual_seed(seed)
     model.to(device).train()
     opt = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=lr, weight_decay=1e-4)
-    g = torch.Generator().manual_seed(seed)
-    rows, step = [], 0
-    for epoch in range(epochs):
-        total = 0.0
-        for batch in torch.randperm(len(ds), generator=g).split(batch_size):
-            images, targets = to_model_inputs(ds, batch.tolist(), device)
-            loss = sum(model(images, targets).values())
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
-            total += float(loss.detach()) * len(batch) / len(ds)
-            step += 1
-            if max_steps is not None and step >= max_steps:
-                break
-        rows.append({"epoch": epoch + 1, "loss": total})
-        if verbose:
-            print(f"epoch {epoch + 1}: loss {total:.3f}")
-        if max_steps is not None and step >= max_steps:
-            break
-    return pd.DataFrame(rows)
+
+    def train_step(batch: torch.Tensor) -> dict:
+        images, targets = to_model_inputs(ds, batch.tolist(), device)
+        loss = sum(model(images, targets).values())
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        return {"loss": float(loss.detach())}
+
+    return run_epochs(train_step, len(ds), epochs=epochs, batch_size=batch_size, seed=seed, max_steps=max_steps,
+                      describe=(lambda row: f"epoch {row['epoch']}: loss {row['loss']:.3f}") if verbose else None)
 
 
 @torch.no_grad()

@@ -17,6 +17,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 
 from course_utils.detection.analysis import image_outcomes
+from course_utils.detection.draw import draw_boxes
 from course_utils.detection.metrics import precision_recall_table
 from course_utils.detection.pcb import PCB_CLASSES
 
@@ -31,21 +32,20 @@ def threshold_view(image, prediction: dict, target: dict, *, score_threshold: fl
     """Draw one image with its TP (green), FP (red) and missed (orange, dashed) boxes; return the outcomes.
 
     ``image``: ``uint8 (H, W)``. Returns :func:`analysis.image_outcomes`'s dict plus
-    ``ax``; the title shows P, R and F of this image.
+    ``ax``; the title shows P, R and F of this image. The boxes are drawn by
+    ``draw.draw_boxes``, one colour per outcome (:data:`COLOURS`), with the class
+    name (and the score of a prediction).
     """
     out = image_outcomes(prediction, target, score_threshold=score_threshold, iou_threshold=iou_threshold)
     if ax is None:
         _, ax = plt.subplots(figsize=(6, 6))
-    ax.imshow(np.asarray(image), cmap="gray", vmin=0, vmax=255)
     groups = (("TP", prediction, out["tp"], "-"), ("FP", prediction, out["fp"], "-"), ("FN", target, out["fn"], "--"))
-    for kind, source, idx, style in groups:
-        boxes, labels = np.asarray(source["boxes"]).reshape(-1, 4), np.asarray(source["labels"])
-        for i in idx:
-            x1, y1, x2, y2 = boxes[i]
-            ax.add_patch(plt.Rectangle((x1, y1), x2 - x1, y2 - y1, fill=False, lw=1.6, ls=style,
-                                       color=COLOURS[kind]))
-            text = class_names[labels[i] - 1] + (f" {prediction['scores'][i]:.2f}" if kind != "FN" else "")
-            ax.text(x1, y1 - 2, text, color=COLOURS[kind], fontsize=7)
+    for k, (kind, source, idx, style) in enumerate(groups):
+        idx = np.asarray(idx, dtype=np.int64)
+        scores = None if kind == "FN" else np.asarray(prediction["scores"]).reshape(-1)[idx]
+        draw_boxes(image if k == 0 else None, np.asarray(source["boxes"]).reshape(-1, 4)[idx],
+                   np.asarray(source["labels"]).reshape(-1)[idx], scores, class_names=class_names, ax=ax,
+                   color=COLOURS[kind], linewidth=1.6, linestyle=style)
     ax.set_title(f"conf >= {score_threshold:.2f}, IoU >= {iou_threshold:.2f}: TP {len(out['tp'])}, "
                  f"FP {len(out['fp'])}, FN {len(out['fn'])} | P {out['precision']:.2f} R {out['recall']:.2f} "
                  f"F {out['f1']:.2f}", fontsize=9)

@@ -380,26 +380,15 @@ def read_results_csv(path) -> pd.DataFrame:
 
 def plot_yolo_history(history: pd.DataFrame, title: str | None = None):
     """Learning curves of :func:`read_results_csv`: the three loss terms (train solid, validation
-    dashed) and validation precision, recall, mAP50, mAP50-95. Returns the figure."""
-    import matplotlib.pyplot as plt
+    dashed) and validation precision, recall, mAP50, mAP50-95, drawn by ``plots.plot_learning_curves``
+    (the panels of ``plots.plot_history``). Returns the figure."""
+    from course_utils.training.plots import plot_learning_curves
 
-    fig, (ax_loss, ax_map) = plt.subplots(1, 2, figsize=(10, 3.5))
-    for k, color in zip(("box", "cls", "dfl"), ("C0", "C1", "C2")):
-        for split, style in (("train", "o-"), ("val", "s--")):
-            col = f"{split}/{k}_loss"
-            if col in history:
-                ax_loss.plot(history["epoch"], history[col], style, color=color, label=f"{split} {k}")
-    ax_loss.set(xlabel="epoch", ylabel="loss")
-    for col in ("precision", "recall", "mAP50", "mAP50-95"):
-        ax_map.plot(history["epoch"], history[col], "o-", label=col)
-    ax_map.set(xlabel="epoch", ylim=(0, 1.02))
-    for ax in (ax_loss, ax_map):
-        ax.grid(alpha=0.3)
-        ax.legend(fontsize=7)
-    if title:
-        fig.suptitle(title)
-    fig.tight_layout()
-    return fig
+    losses = [(f"{split} {k}", history[f"{split}/{k}_loss"], style, color)
+              for k, color in zip(("box", "cls", "dfl"), ("C0", "C1", "C2"))
+              for split, style in (("train", "o-"), ("val", "s--")) if f"{split}/{k}_loss" in history]
+    scores = [(col, history[col], "o-") for col in ("precision", "recall", "mAP50", "mAP50-95")]
+    return plot_learning_curves(history["epoch"], losses, scores, title=title, legend_fontsize=7)
 
 
 # ---------------------------------------------------------------------------

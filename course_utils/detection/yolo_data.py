@@ -35,7 +35,7 @@ from typing import Mapping, Sequence
 import numpy as np
 
 from course_utils.core.config import atomic_write
-from course_utils.detection.formats import check_boxes, from_coco, read_yolo_labels, write_yolo_labels
+from course_utils.detection.formats import check_boxes, from_coco, read_yolo_labels, write_yolo_labels, yolo_to_xyxy
 from course_utils.detection.pcb import PCB_CLASSES
 
 __all__ = ["SPLITS", "IMAGE_SUFFIXES", "data_yaml_text", "write_yolo_dataset", "write_yolo_dataset_from_files",
@@ -297,9 +297,8 @@ def augmented_samples(data_yaml, *, imgsz: int = 640, n: int = 4, seed: int = 0,
         item = dataset[i % len(dataset)]
         img = item["img"].numpy().transpose(1, 2, 0).copy()
         h, w = img.shape[:2]
-        xywh = item["bboxes"].numpy().reshape(-1, 4) * np.array([w, h, w, h])
-        boxes = np.concatenate([xywh[:, :2] - xywh[:, 2:] / 2, xywh[:, :2] + xywh[:, 2:] / 2], axis=1)
-        out.append((img, boxes.astype(np.float32), item["cls"].numpy().reshape(-1).astype(np.int64) + 1))
+        boxes = yolo_to_xyxy(item["bboxes"].numpy().reshape(-1, 4), w, h)   # normalised cx cy w h -> pixels
+        out.append((img, boxes, item["cls"].numpy().reshape(-1).astype(np.int64) + 1))
     return out
 
 

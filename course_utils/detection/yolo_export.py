@@ -41,6 +41,7 @@ from typing import Callable
 
 import numpy as np
 
+from course_utils.detection.boxes import cxcywh_to_xyxy
 from course_utils.detection.yolo import INSTALL_HINT, require_ultralytics
 
 __all__ = ["letterbox", "export_onnx", "OnnxDetector", "postprocess", "detect", "compare_predictions",
@@ -166,7 +167,7 @@ def postprocess(out: np.ndarray, *, scale: float, pad: tuple[float, float], shap
     scores = cls_scores[np.arange(len(pred)), labels]
     keep = scores > conf
     cxcywh, labels, scores = pred[keep, :4], labels[keep], scores[keep]
-    boxes = np.concatenate([cxcywh[:, :2] - cxcywh[:, 2:] / 2, cxcywh[:, :2] + cxcywh[:, 2:] / 2], axis=1)
+    boxes = cxcywh_to_xyxy(cxcywh)
     if len(boxes) > 30000:  # ultralytics' max_nms: the highest scores only
         top = np.argsort(-scores, kind="stable")[:30000]
         boxes, labels, scores = boxes[top], labels[top], scores[top]

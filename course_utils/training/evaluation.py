@@ -22,11 +22,10 @@ from typing import Mapping, Sequence
 
 import numpy as np
 import pandas as pd
-import torch
 from sklearn import metrics as skm
 
 from course_utils.training import metrics
-from course_utils.core.checks import check_labels
+from course_utils.core.checks import as_numpy, check_labels
 
 __all__ = ["SCORE_COLUMNS", "run_predictions", "compare_runs", "balanced_indices", "imbalanced_vs_balanced",
            "CollapseCheck", "check_collapse", "collapse_table", "pr_curves", "ranking_report"]
@@ -37,15 +36,6 @@ SCORE_COLUMNS = ("precision", "recall", "f1-score")
 # ---------------------------------------------------------------------------
 # Helpers
 # ---------------------------------------------------------------------------
-def _as_numpy(values, name: str) -> np.ndarray:
-    if torch.is_tensor(values):
-        values = values.detach().cpu().numpy()
-    try:
-        return np.asarray(values)
-    except Exception as exc:  # ragged lists and the like
-        raise TypeError(f"{name} must be array-like; could not convert it ({exc}).") from None
-
-
 def _run_pair(name, run) -> tuple:
     """``(y_true, y_pred)`` from a run given as ``(y_true, y_pred)`` or ``(y_true, y_pred, probs)``."""
     if isinstance(run, (tuple, list)) and len(run) in (2, 3):
@@ -248,7 +238,7 @@ def collapse_table(runs: Mapping, class_names: Sequence[str] | None = None, *, t
 # Ranking metrics: PR curves, average precision, ROC-AUC (one-vs-rest)
 # ---------------------------------------------------------------------------
 def _scores(y_true, probs, class_names) -> tuple[np.ndarray, np.ndarray, list[str]]:
-    p = _as_numpy(probs, "probs").astype(np.float64)
+    p = as_numpy(probs, "probs").astype(np.float64)
     k = "K" if class_names is None else len(class_names)
     if p.ndim != 2 or (class_names is not None and p.shape[1] != len(class_names)):
         raise ValueError(f"probs must have shape (N, {k}) = (samples, classes); got {p.shape}.")

@@ -15,7 +15,32 @@ import pandas as pd
 
 from course_utils.training import evaluation, metrics
 
-__all__ = ["plot_history", "plot_confusion_matrix", "plot_f1_bars", "plot_confusion_grid", "plot_pr_curves"]
+__all__ = ["plot_history", "plot_learning_curves", "plot_confusion_matrix", "plot_f1_bars", "plot_confusion_grid", "plot_pr_curves"]
+
+def plot_learning_curves(epoch, losses: Sequence[tuple], scores: Sequence[tuple], *, title: str | None = None,
+                         legend_fontsize=None):
+    """The two panels of every learning-curve figure: losses (left) and scores in [0, 1] (right).
+
+    ``epoch``: the x values, one per epoch. ``losses`` and ``scores``: curves
+    ``(label, values, fmt)`` or ``(label, values, fmt, color)``, ``values`` one per epoch,
+    ``fmt`` a matplotlib format such as ``"o-"`` (train) or ``"s--"``. The right panel's
+    y axis runs from 0 to 1.02. Used by :func:`plot_history` and ``yolo.plot_yolo_history``.
+    Returns the figure.
+    """
+    fig, (ax_loss, ax_score) = plt.subplots(1, 2, figsize=(10, 3.5))
+    for ax, curves in ((ax_loss, losses), (ax_score, scores)):
+        for label, values, fmt, *color in curves:
+            ax.plot(epoch, values, fmt, label=label, **({"color": color[0]} if color else {}))
+        ax.set_xlabel("epoch")
+        ax.legend(fontsize=legend_fontsize)
+        ax.grid(alpha=0.3)
+    ax_loss.set_ylabel("loss")
+    ax_score.set_ylim(0, 1.02)
+    if title:
+        fig.suptitle(title)
+    fig.tight_layout()
+    return fig
+
 
 def plot_history(history: pd.DataFrame, title: str | None = None):
     """Learning curves from ``engine.fit``'s history: loss (left) and accuracy/macro-F1 (right).
@@ -27,25 +52,11 @@ def plot_history(history: pd.DataFrame, title: str | None = None):
     missing = needed - set(history.columns)
     if missing:
         raise ValueError(f"history is missing the columns {sorted(missing)} (expected engine.fit's history).")
-    fig, (ax_loss, ax_acc) = plt.subplots(1, 2, figsize=(10, 3.5))
-    ax_loss.plot(history["epoch"], history["train_loss"], "o-", label="train")
-    ax_loss.plot(history["epoch"], history["val_loss"], "o-", label="validation")
-    ax_loss.set_xlabel("epoch")
-    ax_loss.set_ylabel("loss")
-    ax_loss.legend()
-    ax_acc.plot(history["epoch"], history["train_acc"], "o-", label="train accuracy")
-    ax_acc.plot(history["epoch"], history["val_acc"], "o-", label="val accuracy")
+    losses = [("train", history["train_loss"], "o-"), ("validation", history["val_loss"], "o-")]
+    scores = [("train accuracy", history["train_acc"], "o-"), ("val accuracy", history["val_acc"], "o-")]
     if "val_macro_f1" in history:
-        ax_acc.plot(history["epoch"], history["val_macro_f1"], "s--", label="val macro-F1")
-    ax_acc.set_xlabel("epoch")
-    ax_acc.set_ylim(0, 1.02)
-    ax_acc.legend()
-    for ax in (ax_loss, ax_acc):
-        ax.grid(alpha=0.3)
-    if title:
-        fig.suptitle(title)
-    fig.tight_layout()
-    return fig
+        scores.append(("val macro-F1", history["val_macro_f1"], "s--"))
+    return plot_learning_curves(history["epoch"], losses, scores, title=title)
 
 
 def plot_confusion_matrix(cm: pd.DataFrame, ax=None, title: str | None = None, fmt: str = ".2f",

@@ -76,9 +76,9 @@ def test_course_packages_all_import():
 
 def test_colab_detection(monkeypatch):
     monkeypatch.delenv("COLAB_RELEASE_TAG", raising=False)
-    assert env.is_colab() is False
+    assert config.in_colab() is False
     monkeypatch.setenv("COLAB_RELEASE_TAG", "release-colab_20260101")
-    assert env.is_colab() is True
+    assert config.in_colab() is True
 
 
 def test_num_workers_is_safe(monkeypatch):
@@ -87,7 +87,7 @@ def test_num_workers_is_safe(monkeypatch):
     monkeypatch.setattr(env.sys, "platform", "win32")
     monkeypatch.setattr(env, "in_notebook", lambda: True)
     assert env.default_num_workers() == 0
-    monkeypatch.setattr(env, "is_colab", lambda: True)
+    monkeypatch.setattr(env.config, "in_colab", lambda: True)
     monkeypatch.setattr(env.sys, "platform", "linux")
     assert env.default_num_workers() == 0
 
@@ -292,7 +292,7 @@ def test_colab_extra_install_pins_only_what_colab_lacks(monkeypatch, tmp_path):
     pins = tmp_path / "c.txt"
     pins.write_text("torch==0.0.1\noptuna==3.6.1\nnumpy==0.0.2\nsome-new-dependency==9.9\n")
     monkeypatch.setattr(env, "CONSTRAINTS_FILE", pins)
-    monkeypatch.setattr(env, "is_colab", lambda: True)
+    monkeypatch.setattr(env.config, "in_colab", lambda: True)
     monkeypatch.setattr(env.importlib.util, "find_spec",
                         lambda name, *a: None if name == "optuna" else object())
     monkeypatch.setattr(env.subprocess, "run", fake_run)

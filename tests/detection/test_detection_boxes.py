@@ -120,3 +120,49 @@ def test_threshold_one_and_boxes_smaller_than_a_pixel():
     tiny = np.array([[0, 0, 0.5, 0.5], [0.25, 0, 0.75, 0.5]])      # areas 0.25 each, overlap 0.125
     np.testing.assert_allclose(bx.box_iou(tiny, tiny), [[1, 1 / 3], [1 / 3, 1]])
     np.testing.assert_allclose(bx.box_iou([[1, 1, 1, 1]], [[1, 1, 1, 1]]), [[0.0]])  # two points: 0, not NaN
+
+
+# ---------------------------------------------------------------------------
+# Corners <-> centre and size: written once in boxes, called by formats, detector, classical, yolo_*
+# ---------------------------------------------------------------------------
+@pytest.mark.parametrize("seed", range(3))
+def test_box_conversions_match_torchvision_for_arrays_and_tensors(seed):
+    xyxy = random_boxes(50, seed)
+    t = torch.from_numpy(xyxy)
+    cxcywh = bx.xyxy_to_cxcywh(xyxy)
+    np.testing.assert_allclose(cxcywh, torchvision.ops.box_convert(t, "xyxy", "cxcywh").numpy(), rtol=1e-12)
+    np.testing.assert_allclose(bx.cxcywh_to_xyxy(cxcywh), xyxy, rtol=1e-12, atol=1e-12)     # round trip
+    back = torchvision.ops.box_convert(torch.from_numpy(cxcywh), "cxcywh", "xyxy").numpy()
+    np.testing.assert_allclose(bx.cxcywh_to_xyxy(cxcywh), back, rtol=1e-12, atol=1e-12)
+    # the same numbers for a tensor (kind and dtype kept), a float32 array and a plain list
+    out = bx.xyxy_to_cxcywh(t.float())
+    assert torch.is_tensor(out) and out.dtype == torch.float32
+    np.testing.assert_allclose(out.numpy(), cxcywh, rtol=1e-5)
+    assert torch.equal(bx.cxcywh_to_xyxy(out), torchvision.ops.box_convert(out, "cxcywh", "xyxy"))
+    assert bx.xyxy_to_cxcywh(xyxy.astype(np.float32)).dtype == np.float32
+    np.testing.assert_allclose(bx.xyxy_to_cxcywh(xyxy.tolist()), cxcywh)
+
+
+def test_box_conversions_by_hand_shapes_and_errors():
+    np.testing.assert_array_equal(bx.xyxy_to_cxcywh([[0, 0, 4, 2]]), [[2, 1, 4, 2]])
+    np.testing.assert_array_equal(bx.cxcywh_to_xyxy([2, 1, 4, 2]), [0, 0, 4, 2])          # one box (4,)
+    assert bx.xyxy_to_cxcywh(np.array([[0, 0, 3, 3]])).dtype == np.float64               # ints -> float64
+    assert bx.cxcywh_to_xyxy(torch.tensor([[2, 1, 4, 2]])).dtype == torch.float64
+    batch = random_boxes(12, 7).reshape(3, 4, 4)                                          # any (..., 4)
+    np.testing.assert_allclose(bx.xyxy_to_cxcywh(batch).reshape(-1, 4), bx.xyxy_to_cxcywh(batch.reshape(-1, 4)))
+    assert bx.xyxy_to_cxcywh(np.zeros((0, 4))).shape == (0, 4)
+    with pytest.raises(ValueError, match=r"shape \(\.\.\., 4\)"):
+        bx.xyxy_to_cxcywh(np.zeros((3, 5)))
+    with pytest.raises(ValueError, match=r"shape \(\.\.\., 4\)"):
+        bx.cxcywh_to_xyxy(torch.zeros(()))
+    with pytest.raises(TypeError, match="must hold numbers"):
+        bx.cxcywh_to_xyxy([["a", 0, 1, 1]])
+
+
+def test_as_boxes_shape_only_mode():
+    # corners=False (cx cy w h, or callers with their own value checks): the shape rule, no order/NaN check
+    np.testing.assert_array_equal(bx.as_boxes([[5, 5, 2, 2]], corners=False), [[5, 5, 2, 2]])
+    assert np.isnan(bx.as_boxes([[0, 0, np.nan, 1]], corners=False)).any()
+    assert bx.as_boxes([], corners=False).shape == (0, 4)
+    with pytest.raises(ValueError, match=r"labels_file must have shape \(N, 4\)"):
+        bx.as_boxes(np.zeros((2, 5)), "labels_file", corners=False)

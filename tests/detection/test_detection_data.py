@@ -8,8 +8,11 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
+import torchvision
 from PIL import Image
 
+from course_utils.detection import boxes as bx
 from course_utils.detection import draw, formats, pcb
 from course_utils.detection import calibration as det_calibration
 from course_utils.detection import twin as det_twin
@@ -315,6 +318,16 @@ def test_yolo_conversion_values_and_exact_round_trip():
         formats.xyxy_to_yolo(np.zeros((3, 5)), 640, 640)
     with pytest.raises(ValueError, match="positive"):
         formats.xyxy_to_yolo(boxes, 0, 640)
+    # the thin wrappers are boxes' conversions, scaled by the image size
+    scale = np.array([640, 480, 640, 480])
+    np.testing.assert_allclose(formats.xyxy_to_yolo(boxes, 640, 480), bx.xyxy_to_cxcywh(boxes.astype(np.float64)) / scale)
+    yolo = formats.xyxy_to_yolo(boxes, 640, 480)
+    np.testing.assert_allclose(formats.yolo_to_xyxy(yolo, 640, 480),
+                               torchvision.ops.box_convert(torch.from_numpy(yolo * scale), "cxcywh", "xyxy").numpy(),
+                               rtol=1e-6)
+    assert formats.yolo_to_xyxy(np.zeros((0, 4)), 640, 480).shape == (0, 4)
+    with pytest.raises(ValueError, match="bad.txt"):                     # check_boxes names the source
+        formats.check_boxes(np.zeros((2, 3)), [1, 1], width=640, height=640, where="bad.txt")
 
 
 def test_yolo_files_round_trip(tmp_path, twin):

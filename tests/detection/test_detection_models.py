@@ -81,6 +81,66 @@ def test_centre_targets_and_decode_round_trip():
         assert p["labels"].tolist() == t["labels"].tolist()
 
 
+def test_targets_decode_and_crops_use_the_box_conversions():
+    import torchvision
+
+    ds = small_set(4)
+    # centre_targets: wh and offset at the centre cell are box_convert's cx cy w h in output cells
+    tg = detector.centre_targets(ds.targets(), image_size=64, out_size=16, num_classes=2)
+    for i, b in enumerate(ds.boxes):
+        cx, cy, w, h = torchvision.ops.box_convert(torch.from_numpy(b / 4), "xyxy", "cxcywh")[0].tolist()
+        iy, ix = int(cy), int(cx)
+        assert tg["mask"][i, iy, ix]
+        np.testing.assert_allclose(tg["wh"][i, :, iy, ix], [w, h])
+        np.testing.assert_allclose(tg["offset"][i, :, iy, ix], [cx - ix, cy - iy], rtol=1e-6)
+    # decode: sub-cell offsets and sizes -> the corners box_convert gives, scaled to the image
+    heat = torch.full((1, 1, 8, 8), -10.0)
+    heat[0, 0, 2, 5] = 10.0
+    wh, off = torch.zeros(1, 2, 8, 8), torch.zeros(1, 2, 8, 8)
+    wh[0, :, 2, 5], off[0, :, 2, 5] = torch.tensor([1.5, 0.75]), torch.tensor([0.25, 0.6])
+    pred = detector.decode({"heatmap": heat, "wh": wh, "offset": off}, image_size=64, score_threshold=0.5)[0]
+    expected = torchvision.ops.box_convert(torch.tensor([[5.25, 2.6, 1.5, 0.75]]), "cxcywh", "xyxy") * 8
+    np.testing.assert_allclose(pred["boxes"], expected.numpy(), rtol=1e-6)
+    # classical.region_crops stacks the planes with detector.prepare_inputs (full size) and cuts
+    # square crops around box_convert's centres
+    x = detector.prepare_inputs(ds, input_size=None)
+    planes = np.stack([ds.images, ds.templates], axis=1).astype(np.float32) / 255
+    assert x.shape == (4, 2, 64, 64) and np.array_equal(x.numpy(), planes)
+    assert detector.prepare_inputs(ds, input_size=32, use_template=False).shape == (4, 1, 32, 32)
+    preds = [{"boxes": b, "labels": np.ones(1, np.int64), "scores": np.ones(1, np.float32)} for b in ds.boxes]
+    cxcywh = torchvision.ops.box_convert(torch.from_numpy(np.concatenate(ds.boxes)), "xyxy", "cxcywh")
+    half = (cxcywh[:, 2:].max(dim=1, keepdim=True).values * 1.5 / 2).clamp(min=8.0)
+    rois = torch.cat([torch.arange(4.0)[:, None], cxcywh[:, :2] - half, cxcywh[:, :2] + half], 1)
+    expected = torchvision.ops.roi_align(x, rois, output_size=16, sampling_ratio=2, aligned=True)
+    torch.testing.assert_close(classical.region_crops(ds, preds, size=16), expected)
+    with pytest.raises(ValueError, match="no templates"):
+        classical.region_crops(DetectionSet(images=ds.images, templates=None, boxes=ds.boxes, labels=ds.labels,
+                                            image_ids=ds.image_ids, source="synthetic"), preds)
+
+
+def test_run_epochs_the_loop_both_detectors_share(capsys):
+    seen = []
+
+    def step(batch):
+        seen.append(batch.tolist())
+        return {"loss": float(sum(batch.tolist())), "part": 1.0}
+
+    history = detector.run_epochs(step, 5, epochs=3, batch_size=2, seed=7, max_steps=5,
+                                  describe=lambda row: f"epoch {row['epoch']}: {row['loss']:.2f}")
+    # the order: one seeded generator, a new permutation each epoch; batch means weighted by size
+    g = torch.Generator().manual_seed(7)
+    orders = [torch.randperm(5, generator=g).split(2) for _ in range(2)]
+    expected = [[b.tolist() for b in order] for order in orders]
+    assert seen == expected[0] + expected[1][:2]                     # stopped after 5 steps
+    assert history["epoch"].tolist() == [1, 2] and list(history.columns) == ["epoch", "loss", "part", "time_s"]
+    assert history["loss"].iloc[0] == pytest.approx(sum(sum(b) * len(b) / 5 for b in expected[0]))
+    assert history["part"].tolist() == pytest.approx([1.0, 4 / 5])
+    assert capsys.readouterr().out.splitlines() == [f"epoch {e}: {v:.2f}" for e, v in zip(history["epoch"],
+                                                                                          history["loss"])]
+    quiet = detector.run_epochs(step, 5, epochs=2, batch_size=5, columns=("loss", "unused"))
+    assert quiet["unused"].tolist() == [0.0, 0.0] and capsys.readouterr().out == ""
+
+
 @pytest.fixture
 def one_thread():
     """Tiny convolutions run fastest on one thread (and several threads thrash on a loaded 2-core machine)."""

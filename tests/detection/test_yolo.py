@@ -322,6 +322,32 @@ def test_compare_predictions_tells_threshold_and_tie_effects_from_disagreement()
                                         min_score=0.1)
 
 
+def test_postprocess_converts_centres_to_corners_like_torchvision():
+    import torch
+    import torchvision
+
+    from course_utils.detection import yolo_export
+
+    rng = np.random.default_rng(0)
+    a, k = 50, 3
+    cxcywh = np.concatenate([rng.uniform(8, 56, (a, 2)), rng.uniform(2, 16, (a, 2))], axis=1)
+    scores = rng.uniform(0, 1, (a, k))
+    out = np.concatenate([cxcywh, scores], axis=1).T.astype(np.float32)            # (4 + K, A)
+    scale, pad, shape = 0.5, (0.0, 8.0), (96, 128)
+    pred = yolo_export.postprocess(out, scale=scale, pad=pad, shape=shape, conf=0.3, iou=0.5)
+    # the same steps written with torchvision: threshold, box_convert, batched NMS, undo the letterbox
+    t = torch.from_numpy(out.T)
+    best, labels = t[:, 4:].max(1)
+    keep = best > 0.3
+    xyxy = torchvision.ops.box_convert(t[keep, :4], "cxcywh", "xyxy")
+    idx = torchvision.ops.batched_nms(xyxy, best[keep], labels[keep], 0.5)
+    expected = ((xyxy[idx] - torch.tensor([0.0, 8.0, 0.0, 8.0])) / scale).clamp(min=0)
+    expected = torch.minimum(expected, torch.tensor([128.0, 96.0, 128.0, 96.0]))
+    assert pred["boxes"].dtype == np.float32 and len(pred["boxes"]) == len(idx) > 0
+    np.testing.assert_allclose(pred["boxes"], expected.numpy(), rtol=1e-6, atol=1e-4)
+    np.testing.assert_array_equal(pred["labels"], labels[keep][idx].numpy() + 1)
+
+
 def test_augmented_samples_show_mosaics(trained):
     plain = yolo_data.augmented_samples(trained["data_yaml"], imgsz=64, n=2, mosaic=0.0, hsv_v=0.0, fliplr=0.0,
                                    translate=0.0, scale=0.0)

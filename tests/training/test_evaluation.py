@@ -138,3 +138,25 @@ def test_ranking_report_absent_class_and_errors():
         ev.ranking_report(y, probs[:, :2], NAMES)
     with pytest.raises(ValueError, match="4 entries but probs has 3 rows"):
         ev.ranking_report(y, probs[:3], NAMES)
+    with pytest.raises(TypeError, match="^probs must be array-like"):
+        ev.ranking_report(y, [[0.9, 0.1], [0.5]], NAMES)
+
+
+def test_as_numpy_one_conversion_for_lists_arrays_and_tensors():
+    import torch
+
+    from course_utils.core.checks import as_numpy
+
+    values = [[1, 2], [3, 4]]
+    expected = np.array(values)
+    for given in (values, expected, torch.tensor(values)):
+        out = as_numpy(given, "x")
+        assert isinstance(out, np.ndarray) and np.array_equal(out, expected)
+    grad = torch.ones(2, 2, requires_grad=True)
+    assert np.array_equal(as_numpy(grad * 2, "x"), np.full((2, 2), 2.0))       # detached, no error
+    assert as_numpy([1, 2], "x", dtype=np.float64).dtype == np.float64
+    assert as_numpy(torch.tensor([1, 2]), "x", dtype=np.float64).dtype == np.float64
+    with pytest.raises(TypeError, match=r"^x must be array-like; could not convert"):
+        as_numpy([[1, 2], [3]], "x")
+    with pytest.raises(TypeError, match=r"^x must hold numbers; could not convert"):
+        as_numpy(["a"], "x", dtype=np.float64, expected="hold numbers")

@@ -39,6 +39,35 @@ def test_gallery_and_distribution():
     plt.close("all")
 
 
+def _curves(fig):
+    """(label, x, y, fmt) of every line, per panel, as the figure shows them."""
+    return [[(line.get_label(), list(line.get_xdata()), list(line.get_ydata()),
+              f"{line.get_marker()}{line.get_linestyle()}") for line in ax.lines] for ax in fig.axes]
+
+
+def test_one_learning_curve_drawing_for_classification_and_yolo():
+    from course_utils.detection import yolo
+
+    fig = plots.plot_learning_curves([1, 2], [("a", [2.0, 1.0], "o-")], [("b", [0.5, 0.6], "s--", "C3")], title="t")
+    assert _curves(fig) == [[("a", [1, 2], [2.0, 1.0], "o-")], [("b", [1, 2], [0.5, 0.6], "s--")]]
+    assert fig.axes[1].lines[0].get_color() == "C3" and fig.axes[1].get_ylim() == (0, 1.02)
+    assert fig.axes[0].get_ylabel() == "loss" and fig._suptitle.get_text() == "t"
+    # plot_history and plot_yolo_history: their columns, through the same two panels
+    hist = pd.DataFrame({"epoch": [1, 2], "train_loss": [1.0, 0.5], "val_loss": [1.1, 0.7],
+                         "train_acc": [0.5, 0.7], "val_acc": [0.4, 0.6]})
+    assert _curves(plots.plot_history(hist)) == [
+        [("train", [1, 2], [1.0, 0.5], "o-"), ("validation", [1, 2], [1.1, 0.7], "o-")],
+        [("train accuracy", [1, 2], [0.5, 0.7], "o-"), ("val accuracy", [1, 2], [0.4, 0.6], "o-")]]
+    runs = pd.DataFrame({"epoch": [1, 2], "train/box_loss": [3.0, 2.0], "val/box_loss": [2.5, 2.0],
+                         "precision": [0.1, 0.3], "recall": [0.2, 0.4], "mAP50": [0.05, 0.25], "mAP50-95": [0.02, 0.1]})
+    fig = yolo.plot_yolo_history(runs)
+    assert _curves(fig) == [
+        [("train box", [1, 2], [3.0, 2.0], "o-"), ("val box", [1, 2], [2.5, 2.0], "s--")],
+        [(c, [1, 2], runs[c].tolist(), "o-") for c in ("precision", "recall", "mAP50", "mAP50-95")]]
+    assert fig.axes[1].get_ylim() == (0, 1.02) and fig.axes[0].get_legend().get_texts()[0].get_fontsize() == 7
+    plt.close("all")
+
+
 def test_history_and_confusion_matrix():
     hist = pd.DataFrame({"epoch": [1, 2], "train_loss": [1.0, 0.5], "val_loss": [1.1, 0.7],
                          "train_acc": [0.5, 0.7], "val_acc": [0.4, 0.6], "val_macro_f1": [0.3, 0.5]})
