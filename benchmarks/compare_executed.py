@@ -25,9 +25,12 @@ VOLATILE = re.compile(
     r"\d\d:\d\d|/tmp/|0x[0-9a-f]+|MiB|MB\b|GB\b|peak|throughput|time_s|per epoch|warm)", re.IGNORECASE)
 
 
+# An absolute path into a run folder (runs/NAME) or the kit: the two runs may live in different checkouts.
+PATH_RE = re.compile(r"(/[\w.-]+)+/(runs/[\w.-]+|course_utils\b)")
+
+
 def cell_texts(executed: Path) -> dict[str, list[str]]:
     """Source of each code cell -> the stable lines it printed (the run folder's path written as <run>)."""
-    run_dir = str(executed.parent.resolve())
     nb = json.loads(executed.read_text(encoding="utf-8"))
     texts: dict[str, list[str]] = {}
     for cell in nb["cells"]:
@@ -37,7 +40,7 @@ def cell_texts(executed: Path) -> dict[str, list[str]]:
         for out in cell.get("outputs", []):
             text = out.get("text") or out.get("data", {}).get("text/plain", "")
             text = "".join(text) if isinstance(text, list) else text
-            text = text.replace(run_dir, "<run>")
+            text = PATH_RE.sub("<run>", text)
             lines += [line.rstrip() for line in text.splitlines() if line.strip() and not VOLATILE.search(line)]
         source = "".join(cell["source"]) if isinstance(cell["source"], list) else cell["source"]
         texts[source] = lines
