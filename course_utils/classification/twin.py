@@ -50,10 +50,10 @@ from course_utils.core.checks import check_size, is_int, largest_remainder
 from course_utils.classification.wafers import CLASS_NAMES, NUM_CLASSES, WM811K_LABELED_COUNTS
 from course_utils.classification.twin_patterns import (NOISE_AREA_EXPONENT, NOISE_AT, NOISE_QUANTILES, NOISE_REF_DIES, PATTERNS, RIM_NOISE_HIGH,
                                  add_background_extras, col)
-from course_utils.classification.twin_lots import WAFERS_PER_LOT, plan_lots
+from course_utils.classification.twin_lots import plan_lots
 from course_utils.classification.wafers import WaferSet, nearest_index
 
-__all__ = ["make_synthetic_wafers", "class_allocation", "PROPORTION_PRESETS", "WAFERS_PER_LOT", "MIN_SIZE"]
+__all__ = ["make_synthetic_wafers", "class_allocation", "PROPORTION_PRESETS", "MIN_SIZE"]
 
 #: Smallest map side accepted: below 16 pixels the patterns are unreadable.
 MIN_SIZE = 16
@@ -431,9 +431,8 @@ def make_synthetic_wafers(
     plan_seq, *chunk_seqs = root.spawn(1 + -(-n // _CHUNK))
     rng = np.random.default_rng(plan_seq)
 
-    labels, grid_h, grid_w, rim, die_size = plan_lots(counts, rng)
-    n_lots = -(-n // WAFERS_PER_LOT)
-    lot_of = np.arange(n) // WAFERS_PER_LOT
+    labels, grid_h, grid_w, rim, die_size, lot_of, wafer_index = plan_lots(counts, rng)
+    n_lots = int(lot_of[-1]) + 1 if n else 0
     family = lot_of * NUM_CLASSES + labels
     likeness = rng.uniform(*_LIKENESS, n_lots)[lot_of]
 
@@ -448,7 +447,7 @@ def make_synthetic_wafers(
         labels=labels,
         class_names=CLASS_NAMES,
         lot=np.array([f"syn-lot-{i + 1:05d}" for i in range(n_lots)])[lot_of],
-        wafer_index=(np.arange(n) % WAFERS_PER_LOT + 1).astype(np.int16),
+        wafer_index=wafer_index,
         die_size=die_size,
         grid_shape=np.stack([grid_h, grid_w], axis=1).astype(np.int32),
         source="synthetic",
