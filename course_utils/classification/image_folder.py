@@ -49,10 +49,10 @@ from course_utils.core.checks import check_int, check_seed, check_size, is_int
 from course_utils.core.config import atomic_write
 from course_utils.classification.surface_photos import PHOTO_CLASSES, render_surface_photo
 
-__all__ = ["SKIPPED_COLUMNS", "BROKEN_KINDS", "check_image_file", "CheckedImageFolder", "ImageFolderReport",
+__all__ = ["BROKEN_KINDS", "check_image_file",
            "load_image_folder", "make_photo_folder", "images_in_memory", "ImageTensorDataset"]
 
-SKIPPED_COLUMNS = ("path", "class", "reason")
+_SKIPPED_COLUMNS = ("path", "class", "reason")
 #: Kinds of broken file :func:`make_photo_folder` writes, in this order, cycling.
 BROKEN_KINDS = ("empty", "truncated", "not an image")
 
@@ -192,7 +192,7 @@ def load_image_folder(root, *, transform=None, target_transform=None, extensions
     finally:
         ImageFile.LOAD_TRUNCATED_IMAGES = previous
 
-    skipped = pd.DataFrame(dataset.skipped, columns=list(SKIPPED_COLUMNS))
+    skipped = pd.DataFrame(dataset.skipped, columns=list(_SKIPPED_COLUMNS))
     kept = pd.Series(dataset.targets, dtype="int64").value_counts().reindex(range(len(dataset.classes)), fill_value=0)
     summary = pd.DataFrame({"class": dataset.classes, "kept": kept.to_numpy()})
     summary["skipped"] = summary["class"].map(skipped["class"].value_counts()).fillna(0).astype("int64")

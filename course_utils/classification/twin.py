@@ -53,12 +53,12 @@ from course_utils.classification.twin_patterns import (NOISE_AREA_EXPONENT, NOIS
 from course_utils.classification.twin_lots import plan_lots
 from course_utils.classification.wafers import WaferSet, nearest_index
 
-__all__ = ["make_synthetic_wafers", "class_allocation", "PROPORTION_PRESETS", "MIN_SIZE"]
+__all__ = ["make_synthetic_wafers", "class_allocation"]
 
 #: Smallest map side accepted: below 16 pixels the patterns are unreadable.
-MIN_SIZE = 16
+_MIN_SIZE = 16
 #: Named class mixes accepted by ``proportions``.
-PROPORTION_PRESETS = ("wm811k", "balanced")
+_PROPORTION_PRESETS = ("wm811k", "balanced")
 
 _CHUNK = 512  # wafers generated together: (512, 64, 64) float32 intermediates of 8 MB stay in cache
 
@@ -106,7 +106,7 @@ def _proportions_vector(proportions) -> np.ndarray:
             vec = np.ones(NUM_CLASSES)
         else:
             raise ValueError(
-                f"proportions={proportions!r} is not a known preset; use one of {PROPORTION_PRESETS}, "
+                f"proportions={proportions!r} is not a known preset; use one of {_PROPORTION_PRESETS}, "
                 "a dict {class name: fraction} or a sequence of 9 fractions."
             )
     else:
@@ -419,7 +419,7 @@ def make_synthetic_wafers(
     array([56, 56, 56, 56, 56, 55, 55, 55, 55])
     """
     # (over 80 lines only because the docstring documents every argument; the body is about 45)
-    out_size = check_size(size, min_size=MIN_SIZE)
+    out_size = check_size(size, min_size=_MIN_SIZE)
     if not is_int(seed) or seed < 0:
         raise ValueError(f"seed={seed!r} must be a non-negative integer.")
     if n_jobs is not None and (not is_int(n_jobs) or n_jobs < 1):

@@ -15,11 +15,11 @@ from matplotlib.colors import ListedColormap
 
 from course_utils.classification.wafers import CLASS_NAMES
 
-__all__ = ["WAFER_COLORS", "WAFER_CMAP", "plot_wafer", "plot_wafers", "wafer_gallery", "plot_class_distribution"]
+__all__ = ["plot_wafer", "plot_wafers", "wafer_gallery", "plot_class_distribution"]
 
 #: Colours of the three die states: off-wafer, good die, defective die.
-WAFER_COLORS = ("#f2f2f2", "#7fb7d9", "#b2182b")
-WAFER_CMAP = ListedColormap(WAFER_COLORS, name="wafer")
+_WAFER_COLORS = ("#f2f2f2", "#7fb7d9", "#b2182b")
+_WAFER_CMAP = ListedColormap(_WAFER_COLORS, name="wafer")
 
 
 def plot_wafer(wafer_map, ax=None, title: str | None = None):
@@ -37,7 +37,7 @@ def plot_wafer(wafer_map, ax=None, title: str | None = None):
         raise ValueError(f"wafer_map must be 2-D (H, W) or encoded (C, H, W); got shape {m.shape}.")
     if ax is None:
         _, ax = plt.subplots(figsize=(2.5, 2.5))
-    ax.imshow(m, cmap=WAFER_CMAP, vmin=0, vmax=2, interpolation="nearest")
+    ax.imshow(m, cmap=_WAFER_CMAP, vmin=0, vmax=2, interpolation="nearest")
     ax.set_xticks([])
     ax.set_yticks([])
     if title:

@@ -24,7 +24,7 @@ import numpy as np
 from course_utils.core.checks import check_size
 
 __all__ = ["CLASS_NAMES", "NUM_CLASSES", "WM811K_LABELED_COUNTS", "OFF_WAFER", "GOOD_DIE", "DEFECT_DIE",
-           "WaferSet", "nearest_index", "map_shapes", "resize_maps", "object_array"]
+           "WaferSet", "nearest_index", "map_shapes", "resize_maps"]
 
 
 #: The 9 WM-811K failure types, in the order used for label indices 0..8.
@@ -217,7 +217,7 @@ def resize_maps(maps, size=64) -> np.ndarray:
         if maps.ndim != 3:
             raise ValueError(f"maps must have shape (N, H, W) or be a sequence of 2-D maps; got {maps.shape}.")
         return _resize_block(maps, out_h, out_w)
-    maps = maps if isinstance(maps, np.ndarray) else object_array(maps)
+    maps = maps if isinstance(maps, np.ndarray) else _object_array(maps)
     shapes = map_shapes(maps)
     uniq, group_of = np.unique(shapes, axis=0, return_inverse=True)
     order = np.argsort(group_of.ravel(), kind="stable")  # wafer indices, grouped by shape
@@ -242,7 +242,7 @@ def _resize_block(stack: np.ndarray, out_h: int, out_w: int) -> np.ndarray:
     return resized.astype(np.uint8, copy=False)
 
 
-def object_array(items) -> np.ndarray:
+def _object_array(items) -> np.ndarray:
     """A 1-D object array holding ``items`` as they are (no broadcasting into one block)."""
     items = list(items)
     arr = np.empty(len(items), dtype=object)
