@@ -24,14 +24,14 @@ from torch import nn
 
 from course_utils.core.config import atomic_write
 
-__all__ = ["BEST_NAME", "LAST_NAME", "HISTORY_NAME", "HISTORY_COLUMNS", "CHECKPOINT_FORMAT", "save_checkpoint", "load_checkpoint",
+__all__ = ["BEST_NAME", "LAST_NAME", "HISTORY_COLUMNS", "save_checkpoint", "load_checkpoint",
            "Progress", "save_epoch", "resume_progress"]
 
-BEST_NAME, LAST_NAME, HISTORY_NAME = "best.pt", "last.pt", "history.csv"
+BEST_NAME, LAST_NAME, _HISTORY_NAME = "best.pt", "last.pt", "history.csv"
 #: Columns of ``FitResult.history`` (and ``history.csv``).
 HISTORY_COLUMNS = ("epoch", "lr", "train_loss", "train_acc", "val_loss", "val_acc", "val_macro_f1",
                    "time_s", "elapsed_s")
-CHECKPOINT_FORMAT = 1
+_CHECKPOINT_FORMAT = 1
 
 
 def _loader_generators(owner) -> list[torch.Generator]:
@@ -153,7 +153,7 @@ def save_epoch(ckpt_dir: Path, state: Progress, model, optimizer, scheduler, sca
     ckpt_dir.mkdir(parents=True, exist_ok=True)
     history = pd.DataFrame(state.rows, columns=HISTORY_COLUMNS)
     checkpoint = {
-        "format": CHECKPOINT_FORMAT, "model_class": type(model).__name__,
+        "format": _CHECKPOINT_FORMAT, "model_class": type(model).__name__,
         "model": model.state_dict(), "optimizer": optimizer.state_dict(),
         "scheduler": scheduler.state_dict() if scheduler is not None else None,
         "scaler": scaler.state_dict(), "rng": _rng_state(train_loader, batch_transform),
@@ -166,7 +166,7 @@ def save_epoch(ckpt_dir: Path, state: Progress, model, optimizer, scheduler, sca
     save_checkpoint(checkpoint, ckpt_dir / LAST_NAME)
     if improved:
         save_checkpoint(checkpoint, ckpt_dir / BEST_NAME)
-    atomic_write(ckpt_dir / HISTORY_NAME, lambda f: f.write(history.to_csv(index=False).encode("utf-8")))
+    atomic_write(ckpt_dir / _HISTORY_NAME, lambda f: f.write(history.to_csv(index=False).encode("utf-8")))
 
 
 def resume_progress(ckpt_dir: Path, model, optimizer, scheduler, scaler, train_loader, batch_transform, *,

@@ -56,11 +56,11 @@ from course_utils.training import checkpoints, fit_checks, metrics
 from course_utils.training.checkpoints import BEST_NAME, HISTORY_COLUMNS, LAST_NAME
 from course_utils.training.models import classifier_head
 
-__all__ = ["HISTORY_COLUMNS", "PER_BATCH_SCHEDULERS", "FitResult", "EvaluationResult",
+__all__ = ["HISTORY_COLUMNS", "FitResult", "EvaluationResult",
            "train_one_epoch", "predict", "evaluate", "fit"]
 
 #: Schedulers that must step after every batch rather than every epoch.
-PER_BATCH_SCHEDULERS = (torch.optim.lr_scheduler.OneCycleLR, torch.optim.lr_scheduler.CyclicLR)
+_PER_BATCH_SCHEDULERS = (torch.optim.lr_scheduler.OneCycleLR, torch.optim.lr_scheduler.CyclicLR)
 
 
 # ---------------------------------------------------------------------------
@@ -374,7 +374,7 @@ def fit(model: nn.Module, train_loader, val_loader, *, loss_fn: Callable, optimi
         env.keep_freed_memory()
     use_amp = bool(amp) and device.type == "cuda"
     scaler = torch.amp.GradScaler("cuda", enabled=use_amp)
-    batch_scheduler = scheduler if isinstance(scheduler, PER_BATCH_SCHEDULERS) else None
+    batch_scheduler = scheduler if isinstance(scheduler, _PER_BATCH_SCHEDULERS) else None
     mode = "min" if monitor.endswith("loss") else "max"
     ckpt_dir = Path(checkpoint_dir) if checkpoint_dir is not None else None
     state = checkpoints.Progress()

@@ -28,10 +28,9 @@ from sklearn import metrics as skm
 from course_utils.training import metrics
 from course_utils.core.checks import check_labels
 
-__all__ = ["SCORE_COLUMNS", "run_predictions", "compare_runs", "balanced_indices", "imbalanced_vs_balanced",
-           "CollapseCheck", "check_collapse", "collapse_table", "pr_curves", "ranking_report"]
+__all__ = ["run_predictions", "compare_runs", "balanced_indices", "imbalanced_vs_balanced", "check_collapse", "collapse_table", "pr_curves", "ranking_report"]
 
-SCORE_COLUMNS = ("precision", "recall", "f1-score")
+_SCORE_COLUMNS = ("precision", "recall", "f1-score")
 
 
 # ---------------------------------------------------------------------------
@@ -72,7 +71,7 @@ def run_predictions(runs: Mapping) -> dict[str, tuple[np.ndarray, np.ndarray]]:
 
 
 def compare_runs(runs: Mapping, class_names: Sequence[str] | None = None, *,
-                 columns: Sequence[str] = SCORE_COLUMNS, digits: int | None = 4) -> pd.DataFrame:
+                 columns: Sequence[str] = _SCORE_COLUMNS, digits: int | None = 4) -> pd.DataFrame:
     """Side-by-side classification reports of several runs.
 
     Parameters
@@ -91,9 +90,9 @@ def compare_runs(runs: Mapping, class_names: Sequence[str] | None = None, *,
     columns = ``MultiIndex`` ``(run, metric)`` in the order of ``runs``.
     """
     runs = _check_runs(runs)
-    bad = [c for c in columns if c not in (*SCORE_COLUMNS, "support")]
+    bad = [c for c in columns if c not in (*_SCORE_COLUMNS, "support")]
     if bad or not columns:
-        raise ValueError(f"columns must be chosen from {(*SCORE_COLUMNS, 'support')}; got {list(columns)}.")
+        raise ValueError(f"columns must be chosen from {(*_SCORE_COLUMNS, 'support')}; got {list(columns)}.")
     tables = {}
     for name, run in runs.items():
         if isinstance(run, pd.DataFrame):
@@ -157,7 +156,7 @@ def imbalanced_vs_balanced(y_true, y_pred, class_names: Sequence[str] | None = N
         raise ValueError(f"y_true and y_pred must have the same length; got {len(y_true)} and {len(y_pred)}.")
     idx = balanced_indices(y_true, n_per_class=n_per_class, seed=seed)
     runs = {"imbalanced test": (y_true, y_pred), "balanced test": (y_true[idx], y_pred[idx])}
-    return compare_runs(runs, class_names, columns=(*SCORE_COLUMNS, "support"), digits=digits)
+    return compare_runs(runs, class_names, columns=(*_SCORE_COLUMNS, "support"), digits=digits)
 
 
 # ---------------------------------------------------------------------------

@@ -10,15 +10,14 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-__all__ = ["REDUCTIONS", "check_reduction", "check_class_vector", "check_logits_targets", "reduce_loss",
-           "ClassLoss"]
+__all__ = ["check_class_vector", "reduce_loss", "ClassLoss"]
 
 #: What ``reduction=`` accepts, as in ``torch.nn.CrossEntropyLoss``.
-REDUCTIONS = ("mean", "sum", "none")
+_REDUCTIONS = ("mean", "sum", "none")
 
-def check_reduction(reduction: str) -> str:
-    if reduction not in REDUCTIONS:
-        raise ValueError(f"reduction={reduction!r} is not one of {REDUCTIONS}.")
+def _check_reduction(reduction: str) -> str:
+    if reduction not in _REDUCTIONS:
+        raise ValueError(f"reduction={reduction!r} is not one of {_REDUCTIONS}.")
     return reduction
 
 
@@ -34,7 +33,7 @@ def check_class_vector(value, name: str, num_classes: int | None) -> torch.Tenso
     return vec
 
 
-def check_logits_targets(logits: torch.Tensor, targets: torch.Tensor, num_classes: int | None = None,
+def _check_logits_targets(logits: torch.Tensor, targets: torch.Tensor, num_classes: int | None = None,
                          ignore_index: int | None = None) -> None:
     """Raise a clear ``ValueError``/``TypeError`` unless ``logits (N, C)`` and ``targets (N,)`` fit.
 
@@ -91,7 +90,7 @@ class ClassLoss(nn.Module):
     def __init__(self, num_classes: int | None, reduction: str, ignore_index: int):
         super().__init__()
         self.num_classes = num_classes
-        self.reduction = check_reduction(reduction)
+        self.reduction = _check_reduction(reduction)
         self.ignore_index = int(ignore_index)
 
     def _prepare(self, logits, targets):
@@ -100,7 +99,7 @@ class ClassLoss(nn.Module):
         Logits are computed in float32 even under mixed precision (AMP), as
         ``nn.CrossEntropyLoss`` does under autocast.
         """
-        check_logits_targets(logits, targets, self.num_classes, self.ignore_index)
+        _check_logits_targets(logits, targets, self.num_classes, self.ignore_index)
         keep = targets != self.ignore_index
         safe_targets = torch.where(keep, targets, torch.zeros_like(targets)).long()
         return logits.float(), safe_targets, keep.float()

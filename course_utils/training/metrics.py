@@ -23,9 +23,9 @@ from sklearn import metrics as skm
 
 from course_utils.core.checks import check_labels
 
-__all__ = ["NORMALIZE_CHOICES", "class_names_or_ids", "macro_f1", "classification_report_df", "confusion_matrix_df"]
+__all__ = ["class_names_or_ids", "macro_f1", "classification_report_df", "confusion_matrix_df"]
 
-NORMALIZE_CHOICES = ("true", "pred", "all", None)
+_NORMALIZE_CHOICES = ("true", "pred", "all", None)
 
 
 def class_names_or_ids(class_names, n_classes: int | None) -> list[str]:
@@ -124,8 +124,8 @@ def confusion_matrix_df(y_true, y_pred, class_names: Sequence[str] | None = None
     DataFrame of shape ``(K, K)``, float64 (int64 for ``normalize=None``), index
     named ``actual`` and columns named ``predicted``.
     """
-    if normalize not in NORMALIZE_CHOICES:
-        raise ValueError(f"normalize must be one of {NORMALIZE_CHOICES}, got {normalize!r}.")
+    if normalize not in _NORMALIZE_CHOICES:
+        raise ValueError(f"normalize must be one of {_NORMALIZE_CHOICES}, got {normalize!r}.")
     y_true, y_pred, names = _check_labels(y_true, y_pred, class_names)
     cm = skm.confusion_matrix(y_true, y_pred, labels=np.arange(len(names)), normalize=normalize)
     return pd.DataFrame(cm, index=pd.Index(names, name="actual"), columns=pd.Index(names, name="predicted"))

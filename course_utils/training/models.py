@@ -26,7 +26,7 @@ from torch.utils.flop_counter import FlopCounterMode
 
 from course_utils.core.checks import is_int
 
-__all__ = ["conv_block", "WaferCNN", "ModelSummary", "model_summary", "GPU_PEAK_TFLOPS", "GPU_UTILISATION",
+__all__ = ["conv_block", "WaferCNN", "model_summary", "GPU_PEAK_TFLOPS", "GPU_UTILISATION",
            "STEP_OVERHEAD_S", "estimate_fit_seconds", "NormedLinear", "classifier_head"]
 
 

@@ -47,7 +47,7 @@ from course_utils.core import pretrained
 from course_utils.core.pretrained import PretrainedWeightsWarning  # noqa: F401  (raised by build_transfer_model; notebooks filter it)
 from course_utils.training.models import classifier_head
 
-__all__ = ["SUPPORTED_MODELS", "MODES", "IMAGENET_MEAN", "IMAGENET_STD", "PretrainedWeightsWarning",
+__all__ = ["SUPPORTED_MODELS", "PretrainedWeightsWarning",
            "WaferInputAdapter", "TransferModel", "replace_head", "build_transfer_model", "param_groups",
            "count_parameters", "parameter_report"]
 
@@ -61,11 +61,11 @@ SUPPORTED_MODELS = (
     "vgg16",
     "mobilenet_v3_small",
 )
-MODES = ("feature_extraction", "fine_tuning")
+_MODES = ("feature_extraction", "fine_tuning")
 
 #: ImageNet channel statistics (RGB) used by every torchvision classification weight.
-IMAGENET_MEAN = (0.485, 0.456, 0.406)
-IMAGENET_STD = (0.229, 0.224, 0.225)
+_IMAGENET_MEAN = (0.485, 0.456, 0.406)
+_IMAGENET_STD = (0.229, 0.224, 0.225)
 
 # ---------------------------------------------------------------------------
 # Input adapter
@@ -103,8 +103,8 @@ class WaferInputAdapter(nn.Module):
         self.normalize = bool(normalize)
         self.interpolation = interpolation
         # non-persistent: the statistics are constants, not part of a checkpoint
-        self.register_buffer("mean", torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1), persistent=False)
-        self.register_buffer("std", torch.tensor(IMAGENET_STD).view(1, 3, 1, 1), persistent=False)
+        self.register_buffer("mean", torch.tensor(_IMAGENET_MEAN).view(1, 3, 1, 1), persistent=False)
+        self.register_buffer("std", torch.tensor(_IMAGENET_STD).view(1, 3, 1, 1), persistent=False)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if x.dim() != 4 or x.shape[1] != self.in_channels:
@@ -174,8 +174,8 @@ class TransferModel(nn.Module):
 
     def set_mode(self, mode: str) -> "TransferModel":
         """Freeze the backbone (``"feature_extraction"``) or train all layers (``"fine_tuning"``)."""
-        if mode not in MODES:
-            raise ValueError(f"mode={mode!r} is not one of {MODES}.")
+        if mode not in _MODES:
+            raise ValueError(f"mode={mode!r} is not one of {_MODES}.")
         self.mode = mode
         for p in self.backbone_parameters():
             p.requires_grad_(mode == "fine_tuning")
@@ -293,8 +293,8 @@ def build_transfer_model(
         raise ValueError(f"unknown model name {name!r}; valid names: {', '.join(SUPPORTED_MODELS)}.")
     if not isinstance(num_classes, (int, np.integer)) or num_classes < 2:
         raise ValueError(f"num_classes must be an integer >= 2; got {num_classes!r}.")
-    if mode not in MODES:
-        raise ValueError(f"mode={mode!r} is not one of {MODES}.")
+    if mode not in _MODES:
+        raise ValueError(f"mode={mode!r} is not one of {_MODES}.")
     if normalize not in ("auto", True, False):
         raise ValueError(f"normalize must be 'auto', True or False; got {normalize!r}.")
 
