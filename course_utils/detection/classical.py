@@ -36,7 +36,7 @@ from torch.utils.data import DataLoader, TensorDataset
 from course_utils.detection.boxes import box_iou
 from course_utils.detection.pcb import PCB_CLASSES
 
-__all__ = ["binarize", "difference_mask", "self_reference_mask", "mask_boxes", "template_boxes", "detect",
+__all__ = ["difference_mask", "self_reference_mask", "mask_boxes", "template_boxes", "detect",
            "class_agnostic", "region_crops", "build_region_classifier", "train_region_classifier",
            "classify_regions"]
 

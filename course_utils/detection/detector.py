@@ -37,7 +37,7 @@ from course_utils.training.models import conv_block
 from course_utils.detection.boxes import batched_nms
 from course_utils.detection.pcb import PCB_CLASSES
 
-__all__ = ["CentreNet", "prepare_inputs", "centre_targets", "centre_loss", "decode", "train_detector", "predict"]
+__all__ = ["CentreNet", "centre_targets", "centre_loss", "decode", "train_detector", "predict"]
 
 
 class CentreNet(nn.Module):

@@ -13,7 +13,7 @@ import numpy as np
 from course_utils.detection.formats import box_table
 from course_utils.detection.pcb import PCB_CLASSES
 
-__all__ = ["CLASS_COLORS", "draw_boxes", "plot_pair", "plot_box_sizes"]
+__all__ = ["draw_boxes", "plot_pair", "plot_box_sizes"]
 
 #: One colour per class id 1..6 (matplotlib's tab10 colours).
 CLASS_COLORS = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b")

@@ -18,7 +18,7 @@ from course_utils.detection import analysis, metrics
 from course_utils.detection.metrics import COCO_IOU_THRESHOLDS
 from course_utils.detection.pcb import PCB_CLASSES
 
-__all__ = ["DetectionReport", "evaluate_detections"]
+__all__ = ["evaluate_detections"]
 
 
 class DetectionReport:

@@ -39,10 +39,10 @@ from course_utils.detection.classical import difference_mask
 from course_utils.detection.pcb import PCB_CLASSES, DetectionSet
 
 __all__ = [
-    "check_mask", "check_class_ids", "derive_instance_mask", "derive_masks", "mask_statistics", "mask_summary",
+    "check_mask", "derive_instance_mask", "derive_masks", "mask_statistics", "mask_summary",
     "semantic_mask", "stray_difference", "synthetic_pcb_masks", "write_label_png", "read_label_png", "rle_encode",
     "rle_decode",
-    "mask_to_polygons", "polygons_to_mask", "check_polygon", "yolo_seg_lines", "read_yolo_seg_labels",
+    "mask_to_polygons", "polygons_to_mask", "yolo_seg_lines", "read_yolo_seg_labels",
     "write_yolo_seg_dataset",
 ]
 
@@ -64,7 +64,7 @@ def check_mask(mask, shape, *, where: str = "mask") -> np.ndarray:
     return arr.astype(np.uint8, copy=False)
 
 
-def check_class_ids(labels, n_classes: int = len(PCB_CLASSES), *, where: str = "labels") -> np.ndarray:
+def _check_class_ids(labels, n_classes: int = len(PCB_CLASSES), *, where: str = "labels") -> np.ndarray:
     """``int64 (k,)`` class ids, each in 1..``n_classes``, or ``ValueError`` naming ``where`` and the bad id."""
     arr = np.asarray(labels).reshape(-1)
     if arr.size and not np.all(np.equal(np.mod(arr, 1), 0)):
@@ -77,7 +77,7 @@ def check_class_ids(labels, n_classes: int = len(PCB_CLASSES), *, where: str = "
     return arr
 
 
-def check_polygon(polygon, *, where: str = "polygon") -> np.ndarray:
+def _check_polygon(polygon, *, where: str = "polygon") -> np.ndarray:
     """``float64 (m, 2)`` x, y points (m >= 3) from a flat ``[x1, y1, ...]`` list or an ``(m, 2)`` array."""
     arr = np.asarray(polygon, dtype=np.float64)
     if arr.ndim == 1:
@@ -147,7 +147,7 @@ def derive_masks(ds: DetectionSet, *, threshold: int = 128, open_size: int = 2) 
     out = np.zeros(ds.images.shape, dtype=np.uint8)
     for i in range(len(ds)):
         where = f"pair {ds.image_ids[i]}"
-        check_class_ids(ds.labels[i], len(ds.class_names), where=where)
+        _check_class_ids(ds.labels[i], len(ds.class_names), where=where)
         out[i] = derive_instance_mask(ds.images[i], ds.templates[i], ds.boxes[i], threshold=threshold,
                                       open_size=open_size, where=where)
     return out
@@ -156,7 +156,7 @@ def derive_masks(ds: DetectionSet, *, threshold: int = 128, open_size: int = 2) 
 def semantic_mask(instances, labels, *, where: str = "mask") -> np.ndarray:
     """Label image ``uint8 (H, W)`` (class id 1..6, 0 background) from an instance image and its ``labels``."""
     inst = np.asarray(instances)
-    labels = check_class_ids(labels, where=where)
+    labels = _check_class_ids(labels, where=where)
     if inst.size and inst.max() > len(labels):
         raise ValueError(f"{where}: instance id {int(inst.max())} has no label ({len(labels)} labels).")
     lut = np.concatenate([[0], labels]).astype(np.uint8)
@@ -278,7 +278,7 @@ def polygons_to_mask(polygons: Sequence, shape, *, where: str = "polygons") -> n
     """``uint8 (H, W)`` 0/1: the filled polygons (each ``(m, 2)`` x, y pixel points or a flat list, m >= 3)."""
     h, w = (int(s) for s in shape[:2])
     out = np.zeros((h, w), dtype=np.uint8)
-    pts = [np.round(check_polygon(p, where=f"{where}[{k}]")).astype(np.int32) for k, p in enumerate(polygons)]
+    pts = [np.round(_check_polygon(p, where=f"{where}[{k}]")).astype(np.int32) for k, p in enumerate(polygons)]
     if pts:
         cv2.fillPoly(out, pts, 1)
         cv2.polylines(out, pts, True, 1)  # the boundary pixels themselves belong to the shape
@@ -289,7 +289,7 @@ def yolo_seg_lines(instances, labels, *, where: str = "mask") -> list[str]:
     """YOLO segmentation label lines ``"c x1 y1 x2 y2 ..."`` (``c = id - 1``, points / image size) of an
     instance image; an instance in several pieces gives one line per piece; empty instances are skipped."""
     inst = np.asarray(instances)
-    labels = check_class_ids(labels, where=where)
+    labels = _check_class_ids(labels, where=where)
     h, w = inst.shape
     lines = []
     for j, lab in enumerate(labels):
@@ -310,8 +310,8 @@ def read_yolo_seg_labels(path, width: int, height: int, *, n_classes: int = len(
         if not fields:
             continue
         where = f"{path}, line {n}"
-        cls = check_class_ids([int(fields[0]) + 1], n_classes, where=where)[0]
-        pts = check_polygon([float(v) for v in fields[1:]], where=where)
+        cls = _check_class_ids([int(fields[0]) + 1], n_classes, where=where)[0]
+        pts = _check_polygon([float(v) for v in fields[1:]], where=where)
         labels.append(cls)
         polys.append(pts * np.array([width, height]) - 0.5)
     return np.asarray(labels, dtype=np.int64), polys

@@ -43,8 +43,8 @@ from course_utils.detection.matching import check_detections, label_names, match
 from course_utils.detection.pcb import PCB_CLASSES
 
 __all__ = [
-    "COCO_IOU_THRESHOLDS", "AP_METHODS", "DEEPPCB_IOU",
-    "check_detections", "match_predictions", "precision_recall_from_matches",
+    "COCO_IOU_THRESHOLDS", "DEEPPCB_IOU",
+    "match_predictions", "precision_recall_from_matches",
     "interpolated_average_precision", "average_precision", "ap_table", "map_summary",
     "pr_curves", "precision_recall_table", "deeppcb_table",
     "tables_to_lists", "match_detections", "average_precision_at_iou", "detection_ap_table",
@@ -52,14 +52,14 @@ __all__ = [
 
 #: COCO's IoU thresholds 0.50, 0.55, ..., 0.95 (the "50-95" of mAP50-95).
 COCO_IOU_THRESHOLDS = tuple(np.round(np.linspace(0.5, 0.95, 10), 2).tolist())
-AP_METHODS = ("101", "all")
+_AP_METHODS = ("101", "all")
 #: DeepPCB's rule: a detection counts if IoU > 0.33 with a box of the same class.
 DEEPPCB_IOU = 0.33
 
 
 def _check_method(method: str) -> None:
-    if method not in AP_METHODS:
-        raise ValueError(f"method={method!r} is not one of {AP_METHODS} ('101' = COCO, 'all' = VOC all-point).")
+    if method not in _AP_METHODS:
+        raise ValueError(f"method={method!r} is not one of {_AP_METHODS} ('101' = COCO, 'all' = VOC all-point).")
 
 
 def match_predictions(predictions, targets, *, iou_threshold: float = 0.5, strict: bool = False) -> pd.DataFrame:

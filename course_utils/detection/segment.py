@@ -26,7 +26,7 @@ from course_utils.core.checks import check_int
 from course_utils.core.env import get_device
 from course_utils.detection.pcb import PCB_CLASSES
 
-__all__ = ["UNet", "pair_inputs", "dice_loss", "CEDiceLoss", "confusion", "segmentation_scores", "mean_iou",
+__all__ = ["UNet", "pair_inputs", "dice_loss", "CEDiceLoss", "segmentation_scores",
            "binary_iou", "crop_sampler", "array_sampler", "train_segmenter", "predict_segmenter", "SEG_CLASSES",
            "yolo_seg_label_images", "build_yolo_seg"]
 
@@ -131,7 +131,7 @@ def _labels(a, name: str) -> np.ndarray:
     return arr.astype(np.int64, copy=False)
 
 
-def confusion(pred, target, n_classes: int) -> np.ndarray:
+def _confusion(pred, target, n_classes: int) -> np.ndarray:
     """``int64 (K, K)`` pixel confusion matrix, rows = true class, columns = predicted class."""
     p, t = _labels(pred, "pred"), _labels(target, "target")
     if p.shape != t.shape:
@@ -147,7 +147,7 @@ def segmentation_scores(pred, target, n_classes: int, class_names: Sequence[str]
     """Per class: ``pixels`` (true), ``predicted``, ``IoU = TP / (TP + FP + FN)``, ``Dice = 2 TP / (2 TP + FP + FN)``
     (NaN for a class absent from both). ``df.attrs`` holds ``mean_iou`` (defect classes 1..K-1, NaN skipped),
     ``mean_dice`` and ``pixel_accuracy`` (all pixels: high even when every defect is missed)."""
-    cm = confusion(pred, target, n_classes)
+    cm = _confusion(pred, target, n_classes)
     tp = np.diag(cm).astype(np.float64)
     fp, fn = cm.sum(0) - tp, cm.sum(1) - tp
     with np.errstate(invalid="ignore", divide="ignore"):
@@ -159,11 +159,6 @@ def segmentation_scores(pred, target, n_classes: int, class_names: Sequence[str]
                     mean_dice=float(np.nanmean(dice[1:])) if np.isfinite(dice[1:]).any() else float("nan"),
                     pixel_accuracy=float(tp.sum() / max(cm.sum(), 1)))
     return df
-
-
-def mean_iou(pred, target, n_classes: int) -> float:
-    """Mean IoU over the defect classes 1..K-1 present in ``pred`` or ``target``."""
-    return segmentation_scores(pred, target, n_classes).attrs["mean_iou"]
 
 
 def binary_iou(pred, target) -> float:

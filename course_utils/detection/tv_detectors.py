@@ -25,7 +25,7 @@ from course_utils.core.pretrained import (PretrainedWeightsWarning, cached_weigh
                           read_weights_file, resolve_weights)
 from course_utils.detection.pcb import PCB_CLASSES
 
-__all__ = ["DETECTORS", "build_detector", "to_model_inputs", "fit_detector", "predict"]
+__all__ = ["DETECTORS", "build_detector", "fit_detector", "predict"]
 
 #: Supported models and the attribute path of the part of the head that depends on the class count.
 DETECTORS = {

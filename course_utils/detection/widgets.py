@@ -20,7 +20,7 @@ from course_utils.detection.analysis import image_outcomes
 from course_utils.detection.metrics import precision_recall_table
 from course_utils.detection.pcb import PCB_CLASSES
 
-__all__ = ["COLOURS", "threshold_view", "threshold_tool", "contrasting_thresholds"]
+__all__ = ["threshold_view", "threshold_tool", "contrasting_thresholds"]
 
 #: Box colours: true positive, false positive, missed ground truth (false negative).
 COLOURS = {"TP": "tab:green", "FP": "tab:red", "FN": "tab:orange"}

@@ -36,9 +36,9 @@ import pandas as pd
 from course_utils.core import config
 from course_utils.detection.pcb import PCB_CLASSES
 
-__all__ = ["MAP_TOLERANCE", "INSTALL_HINT", "COURSE_YOLOV8_TABLE", "require_ultralytics", "offline_environment",
-           "resolve_yolo_weights", "build_yolo", "ultralytics_device", "YoloRun", "train_yolo",
-           "results_to_predictions", "predict_yolo", "ValidationResult", "validate_yolo", "ultralytics_map",
+__all__ = ["MAP_TOLERANCE", "INSTALL_HINT", "COURSE_YOLOV8_TABLE", "require_ultralytics",
+           "build_yolo", "ultralytics_device", "train_yolo",
+           "results_to_predictions", "predict_yolo", "validate_yolo", "ultralytics_map",
            "read_results_csv", "plot_yolo_history", "model_info", "save_run"]
 
 #: Largest |kit - ultralytics| accepted for mAP50 and mAP50-95 on the same predictions. The matching

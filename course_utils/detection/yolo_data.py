@@ -38,8 +38,8 @@ from course_utils.core.config import atomic_write
 from course_utils.detection.formats import check_boxes, from_coco, read_yolo_labels, write_yolo_labels
 from course_utils.detection.pcb import PCB_CLASSES
 
-__all__ = ["SPLITS", "IMAGE_SUFFIXES", "data_yaml_text", "write_yolo_dataset", "write_yolo_dataset_from_files",
-           "read_yolo_split", "read_data_yaml", "augmented_samples", "plot_augmented", "fresh_split_dirs", "png_writer"]
+__all__ = ["data_yaml_text", "write_yolo_dataset", "write_yolo_dataset_from_files",
+           "read_yolo_split", "augmented_samples", "plot_augmented", "fresh_split_dirs", "png_writer"]
 
 #: Split names ultralytics reads from data.yaml (``test`` is optional).
 SPLITS = ("train", "val", "test")

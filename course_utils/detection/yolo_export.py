@@ -44,7 +44,7 @@ import numpy as np
 from course_utils.detection.yolo import INSTALL_HINT, require_ultralytics
 
 __all__ = ["letterbox", "export_onnx", "OnnxDetector", "postprocess", "detect", "compare_predictions",
-           "onnx_agreement", "time_per_call", "onnx_providers"]
+           "onnx_agreement", "time_per_call"]
 
 
 def _require(module: str):
