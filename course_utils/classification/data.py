@@ -86,7 +86,8 @@ def load_wafer_data(
     -------
     WaferSet
         ``maps`` ``uint8 (N, H, W)`` in {0, 1, 2}, ``labels`` ``int64 (N,)``.
-    """
+
+    Taught in: 01_dataset_exploration"""
     if not isinstance(source, str) or source.strip().lower().replace("-", "") not in config.DATA_SOURCES:
         raise ValueError(f"source={source!r} is not one of {config.DATA_SOURCES}.")
     source = source.strip().lower().replace("-", "")
@@ -134,7 +135,8 @@ def encode_maps(maps: torch.Tensor, encoding: str = "onehot") -> torch.Tensor:
     -------
     torch.Tensor
         ``float32`` ``(N, C, H, W)`` (or ``(C, H, W)`` for a single map).
-    """
+
+    Taught in: 03_cnn_design"""
     if encoding not in _ENCODINGS:
         raise ValueError(f"encoding={encoding!r} is not one of {sorted(_ENCODINGS)}.")
     single = maps.dim() == 2
@@ -268,7 +270,8 @@ def make_loader(
     DataLoader yielding whole batches ``(x, y)``; its ``rng_generators`` attribute
     lists the ``torch.Generator`` that orders the samples (``engine.fit`` stores and
     restores it in checkpoints).
-    """
+
+    Taught in: 02_augmentation"""
     if not isinstance(batch_size, (int, np.integer)) or batch_size < 1:
         raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}.")
     if len(dataset) == 0:

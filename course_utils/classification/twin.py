@@ -136,7 +136,8 @@ def class_allocation(n_samples: int = 2000, *, proportions="wm811k", class_count
     -------
     np.ndarray
         ``int64`` ``(9,)`` counts in the order of ``wafers.CLASS_NAMES``.
-    """
+
+    Used by: solutions/12_project1_capstone_solutions, tests/test_synthetic.py"""
     if class_counts is not None:
         counts = _per_class_vector(class_counts, "class_counts")
         if not np.all(counts == np.round(counts)):
@@ -417,7 +418,8 @@ def make_synthetic_wafers(
     >>> ws = make_synthetic_wafers(500, proportions="balanced", seed=1)
     >>> ws.class_counts()
     array([56, 56, 56, 56, 56, 55, 55, 55, 55])
-    """
+
+    Taught in: 10_cnn_interpretability"""
     # (over 80 lines only because the docstring documents every argument; the body is about 45)
     out_size = check_size(size, min_size=_MIN_SIZE)
     if not is_int(seed) or seed < 0:

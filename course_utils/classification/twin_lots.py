@@ -115,7 +115,8 @@ def plan_lots(counts: np.ndarray, rng) -> tuple[np.ndarray, ...]:
     product of one of its wafers, drawn at random. Returns per wafer ``labels`` (int64), ``grid_h``,
     ``grid_w`` (int), ``rim`` (float), ``die_size`` (``float32``, dies on the wafer), ``lot_of``
     (int64, the lot's number from 0) and ``wafer_index`` (``int16``, 1..25 within the lot).
-    """
+
+    Used by: course_utils.classification.twin"""
     run_class, run_len = _class_runs(counts, rng)
     prod_h, prod_w, prod_rim, chance = _catalogue(rng)
     run_product = np.empty(len(run_class), dtype=np.int64)

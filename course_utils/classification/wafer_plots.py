@@ -27,7 +27,8 @@ def plot_wafer(wafer_map, ax=None, title: str | None = None):
 
     Also accepts an encoded model input: ``(3, H, W)`` one-hot or ``(1, H, W)``
     single-channel tensors/arrays are decoded back to die states.
-    """
+
+    Taught in: 01_dataset_exploration"""
     m = np.asarray(wafer_map.detach().cpu() if hasattr(wafer_map, "detach") else wafer_map)
     if m.ndim == 3 and m.shape[0] == 3:
         m = m.argmax(axis=0)
@@ -46,7 +47,9 @@ def plot_wafer(wafer_map, ax=None, title: str | None = None):
 
 
 def plot_wafers(maps: Sequence, titles: Sequence[str] | None = None, ncols: int = 8, size: float = 1.6):
-    """Draw several wafer maps in a grid; returns the figure."""
+    """Draw several wafer maps in a grid; returns the figure.
+
+    Taught in: 02_augmentation"""
     n = len(maps)
     if n == 0:
         raise ValueError("plot_wafers got no maps to draw.")
@@ -68,7 +71,8 @@ def wafer_gallery(maps, labels, class_names: Sequence[str] = CLASS_NAMES, per_cl
 
     ``maps`` may be a fixed-size array ``(N, H, W)`` or an object array of maps
     of different sizes (raw WM-811K). Classes without examples show an empty row.
-    """
+
+    Taught in: 01_dataset_exploration"""
     labels = np.asarray(labels)
     if len(maps) != len(labels):
         raise ValueError(f"maps has {len(maps)} entries but labels has {len(labels)}.")
@@ -94,7 +98,9 @@ def wafer_gallery(maps, labels, class_names: Sequence[str] = CLASS_NAMES, per_cl
 
 def plot_class_distribution(counts, class_names: Sequence[str] = CLASS_NAMES, log: bool = True,
                             ax=None, title: str | None = None):
-    """Bar chart of samples per class with the percentage written on each bar."""
+    """Bar chart of samples per class with the percentage written on each bar.
+
+    Taught in: 01_dataset_exploration"""
     counts = np.asarray(counts, dtype=float)
     if counts.shape != (len(class_names),):
         raise ValueError(f"counts must have one entry per class ({len(class_names)}); got shape {counts.shape}.")

@@ -148,7 +148,9 @@ class _EmptyBlockManager:
 
 
 def file_sha256(path, chunk_size: int = 1 << 24) -> str:
-    """Hex SHA-256 of a file, read in chunks of ``chunk_size`` bytes (never whole)."""
+    """Hex SHA-256 of a file, read in chunks of ``chunk_size`` bytes (never whole).
+
+    Used by: benchmarks/bench_data.py, tests/test_wm811k.py"""
     digest = hashlib.sha256()
     with open(path, "rb") as f:
         while chunk := f.read(chunk_size):
@@ -250,7 +252,8 @@ def load_wm811k(path=None, *, trust: bool = False, keep_unlabeled: bool = False)
         unicode arrays; ``wafer_index`` ``int16``; ``die_size`` ``float32``;
         ``grid_shape`` ``int32 (N, 2)``; ``info`` holds ``sha256``, ``path``
         and ``n_rows`` (rows in the file).
-    """
+
+    Used by: tests/test_data.py, tests/test_wm811k.py"""
     if not isinstance(trust, bool) or not isinstance(keep_unlabeled, bool):
         raise TypeError("trust and keep_unlabeled must be True or False.")
     path = _resolve_wm811k_path(path)
@@ -319,7 +322,8 @@ def save_cache(ws: WaferSet, file, *, meta: dict) -> Path:
 
     Strings are stored as fixed-width unicode arrays; ``meta`` (JSON-serialisable)
     is stored beside them and returned by :func:`_read_cache`.
-    """
+
+    Used by: benchmarks/bench_data.py"""
     if not ws.is_fixed_size:
         raise ValueError("Only fixed-size WaferSets can be cached; resize the maps first (wafers.resize_maps).")
     arrays = {name: getattr(ws, name) for name in _CACHE_ARRAYS if getattr(ws, name) is not None}
@@ -353,7 +357,9 @@ def _cache_is_valid(meta: dict, *, stamp: dict | None, size, keep_unlabeled: boo
 
 
 def load_wm811k_fixed(path, *, size, trust: bool, keep_unlabeled: bool, cache: bool, verbose: bool) -> WaferSet:
-    """The fixed-size WM-811K set, from the cache when it is valid, else converted (and cached)."""
+    """The fixed-size WM-811K set, from the cache when it is valid, else converted (and cached).
+
+    Used by: course_utils.classification.data"""
     src = None if path is None else Path(path).expanduser()
     if src is not None and src.is_dir():
         src = src / WM811K_FILENAME

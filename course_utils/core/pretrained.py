@@ -37,7 +37,8 @@ def host_reachable(url: str, timeout: float = _CONNECT_TIMEOUT_S) -> bool:
 
     Runs in a daemon thread so that even a stuck DNS lookup cannot hold the
     caller for more than about ``timeout`` seconds.
-    """
+
+    Taught in: 19_defect_segmentation"""
     target = urllib.request.getproxies().get("https") or url
     parsed = urllib.parse.urlparse(target if "://" in target else f"http://{target}")
     host, port = parsed.hostname, parsed.port or (443 if parsed.scheme == "https" else 80)

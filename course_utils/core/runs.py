@@ -79,7 +79,8 @@ def write_run_json(run_dir, *, kind: str, title: str, settings: dict, environmen
     ``extra`` may hold ``grid``, ``seeds``, ``test_sets``, ``reference``,
     ``comparisons`` and ``sections`` (see the module docstring). Values that
     JSON cannot hold (paths, devices) are written as strings. Returns the path.
-    """
+
+    Taught in: 12_project1_capstone"""
     if status not in ("complete", "running"):
         raise ValueError(f"status must be 'complete' or 'running'; got {status!r}.")
     doc = {"format": _RUN_FORMAT, "kind": kind, "title": title, "status": status,
@@ -95,7 +96,8 @@ def score_rows(report: pd.DataFrame, **keys) -> pd.DataFrame:
     ``keys`` are the values of :data:`SCORE_KEYS` (protocol, train_set, model,
     seed, test_set). The report's accuracy row keeps sklearn's layout
     (accuracy in every score column).
-    """
+
+    Taught in: 12_project1_capstone"""
     missing = [k for k in SCORE_KEYS if k not in keys]
     if missing:
         raise ValueError(f"score_rows needs the keys {list(SCORE_KEYS)}; missing {missing}.")

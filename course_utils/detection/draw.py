@@ -26,7 +26,8 @@ def draw_boxes(image, boxes, labels, scores=None, class_names: Sequence[str] = P
     ``boxes`` ``(k, 4)`` ``x1 y1 x2 y2`` pixels, ``labels`` ``(k,)`` class ids 1..;
     ``scores`` ``(k,)`` (optional) are printed after the class name. ``color`` is one
     colour for every box (default: the class colours). Returns the axes.
-    """
+
+    Taught in: 13_pcb_detection_data"""
     import matplotlib.pyplot as plt
     from matplotlib.patches import Rectangle
 
@@ -56,7 +57,9 @@ def draw_boxes(image, boxes, labels, scores=None, class_names: Sequence[str] = P
 
 def plot_pair(dataset, index: int, axes=None, show_diff: bool = True):
     """Test image with its boxes, the template and (``show_diff``) their difference, side by side.
-    Returns the axes array."""
+    Returns the axes array.
+
+    Taught in: 13_pcb_detection_data"""
     import matplotlib.pyplot as plt
 
     if not 0 <= index < len(dataset):
@@ -83,7 +86,9 @@ def plot_pair(dataset, index: int, axes=None, show_diff: bool = True):
 
 def plot_box_sizes(dataset, ax=None, bins=None, by: str = "class"):
     """Histogram of box sizes (``sqrt(width * height)`` in pixels), one step curve per class
-    (``by="class"``) or one for all boxes (``by="all"``). Returns the axes."""
+    (``by="class"``) or one for all boxes (``by="all"``). Returns the axes.
+
+    Taught in: 13_pcb_detection_data"""
     import matplotlib.pyplot as plt
 
     if by not in ("class", "all"):

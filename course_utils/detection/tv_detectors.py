@@ -44,7 +44,8 @@ def build_detector(name: str = "fasterrcnn_mobilenet_v3_large_fpn", *, weights="
     ``weights``: ``"DEFAULT"`` or a weights name (COCO), a path to a ``.pth`` state
     dict, or ``None`` (random init). The class-dependent head is always new.
     The head has ``num_classes + 1`` outputs: label ids 1..K index them directly.
-    """
+
+    Taught in: 15_detector_from_scratch"""
     if name not in DETECTORS:
         raise ValueError(f"name={name!r} is not supported; choose one of {sorted(DETECTORS)}.")
     head = DETECTORS[name]
@@ -84,7 +85,9 @@ def to_model_inputs(ds, index, device) -> tuple[list, list]:
 
 def fit_detector(model, ds, *, epochs: int = 1, batch_size: int = 4, lr: float = 1e-3, device="cpu",
                  max_steps: int | None = None, seed: int = 0, verbose: bool = True) -> pd.DataFrame:
-    """Train with AdamW (torchvision returns the loss dict itself in training mode); history per epoch."""
+    """Train with AdamW (torchvision returns the loss dict itself in training mode); history per epoch.
+
+    Taught in: 15_detector_from_scratch"""
     torch.manual_seed(seed)
     model.to(device).train()
     opt = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=lr, weight_decay=1e-4)
@@ -112,7 +115,9 @@ def fit_detector(model, ds, *, epochs: int = 1, batch_size: int = 4, lr: float =
 
 @torch.no_grad()
 def predict(model, ds, *, device="cpu", batch_size: int = 4) -> list[dict]:
-    """The kit's prediction dicts (NumPy, ids 1..K) for every image of ``ds``."""
+    """The kit's prediction dicts (NumPy, ids 1..K) for every image of ``ds``.
+
+    Taught in: 15_detector_from_scratch"""
     model.to(device).eval()
     out = []
     for start in range(0, len(ds), batch_size):

@@ -419,7 +419,8 @@ def generate_pairs(n: int, *, size: int = 640, seed=0, n_jobs: int | None = None
     ``x1, y1, x2, y2`` (pixels) and ``int64 (k,)`` class ids 1..6. With ``masks=True`` a
     fifth item, ``uint8 (n, size, size)`` instance images: ``j`` (1..k) at the exact pixels
     defect ``j - 1`` changed, 0 elsewhere (the other outputs are the same as without it).
-    """
+
+    Used by: course_utils.detection.masks, tests/test_masks.py"""
     children = np.random.SeedSequence(seed).spawn(n)
     images = np.empty((n, size, size), dtype=np.uint8)
     temps = np.empty((n, size, size), dtype=np.uint8)
@@ -452,7 +453,8 @@ def make_synthetic_pcb(n_pairs: int, *, size: int = 640, seed=0, n_jobs: int | N
     boxes per image at the exact extent of each drawn defect plus a margin, ids
     ``"syn-000001"``..., ``source="synthetic"``. The same ``seed`` (an int or a
     sequence of ints) gives identical arrays; ``n_jobs`` threads do not change them.
-    """
+
+    Taught in: 13_pcb_detection_data"""
     if not isinstance(n_pairs, (int, np.integer)) or n_pairs < 1:
         raise ValueError(f"n_pairs={n_pairs!r} must be a positive integer.")
     if not isinstance(size, (int, np.integer)) or size < 128:

@@ -32,7 +32,8 @@ def threshold_view(image, prediction: dict, target: dict, *, score_threshold: fl
 
     ``image``: ``uint8 (H, W)``. Returns :func:`analysis.image_outcomes`'s dict plus
     ``ax``; the title shows P, R and F of this image.
-    """
+
+    Taught in: 16_detection_evaluation"""
     out = image_outcomes(prediction, target, score_threshold=score_threshold, iou_threshold=iou_threshold)
     if ax is None:
         _, ax = plt.subplots(figsize=(6, 6))
@@ -55,7 +56,9 @@ def threshold_view(image, prediction: dict, target: dict, *, score_threshold: fl
 
 def threshold_tool(images, predictions: Sequence[dict], targets: Sequence[dict], *,
                    class_names: Sequence[str] = PCB_CLASSES):
-    """Jupyter widget: image index, confidence and IoU sliders; also prints the whole set's P, R, F."""
+    """Jupyter widget: image index, confidence and IoU sliders; also prints the whole set's P, R, F.
+
+    Taught in: 16_detection_evaluation"""
     import ipywidgets as w
 
     if not (len(images) == len(predictions) == len(targets)):
@@ -84,7 +87,8 @@ def contrasting_thresholds(predictions: Sequence[dict], low: float = 0.2, high: 
     higher threshold drops it. The image with the most such boxes is chosen. When no image has one,
     ``low`` and ``high`` move to the 25th and 75th percentile of all scores and the image is chosen again.
     Raises ``ValueError`` when no box scores in between (no predictions, or every score the same).
-    """
+
+    Taught in: 16_detection_evaluation"""
     if not low < high:
         raise ValueError(f"low ({low}) must be below high ({high}); e.g. low=0.2, high=0.7.")
     scores = [np.asarray(p["scores"], dtype=float).reshape(-1) for p in predictions]

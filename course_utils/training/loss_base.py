@@ -22,7 +22,9 @@ def _check_reduction(reduction: str) -> str:
 
 
 def check_class_vector(value, name: str, num_classes: int | None) -> torch.Tensor | None:
-    """A per-class vector (weights, alpha) as ``float32 (C,)``, or None."""
+    """A per-class vector (weights, alpha) as ``float32 (C,)``, or None.
+
+    Used by: course_utils.training.losses"""
     if value is None:
         return None
     vec = torch.as_tensor(value, dtype=torch.float32).detach().cpu().flatten()
@@ -73,7 +75,9 @@ def _check_logits_targets(logits: torch.Tensor, targets: torch.Tensor, num_class
 
 
 def reduce_loss(per_sample: torch.Tensor, sample_weight: torch.Tensor, reduction: str) -> torch.Tensor:
-    """Reduce a ``(N,)`` loss like ``nn.CrossEntropyLoss``: ``mean`` divides by ``sum(sample_weight)``."""
+    """Reduce a ``(N,)`` loss like ``nn.CrossEntropyLoss``: ``mean`` divides by ``sum(sample_weight)``.
+
+    Used by: course_utils.training.losses"""
     if reduction == "none":
         return per_sample
     if reduction == "sum":

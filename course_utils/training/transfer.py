@@ -205,7 +205,8 @@ def replace_head(model: nn.Module, num_classes: int) -> str:
     """Swap the model's last ``nn.Linear`` for a fresh ``nn.Linear(in_features, num_classes)``.
 
     Returns the attribute path of the new head inside ``model`` (``"fc"``, ``"classifier.1"``, ...).
-    """
+
+    Taught in: 12_project1_capstone"""
     head_name = classifier_head(model)[0]
     old_head = model.get_submodule(head_name)
     parent_name, _, attr = head_name.rpartition(".")
@@ -288,7 +289,8 @@ def build_transfer_model(
     TransferModel
         Maps float32 ``(N, in_channels, H, W)`` to logits ``(N, num_classes)``.
         ``model.weights_source`` says where the weights came from.
-    """
+
+    Taught in: 05_transfer_learning"""
     if name not in SUPPORTED_MODELS:
         raise ValueError(f"unknown model name {name!r}; valid names: {', '.join(SUPPORTED_MODELS)}.")
     if not isinstance(num_classes, (int, np.integer)) or num_classes < 2:
@@ -326,7 +328,8 @@ def param_groups(model: TransferModel, *, lr: float, backbone_lr: float | None =
     ``lr / 10``) changes the pretrained filters more gently during fine-tuning.
     ``weight_decay=None`` leaves it to the optimiser's own setting. Each group
     carries a ``"name"`` (``"head"`` / ``"backbone"``).
-    """
+
+    Taught in: 05_transfer_learning"""
     if not isinstance(model, TransferModel):
         raise TypeError(f"param_groups expects a TransferModel from build_transfer_model; got {type(model).__name__}.")
     for arg, value in (("lr", lr), ("backbone_lr", lr if backbone_lr is None else backbone_lr)):
@@ -349,7 +352,9 @@ def param_groups(model: TransferModel, *, lr: float, backbone_lr: float | None =
 
 
 def count_parameters(model: nn.Module) -> dict[str, int]:
-    """``{"total": ..., "trainable": ..., "frozen": ...}`` numbers of parameters (elements, not tensors)."""
+    """``{"total": ..., "trainable": ..., "frozen": ...}`` numbers of parameters (elements, not tensors).
+
+    Used by: tests/test_transfer.py"""
     total = sum(p.numel() for p in model.parameters())
     trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
     return {"total": total, "trainable": trainable, "frozen": total - trainable}
@@ -372,7 +377,8 @@ def parameter_report(models: nn.Module | Mapping[str, nn.Module], histories: Map
     ``trainable_params``, ``frozen_params`` (int), ``trainable_pct`` (%),
     ``size_mb`` (float32 parameter memory in MiB), ``weights`` (source) and,
     with histories, ``epochs`` and ``time_per_epoch_s`` (mean of ``time_s``).
-    """
+
+    Taught in: 05_transfer_learning"""
     if isinstance(models, nn.Module):
         models = {getattr(models, "name", type(models).__name__): models}
     if not isinstance(models, Mapping) or not models:
