@@ -9,7 +9,5 @@ Import the submodules you need, e.g.::
 The module map is in CONTRIBUTING.md; every notebook uses only this package's
 public functions, so a notebook shows the idea and the package holds the machinery.
 """
-from course_utils.classification.wafers import CLASS_NAMES, NUM_CLASSES
-
 __version__ = "0.1.0"
-__all__ = ["CLASS_NAMES", "NUM_CLASSES", "__version__"]
+__all__ = ["__version__"]

@@ -84,7 +84,8 @@ def off_wafer_fill(encoding: str = "onehot"):
     -------
     ``[1.0, 0.0, 0.0]`` for ``"onehot"`` (a per-channel fill), ``0.0`` for
     ``"single"``, ``0`` for ``"state"``.
-    """
+
+    Used by: tests/test_augment.py"""
     if encoding not in _OFF_WAFER:
         raise ValueError(f"encoding={encoding!r} is not one of {sorted(_OFF_WAFER)}.")
     value = _OFF_WAFER[encoding]
@@ -151,7 +152,8 @@ def d4_transform(x: torch.Tensor, element, shift=None, *, fill=None) -> torch.Te
     Returns
     -------
     torch.Tensor, same shape, dtype and device as ``x``.
-    """
+
+    Taught in: 02_augmentation"""
     _check_batch(x)
     b, h, w = x.shape[0], x.shape[-2], x.shape[-1]
     dev = x.device
@@ -196,7 +198,9 @@ def d4_transform(x: torch.Tensor, element, shift=None, *, fill=None) -> torch.Te
 
 def d4_orbit(wafer_map: torch.Tensor) -> torch.Tensor:
     """All 8 D4 images of one map: ``(H, W)`` -> ``(8, H, W)``, ``(C, H, W)`` -> ``(8, C, H, W)``,
-    in the order of :data:`D4_ELEMENTS`."""
+    in the order of :data:`D4_ELEMENTS`.
+
+    Taught in: 02_augmentation"""
     wafer_map = torch.as_tensor(wafer_map)
     if wafer_map.dim() not in (2, 3):
         raise ValueError(f"wafer_map must be (H, W) or (C, H, W); got shape {tuple(wafer_map.shape)}.")
@@ -293,7 +297,9 @@ class RandomD4(nn.Module):
 def wafer_d4_transform(max_shift: int = 0, *, fill=None, seed: int | None = None) -> RandomD4:
     """The wafer-exact preset for the custom CNN: a random rotation/flip of the square
     (8 choices, no interpolation) and an optional shift of up to ``max_shift`` pixels
-    with off-wafer fill. Works on one ``(H, W)`` map or one ``(C, H, W)`` sample."""
+    with off-wafer fill. Works on one ``(H, W)`` map or one ``(C, H, W)`` sample.
+
+    Used by: tests/test_augment.py"""
     return RandomD4(max_shift=max_shift, fill=fill, seed=seed)
 
 
@@ -345,7 +351,8 @@ def course_transform(size: int = 224, *, fill=1.0, encoding: str = "onehot",
     A ``v2.Compose`` for one float image ``(C, H, W)`` (each call draws new
     parameters; a ``(B, C, H, W)`` batch shares one draw -- wrap it in
     :class:`PerSample` for independent draws per sample). Output ``(C, size, size)``.
-    """
+
+    Used by: solutions/02_augmentation_solutions, tests/test_augment.py"""
     if not is_int(size) or size < 8:
         raise ValueError(f"size must be an integer >= 8 (pixels); got {size!r}.")
     if isinstance(fill, str):
@@ -421,7 +428,8 @@ def invalid_state_fraction(x, encoding: str = "state") -> float:
     Returns
     -------
     float in [0, 1] (0.0 = every pixel is a die state).
-    """
+
+    Taught in: 02_augmentation"""
     x = torch.as_tensor(x)
     if x.numel() == 0:
         raise ValueError("x is empty.")
@@ -459,7 +467,9 @@ _PRESETS: dict[str, tuple[Callable, str]] = {
 
 
 def available_transforms() -> dict[str, str]:
-    """Preset name -> one-line description."""
+    """Preset name -> one-line description.
+
+    Used by: tests/test_augment.py"""
     return {name: desc for name, (_, desc) in _PRESETS.items()}
 
 
@@ -470,7 +480,8 @@ def get_transform(name: str, **kwargs):
     >>> get_transform("course224", size=128)
 
     Valid names: see :func:`available_transforms`.
-    """
+
+    Taught in: 02_augmentation"""
     if not isinstance(name, str):
         raise TypeError(f"name must be a preset name (str); got {type(name).__name__}.")
     key = name.strip().lower()

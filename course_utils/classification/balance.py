@@ -244,7 +244,8 @@ def undersample(data, *, n_per_class=None, caps=None, seed: int = 0):
     Returns
     -------
     (new data of the same type, report DataFrame from :func:`count_report`)
-    """
+
+    Taught in: 02_augmentation"""
     counts, names = _counts(data)
     cap = _check_caps(caps, names)
     limit = counts.astype(np.int64).copy()
@@ -272,7 +273,8 @@ def oversample(data, *, n_per_class=None, seed: int = 0):
     Returns
     -------
     (new data, report). Copies are spread evenly over the wafers of a class.
-    """
+
+    Taught in: 02_augmentation"""
     counts, names = _counts(data)
     target = counts.astype(np.int64).copy()
     wanted = {c: int(counts.max()) for c in np.flatnonzero(counts)} if n_per_class is None else \
@@ -307,7 +309,8 @@ def augment_offline(data, factor=7, *, caps=None, max_shift: int = 0, seed: int 
     Returns
     -------
     (new data, report); ``result.info["augmented"]`` marks the variants.
-    """
+
+    Taught in: 02_augmentation"""
     counts, names = _counts(data)
     cap = _check_caps(caps, names)
     if isinstance(factor, Mapping):
@@ -349,7 +352,8 @@ def balance_to_target(data, n_per_class: int, *, max_factor: float = 12, max_shi
     Returns
     -------
     (new data, report)
-    """
+
+    Taught in: 02_augmentation"""
     n_per_class = _check_count(n_per_class, "n_per_class")
     max_factor = _check_number(max_factor, "max_factor")
     if max_factor < 1:
@@ -416,7 +420,8 @@ def sample_weights(labels, *, scheme: str = "inverse", beta: float = 0.9999,
     ``C`` over classes (Cui et al. 2019, "Class-Balanced Loss Based on
     Effective Number of Samples"): between no re-weighting (``beta=0``) and
     inverse frequency (``beta -> 1``).
-    """
+
+    Used by: tests/test_balance.py"""
     labels, names = _labels_and_names(labels, num_classes)
     return _class_weight_vector(labels, names, scheme, beta)[labels]
 
@@ -441,7 +446,8 @@ def make_weighted_sampler(labels, *, scheme: str = "inverse", beta: float = 0.99
         have at least one sample.
 
     Use with ``data.make_loader(ds, batch_size, sampler=make_weighted_sampler(ds, seed=SEED))``.
-    """
+
+    Taught in: 02_augmentation"""
     weights = sample_weights(labels, scheme=scheme, beta=beta, num_classes=num_classes)
     num_samples = len(weights) if num_samples is None else _check_count(num_samples, "num_samples")
     generator = torch.Generator().manual_seed(_check_seed(seed)) if seed is not None else None

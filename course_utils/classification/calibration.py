@@ -76,7 +76,8 @@ def map_statistics(maps) -> pd.DataFrame:
     -------
     DataFrame ``(N, 6)``: ``density``, ``background``, ``largest`` (fractions of
     the on-wafer pixels), ``clusters``, ``clusters>=16px`` (counts), ``run`` (pixels).
-    """
+
+    Used by: tests/test_synthetic.py"""
     maps = _as_stack(maps, "maps")
     n = len(maps)
     on = np.maximum((maps > 0).sum(axis=(1, 2)), 1).astype(np.float64)
@@ -115,7 +116,8 @@ def calibration_table(real_maps, real_labels, synth_maps, synth_labels, *, class
     DataFrame indexed by (class, statistic), columns ``real q10``, ``real q50``, ...,
     ``synth q10``, ..., and ``gap``: the median difference (synthetic - real) in units
     of the real 10-90 % spread (0 = same median; about 1 = off by the whole real spread).
-    """
+
+    Used by: benchmarks/bench_synthetic.py, tests/test_synthetic.py"""
     real_maps, synth_maps = _as_stack(real_maps, "real_maps"), _as_stack(synth_maps, "synth_maps")
     if real_maps.shape[1:] != synth_maps.shape[1:]:
         raise ValueError(
@@ -161,7 +163,8 @@ def lot_leakage(ws: WaferSet, *, seeds=(0, 1, 2), size: int = 32, test_fraction:
     -------
     DataFrame, one row per (split, seed): ``split`` ("random" / "lot"), ``seed``, ``same-lot NN``
     (fraction of test wafers whose nearest training wafer is from their own lot), ``accuracy``, ``macro-F1``.
-    """
+
+    Taught in: 01_dataset_exploration"""
     from sklearn.metrics import accuracy_score, f1_score
     from sklearn.neighbors import KNeighborsClassifier
 
@@ -196,7 +199,8 @@ def reweighted_f1(confusion, class_counts) -> tuple[float, np.ndarray]:
     -------
     macro_f1 : float
     per_class_f1 : ``float64 (C,)``
-    """
+
+    Used by: benchmarks/bench_synthetic.py, tests/test_synthetic.py"""
     confusion = np.asarray(confusion, dtype=np.float64)
     counts = np.asarray(class_counts, dtype=np.float64)
     if confusion.ndim != 2 or confusion.shape[0] != confusion.shape[1] or counts.shape != confusion.shape[:1]:

@@ -2,7 +2,7 @@
 
 Taught in: 12_project1_capstone
 """
-__all__ = ["SET_SIZES", "MODELS", "BATCH_SIZE", "PRESETS"]
+__all__ = ["SET_SIZES", "BATCH_SIZE", "PRESETS"]
 
 #: The Project #1 capstone's set sizes on the real data (source 001): (train, validation) wafers per
 #: training set, and the wafers of the three test sets every fit is scored on.
@@ -16,20 +16,20 @@ SET_SIZES = {"original": (112_421, 32_085), "augmented": (123_197, 32_085), "bal
 #: course's grid (50 epochs, 3 seeds, 224 px, batch 112 for the CNN and 24 for EfficientNet-B0). ``n_samples`` None = all wafers (real data)
 #: or 40,000 (synthetic twin). Grid cells are (protocol, training set, model).
 #: The capstone's models: the course CNN, EfficientNet-B0 frozen and fine-tuned.
-MODELS = ("cnn", "effnet_b0_frozen", "effnet_b0_ft")
+_MODELS = ("cnn", "effnet_b0_frozen", "effnet_b0_ft")
 #: The course's batch size per model (source 001): the proposed CNN at 112, EfficientNet-B0 at 24.
 BATCH_SIZE = {"cnn": 112, "effnet_b0_frozen": 24, "effnet_b0_ft": 24}
 PRESETS = {
     "smoke": {"n_samples": 600, "map_size": 32, "input_size": 32, "balanced_sizes": (12, 5, 5), "seeds": 2,
               "epochs": 1, "batch_size": 64, "probe_batches": 1,
               "grid": [("leakage-free", s, "cnn") for s in ("original", "augmented", "balanced")]
-              + [("leakage-free", "balanced", m) for m in MODELS[1:]] + [("course", "balanced", "cnn")]},
+              + [("leakage-free", "balanced", m) for m in _MODELS[1:]] + [("course", "balanced", "cnn")]},
     "team": {"n_samples": None, "map_size": 64, "input_size": 128, "balanced_sizes": (2000, 615, 462), "seeds": 2,
              "epochs": 12, "batch_size": 64, "probe_batches": 20,
              "grid": [("leakage-free", s, "cnn") for s in ("original", "augmented", "balanced")]
-             + [("leakage-free", "balanced", m) for m in MODELS[1:]] + [("course", "balanced", m) for m in MODELS]},
+             + [("leakage-free", "balanced", m) for m in _MODELS[1:]] + [("course", "balanced", m) for m in _MODELS]},
     "full": {"n_samples": None, "map_size": 64, "input_size": 224, "balanced_sizes": (2000, 615, 462), "seeds": 3,
              "epochs": 50, "batch_size": None, "probe_batches": 20,  # None: the course's batch per model
-             "grid": [("leakage-free", s, m) for s in ("original", "augmented", "balanced") for m in MODELS]
-             + [("course", "balanced", m) for m in MODELS]},
+             "grid": [("leakage-free", s, m) for s in ("original", "augmented", "balanced") for m in _MODELS]
+             + [("course", "balanced", m) for m in _MODELS]},
 }

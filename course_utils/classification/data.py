@@ -31,7 +31,7 @@ from course_utils.classification.splits import stratified_subsample
 from course_utils.classification.wafers import WaferSet, resize_maps
 from course_utils.classification.wm811k import load_wm811k_fixed
 
-__all__ = ["load_wafer_data", "ENCODINGS", "encode_maps", "WaferDataset", "make_loader"]
+__all__ = ["load_wafer_data", "encode_maps", "WaferDataset", "make_loader"]
 
 # ---------------------------------------------------------------------------
 # One entry point for notebooks
@@ -86,7 +86,8 @@ def load_wafer_data(
     -------
     WaferSet
         ``maps`` ``uint8 (N, H, W)`` in {0, 1, 2}, ``labels`` ``int64 (N,)``.
-    """
+
+    Taught in: 01_dataset_exploration"""
     if not isinstance(source, str) or source.strip().lower().replace("-", "") not in config.DATA_SOURCES:
         raise ValueError(f"source={source!r} is not one of {config.DATA_SOURCES}.")
     source = source.strip().lower().replace("-", "")
@@ -116,7 +117,7 @@ def load_wafer_data(
 # Model inputs: encodings, an in-memory Dataset, a batch loader
 # ---------------------------------------------------------------------------
 
-ENCODINGS = {"onehot": 3, "single": 1}
+_ENCODINGS = {"onehot": 3, "single": 1}
 
 
 def encode_maps(maps: torch.Tensor, encoding: str = "onehot") -> torch.Tensor:
@@ -134,9 +135,10 @@ def encode_maps(maps: torch.Tensor, encoding: str = "onehot") -> torch.Tensor:
     -------
     torch.Tensor
         ``float32`` ``(N, C, H, W)`` (or ``(C, H, W)`` for a single map).
-    """
-    if encoding not in ENCODINGS:
-        raise ValueError(f"encoding={encoding!r} is not one of {sorted(ENCODINGS)}.")
+
+    Taught in: 03_cnn_design"""
+    if encoding not in _ENCODINGS:
+        raise ValueError(f"encoding={encoding!r} is not one of {sorted(_ENCODINGS)}.")
     single = maps.dim() == 2
     if single:
         maps = maps.unsqueeze(0)
@@ -183,8 +185,8 @@ class WaferDataset(Dataset):
             )
         if len(maps) != len(labels):
             raise ValueError(f"maps has {len(maps)} wafers but labels has {len(labels)}.")
-        if encoding not in ENCODINGS:
-            raise ValueError(f"encoding={encoding!r} is not one of {sorted(ENCODINGS)}.")
+        if encoding not in _ENCODINGS:
+            raise ValueError(f"encoding={encoding!r} is not one of {sorted(_ENCODINGS)}.")
         n_classes = len(class_names)
         if len(labels) and (labels.min() < 0 or labels.max() >= n_classes):
             raise ValueError(
@@ -229,7 +231,7 @@ class WaferDataset(Dataset):
 
     @property
     def num_channels(self) -> int:
-        return ENCODINGS[self.encoding]
+        return _ENCODINGS[self.encoding]
 
     @property
     def image_size(self) -> tuple[int, int]:
@@ -268,7 +270,8 @@ def make_loader(
     DataLoader yielding whole batches ``(x, y)``; its ``rng_generators`` attribute
     lists the ``torch.Generator`` that orders the samples (``engine.fit`` stores and
     restores it in checkpoints).
-    """
+
+    Taught in: 02_augmentation"""
     if not isinstance(batch_size, (int, np.integer)) or batch_size < 1:
         raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}.")
     if len(dataset) == 0:

@@ -49,10 +49,10 @@ from course_utils.core.checks import check_int, check_seed, check_size, is_int
 from course_utils.core.config import atomic_write
 from course_utils.classification.surface_photos import PHOTO_CLASSES, render_surface_photo
 
-__all__ = ["SKIPPED_COLUMNS", "BROKEN_KINDS", "check_image_file", "CheckedImageFolder", "ImageFolderReport",
+__all__ = ["BROKEN_KINDS", "check_image_file",
            "load_image_folder", "make_photo_folder", "images_in_memory", "ImageTensorDataset"]
 
-SKIPPED_COLUMNS = ("path", "class", "reason")
+_SKIPPED_COLUMNS = ("path", "class", "reason")
 #: Kinds of broken file :func:`make_photo_folder` writes, in this order, cycling.
 BROKEN_KINDS = ("empty", "truncated", "not an image")
 
@@ -71,7 +71,8 @@ def check_image_file(path, extensions=IMG_EXTENSIONS) -> str | None:
     str or None
         A short reason (``"empty file (0 bytes)"``, ``"truncated or corrupt image: ..."``,
         ``"not an image: ..."``, ``"unreadable: ..."``, ``"extension ... is not an image extension"``).
-    """
+
+    Used by: tests/test_image_folder.py"""
     path = Path(path)
     suffix = path.suffix.lower()
     if suffix not in extensions:
@@ -170,7 +171,8 @@ def load_image_folder(root, *, transform=None, target_transform=None, extensions
         ``(image, class_index)``; ``dataset.classes``, ``dataset.targets`` as usual.
     report : ImageFolderReport
         ``summary`` (per class), ``skipped`` (path, class, reason), ``log_path``.
-    """
+
+    Taught in: 11_photo_folder_project"""
     if not isinstance(root, (str, os.PathLike)):
         raise TypeError(f"root must be a folder path (str or pathlib.Path); got {type(root).__name__}.")
     root = Path(root).expanduser()
@@ -192,7 +194,7 @@ def load_image_folder(root, *, transform=None, target_transform=None, extensions
     finally:
         ImageFile.LOAD_TRUNCATED_IMAGES = previous
 
-    skipped = pd.DataFrame(dataset.skipped, columns=list(SKIPPED_COLUMNS))
+    skipped = pd.DataFrame(dataset.skipped, columns=list(_SKIPPED_COLUMNS))
     kept = pd.Series(dataset.targets, dtype="int64").value_counts().reindex(range(len(dataset.classes)), fill_value=0)
     summary = pd.DataFrame({"class": dataset.classes, "kept": kept.to_numpy()})
     summary["skipped"] = summary["class"].map(skipped["class"].value_counts()).fillna(0).astype("int64")
@@ -279,7 +281,8 @@ def make_photo_folder(root, *, classes=PHOTO_CLASSES, n_per_class=20, size=64, n
     DataFrame, one row per file written: ``path`` (str), ``class``, ``kind``
     (``"image"`` or one of :data:`BROKEN_KINDS`), ``format``. Broken files carry
     ordinary names (``spot_0021.png``), as they would in a real folder.
-    """
+
+    Taught in: 11_photo_folder_project"""
     root = Path(root).expanduser()
     classes = tuple(classes)
     unknown = [c for c in classes if c not in PHOTO_CLASSES]
@@ -330,7 +333,8 @@ def images_in_memory(dataset: ImageFolder, *, size=None) -> tuple[torch.Tensor, 
         ``None`` keeps the size, which must then be the same for all images.
 
     Memory: ``N * 3 * H * W`` bytes (1,000 photos of 224 x 224 take 150 MB).
-    """
+
+    Taught in: 11_photo_folder_project"""
     if not isinstance(dataset, ImageFolder):
         raise TypeError(f"dataset must be a torchvision ImageFolder (load_image_folder); got {type(dataset).__name__}.")
     if len(dataset) == 0:

@@ -41,7 +41,8 @@ def layer_outputs(model: nn.Module, layers: Mapping[str, nn.Module], x: torch.Te
 
     Returns ``{name: tensor}`` detached, on the model's device; e.g.
     ``layer_outputs(model, {"block1": model.features[0], "pooled": model.pool}, x)``.
-    """
+
+    Taught in: 10_cnn_interpretability"""
     store: dict[str, torch.Tensor] = {}
     for name, layer in layers.items():
         _check_model_layer(model, layer)
@@ -73,7 +74,8 @@ def grad_cam(model: nn.Module, layer: nn.Module, x: torch.Tensor, class_idx) -> 
     -------
     cam : ``float32 (N, H, W)``, each map divided by its maximum (all zeros if the map is 0).
     logits : ``float32 (N, K)``, detached.
-    """
+
+    Taught in: 10_cnn_interpretability"""
     _check_model_layer(model, layer)
     store: dict[str, torch.Tensor] = {}
 
@@ -121,7 +123,8 @@ def blob_wafers(clean_maps, *, radius=(0.08, 0.12), noise: float = 0.03, placeme
     -------
     maps : ``uint8 (N, H, W)``; labels : ``int64 (N,)``, 1 = blob (every second wafer);
     masks : ``bool (N, H, W)``, the blob's dies (all False for label 0).
-    """
+
+    Taught in: 10_cnn_interpretability"""
     maps = np.asarray(clean_maps)
     if maps.ndim != 3 or maps.dtype != np.uint8:
         raise ValueError(f"clean_maps must be a uint8 array (N, H, W); got {maps.dtype} {maps.shape}.")
@@ -160,7 +163,8 @@ def cam_mass_inside(cam, mask, region=None) -> tuple[np.ndarray, np.ndarray]:
     inside : ``float64 (N,)`` = sum(cam * mask * region) / sum(cam * region); 0 for a map
         without heat in ``region`` (no heat on the evidence either).
     chance : ``float64 (N,)`` = sum(mask * region) / sum(region), the expected share for heat spread evenly.
-    """
+
+    Taught in: 10_cnn_interpretability"""
     cam = np.asarray(cam.detach().cpu() if torch.is_tensor(cam) else cam, dtype=np.float64)
     mask = np.asarray(mask, dtype=bool)
     region = np.ones_like(mask) if region is None else np.asarray(region, dtype=bool)

@@ -36,7 +36,9 @@ def _pm(values: pd.Series) -> str:
 
 
 def results_table(scores: pd.DataFrame, fits: pd.DataFrame) -> pd.DataFrame:
-    """One row per (protocol, train_set, model, seed, test_set): macro scores, accuracy, F1 per class, fit info."""
+    """One row per (protocol, train_set, model, seed, test_set): macro scores, accuracy, F1 per class, fit info.
+
+    Taught in: 12_project1_capstone"""
     keyed = scores.set_index([*SCORE_KEYS, "class"])
     macro = keyed.xs("macro avg", level="class")
     out = pd.DataFrame({"accuracy": keyed.xs("accuracy", level="class")["f1-score"],
@@ -62,7 +64,9 @@ def _grid_problems(run: dict, results: pd.DataFrame) -> list[str]:
 
 
 def summary_table(results: pd.DataFrame) -> pd.DataFrame:
-    """Macro P/R/F1 and accuracy, mean ± std over seeds; both test sets side by side."""
+    """Macro P/R/F1 and accuracy, mean ± std over seeds; both test sets side by side.
+
+    Taught in: 12_project1_capstone"""
     cells = ["protocol", "train_set", "model"]
     grouped = results.groupby([*cells, "test_set"], sort=False)
     table = grouped.agg(P=("macro_precision", _pm), R=("macro_recall", _pm), F1=("macro_f1", _pm),
@@ -73,7 +77,9 @@ def summary_table(results: pd.DataFrame) -> pd.DataFrame:
 
 
 def course_layout(scores: pd.DataFrame, cell: tuple) -> pd.DataFrame:
-    """The course's table for one cell: per class P/R/F1 (mean ± std %), test sets side by side."""
+    """The course's table for one cell: per class P/R/F1 (mean ± std %), test sets side by side.
+
+    Taught in: 12_project1_capstone"""
     part = scores[(scores["protocol"] == cell[0]) & (scores["train_set"] == cell[1]) & (scores["model"] == cell[2])]
     part = part[part["class"] != "weighted avg"]
     table = part.groupby(["class", "test_set"], sort=False).agg(
@@ -87,6 +93,9 @@ def course_layout(scores: pd.DataFrame, cell: tuple) -> pd.DataFrame:
 
 
 def reference_table(run: dict, results: pd.DataFrame) -> pd.DataFrame | None:
+    """The course's reported P/R/F1 (``run["reference"]``) beside this run's macro scores; None without one.
+
+    Taught in: 12_project1_capstone"""
     ref = run.get("reference")
     if not ref or not ref.get("rows"):
         return None
@@ -110,7 +119,8 @@ def comparison_tables(comp: dict, scores: pd.DataFrame) -> list[Block]:
 
     ``comp["a"]``/``comp["b"]`` filter ``scores`` by column values; one table is made for
     every combination of the key columns that neither filter fixes (e.g. one per model).
-    """
+
+    Taught in: 12_project1_capstone"""
     def pick(filters: dict) -> pd.DataFrame:
         mask = ~scores["class"].isin(("weighted avg", "accuracy")).to_numpy()
         for k, v in filters.items():
@@ -141,6 +151,9 @@ def comparison_tables(comp: dict, scores: pd.DataFrame) -> list[Block]:
 
 
 def build_classification(run: dict, run_dir: Path):
+    """Report sections, results rows and grid problems of a ``"classification"`` run folder.
+
+    Used by: course_utils.tools.report"""
     scores = read_csv(run_dir, SCORES_FILE, SCORE_COLUMNS, "per-class scores of every evaluation")
     fits = read_csv(run_dir, FITS_FILE, FIT_COLUMNS, "one row per training run")
     scores["seed"] = scores["seed"].astype(str)

@@ -31,7 +31,8 @@ def stratified_subsample(labels, n_samples: int, seed: int = 0) -> np.ndarray:
 
     Each class (``-1`` = unlabeled counts as one more group) gets its share by
     largest-remainder rounding, and at least one wafer while ``n_samples`` allows.
-    """
+
+    Used by: course_utils.classification.data, solutions/01_dataset_exploration_solutions"""
     labels = np.asarray(labels)
     if not 1 <= n_samples <= len(labels):
         raise ValueError(f"n_samples={n_samples} must lie between 1 and the number of wafers ({len(labels)}).")
@@ -62,7 +63,8 @@ def sample_lots(lots, *, n_lots: int | None = None, n_wafers: int | None = None,
         wafers (at least one lot is always kept).
 
     ``lots`` is a WaferSet (its ``lot``) or an array ``(N,)`` of lot names.
-    """
+
+    Taught in: 01_dataset_exploration"""
     if isinstance(lots, WaferSet):
         if lots.lot is None:
             raise ValueError("This WaferSet has no lot names (ws.lot is None), so whole lots cannot be sampled.")
@@ -109,7 +111,8 @@ def stratified_split(labels, fractions=(0.65, 0.20, 0.15), seed: int = 0):
     train_idx, val_idx, test_idx : ``int64`` arrays, disjoint, covering ``range(N)``.
         Every class is split on its own (largest-remainder rounding), so a class
         with at least 3 wafers has at least one in each part when its fractions are > 0.
-    """
+
+    Taught in: 01_dataset_exploration"""
     fr = _check_fractions(fractions)
     labels = _split_labels(labels)
     rng = np.random.default_rng(seed)
@@ -163,7 +166,8 @@ def lot_split(lots, labels=None, fractions=(0.65, 0.20, 0.15), seed: int = 0):
     (random order among equals), each to the part whose class counts are
     furthest below their targets ``fraction * class total`` (relative to the target). Class proportions
     therefore match the fractions roughly, not exactly (a lot is indivisible).
-    """
+
+    Taught in: 01_dataset_exploration"""
     if isinstance(lots, WaferSet):
         if labels is not None:
             raise TypeError("lot_split(ws) takes its labels from the WaferSet; do not pass labels as well.")
@@ -220,7 +224,8 @@ def official_split(ws: WaferSet, *, val_fraction: float = 0.2, seed: int = 0):
     Returns
     -------
     train_idx, val_idx, test_idx : sorted ``int64`` arrays into ``ws``. Unlabeled wafers are left out.
-    """
+
+    Taught in: 01_dataset_exploration"""
     if not isinstance(ws, WaferSet):
         raise TypeError(f"official_split needs a WaferSet; got {type(ws).__name__}.")
     if ws.official_split is None or not np.isin(ws.official_split, ("Training", "Test")).any():
@@ -250,7 +255,8 @@ def split_table(labels, splits: dict, class_names=CLASS_NAMES) -> pd.DataFrame:
     Returns
     -------
     DataFrame with columns ``<name>`` (counts) and ``<name> %`` (share of that split).
-    """
+
+    Taught in: 01_dataset_exploration"""
     labels = np.asarray(labels)
     table = {}
     for name, idx in splits.items():
@@ -272,7 +278,8 @@ def save_splits(path, splits: dict) -> Path:
 
     The file holds arrays ``<name>_train``, ``<name>_val``, ``<name>_test``;
     :func:`load_splits` reads them back.
-    """
+
+    Taught in: 01_dataset_exploration"""
     arrays = {}
     for name, parts in splits.items():
         if not isinstance(name, str) or not name.isidentifier() or len(parts) != 3:
@@ -285,7 +292,9 @@ def save_splits(path, splits: dict) -> Path:
 
 
 def load_splits(path) -> dict:
-    """Read a file written by :func:`save_splits`: dict name -> (train_idx, val_idx, test_idx)."""
+    """Read a file written by :func:`save_splits`: dict name -> (train_idx, val_idx, test_idx).
+
+    Taught in: 01_dataset_exploration"""
     with np.load(path, allow_pickle=False) as npz:
         names = sorted({key.rsplit("_", 1)[0] for key in npz.files})
         return {name: tuple(npz[f"{name}_{part}"] for part in ("train", "val", "test")) for name in names}

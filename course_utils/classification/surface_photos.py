@@ -138,7 +138,8 @@ def render_surface_photo(kind: str, *, size=64, seed: int = 0) -> np.ndarray:
     Returns
     -------
     ``uint8`` array ``(H, W, 3)`` (RGB).
-    """
+
+    Taught in: 08_opencv_visualization"""
     return _render(kind, size, seed)[0]
 
 
@@ -147,5 +148,6 @@ def defect_mask(kind: str, *, size=64, seed: int = 0, level: float = 0.5) -> np.
 
     All ``False`` for ``"clean"``. Useful as the ground truth for thresholding and
     segmentation exercises.
-    """
+
+    Taught in: 08_opencv_visualization"""
     return _render(kind, size, seed)[1] > level

@@ -50,15 +50,15 @@ from course_utils.core.checks import check_size, is_int, largest_remainder
 from course_utils.classification.wafers import CLASS_NAMES, NUM_CLASSES, WM811K_LABELED_COUNTS
 from course_utils.classification.twin_patterns import (NOISE_AREA_EXPONENT, NOISE_AT, NOISE_QUANTILES, NOISE_REF_DIES, PATTERNS, RIM_NOISE_HIGH,
                                  add_background_extras, col)
-from course_utils.classification.twin_lots import WAFERS_PER_LOT, plan_lots
+from course_utils.classification.twin_lots import plan_lots
 from course_utils.classification.wafers import WaferSet, nearest_index
 
-__all__ = ["make_synthetic_wafers", "class_allocation", "PROPORTION_PRESETS", "WAFERS_PER_LOT", "MIN_SIZE"]
+__all__ = ["make_synthetic_wafers", "class_allocation"]
 
 #: Smallest map side accepted: below 16 pixels the patterns are unreadable.
-MIN_SIZE = 16
+_MIN_SIZE = 16
 #: Named class mixes accepted by ``proportions``.
-PROPORTION_PRESETS = ("wm811k", "balanced")
+_PROPORTION_PRESETS = ("wm811k", "balanced")
 
 _CHUNK = 512  # wafers generated together: (512, 64, 64) float32 intermediates of 8 MB stay in cache
 
@@ -106,7 +106,7 @@ def _proportions_vector(proportions) -> np.ndarray:
             vec = np.ones(NUM_CLASSES)
         else:
             raise ValueError(
-                f"proportions={proportions!r} is not a known preset; use one of {PROPORTION_PRESETS}, "
+                f"proportions={proportions!r} is not a known preset; use one of {_PROPORTION_PRESETS}, "
                 "a dict {class name: fraction} or a sequence of 9 fractions."
             )
     else:
@@ -136,7 +136,8 @@ def class_allocation(n_samples: int = 2000, *, proportions="wm811k", class_count
     -------
     np.ndarray
         ``int64`` ``(9,)`` counts in the order of ``wafers.CLASS_NAMES``.
-    """
+
+    Used by: solutions/12_project1_capstone_solutions, tests/test_synthetic.py"""
     if class_counts is not None:
         counts = _per_class_vector(class_counts, "class_counts")
         if not np.all(counts == np.round(counts)):
@@ -417,9 +418,10 @@ def make_synthetic_wafers(
     >>> ws = make_synthetic_wafers(500, proportions="balanced", seed=1)
     >>> ws.class_counts()
     array([56, 56, 56, 56, 56, 55, 55, 55, 55])
-    """
+
+    Taught in: 10_cnn_interpretability"""
     # (over 80 lines only because the docstring documents every argument; the body is about 45)
-    out_size = check_size(size, min_size=MIN_SIZE)
+    out_size = check_size(size, min_size=_MIN_SIZE)
     if not is_int(seed) or seed < 0:
         raise ValueError(f"seed={seed!r} must be a non-negative integer.")
     if n_jobs is not None and (not is_int(n_jobs) or n_jobs < 1):
@@ -431,9 +433,8 @@ def make_synthetic_wafers(
     plan_seq, *chunk_seqs = root.spawn(1 + -(-n // _CHUNK))
     rng = np.random.default_rng(plan_seq)
 
-    labels, grid_h, grid_w, rim, die_size = plan_lots(counts, rng)
-    n_lots = -(-n // WAFERS_PER_LOT)
-    lot_of = np.arange(n) // WAFERS_PER_LOT
+    labels, grid_h, grid_w, rim, die_size, lot_of, wafer_index = plan_lots(counts, rng)
+    n_lots = int(lot_of[-1]) + 1 if n else 0
     family = lot_of * NUM_CLASSES + labels
     likeness = rng.uniform(*_LIKENESS, n_lots)[lot_of]
 
@@ -448,7 +449,7 @@ def make_synthetic_wafers(
         labels=labels,
         class_names=CLASS_NAMES,
         lot=np.array([f"syn-lot-{i + 1:05d}" for i in range(n_lots)])[lot_of],
-        wafer_index=(np.arange(n) % WAFERS_PER_LOT + 1).astype(np.int16),
+        wafer_index=wafer_index,
         die_size=die_size,
         grid_shape=np.stack([grid_h, grid_w], axis=1).astype(np.int32),
         source="synthetic",

@@ -10,10 +10,10 @@ import numpy as np
 
 from course_utils.classification.wafers import CLASS_NAMES, NUM_CLASSES
 
-__all__ = ["WAFERS_PER_LOT", "plan_lots"]
+__all__ = ["plan_lots"]
 
 #: Wafers per lot, as in the real fab data (wafer_index runs 1..25).
-WAFERS_PER_LOT = 25
+_WAFERS_PER_LOT = 25
 #: Distinct products (die grids) the lots are drawn from, with Zipf-like popularity: real WM-811K has
 #: 632 grid shapes, and many lots share one, so a wafer's outline rarely gives its lot away.
 _N_PRODUCTS, _PRODUCT_ZIPF = 632, 1.0
@@ -113,8 +113,10 @@ def plan_lots(counts: np.ndarray, rng) -> tuple[np.ndarray, ...]:
     Each run of one class is planned on a product its class favours (:data:`_HOME_SHARE`); runs are
     grouped by product, products in random order, so a lot is mostly one product's runs; it makes the
     product of one of its wafers, drawn at random. Returns per wafer ``labels`` (int64), ``grid_h``,
-    ``grid_w`` (int), ``rim`` (float) and ``die_size`` (``float32``, dies on the wafer).
-    """
+    ``grid_w`` (int), ``rim`` (float), ``die_size`` (``float32``, dies on the wafer), ``lot_of``
+    (int64, the lot's number from 0) and ``wafer_index`` (``int16``, 1..25 within the lot).
+
+    Used by: course_utils.classification.twin"""
     run_class, run_len = _class_runs(counts, rng)
     prod_h, prod_w, prod_rim, chance = _catalogue(rng)
     run_product = np.empty(len(run_class), dtype=np.int64)
@@ -128,11 +130,12 @@ def plan_lots(counts: np.ndarray, rng) -> tuple[np.ndarray, ...]:
     # each lot makes the product of one of its wafers, drawn at random: a product keeps, on average, the
     # share of wafers planned on it (a majority vote would swallow the rare products into the common ones)
     n = len(labels)
-    lot_of = np.arange(n) // WAFERS_PER_LOT
-    lot_start = np.arange(0, n, WAFERS_PER_LOT)
-    lot_size = np.minimum(WAFERS_PER_LOT, n - lot_start)
+    lot_of = np.arange(n) // _WAFERS_PER_LOT
+    lot_start = np.arange(0, n, _WAFERS_PER_LOT)
+    lot_size = np.minimum(_WAFERS_PER_LOT, n - lot_start)
     product = planned[lot_start + (rng.random(len(lot_start)) * lot_size).astype(np.int64)][lot_of]
     used = np.unique(product)
     dies = np.zeros(_N_PRODUCTS, dtype=np.float32)
     dies[used] = _count_dies(prod_h[used], prod_w[used], prod_rim[used])
-    return labels, prod_h[product], prod_w[product], prod_rim[product], dies[product]
+    wafer_index = (np.arange(n) % _WAFERS_PER_LOT + 1).astype(np.int16)
+    return labels, prod_h[product], prod_w[product], prod_rim[product], dies[product], lot_of, wafer_index

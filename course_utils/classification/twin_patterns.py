@@ -22,7 +22,9 @@ _TWO_PI = np.float32(2 * np.pi)
 # (m, rows, cols) in [0, 1]. Per-wafer random parameters are (m, 1, 1) columns.
 # ---------------------------------------------------------------------------
 def col(values) -> np.ndarray:
-    """Per-wafer parameters ``(m,)`` as ``float32 (m, 1, 1)`` for broadcasting over dies."""
+    """Per-wafer parameters ``(m,)`` as ``float32 (m, 1, 1)`` for broadcasting over dies.
+
+    Used by: course_utils.classification.twin"""
     return np.asarray(values, dtype=np.float32)[:, None, None]
 
 
@@ -213,7 +215,9 @@ _SPECK_CHANCE, _RUN_CHANCE, _RUN_DIES = 0.55, 0.45, (3, 9)
 def add_background_extras(p: np.ndarray, shown_h: np.ndarray, shown_w: np.ndarray, rng) -> None:
     """Put small clusters (a die and some of its 8 neighbours) and short straight runs of defective dies
     into the defect probabilities ``p`` (float32 ``(m, rows, cols)``, in place), in die slots, so that a
-    speck or a short line alone does not make a Loc or a Scratch. ``shown_h/w``: used slots per wafer."""
+    speck or a short line alone does not make a Loc or a Scratch. ``shown_h/w``: used slots per wafer.
+
+    Used by: course_utils.classification.twin"""
     m = len(p)
     rows, cols, values = [], [], []
     for k in range(2):                                     # up to two specks per wafer

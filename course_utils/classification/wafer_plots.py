@@ -15,11 +15,11 @@ from matplotlib.colors import ListedColormap
 
 from course_utils.classification.wafers import CLASS_NAMES
 
-__all__ = ["WAFER_COLORS", "WAFER_CMAP", "plot_wafer", "plot_wafers", "wafer_gallery", "plot_class_distribution"]
+__all__ = ["plot_wafer", "plot_wafers", "wafer_gallery", "plot_class_distribution"]
 
 #: Colours of the three die states: off-wafer, good die, defective die.
-WAFER_COLORS = ("#f2f2f2", "#7fb7d9", "#b2182b")
-WAFER_CMAP = ListedColormap(WAFER_COLORS, name="wafer")
+_WAFER_COLORS = ("#f2f2f2", "#7fb7d9", "#b2182b")
+_WAFER_CMAP = ListedColormap(_WAFER_COLORS, name="wafer")
 
 
 def plot_wafer(wafer_map, ax=None, title: str | None = None):
@@ -27,7 +27,8 @@ def plot_wafer(wafer_map, ax=None, title: str | None = None):
 
     Also accepts an encoded model input: ``(3, H, W)`` one-hot or ``(1, H, W)``
     single-channel tensors/arrays are decoded back to die states.
-    """
+
+    Taught in: 01_dataset_exploration"""
     m = np.asarray(wafer_map.detach().cpu() if hasattr(wafer_map, "detach") else wafer_map)
     if m.ndim == 3 and m.shape[0] == 3:
         m = m.argmax(axis=0)
@@ -37,7 +38,7 @@ def plot_wafer(wafer_map, ax=None, title: str | None = None):
         raise ValueError(f"wafer_map must be 2-D (H, W) or encoded (C, H, W); got shape {m.shape}.")
     if ax is None:
         _, ax = plt.subplots(figsize=(2.5, 2.5))
-    ax.imshow(m, cmap=WAFER_CMAP, vmin=0, vmax=2, interpolation="nearest")
+    ax.imshow(m, cmap=_WAFER_CMAP, vmin=0, vmax=2, interpolation="nearest")
     ax.set_xticks([])
     ax.set_yticks([])
     if title:
@@ -46,7 +47,9 @@ def plot_wafer(wafer_map, ax=None, title: str | None = None):
 
 
 def plot_wafers(maps: Sequence, titles: Sequence[str] | None = None, ncols: int = 8, size: float = 1.6):
-    """Draw several wafer maps in a grid; returns the figure."""
+    """Draw several wafer maps in a grid; returns the figure.
+
+    Taught in: 02_augmentation"""
     n = len(maps)
     if n == 0:
         raise ValueError("plot_wafers got no maps to draw.")
@@ -68,7 +71,8 @@ def wafer_gallery(maps, labels, class_names: Sequence[str] = CLASS_NAMES, per_cl
 
     ``maps`` may be a fixed-size array ``(N, H, W)`` or an object array of maps
     of different sizes (raw WM-811K). Classes without examples show an empty row.
-    """
+
+    Taught in: 01_dataset_exploration"""
     labels = np.asarray(labels)
     if len(maps) != len(labels):
         raise ValueError(f"maps has {len(maps)} entries but labels has {len(labels)}.")
@@ -94,7 +98,9 @@ def wafer_gallery(maps, labels, class_names: Sequence[str] = CLASS_NAMES, per_cl
 
 def plot_class_distribution(counts, class_names: Sequence[str] = CLASS_NAMES, log: bool = True,
                             ax=None, title: str | None = None):
-    """Bar chart of samples per class with the percentage written on each bar."""
+    """Bar chart of samples per class with the percentage written on each bar.
+
+    Taught in: 01_dataset_exploration"""
     counts = np.asarray(counts, dtype=float)
     if counts.shape != (len(class_names),):
         raise ValueError(f"counts must have one entry per class ({len(class_names)}); got shape {counts.shape}.")

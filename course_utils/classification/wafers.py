@@ -24,7 +24,7 @@ import numpy as np
 from course_utils.core.checks import check_size
 
 __all__ = ["CLASS_NAMES", "NUM_CLASSES", "WM811K_LABELED_COUNTS", "OFF_WAFER", "GOOD_DIE", "DEFECT_DIE",
-           "WaferSet", "nearest_index", "map_shapes", "resize_maps", "object_array"]
+           "WaferSet", "nearest_index", "map_shapes", "resize_maps"]
 
 
 #: The 9 WM-811K failure types, in the order used for label indices 0..8.
@@ -163,7 +163,8 @@ def nearest_index(n_in, n_out: int) -> np.ndarray:
     ``n_in`` may be an int (result ``(n_out,)``) or an array of lengths ``(m,)``
     (result ``(m, n_out)``, one row per length; the synthetic generator uses it so
     that its die grids are resized exactly like real maps).
-    """
+
+    Used by: course_utils.classification.twin"""
     n_in = np.asarray(n_in, dtype=np.int64)[..., None]
     return np.minimum(((np.arange(n_out) + 0.5) * n_in / n_out).astype(np.int64), n_in - 1)
 
@@ -172,7 +173,8 @@ def map_shapes(maps) -> np.ndarray:
     """``int32`` array ``(N, 2)``: height and width of every map in ``maps``.
 
     ``maps`` is a fixed-size array ``(N, H, W)`` or a sequence / object array of 2-D maps.
-    """
+
+    Used by: course_utils.classification.wm811k"""
     if isinstance(maps, np.ndarray) and maps.dtype != object:
         if maps.ndim != 3:
             raise ValueError(f"maps must have shape (N, H, W); got {maps.shape}.")
@@ -211,13 +213,14 @@ def resize_maps(maps, size=64) -> np.ndarray:
     Maps are grouped by shape; each group is stacked and resampled with one
     fancy-indexing call using precomputed source rows and columns, so the cost
     is one NumPy operation per distinct shape, not per map.
-    """
+
+    Used by: course_utils.classification.data, course_utils.classification.wm811k"""
     out_h, out_w = check_size(size)
     if isinstance(maps, np.ndarray) and maps.dtype != object:
         if maps.ndim != 3:
             raise ValueError(f"maps must have shape (N, H, W) or be a sequence of 2-D maps; got {maps.shape}.")
         return _resize_block(maps, out_h, out_w)
-    maps = maps if isinstance(maps, np.ndarray) else object_array(maps)
+    maps = maps if isinstance(maps, np.ndarray) else _object_array(maps)
     shapes = map_shapes(maps)
     uniq, group_of = np.unique(shapes, axis=0, return_inverse=True)
     order = np.argsort(group_of.ravel(), kind="stable")  # wafer indices, grouped by shape
@@ -242,7 +245,7 @@ def _resize_block(stack: np.ndarray, out_h: int, out_w: int) -> np.ndarray:
     return resized.astype(np.uint8, copy=False)
 
 
-def object_array(items) -> np.ndarray:
+def _object_array(items) -> np.ndarray:
     """A 1-D object array holding ``items`` as they are (no broadcasting into one block)."""
     items = list(items)
     arr = np.empty(len(items), dtype=object)

@@ -28,8 +28,8 @@ from course_utils.core.config import atomic_write
 from course_utils.classification.wafers import CLASS_NAMES
 from course_utils.classification.wafers import WaferSet, map_shapes, resize_maps
 
-__all__ = ["WM811K_SHA256", "WM811K_FILENAME", "WM811K_COLUMNS", "PICKLE_GLOBALS", "file_sha256",
-           "load_wm811k", "cache_path", "save_cache", "read_cache", "load_wm811k_fixed"]
+__all__ = ["WM811K_SHA256", "WM811K_FILENAME", "PICKLE_GLOBALS", "file_sha256",
+           "load_wm811k", "save_cache", "load_wm811k_fixed"]
 
 # ---------------------------------------------------------------------------
 # The real WM-811K file (LSWMD.pkl): verified, legacy-aware unpickling
@@ -37,7 +37,7 @@ __all__ = ["WM811K_SHA256", "WM811K_FILENAME", "WM811K_COLUMNS", "PICKLE_GLOBALS
 #: SHA-256 of the Kaggle ``LSWMD.pkl`` (2,095,505,977 bytes, 811,457 wafers).
 WM811K_SHA256 = "1d04fccb3dd3176b276878b926b20fead7e077c5751e4d353ea9741a5e7b5c65"
 WM811K_FILENAME = config.WM811K_FILENAME
-WM811K_COLUMNS = ("waferMap", "dieSize", "lotName", "waferIndex", "trianTestLabel", "failureType")
+_WM811K_COLUMNS = ("waferMap", "dieSize", "lotName", "waferIndex", "trianTestLabel", "failureType")
 #: Every global the real ``LSWMD.pkl`` asks for, as ``(module, name)`` written in the file (Python 2
 #: names, before any renaming). Measured on the Kaggle file; ``tests/py2pickle.py`` writes exactly these.
 PICKLE_GLOBALS = frozenset({
@@ -148,7 +148,9 @@ class _EmptyBlockManager:
 
 
 def file_sha256(path, chunk_size: int = 1 << 24) -> str:
-    """Hex SHA-256 of a file, read in chunks of ``chunk_size`` bytes (never whole)."""
+    """Hex SHA-256 of a file, read in chunks of ``chunk_size`` bytes (never whole).
+
+    Used by: benchmarks/bench_data.py, tests/test_wm811k.py"""
     digest = hashlib.sha256()
     with open(path, "rb") as f:
         while chunk := f.read(chunk_size):
@@ -250,7 +252,8 @@ def load_wm811k(path=None, *, trust: bool = False, keep_unlabeled: bool = False)
         unicode arrays; ``wafer_index`` ``int16``; ``die_size`` ``float32``;
         ``grid_shape`` ``int32 (N, 2)``; ``info`` holds ``sha256``, ``path``
         and ``n_rows`` (rows in the file).
-    """
+
+    Used by: tests/test_data.py, tests/test_wm811k.py"""
     if not isinstance(trust, bool) or not isinstance(keep_unlabeled, bool):
         raise TypeError("trust and keep_unlabeled must be True or False.")
     path = _resolve_wm811k_path(path)
@@ -260,7 +263,7 @@ def load_wm811k(path=None, *, trust: bool = False, keep_unlabeled: bool = False)
             frame = _LegacyUnpickler(f, encoding="latin1").load()
     except (pickle.UnpicklingError, EOFError, AttributeError, ImportError, TypeError, ValueError) as err:
         raise ValueError(_unreadable_advice(path, sha, err)) from err
-    missing = [c for c in WM811K_COLUMNS if not isinstance(frame, pd.DataFrame) or c not in frame.columns]
+    missing = [c for c in _WM811K_COLUMNS if not isinstance(frame, pd.DataFrame) or c not in frame.columns]
     if missing:
         what = f"columns {list(frame.columns)}" if isinstance(frame, pd.DataFrame) else type(frame).__name__
         raise ValueError(
@@ -302,7 +305,7 @@ CACHE_FORMAT_VERSION = 1
 _CACHE_ARRAYS = ("maps", "labels", "lot", "wafer_index", "die_size", "official_split", "grid_shape")
 
 
-def cache_path(size=64, keep_unlabeled: bool = False, cache_dir=None) -> Path:
+def _cache_path(size=64, keep_unlabeled: bool = False, cache_dir=None) -> Path:
     """Where the fixed-size WM-811K set is cached: ``config.data_dir()/cache/wm811k_<H>x<W>[_all].npz``."""
     h, w = check_size(size)
     folder = Path(cache_dir) if cache_dir is not None else config.cache_dir()
@@ -318,8 +321,9 @@ def save_cache(ws: WaferSet, file, *, meta: dict) -> Path:
     """Write a fixed-size WaferSet to ``file`` (.npz, no pickles) atomically.
 
     Strings are stored as fixed-width unicode arrays; ``meta`` (JSON-serialisable)
-    is stored beside them and returned by :func:`read_cache`.
-    """
+    is stored beside them and returned by :func:`_read_cache`.
+
+    Used by: benchmarks/bench_data.py"""
     if not ws.is_fixed_size:
         raise ValueError("Only fixed-size WaferSets can be cached; resize the maps first (wafers.resize_maps).")
     arrays = {name: getattr(ws, name) for name in _CACHE_ARRAYS if getattr(ws, name) is not None}
@@ -328,7 +332,7 @@ def save_cache(ws: WaferSet, file, *, meta: dict) -> Path:
     return atomic_write(file, lambda f: np.savez(f, **arrays))
 
 
-def read_cache(file) -> tuple[WaferSet, dict]:
+def _read_cache(file) -> tuple[WaferSet, dict]:
     """Load a cache written by :func:`save_cache`: ``(WaferSet, meta)`` (``allow_pickle=False``)."""
     with np.load(file, allow_pickle=False) as npz:
         meta = json.loads(str(npz["meta"]))
@@ -353,17 +357,19 @@ def _cache_is_valid(meta: dict, *, stamp: dict | None, size, keep_unlabeled: boo
 
 
 def load_wm811k_fixed(path, *, size, trust: bool, keep_unlabeled: bool, cache: bool, verbose: bool) -> WaferSet:
-    """The fixed-size WM-811K set, from the cache when it is valid, else converted (and cached)."""
+    """The fixed-size WM-811K set, from the cache when it is valid, else converted (and cached).
+
+    Used by: course_utils.classification.data"""
     src = None if path is None else Path(path).expanduser()
     if src is not None and src.is_dir():
         src = src / WM811K_FILENAME
     default_src = config.data_dir() / WM811K_FILENAME
     src = src or default_src
-    file = cache_path(size, keep_unlabeled)
+    file = _cache_path(size, keep_unlabeled)
     stamp = _source_stamp(src) if src.is_file() else None
     if cache and file.is_file() and (stamp is not None or path is None):
         try:
-            ws, meta = read_cache(file)
+            ws, meta = _read_cache(file)
         except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as err:  # rebuilt, never trusted
             if verbose:
                 print(f"Ignoring unreadable cache {file} ({err}); converting again.")

@@ -150,7 +150,8 @@ def largest_remainder(weights, total: int) -> np.ndarray:
 
     Each entry gets ``floor(total * w / sum(w))``; the remaining units go to the
     largest fractional parts (ties: the earlier entry first).
-    """
+
+    Taught in: 12_project1_capstone"""
     weights = np.asarray(weights, dtype=np.float64)
     exact = weights * total / weights.sum()
     counts = np.floor(exact).astype(np.int64)

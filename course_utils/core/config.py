@@ -68,7 +68,8 @@ def repo_root() -> Path | None:
 
     A checkout is recognised by ``pyproject.toml`` and ``notebooks/`` beside the
     package folder (true for ``pip install -e .`` and for a plain clone).
-    """
+
+    Taught in: 13_pcb_detection_data"""
     root = package_dir().parent
     if (root / "pyproject.toml").is_file() and (root / "notebooks").is_dir():
         return root
@@ -195,7 +196,8 @@ def output_dir(name: str, base: str | os.PathLike | None = None) -> Path:
         An explicit folder (the runner passes one). Relative paths are resolved
         against the repository root when there is one, else the working directory.
         ``None`` means ``<repo>/outputs/<name>``.
-    """
+
+    Taught in: 00_setup_cuda"""
     root = repo_root() or Path.cwd()
     if base is None or str(base) == "":
         path = root / "outputs" / name
@@ -210,7 +212,9 @@ def output_dir(name: str, base: str | os.PathLike | None = None) -> Path:
 def atomic_write(path: str | os.PathLike, write: Callable[[BinaryIO], object]) -> Path:
     """Write a file all-or-nothing: ``write(f)`` fills a temporary file in the same
     folder, which then replaces ``path`` (``os.replace``), so a crash never leaves
-    a half-written file behind. Returns ``path``."""
+    a half-written file behind. Returns ``path``.
+
+    Taught in: 13_pcb_detection_data"""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name + ".", suffix=".tmp")

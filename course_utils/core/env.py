@@ -68,7 +68,7 @@ def get_device(preference: str | torch.device | None = "auto") -> torch.device:
         ``"auto"`` (or ``None``) takes CUDA if available, else Apple MPS, else CPU.
         An explicit choice that is not available raises ``RuntimeError`` naming
         the fix, instead of failing later inside torch.
-    """
+    Taught in: 00_setup_cuda"""
     if isinstance(preference, torch.device):
         preference = str(preference)
     pref = (preference or "auto").strip().lower()
@@ -105,7 +105,7 @@ def seed_everything(seed: int = 42, deterministic: bool = True) -> torch.Generat
     With ``deterministic=True`` cuDNN picks deterministic algorithms and stops
     benchmarking (slightly slower on GPU, same numbers on every run). On CPU the
     same seed always gives the same numbers.
-    """
+    Taught in: 00_setup_cuda"""
     if not isinstance(seed, (int, np.integer)) or seed < 0:
         raise ValueError(f"seed must be a non-negative integer, got {seed!r}.")
     seed = int(seed)
@@ -138,7 +138,7 @@ def default_num_workers(max_workers: int = 4) -> int:
     notebook, and on Colab's 2-vCPU machines; elsewhere up to ``max_workers``,
     leaving one core for the training loop. The kit keeps wafer data in memory,
     so 0 workers is also the fastest choice for it.
-    """
+    Taught in: 00_setup_cuda"""
     cpus = os.cpu_count() or 1
     if sys.platform in ("win32", "darwin") and in_notebook():
         return 0
@@ -184,7 +184,7 @@ def environment_report() -> pd.DataFrame:
 
     Columns ``item`` and ``value``: Python, OS, CPU count, torch, torchvision,
     CUDA (build and availability), cuDNN, each GPU's name and memory, MPS.
-    """
+    Taught in: 00_setup_cuda"""
     rows: list[tuple[str, str]] = [
         ("Python", sys.version.split()[0]),
         ("OS", f"{platform.system()} {platform.release()} ({platform.machine()})"),
@@ -284,7 +284,7 @@ def check_packages(packages: dict[str, tuple[str, str]] | None = None, verbose: 
     ``FAIL``. Each name in ``extras`` (keys of ``EXTRA_PACKAGES``) adds that optional
     tier; its missing packages are ``MISSING`` with the extra's install command.
     Returns a table with columns ``package``, ``status``, ``version``, ``fix``.
-    """
+    Taught in: 00_setup_cuda"""
     unknown = [e for e in extras if e not in EXTRA_PACKAGES]
     if unknown:
         raise ValueError(f"extras={unknown!r}: unknown extra; choose from {sorted(EXTRA_PACKAGES)}.")
@@ -324,7 +324,7 @@ def require_extra(extra: str) -> None:
     On Google Colab the missing ones are pip-installed (torch and torchvision stay as
     installed). Elsewhere a missing package raises ``ImportError`` naming the install
     command (``pip install -e ".[extra]"``). Call it before importing e.g. ``optuna``.
-    """
+    Taught in: 04_training_hyperparameters"""
     if extra not in EXTRA_PACKAGES:
         raise ValueError(f"extra={extra!r}: unknown extra; choose from {sorted(EXTRA_PACKAGES)}.")
     missing = [m for m in EXTRA_PACKAGES[extra] if importlib.util.find_spec(m) is None]

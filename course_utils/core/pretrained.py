@@ -20,11 +20,11 @@ import torchvision
 from torch import nn
 from torchvision.models import WeightsEnum
 
-__all__ = ["CONNECT_TIMEOUT_S", "PretrainedWeightsWarning", "host_reachable", "cached_weights_path",
+__all__ = ["PretrainedWeightsWarning", "host_reachable", "cached_weights_path",
            "resolve_weights", "load_imagenet_state_dict", "read_weights_file", "load_into"]
 
 #: Seconds to wait for the weights server before giving up (offline machines).
-CONNECT_TIMEOUT_S = 2.0
+_CONNECT_TIMEOUT_S = 2.0
 
 
 
@@ -32,12 +32,13 @@ class PretrainedWeightsWarning(UserWarning):
     """Pretrained weights could not be had; the model uses random initialisation."""
 
 
-def host_reachable(url: str, timeout: float = CONNECT_TIMEOUT_S) -> bool:
+def host_reachable(url: str, timeout: float = _CONNECT_TIMEOUT_S) -> bool:
     """Quick check that the server of ``url`` (or the HTTPS proxy) accepts a connection.
 
     Runs in a daemon thread so that even a stuck DNS lookup cannot hold the
     caller for more than about ``timeout`` seconds.
-    """
+
+    Taught in: 19_defect_segmentation"""
     target = urllib.request.getproxies().get("https") or url
     parsed = urllib.parse.urlparse(target if "://" in target else f"http://{target}")
     host, port = parsed.hostname, parsed.port or (443 if parsed.scheme == "https" else 80)

@@ -47,7 +47,9 @@ OUTCOMES = ("TP", "duplicate", "wrong class", "mislocated", "background", "misse
 
 def plot_pr_curves(predictions, targets, *, iou_threshold: float = 0.5, class_names: Sequence[str] = PCB_CLASSES,
                    method: str = "101", ax=None, title: str | None = None):
-    """One PR step curve per class, its AP in the legend; returns the axes."""
+    """One PR step curve per class, its AP in the legend; returns the axes.
+
+    Taught in: 16_detection_evaluation"""
     curves = pr_curves(predictions, targets, iou_threshold=iou_threshold, class_names=class_names)
     if ax is None:
         _, ax = plt.subplots(figsize=(6.5, 5))
@@ -71,7 +73,8 @@ def f_score_curve(predictions, targets, *, iou_threshold: float = DEEPPCB_IOU, s
     Returns ``DataFrame(score, precision, recall, F-score)`` sorted by decreasing
     score; ``table.loc[table['F-score'].idxmax()]`` is the best threshold.
     Default: the DeepPCB rule (IoU > 0.33).
-    """
+
+    Taught in: 16_detection_evaluation"""
     preds, gts = check_detections(predictions, targets)
     m = match_all(preds, gts, threshold_array(iou_threshold), strict)
     order = np.argsort(-m["score"], kind="mergesort")
@@ -99,7 +102,8 @@ def detection_confusion_matrix(predictions, targets, *, score_threshold: float =
     """Counts ``(K + 1, K + 1)``: rows actual class + ``background``, columns predicted class + ``background``.
 
     See the module docstring for the pairing rule. ``(background, background)`` is always 0.
-    """
+
+    Taught in: 16_detection_evaluation"""
     t = float(threshold_array(iou_threshold)[0])
     preds, gts = check_detections(predictions, targets)
     preds = _kept(preds, _check_score_threshold(score_threshold))
@@ -129,7 +133,8 @@ def error_table(predictions, targets, *, score_threshold: float = 0.5, iou_thres
 
     ``source`` is ``"prediction"`` or ``"target"`` (missed boxes); ``iou`` is the
     prediction's best IoU with any box (of any class).
-    """
+
+    Used by: tests/test_detection_metrics.py"""
     t = float(threshold_array(iou_threshold)[0])
     if not 0 <= background_iou <= t:
         raise ValueError(f"background_iou={background_iou!r} must lie in [0, iou_threshold={t}].")
@@ -158,7 +163,9 @@ def error_table(predictions, targets, *, score_threshold: float = 0.5, iou_thres
 
 def error_summary(predictions, targets, *, score_threshold: float = 0.5, iou_threshold: float = 0.5,
                   background_iou: float = 0.1, class_names: Sequence[str] = PCB_CLASSES) -> pd.DataFrame:
-    """Counts of every outcome (columns :data:`OUTCOMES`) per class, plus an ``all`` row."""
+    """Counts of every outcome (columns :data:`OUTCOMES`) per class, plus an ``all`` row.
+
+    Taught in: 16_detection_evaluation"""
     table = error_table(predictions, targets, score_threshold=score_threshold, iou_threshold=iou_threshold,
                         background_iou=background_iou, class_names=class_names)
     counts = pd.crosstab(pd.Categorical(table["class"], categories=list(class_names)),
@@ -175,7 +182,8 @@ def image_outcomes(prediction: dict, target: dict, *, score_threshold: float = 0
     Returns ``dict(tp=int64 indices into the prediction, fp=..., fn=int64 indices
     into the target, precision, recall, f1)``; predictions below the threshold are
     in neither ``tp`` nor ``fp``.
-    """
+
+    Used by: course_utils.detection.widgets, tests/test_detection_metrics.py"""
     (pred,), (gt,) = check_detections([prediction], [target])
     s = _check_score_threshold(score_threshold)
     kept = np.flatnonzero(pred[2] >= s)
@@ -198,7 +206,8 @@ def simulate_predictions(targets, *, seed: int = 0, miss: float = 0.1, jitter: f
     plus a near-duplicate with probability ``duplicates``; ``false_alarms`` random boxes
     per image on average (Poisson). Found objects score higher (Beta(5, 2)) than false
     alarms and duplicates (Beta(2, 4)). Seeded; boxes in ``image_size`` pixels.
-    """
+
+    Taught in: 16_detection_evaluation"""
     rng = np.random.default_rng(seed)
     out = []
     for t in targets:

@@ -34,6 +34,8 @@ def as_boxes(values, name: str = "boxes", *, corners: bool = True) -> np.ndarray
     another shape, NaN/inf coordinates, or corners in the wrong order.
     ``corners=False`` checks the shape only: for ``cx, cy, w, h`` boxes, and for
     callers that check the values with their own message.
+
+    Used by: course_utils.detection.matching, course_utils.detection.metrics, tests/test_detection_boxes.py
     """
     arr = as_numpy(values, name, dtype=np.float64, expected="hold numbers (x1, y1, x2, y2)")
     if arr.ndim == 1 and arr.size == 4:
@@ -97,7 +99,9 @@ def cxcywh_to_xyxy(boxes):
 
 
 def box_area(boxes) -> np.ndarray:
-    """Area ``(x2 - x1) * (y2 - y1)`` of every box: ``float64 (N,)`` in square pixels."""
+    """Area ``(x2 - x1) * (y2 - y1)`` of every box: ``float64 (N,)`` in square pixels.
+
+    Used by: tests/test_detection_boxes.py"""
     b = as_boxes(boxes, "boxes")
     return (b[:, 2] - b[:, 0]) * (b[:, 3] - b[:, 1])
 
@@ -114,7 +118,8 @@ def box_iou(boxes1, boxes2) -> np.ndarray:
     -------
     ``float64`` array ``(N, M)``: ``area(A & B) / area(A | B)``; 0 for disjoint
     boxes (and for two boxes of zero area).
-    """
+
+    Taught in: 07_metrics_evaluation"""
     a, b = as_boxes(boxes1, "boxes1"), as_boxes(boxes2, "boxes2")
     # the intersection is the box between the larger top-left and the smaller bottom-right corner
     top_left = np.maximum(a[:, None, :2], b[None, :, :2])          # (N, M, 2)
@@ -168,7 +173,8 @@ def nms(boxes, scores, iou_threshold: float) -> np.ndarray:
     Returns
     -------
     ``int64 (K,)`` indices of the kept boxes, in decreasing order of score.
-    """
+
+    Taught in: 15_detector_from_scratch"""
     b = as_boxes(boxes, "boxes")
     s = _scores(scores, len(b))
     threshold = _check_threshold(iou_threshold)
@@ -182,7 +188,8 @@ def batched_nms(boxes, scores, idxs, iou_threshold: float) -> np.ndarray:
     Same contract as ``torchvision.ops.batched_nms``: returns ``int64 (K,)``
     indices of the kept boxes in decreasing order of score. ``idxs`` is an
     integer array ``(N,)`` (usually the class id of each box).
-    """
+
+    Taught in: 15_detector_from_scratch"""
     b = as_boxes(boxes, "boxes")
     s = _scores(scores, len(b))
     threshold = _check_threshold(iou_threshold)

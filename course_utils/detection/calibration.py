@@ -14,7 +14,9 @@ __all__ = ["foreground_fraction", "calibration_table"]
 
 
 def foreground_fraction(images: np.ndarray, threshold: int = 128) -> np.ndarray:
-    """``float64 (N,)`` fraction of copper (dark, ``< threshold``) pixels of each image."""
+    """``float64 (N,)`` fraction of copper (dark, ``< threshold``) pixels of each image.
+
+    Used by: solutions/13_pcb_detection_data_solutions, tests/test_detection_data.py"""
     images = np.asarray(images)
     return (images.reshape(len(images), -1) < threshold).mean(axis=1)
 
@@ -25,7 +27,8 @@ def calibration_table(real: DetectionSet, synthetic: DetectionSet) -> pd.DataFra
     Rows: copper fraction of the templates (mean, p10, p90), boxes per image (mean, min,
     max), class shares, and per class the median box width, height and aspect ratio
     (width / height). Columns ``real``, ``synthetic`` and ``ratio`` (synthetic / real).
-    """
+
+    Taught in: 13_pcb_detection_data"""
     rows: dict[str, tuple[float, float]] = {}
 
     def add(name, fn):

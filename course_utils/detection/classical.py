@@ -37,7 +37,7 @@ from course_utils.detection.boxes import box_iou, xyxy_to_cxcywh
 from course_utils.detection.detector import prepare_inputs
 from course_utils.detection.pcb import PCB_CLASSES
 
-__all__ = ["binarize", "difference_mask", "self_reference_mask", "mask_boxes", "template_boxes", "detect",
+__all__ = ["difference_mask", "self_reference_mask", "mask_boxes", "template_boxes", "detect",
            "class_agnostic", "region_crops", "build_region_classifier", "train_region_classifier",
            "classify_regions"]
 
@@ -65,7 +65,8 @@ def difference_mask(test, template, *, threshold: int = 128, open_size: int = 3)
 
     Returns ``uint8 (H, W)`` 0/1. ``open_size`` is the side of the square opening
     kernel (1: no opening).
-    """
+
+    Taught in: 14_classical_detection"""
     t, r = _check_image(test, "test"), _check_image(template, "template")
     if t.shape != r.shape:
         raise ValueError(f"test {t.shape} and template {r.shape} must have the same size (aligned pairs).")
@@ -78,7 +79,8 @@ def self_reference_mask(test, *, threshold: int = 128, size: int = 9, open_size:
 
     Small bumps (spur, spurious copper) vanish in the opening, small holes (pin-hole,
     mousebite) in the closing -- and so do fine traces and sharp corners, the false alarms.
-    """
+
+    Used by: tests/test_detection_models.py"""
     b = binarize(test, threshold)
     k = _kernel(size, "size")
     smooth = cv2.morphologyEx(cv2.morphologyEx(b, cv2.MORPH_OPEN, k), cv2.MORPH_CLOSE, k)
@@ -92,7 +94,8 @@ def mask_boxes(mask, *, merge_size: int = 9, min_area: int = 12, pad: int = 10) 
     components with fewer than ``min_area`` mask pixels are dropped; boxes grow by
     ``pad`` pixels (annotated boxes frame the defect with a margin) and are clipped
     to the image. Score = ``1 - exp(-pixels / 40)`` (bigger differences first).
-    """
+
+    Taught in: 14_classical_detection"""
     m = _check_image(mask, "mask")
     h, w = m.shape
     merged = cv2.dilate(m, _kernel(merge_size, "merge_size"))
@@ -109,7 +112,9 @@ def mask_boxes(mask, *, merge_size: int = 9, min_area: int = 12, pad: int = 10) 
 
 def template_boxes(test, template, *, threshold: int = 128, open_size: int = 3, merge_size: int = 9,
                    min_area: int = 12, pad: int = 10) -> dict:
-    """Boxes of one pair (see the module docstring); ``template=None`` uses :func:`self_reference_mask`."""
+    """Boxes of one pair (see the module docstring); ``template=None`` uses :func:`self_reference_mask`.
+
+    Used by: tests/test_detection_models.py"""
     if template is None:
         mask = self_reference_mask(test, threshold=threshold, open_size=open_size)
     else:
@@ -118,7 +123,9 @@ def template_boxes(test, template, *, threshold: int = 128, open_size: int = 3, 
 
 
 def detect(images, templates=None, **kwargs) -> list[dict]:
-    """:func:`template_boxes` for every image of ``uint8 (N, H, W)`` (templates ``(N, H, W)`` or None)."""
+    """:func:`template_boxes` for every image of ``uint8 (N, H, W)`` (templates ``(N, H, W)`` or None).
+
+    Taught in: 14_classical_detection"""
     images = np.asarray(images)
     if images.ndim != 3:
         raise ValueError(f"images must be uint8 (N, H, W); got shape {images.shape}.")
@@ -129,7 +136,9 @@ def detect(images, templates=None, **kwargs) -> list[dict]:
 
 
 def class_agnostic(items: Sequence[dict]) -> list[dict]:
-    """Copies of prediction or target dicts with every label set to 1 (score localisation only)."""
+    """Copies of prediction or target dicts with every label set to 1 (score localisation only).
+
+    Taught in: 14_classical_detection"""
     return [{**d, "labels": np.ones(len(d["labels"]), np.int64)} for d in items]
 
 
@@ -144,7 +153,8 @@ def region_crops(ds, predictions: Sequence[dict], *, size: int = 32, context: fl
     also returns ``int64 (M,)`` labels: the id of the same-image ground-truth box with
     the highest IoU if it is > ``iou_threshold``, else 0 (background). Crops are cut
     by ``torchvision.ops.roi_align`` over the whole batch at once.
-    """
+
+    Taught in: 14_classical_detection"""
     from torchvision.ops import roi_align
 
     if len(predictions) != len(ds):
@@ -171,7 +181,9 @@ def region_crops(ds, predictions: Sequence[dict], *, size: int = 32, context: fl
 
 
 def build_region_classifier(in_channels: int = 2, n_classes: int = len(PCB_CLASSES), *, seed: int = 0):
-    """``models.WaferCNN`` with ``n_classes + 1`` outputs (0 = background) for ``(M, C, 32, 32)`` crops."""
+    """``models.WaferCNN`` with ``n_classes + 1`` outputs (0 = background) for ``(M, C, 32, 32)`` crops.
+
+    Used by: tests/test_detection_models.py"""
     from course_utils.training import models
 
     torch.manual_seed(seed)
@@ -185,7 +197,8 @@ def train_region_classifier(crops, labels, *, val_crops=None, val_labels=None, e
 
     Without validation crops, the training crops are used for validation (the best
     epoch is then the best fit, not the best generalisation).
-    """
+
+    Taught in: 14_classical_detection"""
     from course_utils.training import engine
 
     if len(crops) != len(labels) or len(crops) == 0:
@@ -203,7 +216,9 @@ def train_region_classifier(crops, labels, *, val_crops=None, val_labels=None, e
 @torch.no_grad()
 def classify_regions(model, ds, predictions: Sequence[dict], *, use_template: bool = True,
                      device="cpu") -> list[dict]:
-    """Predictions with learned types: label = most likely defect id, score = 1 - P(background)."""
+    """Predictions with learned types: label = most likely defect id, score = 1 - P(background).
+
+    Taught in: 14_classical_detection"""
     crops = region_crops(ds, predictions, use_template=use_template)
     model = model.to(device).eval()
     probs = torch.cat([torch.softmax(model(c.to(device)), 1).cpu() for c in crops.split(512)]

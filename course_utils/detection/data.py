@@ -26,7 +26,8 @@ def load_pcb_data(source: str = "synthetic", *, n_images: int | None = None, spl
       ``split="test"`` draws from another random stream than ``"trainval"``.
     * deeppcb: the official ``split`` from ``path`` (default ``config.data_dir() / "DeepPCB"``),
       all pairs or a random ``n_images`` of them; ``size`` must be 640.
-    """
+
+    Taught in: 13_pcb_detection_data"""
     if split not in SPLITS:
         raise ValueError(f"split={split!r} must be one of {SPLITS}.")
     if source == "synthetic":

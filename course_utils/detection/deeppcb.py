@@ -127,7 +127,8 @@ def load_deeppcb(root, split: str = "trainval", *, n_images: int | None = None, 
     Raises ``FileNotFoundError`` for a missing folder, list, image or annotation and
     ``ValueError`` naming the file and line for a malformed annotation line, a box of
     zero area or outside the image and an unknown class id.
-    """
+
+    Taught in: 13_pcb_detection_data"""
     if split not in SPLITS:
         raise ValueError(f"split={split!r} must be one of {SPLITS}.")
     root = Path(root).expanduser()
@@ -161,7 +162,8 @@ def download_deeppcb(dest=None, *, timeout: float = 10.0, probe_url: str = "http
     First checks that ``probe_url`` answers within ``timeout`` seconds (offline: a
     ``ConnectionError`` saying what to do, never a hang), then ``git clone --depth 1``
     (or, without git, the repository zip with a per-read ``timeout``).
-    """
+
+    Used by: tests/test_detection_data.py"""
     dest = Path(dest).expanduser() if dest is not None else config.data_dir() / "DeepPCB"
     if (dest / "PCBData" / "trainval.txt").is_file():
         return dest

@@ -103,7 +103,8 @@ def centre_targets(targets, *, image_size: int, out_size: int, num_classes: int 
     Returns ``heatmap float32 (N, K, o, o)`` (Gaussian of sigma = box size / 6 cells at
     each centre, 1 at the centre cell), ``wh`` and ``offset float32 (N, 2, o, o)`` and
     ``mask bool (N, o, o)`` (the centre cells).
-    """
+
+    Taught in: 15_detector_from_scratch"""
     n, scale = len(targets), out_size / image_size
     heat = np.zeros((n, num_classes, out_size, out_size), np.float32)
     wh = np.zeros((n, 2, out_size, out_size), np.float32)
@@ -127,7 +128,8 @@ def centre_loss(out: dict, target: dict, *, wh_weight: float = 0.1, alpha: float
     """Penalty-reduced focal loss on the heat-map + L1 on size and offset at the centres (mean per object).
 
     Returns ``(total, parts)`` with ``parts = dict(heatmap, wh, offset)`` as floats.
-    """
+
+    Used by: course_utils.detection.detector"""
     p = torch.sigmoid(out["heatmap"].float()).clamp(1e-4, 1 - 1e-4)
     gt = target["heatmap"]
     pos = gt.eq(1).float()
@@ -145,7 +147,9 @@ def centre_loss(out: dict, target: dict, *, wh_weight: float = 0.1, alpha: float
 @torch.no_grad()
 def decode(out: dict, *, image_size: int = 640, top_k: int = 100, score_threshold: float = 0.01,
            nms_iou: float | None = 0.5) -> list[dict]:
-    """Network maps -> one prediction dict per image (boxes in ``image_size`` pixels, ids 1..K)."""
+    """Network maps -> one prediction dict per image (boxes in ``image_size`` pixels, ids 1..K).
+
+    Used by: tests/test_detection_models.py"""
     heat = torch.sigmoid(out["heatmap"].float())
     peaks = heat * (F.max_pool2d(heat, 3, stride=1, padding=1) == heat)   # keep local maxima only
     b, k, h, w = heat.shape
@@ -175,7 +179,8 @@ def train_detector(model: CentreNet, ds, *, input_size: int = 256, epochs: int =
     """Train on a DetectionSet with AdamW and a cosine schedule; returns the history (one row per epoch).
 
     ``max_steps`` stops early after that many optimizer steps in total (smoke runs).
-    """
+
+    Taught in: 15_detector_from_scratch"""
     torch.manual_seed(seed)
     device = torch.device(device)
     x = prepare_inputs(ds, input_size=input_size, use_template=model.in_channels == 2)
@@ -242,7 +247,9 @@ def run_epochs(train_step: Callable[[torch.Tensor], dict], n: int, *, epochs: in
 @torch.no_grad()
 def predict(model: CentreNet, ds, *, input_size: int = 256, device="cpu", batch_size: int = 16,
             **decode_kwargs) -> list[dict]:
-    """Prediction dicts (boxes in the data set's pixels) for every image of ``ds``; see :func:`decode`."""
+    """Prediction dicts (boxes in the data set's pixels) for every image of ``ds``; see :func:`decode`.
+
+    Taught in: 15_detector_from_scratch"""
     model.to(device).eval()
     x = prepare_inputs(ds, input_size=input_size, use_template=model.in_channels == 2)
     results = []

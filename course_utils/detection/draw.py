@@ -13,7 +13,7 @@ import numpy as np
 from course_utils.detection.formats import box_table
 from course_utils.detection.pcb import PCB_CLASSES
 
-__all__ = ["CLASS_COLORS", "draw_boxes", "plot_pair", "plot_box_sizes"]
+__all__ = ["draw_boxes", "plot_pair", "plot_box_sizes"]
 
 #: One colour per class id 1..6 (matplotlib's tab10 colours).
 CLASS_COLORS = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b")
@@ -29,6 +29,8 @@ def draw_boxes(image, boxes, labels, scores=None, class_names: Sequence[str] = P
     colour for every box (default: the class colours); ``linestyle`` e.g. ``"--"``.
     ``image=None`` draws the boxes only, onto ``ax`` (another set of boxes over a
     picture drawn before, as ``widgets.threshold_view`` does). Returns the axes.
+
+    Taught in: 13_pcb_detection_data
     """
     import matplotlib.pyplot as plt
     from matplotlib.patches import Rectangle
@@ -61,7 +63,9 @@ def draw_boxes(image, boxes, labels, scores=None, class_names: Sequence[str] = P
 
 def plot_pair(dataset, index: int, axes=None, show_diff: bool = True):
     """Test image with its boxes, the template and (``show_diff``) their difference, side by side.
-    Returns the axes array."""
+    Returns the axes array.
+
+    Taught in: 13_pcb_detection_data"""
     import matplotlib.pyplot as plt
 
     if not 0 <= index < len(dataset):
@@ -88,7 +92,9 @@ def plot_pair(dataset, index: int, axes=None, show_diff: bool = True):
 
 def plot_box_sizes(dataset, ax=None, bins=None, by: str = "class"):
     """Histogram of box sizes (``sqrt(width * height)`` in pixels), one step curve per class
-    (``by="class"``) or one for all boxes (``by="all"``). Returns the axes."""
+    (``by="class"``) or one for all boxes (``by="all"``). Returns the axes.
+
+    Taught in: 13_pcb_detection_data"""
     import matplotlib.pyplot as plt
 
     if by not in ("class", "all"):

@@ -18,7 +18,7 @@ from course_utils.detection import analysis, metrics
 from course_utils.detection.metrics import COCO_IOU_THRESHOLDS
 from course_utils.detection.pcb import PCB_CLASSES
 
-__all__ = ["DetectionReport", "evaluate_detections"]
+__all__ = ["evaluate_detections"]
 
 
 class DetectionReport:
@@ -40,7 +40,9 @@ class DetectionReport:
 def evaluate_detections(predictions, targets, *, class_names: Sequence[str] = PCB_CLASSES,
                         score_threshold: float = 0.5, iou_thresholds: Sequence[float] = COCO_IOU_THRESHOLDS,
                         method: str = "101") -> DetectionReport:
-    """The kit's evaluation of one detector on one test set (see :class:`DetectionReport`)."""
+    """The kit's evaluation of one detector on one test set (see :class:`DetectionReport`).
+
+    Taught in: 15_detector_from_scratch"""
     ap = metrics.ap_table(predictions, targets, iou_thresholds=iou_thresholds, method=method, class_names=class_names)
     at_threshold = metrics.precision_recall_table(predictions, targets, score_threshold=score_threshold,
                                           class_names=class_names)

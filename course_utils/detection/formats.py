@@ -51,7 +51,9 @@ def _as_labels(labels, n: int, name: str = "labels") -> np.ndarray:
 def check_boxes(boxes, labels, *, width: int, height: int, n_classes: int = 6, where: str = "boxes") -> None:
     """Raise ``ValueError`` unless every box lies inside a ``width`` x ``height`` image
     (``0 <= x1 < x2 <= width``, ``0 <= y1 < y2 <= height``, so a box has positive area)
-    and every label is a class id in ``1..n_classes``. ``where`` names the source in the message."""
+    and every label is a class id in ``1..n_classes``. ``where`` names the source in the message.
+
+    Used by: course_utils.detection.yolo_data, tests/test_detection_data.py"""
     b = as_boxes(boxes, where, corners=False)   # the shape here; the values below, with the box's number
     lab = _as_labels(labels, len(b))
     for i, (x1, y1, x2, y2) in enumerate(b):
@@ -72,7 +74,9 @@ def check_boxes(boxes, labels, *, width: int, height: int, n_classes: int = 6, w
 # ---------------------------------------------------------------------------
 def xyxy_to_yolo(boxes, width: float, height: float) -> np.ndarray:
     """Pixel boxes ``(k, 4)`` ``x1, y1, x2, y2`` -> ``float64 (k, 4)`` ``cx, cy, w, h``
-    normalised by the image ``width`` and ``height`` (pixels): ``boxes.xyxy_to_cxcywh`` scaled."""
+    normalised by the image ``width`` and ``height`` (pixels): ``boxes.xyxy_to_cxcywh`` scaled.
+
+    Used by: solutions/13_pcb_detection_data_solutions, tests/test_detection_data.py"""
     b = as_boxes(boxes, corners=False)
     return xyxy_to_cxcywh(b) / _image_scale(width, height)
 
@@ -115,7 +119,9 @@ def _read_rows(path, parse, expected: str) -> list[tuple[int, list]]:
 
 def write_yolo_labels(path, boxes, labels, width: int, height: int) -> Path:
     """Write one YOLO label file: ``class cx cy w h`` per line, ``class = id - 1``.
-    An image without boxes gets an empty file (YOLO's convention for background images)."""
+    An image without boxes gets an empty file (YOLO's convention for background images).
+
+    Taught in: 13_pcb_detection_data"""
     b = xyxy_to_yolo(boxes, width, height)
     lab = _as_labels(labels, len(b))
     if np.any(lab < 1):
@@ -125,7 +131,9 @@ def write_yolo_labels(path, boxes, labels, width: int, height: int) -> Path:
 
 
 def read_yolo_labels(path, width: int, height: int) -> tuple[np.ndarray, np.ndarray]:
-    """Read a YOLO label file -> ``(boxes float32 (k, 4) x1 y1 x2 y2 pixels, labels int64 (k,) ids 1..)``."""
+    """Read a YOLO label file -> ``(boxes float32 (k, 4) x1 y1 x2 y2 pixels, labels int64 (k,) ids 1..)``.
+
+    Taught in: 13_pcb_detection_data"""
     rows = _read_rows(path, lambda f: [int(f[0]) + 1] + [float(v) for v in f[1:]],
                       "'class cx cy w h' (5 numbers, integer class)")
     data = [values for _, values in rows]
@@ -144,7 +152,8 @@ def read_deeppcb_annotation(path, *, width: int | None = None, height: int | Non
     integers raises ``ValueError`` naming the file and line number; so does a box of
     zero area, a class id outside ``1..n_classes`` and, when ``width`` and ``height``
     are given, a box outside the image.
-    """
+
+    Used by: course_utils.detection.deeppcb, tests/test_detection_data.py"""
     rows = _read_rows(path, lambda f: [int(v) for v in f],
                       "'x1 y1 x2 y2 type' (5 integers separated by spaces or commas)")
     for number, (x1, y1, x2, y2, cls) in rows:
@@ -158,7 +167,9 @@ def read_deeppcb_annotation(path, *, width: int | None = None, height: int | Non
 
 def write_deeppcb_annotation(path, boxes, labels, *, sep: str = " ") -> Path:
     """Write one DeepPCB annotation file, ``x1 y1 x2 y2 type`` per line (``sep=","`` for the
-    README's comma style). DeepPCB stores integer pixels: non-integer boxes raise ``ValueError``."""
+    README's comma style). DeepPCB stores integer pixels: non-integer boxes raise ``ValueError``.
+
+    Taught in: 13_pcb_detection_data"""
     b = as_boxes(boxes, corners=False)
     lab = _as_labels(labels, len(b))
     if not np.all(b == np.round(b)):
@@ -179,7 +190,8 @@ def to_coco(dataset) -> dict:
     Image ids are ``1..N`` in data-set order with ``file_name`` ``"<image_id>.jpg"``;
     annotation ids run ``1..K``; ``bbox`` is ``[x1, y1, w, h]`` (pixels), ``area = w * h``,
     ``segmentation`` the box as one polygon, ``iscrowd = 0``.
-    """
+
+    Taught in: 13_pcb_detection_data"""
     height, width = dataset.images.shape[1:3]
     images, annotations = [], []
     for i, (name, boxes, labels) in enumerate(zip(dataset.image_ids, dataset.boxes, dataset.labels), start=1):
@@ -202,7 +214,8 @@ def from_coco(coco: dict) -> tuple[list[str], list[np.ndarray], list[np.ndarray]
 
     ``image_ids`` are the file stems; ``boxes[i]`` is ``float32 (k, 4)`` ``x1 y1 x2 y2``,
     ``labels[i]`` ``int64 (k,)`` category ids. Inverse of :func:`to_coco`.
-    """
+
+    Taught in: 13_pcb_detection_data"""
     for key in ("images", "annotations"):
         if key not in coco:
             raise ValueError(f"coco has no {key!r} list; expected a COCO detection dict "
@@ -228,7 +241,9 @@ def from_coco(coco: dict) -> tuple[list[str], list[np.ndarray], list[np.ndarray]
 # ---------------------------------------------------------------------------
 def box_table(dataset) -> pd.DataFrame:
     """One row per box: ``image`` (index), ``image_id``, ``label`` (id), ``class``,
-    ``x1 y1 x2 y2``, ``width``, ``height``, ``area`` (pixels) and ``aspect`` (width / height)."""
+    ``x1 y1 x2 y2``, ``width``, ``height``, ``area`` (pixels) and ``aspect`` (width / height).
+
+    Taught in: 13_pcb_detection_data"""
     counts = np.array([len(b) for b in dataset.boxes], dtype=np.int64)
     boxes = np.concatenate([np.asarray(b, dtype=np.float64).reshape(-1, 4) for b in dataset.boxes]
                            or [np.zeros((0, 4))])
@@ -250,7 +265,8 @@ def dataset_summary(dataset) -> pd.DataFrame:
     Columns: ``boxes``, ``images`` (images holding the class), ``width`` / ``height``
     (median, pixels), ``area_median`` and ``area_p10`` / ``area_p90`` (pixels),
     ``aspect_median`` (width / height) and ``share`` (fraction of all boxes).
-    """
+
+    Taught in: 13_pcb_detection_data"""
     table = box_table(dataset)
     rows = {}
     groups: Sequence = [(name, table[table["class"] == name]) for name in dataset.class_names]

@@ -39,10 +39,10 @@ from course_utils.detection.classical import difference_mask
 from course_utils.detection.pcb import PCB_CLASSES, DetectionSet
 
 __all__ = [
-    "check_mask", "check_class_ids", "derive_instance_mask", "derive_masks", "mask_statistics", "mask_summary",
+    "check_mask", "derive_instance_mask", "derive_masks", "mask_statistics", "mask_summary",
     "semantic_mask", "stray_difference", "synthetic_pcb_masks", "write_label_png", "read_label_png", "rle_encode",
     "rle_decode",
-    "mask_to_polygons", "polygons_to_mask", "check_polygon", "yolo_seg_lines", "read_yolo_seg_labels",
+    "mask_to_polygons", "polygons_to_mask", "yolo_seg_lines", "read_yolo_seg_labels",
     "write_yolo_seg_dataset",
 ]
 
@@ -51,7 +51,9 @@ __all__ = [
 # Checks
 # ---------------------------------------------------------------------------
 def check_mask(mask, shape, *, where: str = "mask") -> np.ndarray:
-    """``mask`` as a 2-D ``uint8`` array of the image's ``(H, W)`` ``shape``, or ``ValueError`` naming ``where``."""
+    """``mask`` as a 2-D ``uint8`` array of the image's ``(H, W)`` ``shape``, or ``ValueError`` naming ``where``.
+
+    Taught in: 19_defect_segmentation"""
     arr = np.asarray(mask)
     shape = tuple(int(s) for s in shape[:2])
     if arr.ndim != 2 or arr.shape != shape:
@@ -64,7 +66,7 @@ def check_mask(mask, shape, *, where: str = "mask") -> np.ndarray:
     return arr.astype(np.uint8, copy=False)
 
 
-def check_class_ids(labels, n_classes: int = len(PCB_CLASSES), *, where: str = "labels") -> np.ndarray:
+def _check_class_ids(labels, n_classes: int = len(PCB_CLASSES), *, where: str = "labels") -> np.ndarray:
     """``int64 (k,)`` class ids, each in 1..``n_classes``, or ``ValueError`` naming ``where`` and the bad id."""
     arr = np.asarray(labels).reshape(-1)
     if arr.size and not np.all(np.equal(np.mod(arr, 1), 0)):
@@ -77,7 +79,7 @@ def check_class_ids(labels, n_classes: int = len(PCB_CLASSES), *, where: str = "
     return arr
 
 
-def check_polygon(polygon, *, where: str = "polygon") -> np.ndarray:
+def _check_polygon(polygon, *, where: str = "polygon") -> np.ndarray:
     """``float64 (m, 2)`` x, y points (m >= 3) from a flat ``[x1, y1, ...]`` list or an ``(m, 2)`` array."""
     arr = np.asarray(polygon, dtype=np.float64)
     if arr.ndim == 1:
@@ -116,7 +118,8 @@ def derive_instance_mask(test, template, boxes, *, threshold: int = 128, open_si
     ``open_size``: side of an opening that drops 1-pixel alignment edges (2, the default; 1: none; on the
     real sample 75 % of the differing pixels lie outside every box at 2, 85 % at 1: edges, not defects).
     A pixel inside two boxes goes to the smaller box. A box with no differing pixel stays empty (see :func:`mask_statistics`).
-    """
+
+    Used by: tests/test_masks.py"""
     test, template = np.asarray(test), np.asarray(template)
     if test.shape != template.shape:
         raise ValueError(f"{where}: test {test.shape} and template {template.shape} differ in size; "
@@ -141,22 +144,26 @@ def derive_masks(ds: DetectionSet, *, threshold: int = 128, open_size: int = 2) 
     """Instance images ``uint8 (N, H, W)`` of every pair of ``ds`` (see :func:`derive_instance_mask`).
 
     Needs ``ds.templates`` (the real DeepPCB folder, the shared sample, the full download and the twin
-    all have them)."""
+    all have them).
+
+    Taught in: 19_defect_segmentation"""
     if ds.templates is None:
         raise ValueError("derive_masks needs the templates: load the pairs with templates=True.")
     out = np.zeros(ds.images.shape, dtype=np.uint8)
     for i in range(len(ds)):
         where = f"pair {ds.image_ids[i]}"
-        check_class_ids(ds.labels[i], len(ds.class_names), where=where)
+        _check_class_ids(ds.labels[i], len(ds.class_names), where=where)
         out[i] = derive_instance_mask(ds.images[i], ds.templates[i], ds.boxes[i], threshold=threshold,
                                       open_size=open_size, where=where)
     return out
 
 
 def semantic_mask(instances, labels, *, where: str = "mask") -> np.ndarray:
-    """Label image ``uint8 (H, W)`` (class id 1..6, 0 background) from an instance image and its ``labels``."""
+    """Label image ``uint8 (H, W)`` (class id 1..6, 0 background) from an instance image and its ``labels``.
+
+    Taught in: 19_defect_segmentation"""
     inst = np.asarray(instances)
-    labels = check_class_ids(labels, where=where)
+    labels = _check_class_ids(labels, where=where)
     if inst.size and inst.max() > len(labels):
         raise ValueError(f"{where}: instance id {int(inst.max())} has no label ({len(labels)} labels).")
     lut = np.concatenate([[0], labels]).astype(np.uint8)
@@ -164,7 +171,9 @@ def semantic_mask(instances, labels, *, where: str = "mask") -> np.ndarray:
 
 
 def mask_statistics(ds: DetectionSet, instances: np.ndarray) -> pd.DataFrame:
-    """One row per box: ``image_id, box, class, box_pixels, mask_pixels, fill`` (mask / box pixels)."""
+    """One row per box: ``image_id, box, class, box_pixels, mask_pixels, fill`` (mask / box pixels).
+
+    Taught in: 19_defect_segmentation"""
     rows = []
     for i in range(len(ds)):
         counts = np.bincount(check_mask(instances[i], ds.images[i].shape, where=f"pair {ds.image_ids[i]}").ravel(),
@@ -177,7 +186,9 @@ def mask_statistics(ds: DetectionSet, instances: np.ndarray) -> pd.DataFrame:
 
 
 def mask_summary(stats: pd.DataFrame) -> pd.DataFrame:
-    """Per class and overall: boxes, empty masks (no differing pixel), median mask pixels, median fill."""
+    """Per class and overall: boxes, empty masks (no differing pixel), median mask pixels, median fill.
+
+    Taught in: 19_defect_segmentation"""
     def one(g):
         return pd.Series({"boxes": len(g), "empty": int((g["mask_pixels"] == 0).sum()),
                           "median_pixels": float(g["mask_pixels"].median()), "median_fill": float(g["fill"].median())})
@@ -191,7 +202,9 @@ def mask_summary(stats: pd.DataFrame) -> pd.DataFrame:
 def stray_difference(ds: DetectionSet, instances: np.ndarray, *, threshold: int = 128,
                      open_size: int = 2) -> np.ndarray:
     """``float64 (N,)`` share of each pair's differing pixels that lie outside every box (alignment
-    edges, unlabelled changes): how much of the difference a box-free derivation would wrongly keep."""
+    edges, unlabelled changes): how much of the difference a box-free derivation would wrongly keep.
+
+    Taught in: 19_defect_segmentation"""
     out = np.zeros(len(ds))
     for i in range(len(ds)):
         diff = _difference(ds.images[i], ds.templates[i], threshold, open_size)
@@ -201,7 +214,9 @@ def stray_difference(ds: DetectionSet, instances: np.ndarray, *, threshold: int 
 
 def synthetic_pcb_masks(n_pairs: int, *, size: int = 640, seed=0, n_jobs: int | None = None):
     """``(DetectionSet, instances uint8 (n, size, size))``: twin pairs (the same as
-    ``twin.make_synthetic_pcb`` with these arguments) and the exact pixels of every drawn defect."""
+    ``twin.make_synthetic_pcb`` with these arguments) and the exact pixels of every drawn defect.
+
+    Taught in: 19_defect_segmentation"""
     check_int(n_pairs, "n_pairs", minimum=1)
     check_int(size, "size", minimum=128)
     images, temps, boxes, labels, inst = det_twin.generate_pairs(int(n_pairs), size=int(size), seed=seed,
@@ -216,7 +231,9 @@ def synthetic_pcb_masks(n_pairs: int, *, size: int = 640, seed=0, n_jobs: int | 
 # Formats
 # ---------------------------------------------------------------------------
 def write_label_png(path, mask) -> Path:
-    """Write a ``uint8 (H, W)`` label or instance image as a lossless 8-bit PNG (atomically)."""
+    """Write a ``uint8 (H, W)`` label or instance image as a lossless 8-bit PNG (atomically).
+
+    Taught in: 19_defect_segmentation"""
     from PIL import Image
 
     arr = check_mask(mask, np.shape(mask), where=str(path))
@@ -226,7 +243,9 @@ def write_label_png(path, mask) -> Path:
 
 
 def read_label_png(path, shape=None) -> np.ndarray:
-    """``uint8 (H, W)`` from a PNG label image; with ``shape``, checked against the image's ``(H, W)``."""
+    """``uint8 (H, W)`` from a PNG label image; with ``shape``, checked against the image's ``(H, W)``.
+
+    Taught in: 19_defect_segmentation"""
     from PIL import Image
 
     with Image.open(path) as im:
@@ -238,7 +257,9 @@ def read_label_png(path, shape=None) -> np.ndarray:
 
 def rle_encode(mask) -> dict:
     """COCO uncompressed RLE of a binary mask: ``{"size": [H, W], "counts": [...]}``, runs in column-major
-    order starting with a run of zeros (pycocotools' ``frPyObjects`` reads it)."""
+    order starting with a run of zeros (pycocotools' ``frPyObjects`` reads it).
+
+    Taught in: 19_defect_segmentation"""
     m = np.asarray(mask).astype(bool)
     if m.ndim != 2:
         raise ValueError(f"rle_encode needs a 2-D mask; got shape {m.shape}.")
@@ -251,7 +272,9 @@ def rle_encode(mask) -> dict:
 
 
 def rle_decode(rle: Mapping) -> np.ndarray:
-    """``uint8 (H, W)`` 0/1 mask from an uncompressed COCO RLE (:func:`rle_encode`)."""
+    """``uint8 (H, W)`` 0/1 mask from an uncompressed COCO RLE (:func:`rle_encode`).
+
+    Taught in: 19_defect_segmentation"""
     h, w = (int(v) for v in rle["size"])
     counts = np.asarray(rle["counts"], dtype=np.int64)
     if isinstance(rle["counts"], (str, bytes)) or counts.ndim != 1 or counts.sum() != h * w or (counts < 0).any():
@@ -264,7 +287,9 @@ def rle_decode(rle: Mapping) -> np.ndarray:
 def mask_to_polygons(mask, *, where: str = "mask", min_points: int = 3) -> list[np.ndarray]:
     """Outer contours of a binary mask: ``float64 (m, 2)`` x, y pixel points each (OpenCV, every boundary
     pixel kept). Contours with fewer than ``min_points`` points (1-2 pixel specks) are dropped; an empty
-    mask raises ``ValueError`` (nothing to describe: drop the instance)."""
+    mask raises ``ValueError`` (nothing to describe: drop the instance).
+
+    Taught in: 19_defect_segmentation"""
     m = np.asarray(mask).astype(np.uint8)
     if not m.any():
         raise ValueError(f"{where}: the mask is empty, so it has no polygon; drop this instance (its box has no "
@@ -275,10 +300,12 @@ def mask_to_polygons(mask, *, where: str = "mask", min_points: int = 3) -> list[
 
 
 def polygons_to_mask(polygons: Sequence, shape, *, where: str = "polygons") -> np.ndarray:
-    """``uint8 (H, W)`` 0/1: the filled polygons (each ``(m, 2)`` x, y pixel points or a flat list, m >= 3)."""
+    """``uint8 (H, W)`` 0/1: the filled polygons (each ``(m, 2)`` x, y pixel points or a flat list, m >= 3).
+
+    Taught in: 19_defect_segmentation"""
     h, w = (int(s) for s in shape[:2])
     out = np.zeros((h, w), dtype=np.uint8)
-    pts = [np.round(check_polygon(p, where=f"{where}[{k}]")).astype(np.int32) for k, p in enumerate(polygons)]
+    pts = [np.round(_check_polygon(p, where=f"{where}[{k}]")).astype(np.int32) for k, p in enumerate(polygons)]
     if pts:
         cv2.fillPoly(out, pts, 1)
         cv2.polylines(out, pts, True, 1)  # the boundary pixels themselves belong to the shape
@@ -287,9 +314,11 @@ def polygons_to_mask(polygons: Sequence, shape, *, where: str = "polygons") -> n
 
 def yolo_seg_lines(instances, labels, *, where: str = "mask") -> list[str]:
     """YOLO segmentation label lines ``"c x1 y1 x2 y2 ..."`` (``c = id - 1``, points / image size) of an
-    instance image; an instance in several pieces gives one line per piece; empty instances are skipped."""
+    instance image; an instance in several pieces gives one line per piece; empty instances are skipped.
+
+    Taught in: 19_defect_segmentation"""
     inst = np.asarray(instances)
-    labels = check_class_ids(labels, where=where)
+    labels = _check_class_ids(labels, where=where)
     h, w = inst.shape
     lines = []
     for j, lab in enumerate(labels):
@@ -303,15 +332,17 @@ def yolo_seg_lines(instances, labels, *, where: str = "mask") -> list[str]:
 
 
 def read_yolo_seg_labels(path, width: int, height: int, *, n_classes: int = len(PCB_CLASSES)):
-    """``(labels int64 (k,) ids 1..n, polygons [float64 (m, 2) pixel points])`` from a YOLO seg label file."""
+    """``(labels int64 (k,) ids 1..n, polygons [float64 (m, 2) pixel points])`` from a YOLO seg label file.
+
+    Used by: tests/test_masks.py"""
     labels, polys = [], []
     for n, line in enumerate(Path(path).read_text().splitlines(), 1):
         fields = line.split()
         if not fields:
             continue
         where = f"{path}, line {n}"
-        cls = check_class_ids([int(fields[0]) + 1], n_classes, where=where)[0]
-        pts = check_polygon([float(v) for v in fields[1:]], where=where)
+        cls = _check_class_ids([int(fields[0]) + 1], n_classes, where=where)[0]
+        pts = _check_polygon([float(v) for v in fields[1:]], where=where)
         labels.append(cls)
         polys.append(pts * np.array([width, height]) - 0.5)
     return np.asarray(labels, dtype=np.int64), polys
@@ -319,7 +350,9 @@ def read_yolo_seg_labels(path, width: int, height: int, *, n_classes: int = len(
 
 def write_yolo_seg_dataset(splits: Mapping, root, *, class_names: Sequence[str] = PCB_CLASSES) -> Path:
     """Write ``{split: (DetectionSet, instances uint8 (N, H, W))}`` as an ultralytics segmentation data set
-    (``images/<split>/*.png``, ``labels/<split>/*.txt``, ``data.yaml``); return ``root/data.yaml``."""
+    (``images/<split>/*.png``, ``labels/<split>/*.txt``, ``data.yaml``); return ``root/data.yaml``.
+
+    Taught in: 19_defect_segmentation"""
     from course_utils.detection.yolo_data import fresh_split_dirs, png_writer, data_yaml_text
 
     root = Path(root)

@@ -60,7 +60,8 @@ def check_detections(predictions, targets) -> tuple[list, list]:
     """Validate and convert the lists: ``([(boxes, labels, scores)], [(boxes, labels)])`` as NumPy.
 
     Raises ``TypeError``/``ValueError`` naming the image and key that is wrong.
-    """
+
+    Used by: course_utils.detection.analysis, course_utils.detection.metrics"""
     for name, value in (("predictions", predictions), ("targets", targets)):
         if isinstance(value, dict) or not isinstance(value, (list, tuple)):
             raise TypeError(f"{name} must be a list with one dict per image; got {type(value).__name__}.")
@@ -73,7 +74,9 @@ def check_detections(predictions, targets) -> tuple[list, list]:
 
 
 def threshold_array(iou_thresholds) -> np.ndarray:
-    """IoU thresholds as a 1-D float array, checked to lie in [0, 1]."""
+    """IoU thresholds as a 1-D float array, checked to lie in [0, 1].
+
+    Used by: course_utils.detection.analysis, course_utils.detection.metrics"""
     t = np.atleast_1d(np.asarray(iou_thresholds, dtype=np.float64))
     if t.size == 0 or t.ndim != 1 or (t < 0).any() or (t > 1).any():
         raise ValueError(f"iou_thresholds={iou_thresholds!r} must be numbers in [0, 1], e.g. COCO_IOU_THRESHOLDS.")
@@ -85,7 +88,8 @@ def match_image(pred, gt, thresholds: np.ndarray, strict: bool) -> tuple:
 
     Returns ``order`` (prediction indices by decreasing score), ``tp (D, T)``,
     ``gt_index (D, T)`` (-1 for a FP) and ``best_iou (D,)`` with a same-class box.
-    """
+
+    Used by: course_utils.detection.analysis"""
     (pb, pl, ps), (gb, gl) = pred, gt
     order = np.argsort(-ps, kind="stable")
     iou = box_iou(pb[order], gb)
@@ -105,7 +109,9 @@ def match_image(pred, gt, thresholds: np.ndarray, strict: bool) -> tuple:
 
 
 def match_all(preds, gts, thresholds, strict: bool) -> dict:
-    """Flat arrays over all predictions (image order, then decreasing score) and all ground truths."""
+    """Flat arrays over all predictions (image order, then decreasing score) and all ground truths.
+
+    Used by: course_utils.detection.analysis, course_utils.detection.metrics"""
     parts = [match_image(p, g, thresholds, strict) for p, g in zip(preds, gts)]
     n_t = len(thresholds)
     return {
@@ -121,7 +127,9 @@ def match_all(preds, gts, thresholds, strict: bool) -> dict:
 
 
 def label_names(class_names, labels) -> list:
-    """Names of class ids 1..K (``class_names[id - 1]``), or the ids themselves when ``class_names`` is None."""
+    """Names of class ids 1..K (``class_names[id - 1]``), or the ids themselves when ``class_names`` is None.
+
+    Used by: course_utils.detection.analysis, course_utils.detection.metrics"""
     if class_names is None:
         return [int(c) for c in labels]
     if max(labels, default=0) > len(class_names):
@@ -131,7 +139,9 @@ def label_names(class_names, labels) -> list:
 
 
 def prf(tp: int, fp: int, fn: int) -> tuple[float, float, float]:
-    """Precision, recall and F-score from counts (0.0 where a denominator is 0)."""
+    """Precision, recall and F-score from counts (0.0 where a denominator is 0).
+
+    Used by: course_utils.detection.analysis, course_utils.detection.metrics"""
     p = tp / (tp + fp) if tp + fp else 0.0
     r = tp / (tp + fn) if tp + fn else 0.0
     return p, r, (2 * p * r / (p + r) if p + r else 0.0)

@@ -43,8 +43,8 @@ from course_utils.detection.matching import check_detections, label_names, match
 from course_utils.detection.pcb import PCB_CLASSES
 
 __all__ = [
-    "COCO_IOU_THRESHOLDS", "AP_METHODS", "DEEPPCB_IOU",
-    "check_detections", "match_predictions", "precision_recall_from_matches",
+    "COCO_IOU_THRESHOLDS", "DEEPPCB_IOU",
+    "match_predictions", "precision_recall_from_matches",
     "interpolated_average_precision", "average_precision", "ap_table", "map_summary",
     "pr_curves", "precision_recall_table", "deeppcb_table",
     "tables_to_lists", "match_detections", "average_precision_at_iou", "detection_ap_table",
@@ -52,14 +52,14 @@ __all__ = [
 
 #: COCO's IoU thresholds 0.50, 0.55, ..., 0.95 (the "50-95" of mAP50-95).
 COCO_IOU_THRESHOLDS = tuple(np.round(np.linspace(0.5, 0.95, 10), 2).tolist())
-AP_METHODS = ("101", "all")
+_AP_METHODS = ("101", "all")
 #: DeepPCB's rule: a detection counts if IoU > 0.33 with a box of the same class.
 DEEPPCB_IOU = 0.33
 
 
 def _check_method(method: str) -> None:
-    if method not in AP_METHODS:
-        raise ValueError(f"method={method!r} is not one of {AP_METHODS} ('101' = COCO, 'all' = VOC all-point).")
+    if method not in _AP_METHODS:
+        raise ValueError(f"method={method!r} is not one of {_AP_METHODS} ('101' = COCO, 'all' = VOC all-point).")
 
 
 def match_predictions(predictions, targets, *, iou_threshold: float = 0.5, strict: bool = False) -> pd.DataFrame:
@@ -68,7 +68,8 @@ def match_predictions(predictions, targets, *, iou_threshold: float = 0.5, stric
     Columns: ``image`` (index in the lists), ``det`` (index in that image's
     prediction), ``label``, ``score``, ``iou`` (best IoU with a same-class box),
     ``tp`` (bool) and ``gt_index`` (matched box in that image's target, -1 for a FP).
-    """
+
+    Used by: tests/test_detection_metrics.py"""
     preds, gts = check_detections(predictions, targets)
     m = match_all(preds, gts, threshold_array(iou_threshold), strict)
     table = pd.DataFrame({k: m[k] for k in ("image", "det", "label", "score", "iou")})
@@ -84,7 +85,8 @@ def precision_recall_from_matches(tp, n_ground_truths: int) -> tuple[np.ndarray,
 
     ``precision[k] = TP_k / (k + 1)`` and ``recall[k] = TP_k / n_ground_truths``
     with ``TP_k`` the true positives among the first ``k + 1`` detections.
-    """
+
+    Taught in: 07_metrics_evaluation"""
     tp = np.asarray(tp, dtype=bool)
     if n_ground_truths < 1:
         raise ValueError(f"n_ground_truths={n_ground_truths} must be >= 1: recall is undefined without objects.")
@@ -102,7 +104,8 @@ def interpolated_average_precision(precision, recall, method: str = "101") -> fl
       (0 where the recall is never reached);
     * ``method="all"`` (Pascal VOC 2010+, "all-point"): sum of the envelope
       times the recall step at every point where recall increases.
-    """
+
+    Taught in: 16_detection_evaluation"""
     _check_method(method)
     precision = np.asarray(precision, dtype=np.float64)
     recall = np.asarray(recall, dtype=np.float64)
@@ -133,7 +136,9 @@ def _class_ap(m: dict, label: int, k: int, method: str) -> float:
 
 def average_precision(predictions, targets, *, label: int, iou_threshold: float = 0.5, method: str = "101",
                       strict: bool = False) -> float:
-    """AP of class ``label`` at one IoU threshold; NaN if the class has no ground-truth box."""
+    """AP of class ``label`` at one IoU threshold; NaN if the class has no ground-truth box.
+
+    Used by: tests/test_detection_metrics.py"""
     _check_method(method)
     preds, gts = check_detections(predictions, targets)
     m = match_all(preds, gts, threshold_array(iou_threshold), strict)
@@ -147,7 +152,8 @@ def ap_table(predictions, targets, *, iou_thresholds: Sequence[float] = COCO_IOU
     Rows: the classes that have ground-truth boxes (named ``class_names[id - 1]``,
     or by id when ``class_names`` is None) and ``mAP``; columns: the thresholds.
     COCO's "AP" (mAP50-95) is the mean of the ``mAP`` row (:func:`map_summary`).
-    """
+
+    Taught in: 16_detection_evaluation"""
     _check_method(method)
     preds, gts = check_detections(predictions, targets)
     thresholds = threshold_array(iou_thresholds)
@@ -162,7 +168,9 @@ def ap_table(predictions, targets, *, iou_thresholds: Sequence[float] = COCO_IOU
 
 
 def map_summary(table: pd.DataFrame) -> pd.Series:
-    """``mAP50``, ``mAP75`` and ``mAP50-95`` (mean over 0.50, 0.55, ..., 0.95) from :func:`ap_table`."""
+    """``mAP50``, ``mAP75`` and ``mAP50-95`` (mean over 0.50, 0.55, ..., 0.95) from :func:`ap_table`.
+
+    Taught in: 07_metrics_evaluation"""
     if not isinstance(table, pd.DataFrame) or "mAP" not in table.index:
         raise ValueError("ap_table must be the table returned by ap_table/detection_ap_table (it has an 'mAP' row).")
     row = table.loc["mAP"]
@@ -184,7 +192,8 @@ def pr_curves(predictions, targets, *, iou_threshold: float = 0.5, class_names: 
 
     Row k is the curve after keeping the k + 1 highest-scoring predictions of the
     class, i.e. at confidence threshold ``score``.
-    """
+
+    Taught in: 16_detection_evaluation"""
     preds, gts = check_detections(predictions, targets)
     m = match_all(preds, gts, threshold_array(iou_threshold), strict)
     curves = {}
@@ -204,7 +213,8 @@ def precision_recall_table(predictions, targets, *, score_threshold: float = 0.5
 
     Rows: every class with boxes or predictions, and ``all`` (AP column = mAP over the
     classes with boxes; P/R/F from the pooled counts, i.e. micro-averaged).
-    """
+
+    Used by: course_utils.detection.evaluate, course_utils.detection.widgets, tests/test_detection_metrics.py"""
     if not isinstance(score_threshold, (int, float, np.floating)):
         raise TypeError(f"score_threshold must be a number (a confidence), got {score_threshold!r}.")
     _check_method(method)
@@ -232,7 +242,8 @@ def deeppcb_table(predictions, targets, *, score_threshold: float = 0.5,
 
     :func:`precision_recall_table` with ``iou_threshold=0.33, strict=True``; the
     ``all`` row holds the data set's two numbers: mAP (``AP``) and ``F-score``.
-    """
+
+    Taught in: 14_classical_detection"""
     return precision_recall_table(predictions, targets, score_threshold=score_threshold,
                                   iou_threshold=DEEPPCB_IOU, strict=True, method="all", class_names=class_names)
 
@@ -263,7 +274,8 @@ def tables_to_lists(detections, ground_truths) -> tuple[list, list, list]:
 
     Labels become ids ``label + 1`` (the lists reserve 0 for the background);
     the images are those of either table, in sorted order.
-    """
+
+    Used by: tests/test_detection_metrics.py"""
     dets = _box_table(detections, "detections", needs_score=True)
     gts = _box_table(ground_truths, "ground_truths", needs_score=False)
     image_ids = sorted(set(dets["image_id"]) | set(gts["image_id"]), key=str)
@@ -286,7 +298,8 @@ def match_detections(detections, ground_truths, iou_threshold: float = 0.5) -> p
     Returns the detections sorted by score (descending) with three new columns:
     ``iou`` (best IoU with any box of the same image and label), ``tp`` (bool)
     and ``gt_index`` (row of the matched ground truth, -1 for a FP).
-    """
+
+    Taught in: 07_metrics_evaluation"""
     if not 0 <= iou_threshold <= 1:
         raise ValueError(f"iou_threshold={iou_threshold!r} must lie in [0, 1], e.g. 0.5.")
     dets = _box_table(detections, "detections", needs_score=True)
@@ -304,7 +317,8 @@ def average_precision_at_iou(detections, ground_truths, iou_threshold: float = 0
     """AP of one class (table ``label``; None: all boxes one class) at one IoU threshold, from tables.
 
     NaN when the class has no ground-truth boxes, 0.0 when it has boxes but no detections.
-    """
+
+    Taught in: 07_metrics_evaluation"""
     _check_method(method)
     dets = _box_table(detections, "detections", needs_score=True)
     gts = _box_table(ground_truths, "ground_truths", needs_score=False)
@@ -316,7 +330,9 @@ def average_precision_at_iou(detections, ground_truths, iou_threshold: float = 0
 
 def detection_ap_table(detections, ground_truths, *, iou_thresholds: Sequence[float] = COCO_IOU_THRESHOLDS,
                        method: str = "101", class_names: Sequence[str] | None = None) -> pd.DataFrame:
-    """:func:`ap_table` from tables; rows named ``class_names[label]`` (0-based) or by the label."""
+    """:func:`ap_table` from tables; rows named ``class_names[label]`` (0-based) or by the label.
+
+    Taught in: 07_metrics_evaluation"""
     preds, targets, _ = tables_to_lists(detections, ground_truths)
     table = ap_table(preds, targets, iou_thresholds=iou_thresholds, method=method, class_names=class_names)
     if class_names is None:  # name rows by the table's own 0-based labels

@@ -26,7 +26,7 @@ from course_utils.core.checks import check_int
 from course_utils.core.env import get_device
 from course_utils.detection.pcb import PCB_CLASSES
 
-__all__ = ["UNet", "pair_inputs", "dice_loss", "CEDiceLoss", "confusion", "segmentation_scores", "mean_iou",
+__all__ = ["UNet", "pair_inputs", "dice_loss", "CEDiceLoss", "segmentation_scores",
            "binary_iou", "crop_sampler", "array_sampler", "train_segmenter", "predict_segmenter", "SEG_CLASSES",
            "yolo_seg_label_images", "build_yolo_seg"]
 
@@ -79,7 +79,9 @@ class UNet(nn.Module):
 
 
 def pair_inputs(images, templates=None) -> torch.Tensor:
-    """``float32 (N, C, H, W)`` in [0, 1]: test images (C=1), or test and template (C=2), from ``uint8 (N, H, W)``."""
+    """``float32 (N, C, H, W)`` in [0, 1]: test images (C=1), or test and template (C=2), from ``uint8 (N, H, W)``.
+
+    Taught in: 19_defect_segmentation"""
     x = torch.as_tensor(np.asarray(images), dtype=torch.float32)[:, None] / 255.0
     if templates is not None:
         x = torch.cat([x, torch.as_tensor(np.asarray(templates), dtype=torch.float32)[:, None] / 255.0], dim=1)
@@ -94,7 +96,9 @@ def dice_loss(logits: torch.Tensor, target: torch.Tensor, *, include_background:
     """Soft Dice loss: ``1 - mean_k (2 sum p_k t_k + eps) / (sum p_k + sum t_k + eps)`` over the batch's pixels.
 
     ``logits (B, K, H, W)``, ``target int64 (B, H, W)`` in 0..K-1; ``p`` = softmax, ``t`` = one-hot.
-    The mean runs over classes 1..K-1 (``include_background=False``) or 0..K-1."""
+    The mean runs over classes 1..K-1 (``include_background=False``) or 0..K-1.
+
+    Used by: tests/test_segment.py"""
     k = logits.shape[1]
     if target.shape != logits.shape[:1] + logits.shape[2:]:
         raise ValueError(f"target {tuple(target.shape)} must be logits {tuple(logits.shape)} without the class axis.")
@@ -131,7 +135,7 @@ def _labels(a, name: str) -> np.ndarray:
     return arr.astype(np.int64, copy=False)
 
 
-def confusion(pred, target, n_classes: int) -> np.ndarray:
+def _confusion(pred, target, n_classes: int) -> np.ndarray:
     """``int64 (K, K)`` pixel confusion matrix, rows = true class, columns = predicted class."""
     p, t = _labels(pred, "pred"), _labels(target, "target")
     if p.shape != t.shape:
@@ -146,8 +150,10 @@ def confusion(pred, target, n_classes: int) -> np.ndarray:
 def segmentation_scores(pred, target, n_classes: int, class_names: Sequence[str] | None = None) -> pd.DataFrame:
     """Per class: ``pixels`` (true), ``predicted``, ``IoU = TP / (TP + FP + FN)``, ``Dice = 2 TP / (2 TP + FP + FN)``
     (NaN for a class absent from both). ``df.attrs`` holds ``mean_iou`` (defect classes 1..K-1, NaN skipped),
-    ``mean_dice`` and ``pixel_accuracy`` (all pixels: high even when every defect is missed)."""
-    cm = confusion(pred, target, n_classes)
+    ``mean_dice`` and ``pixel_accuracy`` (all pixels: high even when every defect is missed).
+
+    Taught in: 19_defect_segmentation"""
+    cm = _confusion(pred, target, n_classes)
     tp = np.diag(cm).astype(np.float64)
     fp, fn = cm.sum(0) - tp, cm.sum(1) - tp
     with np.errstate(invalid="ignore", divide="ignore"):
@@ -161,13 +167,10 @@ def segmentation_scores(pred, target, n_classes: int, class_names: Sequence[str]
     return df
 
 
-def mean_iou(pred, target, n_classes: int) -> float:
-    """Mean IoU over the defect classes 1..K-1 present in ``pred`` or ``target``."""
-    return segmentation_scores(pred, target, n_classes).attrs["mean_iou"]
-
-
 def binary_iou(pred, target) -> float:
-    """IoU of two boolean masks (defect vs background); 1.0 when both are empty."""
+    """IoU of two boolean masks (defect vs background); 1.0 when both are empty.
+
+    Taught in: 19_defect_segmentation"""
     p, t = np.asarray(pred).astype(bool), np.asarray(target).astype(bool)
     union = (p | t).sum()
     return float((p & t).sum() / union) if union else 1.0
@@ -182,7 +185,9 @@ def crop_sampler(images, templates, labels, *, crop: int = 96, batch: int = 16, 
 
     ``focus`` of the crops contain a random defect pixel (jittered position), the rest lie anywhere:
     defects cover about 0.1-0.3 % of a DeepPCB image, so uniform crops would teach mostly background.
-    ``templates=None`` gives 1-channel inputs (the test image only)."""
+    ``templates=None`` gives 1-channel inputs (the test image only).
+
+    Taught in: 19_defect_segmentation"""
     images, labels = np.asarray(images), np.asarray(labels)
     if labels.shape != images.shape:
         raise ValueError(f"labels {labels.shape} must have the images' shape {images.shape}.")
@@ -207,7 +212,9 @@ def crop_sampler(images, templates, labels, *, crop: int = 96, batch: int = 16, 
 
 
 def array_sampler(x: torch.Tensor, y, *, batch: int = 32, seed: int = 0) -> Callable:
-    """Random mini-batches ``(x[idx], y[idx])`` of whole inputs (e.g. 64x64 wafer maps and their masks)."""
+    """Random mini-batches ``(x[idx], y[idx])`` of whole inputs (e.g. 64x64 wafer maps and their masks).
+
+    Taught in: 19_defect_segmentation"""
     y = torch.as_tensor(np.asarray(y)).long()
     if len(x) != len(y):
         raise ValueError(f"x has {len(x)} samples and y {len(y)}; give one mask per input.")
@@ -225,7 +232,9 @@ def train_segmenter(model: nn.Module, sampler: Callable, *, steps: int, lr: floa
     from ``sampler()``.
 
     Returns a history DataFrame (one row per ``log_every`` steps): ``step, loss`` (mean since the last row),
-    ``lr``, ``img_s`` (training images per second), ``elapsed_s``."""
+    ``lr``, ``img_s`` (training images per second), ``elapsed_s``.
+
+    Taught in: 19_defect_segmentation"""
     check_int(steps, "steps", minimum=1)
     dev = get_device(device)
     model.to(dev).train()
@@ -260,7 +269,9 @@ def train_segmenter(model: nn.Module, sampler: Callable, *, steps: int, lr: floa
 def predict_segmenter(model: nn.Module, x: torch.Tensor, *, batch: int = 4, device="auto",
                       probabilities: bool = False) -> np.ndarray:
     """``uint8 (N, H, W)`` argmax classes (or ``float32 (N, K, H, W)`` softmax with ``probabilities``) of
-    inputs ``x (N, C, H, W)``, padded to a multiple of ``2**model.depth`` and cropped back."""
+    inputs ``x (N, C, H, W)``, padded to a multiple of ``2**model.depth`` and cropped back.
+
+    Taught in: 19_defect_segmentation"""
     dev = get_device(device)
     model.to(dev).eval()
     m = 2 ** getattr(model, "depth", 0)
@@ -279,7 +290,9 @@ def predict_segmenter(model: nn.Module, x: torch.Tensor, *, batch: int = 4, devi
 # ---------------------------------------------------------------------------
 def build_yolo_seg(name: str = "yolov8n-seg", weights=None):
     """An ultralytics segmentation model: ``weights=None`` builds ``<name>.yaml`` from scratch (no download);
-    a path to a local ``.pt`` file loads it. ``model.weights_source`` says which."""
+    a path to a local ``.pt`` file loads it. ``model.weights_source`` says which.
+
+    Taught in: 19_defect_segmentation"""
     from pathlib import Path
 
     from course_utils.detection.yolo import require_ultralytics
@@ -302,7 +315,9 @@ def build_yolo_seg(name: str = "yolov8n-seg", weights=None):
 
 def yolo_seg_label_images(results, shape, *, conf: float = 0.25) -> np.ndarray:
     """``uint8 (N, H, W)`` label images (class id = ultralytics class + 1) from segmentation ``Results``:
-    each instance with score >= ``conf`` is filled from its polygon (original pixels), most confident last."""
+    each instance with score >= ``conf`` is filled from its polygon (original pixels), most confident last.
+
+    Taught in: 19_defect_segmentation"""
     from course_utils.detection.masks import polygons_to_mask
 
     h, w = shape[:2]

@@ -26,7 +26,7 @@ from course_utils.core.pretrained import (PretrainedWeightsWarning, cached_weigh
 from course_utils.detection.detector import run_epochs
 from course_utils.detection.pcb import PCB_CLASSES
 
-__all__ = ["DETECTORS", "build_detector", "to_model_inputs", "fit_detector", "predict"]
+__all__ = ["DETECTORS", "build_detector", "fit_detector", "predict"]
 
 #: Supported models and the attribute path of the part of the head that depends on the class count.
 DETECTORS = {
@@ -45,7 +45,8 @@ def build_detector(name: str = "fasterrcnn_mobilenet_v3_large_fpn", *, weights="
     ``weights``: ``"DEFAULT"`` or a weights name (COCO), a path to a ``.pth`` state
     dict, or ``None`` (random init). The class-dependent head is always new.
     The head has ``num_classes + 1`` outputs: label ids 1..K index them directly.
-    """
+
+    Taught in: 15_detector_from_scratch"""
     if name not in DETECTORS:
         raise ValueError(f"name={name!r} is not supported; choose one of {sorted(DETECTORS)}.")
     head = DETECTORS[name]
@@ -85,7 +86,9 @@ def to_model_inputs(ds, index, device) -> tuple[list, list]:
 
 def fit_detector(model, ds, *, epochs: int = 1, batch_size: int = 4, lr: float = 1e-3, device="cpu",
                  max_steps: int | None = None, seed: int = 0, verbose: bool = True) -> pd.DataFrame:
-    """Train with AdamW (torchvision returns the loss dict itself in training mode).
+    
+
+    Taught in: 15_detector_from_scratch"""Train with AdamW (torchvision returns the loss dict itself in training mode).
 
     Returns the history, one row per epoch: ``epoch``, ``loss`` (mean over the epoch's
     images, the sum of torchvision's loss parts) and ``time_s``; the loop is
@@ -109,7 +112,9 @@ def fit_detector(model, ds, *, epochs: int = 1, batch_size: int = 4, lr: float =
 
 @torch.no_grad()
 def predict(model, ds, *, device="cpu", batch_size: int = 4) -> list[dict]:
-    """The kit's prediction dicts (NumPy, ids 1..K) for every image of ``ds``."""
+    """The kit's prediction dicts (NumPy, ids 1..K) for every image of ``ds``.
+
+    Taught in: 15_detector_from_scratch"""
     model.to(device).eval()
     out = []
     for start in range(0, len(ds), batch_size):

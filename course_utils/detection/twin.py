@@ -32,16 +32,16 @@ import numpy as np
 
 from course_utils.detection.pcb import PCB_CLASSES, DetectionSet
 
-__all__ = ["make_synthetic_pcb", "generate_pairs", "CLASS_SHARES", "BOX_SIZE_MEDIAN", "BOX_SIZE_SIGMA", "BOXES_PER_IMAGE"]
+__all__ = ["make_synthetic_pcb", "generate_pairs"]
 
 #: Class shares of the DeepPCB trainval boxes (open, short, mousebite, spur, copper, pin-hole).
-CLASS_SHARES = np.array([1283, 1028, 1379, 1142, 1010, 1031], dtype=np.float64) / 6873
+_CLASS_SHARES = np.array([1283, 1028, 1379, 1142, 1010, 1031], dtype=np.float64) / 6873
 #: Median box width and height per class (pixels at 640x640), measured on the 40 real sample pairs.
-BOX_SIZE_MEDIAN = np.array([[35, 33.5], [44, 35], [33, 30], [32, 33], [36, 34], [35, 32]], dtype=np.float64)
+_BOX_SIZE_MEDIAN = np.array([[35, 33.5], [44, 35], [33, 30], [32, 33], [36, 34], [35, 32]], dtype=np.float64)
 #: Log-normal spread of the box sizes.
-BOX_SIZE_SIGMA = 0.18
+_BOX_SIZE_SIGMA = 0.18
 #: Boxes per image: 1 + Binomial(14, p) gives 1..15 with DeepPCB's mean of 6.9.
-BOXES_PER_IMAGE = (14, 5.873 / 14)
+_BOXES_PER_IMAGE = (14, 5.873 / 14)
 
 _OPEN, _SHORT, _MOUSEBITE, _SPUR, _COPPER, _PINHOLE = range(6)
 
@@ -344,7 +344,7 @@ class _Defects:
             self.img = state
             return False
         dx0, dy0, dx1, dy1 = xs.min() + x0, ys.min() + y0, xs.max() + x0 + 1, ys.max() + y0 + 1
-        target = BOX_SIZE_MEDIAN[cls] * s * np.exp(rng.normal(0, BOX_SIZE_SIGMA, 2))
+        target = _BOX_SIZE_MEDIAN[cls] * s * np.exp(rng.normal(0, _BOX_SIZE_SIGMA, 2))
         if rng.random() < 0.5:
             target = target[::-1]
         pad = rng.uniform(2, 6) * s
@@ -396,8 +396,8 @@ def _one_pair(size, seed_seq, masks=False):
     rng = np.random.default_rng(seed_seq)
     layout = _draw_layout(size, rng)
     defects = _Defects(layout)
-    n_target = 1 + rng.binomial(*BOXES_PER_IMAGE)
-    for cls in rng.choice(6, size=3 * n_target, p=CLASS_SHARES):
+    n_target = 1 + rng.binomial(*_BOXES_PER_IMAGE)
+    for cls in rng.choice(6, size=3 * n_target, p=_CLASS_SHARES):
         # a class keeps its share: up to 8 sites are tried before the next class is drawn
         if any(defects.add(int(cls)) for _ in range(8)) and len(defects.boxes) == n_target:
             break
@@ -419,7 +419,8 @@ def generate_pairs(n: int, *, size: int = 640, seed=0, n_jobs: int | None = None
     ``x1, y1, x2, y2`` (pixels) and ``int64 (k,)`` class ids 1..6. With ``masks=True`` a
     fifth item, ``uint8 (n, size, size)`` instance images: ``j`` (1..k) at the exact pixels
     defect ``j - 1`` changed, 0 elsewhere (the other outputs are the same as without it).
-    """
+
+    Used by: course_utils.detection.masks, tests/test_masks.py"""
     children = np.random.SeedSequence(seed).spawn(n)
     images = np.empty((n, size, size), dtype=np.uint8)
     temps = np.empty((n, size, size), dtype=np.uint8)
@@ -452,7 +453,8 @@ def make_synthetic_pcb(n_pairs: int, *, size: int = 640, seed=0, n_jobs: int | N
     boxes per image at the exact extent of each drawn defect plus a margin, ids
     ``"syn-000001"``..., ``source="synthetic"``. The same ``seed`` (an int or a
     sequence of ints) gives identical arrays; ``n_jobs`` threads do not change them.
-    """
+
+    Taught in: 13_pcb_detection_data"""
     if not isinstance(n_pairs, (int, np.integer)) or n_pairs < 1:
         raise ValueError(f"n_pairs={n_pairs!r} must be a positive integer.")
     if not isinstance(size, (int, np.integer)) or size < 128:

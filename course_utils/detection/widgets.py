@@ -21,7 +21,7 @@ from course_utils.detection.draw import draw_boxes
 from course_utils.detection.metrics import precision_recall_table
 from course_utils.detection.pcb import PCB_CLASSES
 
-__all__ = ["COLOURS", "threshold_view", "threshold_tool", "contrasting_thresholds"]
+__all__ = ["threshold_view", "threshold_tool", "contrasting_thresholds"]
 
 #: Box colours: true positive, false positive, missed ground truth (false negative).
 COLOURS = {"TP": "tab:green", "FP": "tab:red", "FN": "tab:orange"}
@@ -35,6 +35,8 @@ def threshold_view(image, prediction: dict, target: dict, *, score_threshold: fl
     ``ax``; the title shows P, R and F of this image. The boxes are drawn by
     ``draw.draw_boxes``, one colour per outcome (:data:`COLOURS`), with the class
     name (and the score of a prediction).
+
+    Taught in: 16_detection_evaluation
     """
     out = image_outcomes(prediction, target, score_threshold=score_threshold, iou_threshold=iou_threshold)
     if ax is None:
@@ -55,7 +57,9 @@ def threshold_view(image, prediction: dict, target: dict, *, score_threshold: fl
 
 def threshold_tool(images, predictions: Sequence[dict], targets: Sequence[dict], *,
                    class_names: Sequence[str] = PCB_CLASSES):
-    """Jupyter widget: image index, confidence and IoU sliders; also prints the whole set's P, R, F."""
+    """Jupyter widget: image index, confidence and IoU sliders; also prints the whole set's P, R, F.
+
+    Taught in: 16_detection_evaluation"""
     import ipywidgets as w
 
     if not (len(images) == len(predictions) == len(targets)):
@@ -84,7 +88,8 @@ def contrasting_thresholds(predictions: Sequence[dict], low: float = 0.2, high: 
     higher threshold drops it. The image with the most such boxes is chosen. When no image has one,
     ``low`` and ``high`` move to the 25th and 75th percentile of all scores and the image is chosen again.
     Raises ``ValueError`` when no box scores in between (no predictions, or every score the same).
-    """
+
+    Taught in: 16_detection_evaluation"""
     if not low < high:
         raise ValueError(f"low ({low}) must be below high ({high}); e.g. low=0.2, high=0.7.")
     scores = [np.asarray(p["scores"], dtype=float).reshape(-1) for p in predictions]

@@ -36,9 +36,9 @@ import pandas as pd
 from course_utils.core import config
 from course_utils.detection.pcb import PCB_CLASSES
 
-__all__ = ["MAP_TOLERANCE", "INSTALL_HINT", "COURSE_YOLOV8_TABLE", "require_ultralytics", "offline_environment",
-           "resolve_yolo_weights", "build_yolo", "ultralytics_device", "YoloRun", "train_yolo",
-           "results_to_predictions", "predict_yolo", "ValidationResult", "validate_yolo", "ultralytics_map",
+__all__ = ["MAP_TOLERANCE", "INSTALL_HINT", "COURSE_YOLOV8_TABLE", "require_ultralytics",
+           "build_yolo", "ultralytics_device", "train_yolo",
+           "results_to_predictions", "predict_yolo", "validate_yolo", "ultralytics_map",
            "read_results_csv", "plot_yolo_history", "model_info", "save_run"]
 
 #: Largest |kit - ultralytics| accepted for mAP50 and mAP50-95 on the same predictions. The matching
@@ -64,7 +64,9 @@ COURSE_YOLOV8_TABLE = pd.DataFrame({
 
 def require_ultralytics():
     """Import and return ``ultralytics`` (after :func:`offline_environment`), or raise
-    ``ImportError`` with the one install command."""
+    ``ImportError`` with the one install command.
+
+    Taught in: 17_yolo_training"""
     offline_environment()
     try:
         import ultralytics
@@ -148,7 +150,9 @@ def resolve_yolo_weights(name: str = "yolov8n", weights=None, *, allow_download:
 
 def build_yolo(name: str = "yolov8n", weights=None, *, allow_download: bool = True):
     """An ultralytics ``YOLO`` model (see :func:`resolve_yolo_weights`); ``model.weights_source``
-    says where its weights came from."""
+    says where its weights came from.
+
+    Taught in: 17_yolo_training"""
     require_ultralytics()
     from ultralytics import YOLO
 
@@ -160,7 +164,9 @@ def build_yolo(name: str = "yolov8n", weights=None, *, allow_download: bool = Tr
 
 def ultralytics_device(device="auto") -> str:
     """The kit's device (``"auto"``, ``"cpu"``, ``"cuda"``, ``"mps"`` or a ``torch.device``) as
-    ultralytics writes it: ``"cpu"``, ``"0"`` (CUDA index) or ``"mps"``."""
+    ultralytics writes it: ``"cpu"``, ``"0"`` (CUDA index) or ``"mps"``.
+
+    Taught in: 19_defect_segmentation"""
     from course_utils.core.env import get_device
 
     dev = get_device(device)
@@ -199,7 +205,8 @@ def train_yolo(model, data_yaml, *, project, name: str = "train", epochs: int = 
     "AdamW", ...): ``"auto"`` picks the optimizer and its learning rate itself.
     ``plots=False`` skips ultralytics' figures (they need a font download);
     AMP runs only on CUDA. Any other ultralytics argument passes through ``overrides``.
-    """
+
+    Taught in: 17_yolo_training"""
     require_ultralytics()
     from course_utils.core.checks import check_int
 
@@ -227,7 +234,9 @@ def train_yolo(model, data_yaml, *, project, name: str = "train", epochs: int = 
 # ---------------------------------------------------------------------------
 def results_to_predictions(results) -> list[dict]:
     """ultralytics ``Results`` (one per image) -> ``[dict(boxes float32 (k, 4) x1 y1 x2 y2 pixels of
-    the original image, labels int64 (k,) ids 1..K, scores float32 (k,))]``."""
+    the original image, labels int64 (k,) ids 1..K, scores float32 (k,))]``.
+
+    Used by: tests/test_yolo.py"""
     out = []
     for r in results:
         b = r.boxes
@@ -255,7 +264,8 @@ def predict_yolo(model, images, *, imgsz: int = 640, conf: float = 0.001, iou: f
 
     ``conf=0.001`` and ``iou=0.7`` (NMS) are ultralytics' validation settings: keep the
     low-score boxes for AP; raise ``conf`` (e.g. 0.25) for what a user should see.
-    """
+
+    Taught in: 18_yolo_comparison_export"""
     require_ultralytics()
     items, dev, out = _as_bgr_list(images), ultralytics_device(device), []
     for start in range(0, len(items), batch):
@@ -306,7 +316,9 @@ def _recording_validator(store: dict):
 
 def validate_yolo(model, data_yaml, *, split: str = "val", imgsz: int = 640, batch: int = 16, conf: float = 0.001,
                   iou: float = 0.7, device="auto", class_names: Sequence[str] = PCB_CLASSES) -> ValidationResult:
-    """Run ultralytics' validation on ``split`` and keep the predictions it scored (see :class:`ValidationResult`)."""
+    """Run ultralytics' validation on ``split`` and keep the predictions it scored (see :class:`ValidationResult`).
+
+    Taught in: 17_yolo_training"""
     require_ultralytics()
     recorded: dict = {}
     validator = _recording_validator(recorded)
@@ -326,7 +338,9 @@ def validate_yolo(model, data_yaml, *, split: str = "val", imgsz: int = 640, bat
 
 def ultralytics_map(predictions, targets, *, n_classes: int = len(PCB_CLASSES)) -> pd.Series:
     """mAP50 and mAP50-95 of the kit's ``predictions``/``targets`` computed by ultralytics' own
-    code (its matching ``DetectionValidator.match_predictions`` and ``ap_per_class``)."""
+    code (its matching ``DetectionValidator.match_predictions`` and ``ap_per_class``).
+
+    Used by: solutions/17_yolo_training_solutions, tests/test_yolo.py"""
     require_ultralytics()
     import torch
     from ultralytics.models.yolo.detect import DetectionValidator
@@ -362,7 +376,8 @@ def read_results_csv(path) -> pd.DataFrame:
     Keeps its columns (names stripped: ``train/box_loss``, ``metrics/mAP50(B)``, ...) and
     adds ``train_loss`` / ``val_loss`` (box + cls + dfl), ``precision``, ``recall``,
     ``mAP50`` and ``mAP50-95``, one row per epoch (``epoch`` from 1).
-    """
+
+    Used by: tests/test_yolo.py"""
     path = Path(path)
     path = path / "results.csv" if path.is_dir() else path
     if not path.is_file():
@@ -381,7 +396,9 @@ def read_results_csv(path) -> pd.DataFrame:
 def plot_yolo_history(history: pd.DataFrame, title: str | None = None):
     """Learning curves of :func:`read_results_csv`: the three loss terms (train solid, validation
     dashed) and validation precision, recall, mAP50, mAP50-95, drawn by ``plots.plot_learning_curves``
-    (the panels of ``plots.plot_history``). Returns the figure."""
+    (the panels of ``plots.plot_history``). Returns the figure.
+
+    Taught in: 17_yolo_training"""
     from course_utils.training.plots import plot_learning_curves
 
     losses = [(f"{split} {k}", history[f"{split}/{k}_loss"], style, color)
@@ -396,7 +413,9 @@ def plot_yolo_history(history: pd.DataFrame, title: str | None = None):
 # ---------------------------------------------------------------------------
 def model_info(model, *, imgsz: int = 640) -> dict:
     """``params`` (count), ``params (M)``, ``GFLOPs`` at ``imgsz`` x ``imgsz`` (one image) and the
-    checkpoint's ``file (MB)`` if the model came from a file, of an ultralytics ``YOLO``."""
+    checkpoint's ``file (MB)`` if the model came from a file, of an ultralytics ``YOLO``.
+
+    Taught in: 18_yolo_comparison_export"""
     require_ultralytics()
     from ultralytics.utils.torch_utils import get_flops
 
@@ -413,7 +432,8 @@ def save_run(run_dir, *, title: str, settings: dict, sections: Sequence[dict], r
     ``sections``: ``[dict(title=..., text=..., tables={caption: DataFrame}, figures={caption: Figure})]``;
     tables go to ``tables/<nn>_<k>.csv``, figures to ``figures/<nn>_<k>.png`` (150 dpi),
     ``results`` to ``results_table.csv`` (copied to ``results.csv`` by the report). Returns run.json's path.
-    """
+
+    Taught in: 17_yolo_training"""
     from course_utils.core import runs
 
     run_dir = Path(run_dir)

@@ -38,8 +38,8 @@ from course_utils.core.config import atomic_write
 from course_utils.detection.formats import check_boxes, from_coco, read_yolo_labels, write_yolo_labels, yolo_to_xyxy
 from course_utils.detection.pcb import PCB_CLASSES
 
-__all__ = ["SPLITS", "IMAGE_SUFFIXES", "data_yaml_text", "write_yolo_dataset", "write_yolo_dataset_from_files",
-           "read_yolo_split", "read_data_yaml", "augmented_samples", "plot_augmented", "fresh_split_dirs", "png_writer"]
+__all__ = ["data_yaml_text", "write_yolo_dataset", "write_yolo_dataset_from_files",
+           "read_yolo_split", "augmented_samples", "plot_augmented", "fresh_split_dirs", "png_writer"]
 
 #: Split names ultralytics reads from data.yaml (``test`` is optional).
 SPLITS = ("train", "val", "test")
@@ -49,7 +49,9 @@ IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp")
 
 def data_yaml_text(root, splits: Sequence[str], class_names: Sequence[str], *, source: str = "") -> str:
     """The text of ``data.yaml``: ``path`` (absolute, JSON-quoted so any path is valid YAML),
-    one ``<split>: images/<split>`` line per split, ``nc`` and ``names`` (index: name)."""
+    one ``<split>: images/<split>`` line per split, ``nc`` and ``names`` (index: name).
+
+    Used by: course_utils.detection.masks"""
     head = f"# YOLO data set written by course_utils.detection.yolo_data{f' from {source}' if source else ''}\n"
     lines = [f"path: {json.dumps(str(Path(root).resolve()))}"]
     lines += [f"{split}: images/{split}" for split in splits]
@@ -71,7 +73,9 @@ def _check_splits(splits: Mapping, kind: str) -> None:
 
 
 def fresh_split_dirs(root: Path, split: str) -> tuple[Path, Path]:
-    """Empty ``images/<split>`` and ``labels/<split>`` (stale files would silently join the split)."""
+    """Empty ``images/<split>`` and ``labels/<split>`` (stale files would silently join the split).
+
+    Used by: course_utils.detection.masks"""
     dirs = root / "images" / split, root / "labels" / split
     for d in dirs:
         if d.exists():
@@ -84,6 +88,9 @@ def fresh_split_dirs(root: Path, split: str) -> tuple[Path, Path]:
 
 
 def png_writer(image: np.ndarray):
+    """A ``write(f)`` callback that stores ``image`` in the open binary file ``f`` as a PNG.
+
+    Used by: course_utils.detection.masks"""
     from PIL import Image
 
     def write(f) -> None:
@@ -114,7 +121,8 @@ def write_yolo_dataset(splits: Mapping, root, *, class_names: Sequence[str] | No
         The data-set folder (created; the split folders are emptied first).
     class_names : names in class-id order (default: the first set's ``class_names``).
     jobs : threads that encode images (default: up to 8).
-    """
+
+    Taught in: 17_yolo_training"""
     _check_splits(splits, "DetectionSet")
     root = Path(root)
     names = tuple(class_names if class_names is not None else next(iter(splits.values())).class_names)
@@ -218,7 +226,8 @@ def write_yolo_dataset_from_files(splits: Mapping, root, *, class_names: Sequenc
     (COCO json; categories matched to ``class_names`` by name). Images are copied
     unchanged; labels are rewritten in YOLO format after the checks
     (``formats.check_boxes``), so errors name the split, the image and the box.
-    """
+
+    Used by: solutions/17_yolo_training_solutions, tests/test_yolo.py"""
     _check_splits(splits, "dict(images=..., labels=... | coco=...)")
     root = Path(root)
     read = {split: _read_team_split(spec, class_names, f"split {split!r}") for split, spec in splits.items()}
@@ -252,7 +261,8 @@ def read_yolo_split(data_yaml, split: str = "val") -> tuple[list[str], list[Path
     """``(image ids, image paths, targets)`` of one split of a YOLO data set, in file-name order.
 
     Targets are ``dict(boxes=float32 (k, 4) x1 y1 x2 y2 pixels, labels=int64 ids 1..K)``.
-    """
+
+    Used by: solutions/17_yolo_training_solutions, tests/test_yolo.py"""
     doc = read_data_yaml(data_yaml)
     if split not in doc:
         raise ValueError(f"{data_yaml} has no {split!r} split (it has {[s for s in SPLITS if s in doc]}).")
@@ -277,7 +287,9 @@ def augmented_samples(data_yaml, *, imgsz: int = 640, n: int = 4, seed: int = 0,
                       **augment) -> list[tuple]:
     """``n`` training samples as ultralytics' train dataloader builds them (mosaic, mixup, HSV, flips,
     scale/translate): ``[(image uint8 (imgsz, imgsz, 3) RGB, boxes float32 (k, 4) x1 y1 x2 y2 pixels,
-    labels int64 ids 1..K)]``. ``augment`` overrides ultralytics' values, e.g. ``mosaic=0.0``."""
+    labels int64 ids 1..K)]``. ``augment`` overrides ultralytics' values, e.g. ``mosaic=0.0``.
+
+    Taught in: 17_yolo_training"""
     from course_utils.detection.yolo import require_ultralytics
 
     require_ultralytics()
@@ -303,7 +315,9 @@ def augmented_samples(data_yaml, *, imgsz: int = 640, n: int = 4, seed: int = 0,
 
 
 def plot_augmented(samples, *, class_names: Sequence[str] = PCB_CLASSES, title: str | None = None, axes=None):
-    """A row of :func:`augmented_samples` with their boxes (``draw.draw_boxes``); returns the figure."""
+    """A row of :func:`augmented_samples` with their boxes (``draw.draw_boxes``); returns the figure.
+
+    Taught in: 17_yolo_training"""
     import matplotlib.pyplot as plt
 
     from course_utils.detection.draw import draw_boxes

@@ -45,7 +45,7 @@ from course_utils.detection.boxes import cxcywh_to_xyxy
 from course_utils.detection.yolo import INSTALL_HINT, require_ultralytics
 
 __all__ = ["letterbox", "export_onnx", "OnnxDetector", "postprocess", "detect", "compare_predictions",
-           "onnx_agreement", "time_per_call", "onnx_providers"]
+           "onnx_agreement", "time_per_call"]
 
 
 def _require(module: str):
@@ -57,7 +57,9 @@ def _require(module: str):
 
 def letterbox(image: np.ndarray, size: int, *, pad_value: int = 114) -> tuple[np.ndarray, float, tuple[float, float]]:
     """ultralytics' letterbox: ``image`` ``uint8 (H, W)`` or ``(H, W, 3)`` BGR -> ``(float32 (1, 3, size, size)
-    RGB in [0, 1], scale, (pad_x, pad_y))``; a box in the input maps back as ``(xy - pad) / scale``."""
+    RGB in [0, 1], scale, (pad_x, pad_y))``; a box in the input maps back as ``(xy - pad) / scale``.
+
+    Taught in: 18_yolo_comparison_export"""
     import cv2
 
     if image.ndim == 2:
@@ -80,7 +82,8 @@ def export_onnx(model, *, imgsz: int = 640, path=None, opset: int | None = None,
 
     Written next to the model's checkpoint (``best.pt`` -> ``best.onnx``) or, with ``path``,
     moved there. Returns the ``.onnx`` path.
-    """
+
+    Taught in: 18_yolo_comparison_export"""
     require_ultralytics()
     for module in ("onnx", "onnxslim") if simplify else ("onnx",):
         _require(module)
@@ -157,7 +160,9 @@ def _read_image(path: Path) -> np.ndarray:
 
 def postprocess(out: np.ndarray, *, scale: float, pad: tuple[float, float], shape: tuple[int, int],
                 conf: float = 0.25, iou: float = 0.7, max_det: int = 300) -> dict:
-    """One image's raw output ``(4 + K, A)`` -> prediction dict in original pixels (see the module docstring)."""
+    """One image's raw output ``(4 + K, A)`` -> prediction dict in original pixels (see the module docstring).
+
+    Used by: course_utils.detection.yolo_export"""
     import torch
     from torchvision.ops import batched_nms
 
@@ -189,7 +194,9 @@ def detect(image_path, model_path, *, conf: float = 0.25, iou: float = 0.7, max_
            device: str = "auto") -> dict:
     """Boxes found in one image file by an exported ONNX model: ``dict(boxes float32 (k, 4)
     x1 y1 x2 y2 pixels, labels int64 ids 1..K, scores float32 (k,))``. The onnxruntime
-    session is cached per model file (reloaded when the file changes)."""
+    session is cached per model file (reloaded when the file changes).
+
+    Taught in: 18_yolo_comparison_export"""
     model_path = Path(model_path)
     if not model_path.is_file():
         raise FileNotFoundError(f"ONNX model {model_path} does not exist; write it with export_onnx(model).")
@@ -215,7 +222,8 @@ def compare_predictions(found: dict, reference: dict, *, min_score: float, iou: 
     Returns ``matched`` (pairs), ``near_ties``, ``unmatched`` (real disagreements: should be 0),
     ``n_confident_found`` / ``n_confident_reference``, ``max_box_diff`` (largest coordinate
     difference of a matched pair, pixels) and ``max_score_diff`` (of matched pairs).
-    """
+
+    Taught in: 18_yolo_comparison_export"""
     from course_utils.detection.boxes import box_iou
 
     sides = []
@@ -272,7 +280,8 @@ def onnx_agreement(model, onnx_path, images, *, conf: float = 0.25, iou: float =
     ``matched``, ``near_ties``, ``unmatched``, ``n_confident_torch`` / ``n_confident_onnx`` are
     summed over the images, ``max_box_diff`` is the largest over them. ``n_boxes_torch`` /
     ``n_boxes_onnx`` count every box kept at ``conf``: those may differ at the threshold.
-    """
+
+    Taught in: 18_yolo_comparison_export"""
     import torch
 
     min_score = 2 * conf if min_score is None else min_score
@@ -312,7 +321,9 @@ def onnx_agreement(model, onnx_path, images, *, conf: float = 0.25, iou: float =
 
 def time_per_call(fn: Callable[[], object], *, warmup: int = 2, repeats: int = 10) -> dict:
     """Run ``fn()`` ``warmup`` times untimed, then ``repeats`` times: ``{"median_ms", "min_ms", "repeats"}``
-    (wall time; on a shared machine the minimum is the least disturbed figure)."""
+    (wall time; on a shared machine the minimum is the least disturbed figure).
+
+    Taught in: 18_yolo_comparison_export"""
     for _ in range(warmup):
         fn()
     times = []

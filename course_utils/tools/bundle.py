@@ -30,7 +30,7 @@ from pathlib import Path
 
 from course_utils.core import config
 
-__all__ = ["BUNDLE_NAME", "build_wheel", "build_bundle", "bundle_readme", "main_bundle"]
+__all__ = ["BUNDLE_NAME", "build_wheel", "build_bundle", "main_bundle"]
 
 #: File name of the bundle (fixed, so a newer bundle simply replaces the old one).
 BUNDLE_NAME = "wafer-course-bundle.zip"
@@ -80,7 +80,7 @@ def build_wheel(output_dir: str | Path, *, root: Path | None = None) -> Path:
     return wheel
 
 
-def bundle_readme(wheel_name: str, notebooks: list[str]) -> str:
+def _bundle_readme(wheel_name: str, notebooks: list[str]) -> str:
     """Text of the bundle's ``README.md`` (how to use it on Colab and locally)."""
     listing = "\n".join(f"- {name}" for name in notebooks)
     drive = config.COLAB_DRIVE_DIR
@@ -132,7 +132,7 @@ def build_bundle(output_dir: str | Path = "dist", *, root: Path | None = None) -
         members += [(p, f"solutions/{p.name}") for p in solutions]
         if (root / "datasets" / "README.md").is_file():
             members.append((root / "datasets" / "README.md", "datasets/README.md"))
-        readme = bundle_readme(wheel.name, [p.name for p in notebooks])
+        readme = _bundle_readme(wheel.name, [p.name for p in notebooks])
 
         def write(f) -> None:
             with zipfile.ZipFile(f, "w", compression=zipfile.ZIP_DEFLATED) as zf:

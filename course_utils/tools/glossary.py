@@ -28,10 +28,10 @@ from pathlib import Path
 
 from course_utils.core import config
 
-__all__ = ["GLOSSARY_NAME", "Term", "glossary_path", "load_glossary", "text_problems", "notebook_problems"]
+__all__ = ["Term", "load_glossary", "text_problems", "notebook_problems"]
 
 #: File name of the glossary at the repository root.
-GLOSSARY_NAME = "glossary.md"
+_GLOSSARY_NAME = "glossary.md"
 #: Particles that must be attached to the preceding "%" (longest first, so "이며" wins over "이").
 _PARTICLES = sorted("이 가 은 는 을 를 의 에 에서 에는 로 으로 와 과 도 만 보다 까지 부터 처럼 이고 이며 이면 인 입니다 이므로 이지만 이나".split(),
                     key=len, reverse=True)
@@ -57,10 +57,10 @@ class Term:
     wrong: tuple[str, ...]
 
 
-def glossary_path() -> Path | None:
+def _glossary_path() -> Path | None:
     """``<repository>/glossary.md``, or ``None`` outside a checkout (e.g. a pip-installed kit on Colab)."""
     root = config.repo_root()
-    return root / GLOSSARY_NAME if root is not None else None
+    return root / _GLOSSARY_NAME if root is not None else None
 
 
 def load_glossary(path: str | Path | None = None) -> list[Term]:
@@ -68,12 +68,12 @@ def load_glossary(path: str | Path | None = None) -> list[Term]:
 
     Every table row with three cells counts; header and separator rows are skipped
     (a header is a row followed by a ``|---|`` separator). ``path=None`` reads
-    :func:`glossary_path`; outside a checkout that gives an empty list.
+    :func:`_glossary_path`; outside a checkout that gives an empty list.
 
     Raises ``FileNotFoundError`` when an explicit ``path`` does not exist.
     """
     if path is None:
-        path = glossary_path()
+        path = _glossary_path()
         if path is None or not path.is_file():
             return []
     path = Path(path)
@@ -104,7 +104,7 @@ def text_problems(text: str, terms: list[Term] | None = None) -> list[str]:
     """
     terms = load_glossary() if terms is None else terms
     prose = _prose(text)
-    problems = [f"uses {w!r}; write {t.korean!r} ({GLOSSARY_NAME})" for t in terms for w in t.wrong
+    problems = [f"uses {w!r}; write {t.korean!r} ({_GLOSSARY_NAME})" for t in terms for w in t.wrong
                 if _uses_variant(prose, t, w)]
     problems += [f"detached particle {m.group(0)!r}; write '%{m.group(1)}'" for m in _DETACHED_RE.finditer(prose)]
     for m in _WORD_DETACHED_RE.finditer(_INLINE_CODE_RE.sub("CODE", _FENCE_RE.sub(" ", text))):

@@ -21,10 +21,10 @@ from course_utils.core import config
 from course_utils.tools import glossary
 from course_utils.tools.bundle import BUNDLE_NAME
 
-__all__ = ["BOOTSTRAP_MARKER", "BOOTSTRAP_NOTE", "bootstrap_cell_source", "colab_badge", "check_notebook", "fix_notebook",
+__all__ = ["BOOTSTRAP_NOTE", "bootstrap_cell_source", "colab_badge", "check_notebook", "fix_notebook",
            "notebook_paths", "ANY_VALUE", "notebook_parameters", "reads_data_source"]
 
-BOOTSTRAP_MARKER = "# Colab bootstrap"
+_BOOTSTRAP_MARKER = "# Colab bootstrap"
 #: The Markdown cell just before the bootstrap cell, the same in every notebook: what the cell does, when to touch it.
 BOOTSTRAP_NOTE = ("아래 셀은 키트(`course_utils`)를 준비합니다: Colab에서는 키트가 없을 때만 설치하고, "
                   "자기 컴퓨터에서는 아무것도 설치하지 않은 채 키트가 어디서 왔는지만 출력합니다.\n"
@@ -114,7 +114,7 @@ def bootstrap_cell_source(repo_url: str | None = None, drive_dir: str | None = N
     traceback) says what happened and what to do, including a runtime restart
     when pip upgraded a package the session had already imported.
     """
-    return (_BOOTSTRAP_TEMPLATE.replace("__MARKER__", BOOTSTRAP_MARKER)
+    return (_BOOTSTRAP_TEMPLATE.replace("__MARKER__", _BOOTSTRAP_MARKER)
             .replace("__REPO_URL__", repo_url or config.REPO_URL)
             .replace("__DRIVE_DIR__", drive_dir or config.COLAB_DRIVE_DIR)
             .replace("__BUNDLE_NAME__", BUNDLE_NAME))
@@ -239,7 +239,7 @@ def fix_notebook(path: str | Path) -> bool:
     for key in ("papermill", "widgets"):
         nb.metadata.pop(key, None)
     code = _code_cells(nb)
-    if len(code) >= 2 and code[1].source.lstrip().startswith(BOOTSTRAP_MARKER):
+    if len(code) >= 2 and code[1].source.lstrip().startswith(_BOOTSTRAP_MARKER):
         code[1].source = bootstrap_cell_source()
         _sync_bootstrap_note(nb, code[1])
     if nb.cells and nb.cells[0].cell_type == "markdown":

@@ -13,7 +13,7 @@ team can put straight into slides:
 The run folder's layout and its readers are in :mod:`course_utils.core.runs`.
 
 The renderer is generic over *sections* of tables and figures: a ``kind``
-(:data:`KIND_BUILDERS`, the table of every kind) turns its own result files
+(:data:`_KIND_BUILDERS`, the table of every kind) turns its own result files
 into sections and ``results.csv``. Kind ``"generic"`` renders only the sections
 of run.json; kind ``"classification"`` lives in :mod:`course_utils.classification.run_report`.
 """
@@ -35,10 +35,9 @@ from course_utils.classification import run_report
 from course_utils.core.config import atomic_write
 from course_utils.core.runs import RESULTS_FILE, RunFolderError, read_run
 
-REPORT_MD, REPORT_HTML = "report.md", "report.html"
+REPORT_MD, _REPORT_HTML = "report.md", "report.html"
 
-__all__ = ["REPORT_MD", "REPORT_HTML", "ReportResult", "load_run", "KIND_BUILDERS", "to_markdown",
-           "to_html", "write_report", "add_report_arguments", "main_report"]
+__all__ = ["REPORT_MD", "load_run", "write_report", "add_report_arguments", "main_report"]
 
 @dataclass
 class ReportResult:
@@ -102,7 +101,7 @@ def _frame_cells(table: pd.DataFrame) -> tuple[list[str], list[list[str]]]:
     return header, body
 
 
-def to_markdown(blocks: list[Block]) -> str:
+def _to_markdown(blocks: list[Block]) -> str:
     """Markdown of the blocks (pipe tables, ``![caption](file)`` images)."""
     out = []
     for block in blocks:
@@ -138,7 +137,7 @@ def _img_src(run_dir: Path, file: str, embed: bool) -> str:
     return f"data:image/png;base64,{data}"
 
 
-def to_html(blocks: list[Block], title: str, *, run_dir=".", embed_images: bool = False) -> str:
+def _to_html(blocks: list[Block], title: str, *, run_dir=".", embed_images: bool = False) -> str:
     """A standalone HTML page of the blocks (the kit's own renderer: no package needed)."""
     run_dir, e = Path(run_dir), html.escape
     parts = [f"<!DOCTYPE html><html lang='ko'><head><meta charset='utf-8'><title>{e(title)}</title>"
@@ -176,15 +175,15 @@ def _generic(run: dict, run_dir: Path):
 
 #: Every kind of run this kit renders: kind -> builder(run, run_dir) returning (blocks, results DataFrame,
 #: problems). A new kind (Project #2's detection runs) is one more entry here.
-KIND_BUILDERS: dict[str, Callable] = {"generic": _generic, "classification": run_report.build_classification}
+_KIND_BUILDERS: dict[str, Callable] = {"generic": _generic, "classification": run_report.build_classification}
 
 
 def load_run(run_dir) -> dict:
     """:func:`course_utils.core.runs.read_run` plus the check that this kit renders the run's kind."""
     run = read_run(run_dir)
-    if run.get("kind") not in KIND_BUILDERS:
+    if run.get("kind") not in _KIND_BUILDERS:
         raise RunFolderError(f"{Path(run_dir) / 'run.json'} has kind {run.get('kind')!r}; this kit renders "
-                             f"{sorted(KIND_BUILDERS)}.")
+                             f"{sorted(_KIND_BUILDERS)}.")
     return run
 
 
@@ -199,7 +198,7 @@ def _header_blocks(run: dict, run_dir: Path) -> list[Block]:
 def build_blocks(run: dict, run_dir) -> tuple[list[Block], pd.DataFrame, list[str]]:
     """All blocks of the report of ``run`` (already checked by :func:`load_run`), results and problems."""
     run_dir = Path(run_dir)
-    kind_blocks, results, problems = KIND_BUILDERS[run["kind"]](run, run_dir)
+    kind_blocks, results, problems = _KIND_BUILDERS[run["kind"]](run, run_dir)
     problems = [*problems, *_file_problems(run, run_dir)]
     if run.get("status") != "complete":
         problems.insert(0, f"run.json says status={run.get('status')!r}: the run did not finish")
@@ -242,7 +241,7 @@ def write_report(run_dir, out_dir=None, *, renderer: str = "auto", embed_images:
     run = load_run(run_dir)
     out = Path(out_dir) if out_dir is not None else run_dir
     blocks, results, problems = build_blocks(run, run_dir)
-    md_text = to_markdown(blocks)
+    md_text = _to_markdown(blocks)
     package = _markdown_package() if renderer != "builtin" else None
     if renderer == "markdown" and package is None:
         raise ValueError("renderer='markdown' needs the markdown package (pip install markdown); use 'auto'.")
@@ -252,13 +251,13 @@ def write_report(run_dir, out_dir=None, *, renderer: str = "auto", embed_images:
                      f"</title><style>{_CSS}</style></head><body>{body}</body></html>")
         used = f"markdown {getattr(package, '__version__', '?')}"
     else:
-        html_text = to_html(blocks, run["title"], run_dir=run_dir, embed_images=embed_images)
+        html_text = _to_html(blocks, run["title"], run_dir=run_dir, embed_images=embed_images)
         used = "built-in"
     paths = {}
-    for name, text in ((REPORT_MD, md_text), (REPORT_HTML, html_text),
+    for name, text in ((REPORT_MD, md_text), (_REPORT_HTML, html_text),
                        (RESULTS_FILE, results.to_csv(index=False))):
         paths[name] = atomic_write(out / name, lambda f, t=text: f.write(t.encode("utf-8")))
-    return ReportResult(paths[REPORT_MD], paths[REPORT_HTML], paths[RESULTS_FILE], used, problems)
+    return ReportResult(paths[REPORT_MD], paths[_REPORT_HTML], paths[RESULTS_FILE], used, problems)
 
 
 # ---------------------------------------------------------------------------

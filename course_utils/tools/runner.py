@@ -36,10 +36,10 @@ from course_utils.core import config
 from course_utils.tools import nbtools
 
 __all__ = ["RunnerError", "NotebookResult", "resolve_notebooks", "parse_parameter", "execute_one", "run_notebooks",
-           "format_summary", "add_run_arguments", "main_run", "SMOKE_TIMEOUT_S"]
+           "format_summary", "add_run_arguments", "main_run"]
 
 #: Default per-notebook time limit in seconds (smoke runs); full runs have none.
-SMOKE_TIMEOUT_S = 600
+_SMOKE_TIMEOUT_S = 600
 #: Tries to start a notebook's kernel before the notebook counts as failed.
 KERNEL_START_ATTEMPTS = 3
 #: Seconds one cell may run in a smoke run (every smoke cell takes under 20 s on 2 cores, so this is
@@ -278,7 +278,7 @@ def run_notebooks(
     _check_extra_parameters(extra, declared)
     check_kernel(kernel)
     if timeout is None:
-        timeout = SMOKE_TIMEOUT_S if smoke else None
+        timeout = _SMOKE_TIMEOUT_S if smoke else None
     elif timeout == 0:
         timeout = None
     if cell_timeout is None and smoke:
@@ -438,7 +438,7 @@ def add_run_arguments(parser: argparse.ArgumentParser) -> None:
                                                                   "(default: runs/<timestamp>)")
     parser.add_argument("-j", "--jobs", type=int, default=1, help="notebooks run in parallel (default: 1)")
     parser.add_argument("--timeout", type=float, default=None,
-                        help=f"seconds per notebook (default: {SMOKE_TIMEOUT_S} for smoke, none for full; 0 = none)")
+                        help=f"seconds per notebook (default: {_SMOKE_TIMEOUT_S} for smoke, none for full; 0 = none)")
     parser.add_argument("--kernel", default="python3", help="Jupyter kernel name (default: python3)")
     parser.add_argument("--no-solutions", dest="solutions", action="store_false",
                         help="without names: run the course notebooks only, not solutions/")

@@ -33,15 +33,15 @@ from pathlib import Path
 from course_utils.core import config
 from course_utils.tools import nbtools
 
-__all__ = ["PageInfo", "SiteResult", "inspect_run", "schedule_weeks", "build_site", "format_site_summary",
-           "add_site_arguments", "main_site", "DEFAULT_RUN_DIR", "DEFAULT_SITE_DIR", "FONT_STACK"]
+__all__ = ["inspect_run", "schedule_weeks", "build_site", "format_site_summary",
+           "add_site_arguments", "main_site", "DEFAULT_RUN_DIR"]
 
 #: Run folder the README's main command writes (``python -m course_utils run --output-dir runs/smoke``).
 DEFAULT_RUN_DIR = "runs/smoke"
 #: Folder the site is written to (git-ignored, like every run output).
-DEFAULT_SITE_DIR = "runs/site"
+_DEFAULT_SITE_DIR = "runs/site"
 #: Fonts with Hangul first (Linux Noto CJK / Nanum, macOS, Windows), then the theme's Latin stack.
-FONT_STACK = ('"Noto Sans CJK KR", "Noto Sans KR", "NanumGothic", "Apple SD Gothic Neo", "Malgun Gothic", '
+_FONT_STACK = ('"Noto Sans CJK KR", "Noto Sans KR", "NanumGothic", "Apple SD Gothic Neo", "Malgun Gothic", '
               '-apple-system, "Segoe UI", Helvetica, Arial, sans-serif')
 #: MathJax 3 component (CommonHTML output, its woff fonts beside it) and the folders it loads from.
 MATHJAX_FILES = ("tex-chtml.js", "input", "output", "ui", "a11y", "adaptors", "sre")
@@ -356,14 +356,14 @@ def _stage(root: Path, stage: Path, pages: list[PageInfo], run_dir: Path | None)
     (stage / "extra").mkdir(exist_ok=True)
     static = stage / "_static"
     static.mkdir()
-    (static / "site.css").write_text(_CSS.format(fonts=FONT_STACK), encoding="utf-8")
+    (static / "site.css").write_text(_CSS.format(fonts=_FONT_STACK), encoding="utf-8")
     (static / "favicon.svg").write_text(_FAVICON, encoding="utf-8")
     _copy_mathjax(static / "mathjax")
-    (stage / "conf.py").write_text(_CONF.format(title=title, fonts=FONT_STACK, mathjax=MATHJAX_FILES[0]),
+    (stage / "conf.py").write_text(_CONF.format(title=title, fonts=_FONT_STACK, mathjax=MATHJAX_FILES[0]),
                                    encoding="utf-8")
 
 
-def build_site(run_dir: str | Path | None = DEFAULT_RUN_DIR, out: str | Path = DEFAULT_SITE_DIR, *,
+def build_site(run_dir: str | Path | None = DEFAULT_RUN_DIR, out: str | Path = _DEFAULT_SITE_DIR, *,
                notebooks: list[str | Path] | None = None, jobs: int = 2) -> SiteResult:
     """Build the site from ``run_dir`` (``None``: no run) into ``out``; returns what was built.
 
@@ -429,7 +429,7 @@ def add_site_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--run-dir", default=DEFAULT_RUN_DIR,
                         help=f"executed run folder whose outputs the pages show (default: {DEFAULT_RUN_DIR}); "
                              "'none' builds pages without outputs")
-    parser.add_argument("--output", default=DEFAULT_SITE_DIR, help=f"site folder (default: {DEFAULT_SITE_DIR})")
+    parser.add_argument("--output", default=_DEFAULT_SITE_DIR, help=f"site folder (default: {_DEFAULT_SITE_DIR})")
     parser.add_argument("--jobs", type=int, default=2, help="parallel Sphinx processes (default: 2)")
 
 

@@ -24,14 +24,14 @@ from torch import nn
 
 from course_utils.core.config import atomic_write
 
-__all__ = ["BEST_NAME", "LAST_NAME", "HISTORY_NAME", "HISTORY_COLUMNS", "CHECKPOINT_FORMAT", "save_checkpoint", "load_checkpoint",
+__all__ = ["BEST_NAME", "LAST_NAME", "HISTORY_COLUMNS", "save_checkpoint", "load_checkpoint",
            "Progress", "save_epoch", "resume_progress"]
 
-BEST_NAME, LAST_NAME, HISTORY_NAME = "best.pt", "last.pt", "history.csv"
+BEST_NAME, LAST_NAME, _HISTORY_NAME = "best.pt", "last.pt", "history.csv"
 #: Columns of ``FitResult.history`` (and ``history.csv``).
 HISTORY_COLUMNS = ("epoch", "lr", "train_loss", "train_acc", "val_loss", "val_acc", "val_macro_f1",
                    "time_s", "elapsed_s")
-CHECKPOINT_FORMAT = 1
+_CHECKPOINT_FORMAT = 1
 
 
 def _loader_generators(owner) -> list[torch.Generator]:
@@ -83,7 +83,9 @@ def _set_rng_state(state: dict, train_loader, batch_transform) -> None:
 
 
 def save_checkpoint(checkpoint: dict, path: str | os.PathLike) -> Path:
-    """Write ``checkpoint`` with ``torch.save`` atomically (temp file + ``os.replace``); return the path."""
+    """Write ``checkpoint`` with ``torch.save`` atomically (temp file + ``os.replace``); return the path.
+
+    Used by: benchmarks/bench_engine.py, tests/test_engine.py"""
     path = Path(path)
     return atomic_write(path, lambda f: torch.save(checkpoint, f))
 
@@ -116,7 +118,8 @@ def load_checkpoint(path: str | os.PathLike, model: nn.Module | None = None, *,
     keys ``model``, ``optimizer``, ``scheduler``, ``scaler``, ``rng``, ``epoch``
     (1-based, completed), ``history`` (dict of lists), ``best_epoch``,
     ``best_score``, ``monitor``, ``model_class``.
-    """
+
+    Taught in: 03_cnn_design"""
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"No checkpoint at {path}. fit(..., checkpoint_dir=DIR) writes DIR/{BEST_NAME} "
@@ -149,11 +152,13 @@ class Progress:
 
 def save_epoch(ckpt_dir: Path, state: Progress, model, optimizer, scheduler, scaler, train_loader,
                 batch_transform, *, epoch: int, monitor: str, improved: bool) -> None:
-    """Write last.pt (and best.pt when the epoch improved) and history.csv, each atomically."""
+    """Write last.pt (and best.pt when the epoch improved) and history.csv, each atomically.
+
+    Used by: course_utils.training.engine"""
     ckpt_dir.mkdir(parents=True, exist_ok=True)
     history = pd.DataFrame(state.rows, columns=HISTORY_COLUMNS)
     checkpoint = {
-        "format": CHECKPOINT_FORMAT, "model_class": type(model).__name__,
+        "format": _CHECKPOINT_FORMAT, "model_class": type(model).__name__,
         "model": model.state_dict(), "optimizer": optimizer.state_dict(),
         "scheduler": scheduler.state_dict() if scheduler is not None else None,
         "scaler": scaler.state_dict(), "rng": _rng_state(train_loader, batch_transform),
@@ -166,12 +171,14 @@ def save_epoch(ckpt_dir: Path, state: Progress, model, optimizer, scheduler, sca
     save_checkpoint(checkpoint, ckpt_dir / LAST_NAME)
     if improved:
         save_checkpoint(checkpoint, ckpt_dir / BEST_NAME)
-    atomic_write(ckpt_dir / HISTORY_NAME, lambda f: f.write(history.to_csv(index=False).encode("utf-8")))
+    atomic_write(ckpt_dir / _HISTORY_NAME, lambda f: f.write(history.to_csv(index=False).encode("utf-8")))
 
 
 def resume_progress(ckpt_dir: Path, model, optimizer, scheduler, scaler, train_loader, batch_transform, *,
             monitor: str, device: torch.device, verbose: bool) -> Progress:
-    """The loop's state from ``ckpt_dir/last.pt`` (a new run when it does not exist yet)."""
+    """The loop's state from ``ckpt_dir/last.pt`` (a new run when it does not exist yet).
+
+    Used by: course_utils.training.engine"""
     last_path = ckpt_dir / LAST_NAME
     if not last_path.is_file():
         if verbose:

@@ -56,11 +56,11 @@ from course_utils.training import checkpoints, fit_checks, metrics
 from course_utils.training.checkpoints import BEST_NAME, HISTORY_COLUMNS, LAST_NAME
 from course_utils.training.models import classifier_head
 
-__all__ = ["HISTORY_COLUMNS", "PER_BATCH_SCHEDULERS", "FitResult", "EvaluationResult",
+__all__ = ["HISTORY_COLUMNS", "FitResult", "EvaluationResult",
            "train_one_epoch", "predict", "evaluate", "fit"]
 
 #: Schedulers that must step after every batch rather than every epoch.
-PER_BATCH_SCHEDULERS = (torch.optim.lr_scheduler.OneCycleLR, torch.optim.lr_scheduler.CyclicLR)
+_PER_BATCH_SCHEDULERS = (torch.optim.lr_scheduler.OneCycleLR, torch.optim.lr_scheduler.CyclicLR)
 
 
 # ---------------------------------------------------------------------------
@@ -160,7 +160,7 @@ def train_one_epoch(model: nn.Module, loader, *, loss_fn: Callable, optimizer: t
     ``check_labels`` validates the first batch's labels against the model's
     number of outputs (one GPU sync). ``batch_scheduler`` is stepped after
     every optimizer step.
-    """
+    Taught in: 03_cnn_design"""
     model.train()
     loss_sum = torch.zeros((), dtype=torch.float32, device=device)
     correct = torch.zeros((), dtype=torch.int64, device=device)
@@ -257,7 +257,7 @@ def predict(model: nn.Module, loader, device=None, *, amp: bool = False,
     Returns
     -------
     y_true : int64 ``(N,)``, y_pred : int64 ``(N,)`` (argmax), probs : float32 ``(N, K)`` softmax.
-    """
+    Taught in: 03_cnn_design"""
     fit_checks.check_module(model)
     fit_checks.check_loader(loader, "loader")
     device = _model_device(model) if device is None else _resolve_device(device)
@@ -278,7 +278,7 @@ def evaluate(model: nn.Module, loader, device=None, class_names: Sequence[str] |
     ``report`` (per-class precision/recall/F1/support, accuracy, macro and
     weighted averages), ``confusion`` (rows normalised by actual label),
     ``accuracy`` and ``macro_f1``.
-    """
+    Taught in: 03_cnn_design"""
     y_true, y_pred, probs = predict(model, loader, device, amp=amp, channels_last=channels_last)
     if class_names is not None and probs.shape[1] != len(class_names):
         raise ValueError(f"The model outputs {probs.shape[1]} classes but class_names has {len(class_names)} "
@@ -361,7 +361,7 @@ def fit(model: nn.Module, train_loader, val_loader, *, loss_fn: Callable, optimi
     ValueError for inconsistent inputs (label range vs model outputs, empty
     loaders, a checkpoint of another model), FloatingPointError when the
     training loss becomes NaN/inf (the last good checkpoint is kept).
-    """
+    Taught in: 03_cnn_design"""
     # (over 80 lines only because the docstring documents every argument; the loop's body is 58 lines)
     fit_checks.check_fit_arguments(model, optimizer, loss_fn, epochs, monitor, grad_clip, early_stopping,
                          batch_transform, scheduler, resume, checkpoint_dir)
@@ -374,7 +374,7 @@ def fit(model: nn.Module, train_loader, val_loader, *, loss_fn: Callable, optimi
         env.keep_freed_memory()
     use_amp = bool(amp) and device.type == "cuda"
     scaler = torch.amp.GradScaler("cuda", enabled=use_amp)
-    batch_scheduler = scheduler if isinstance(scheduler, PER_BATCH_SCHEDULERS) else None
+    batch_scheduler = scheduler if isinstance(scheduler, _PER_BATCH_SCHEDULERS) else None
     mode = "min" if monitor.endswith("loss") else "max"
     ckpt_dir = Path(checkpoint_dir) if checkpoint_dir is not None else None
     state = checkpoints.Progress()

@@ -27,10 +27,9 @@ from sklearn import metrics as skm
 from course_utils.training import metrics
 from course_utils.core.checks import as_numpy, check_labels
 
-__all__ = ["SCORE_COLUMNS", "run_predictions", "compare_runs", "balanced_indices", "imbalanced_vs_balanced",
-           "CollapseCheck", "check_collapse", "collapse_table", "pr_curves", "ranking_report"]
+__all__ = ["run_predictions", "compare_runs", "balanced_indices", "imbalanced_vs_balanced", "check_collapse", "collapse_table", "pr_curves", "ranking_report"]
 
-SCORE_COLUMNS = ("precision", "recall", "f1-score")
+_SCORE_COLUMNS = ("precision", "recall", "f1-score")
 
 
 # ---------------------------------------------------------------------------
@@ -57,12 +56,14 @@ def _check_runs(runs) -> Mapping:
 # Comparing runs
 # ---------------------------------------------------------------------------
 def run_predictions(runs: Mapping) -> dict[str, tuple[np.ndarray, np.ndarray]]:
-    """``{run name: (y_true, y_pred)}`` from ``runs``, each pair checked (same length, integer labels)."""
+    """``{run name: (y_true, y_pred)}`` from ``runs``, each pair checked (same length, integer labels).
+
+    Used by: course_utils.training.plots"""
     return {str(name): _run_pair(name, run) for name, run in _check_runs(runs).items()}
 
 
 def compare_runs(runs: Mapping, class_names: Sequence[str] | None = None, *,
-                 columns: Sequence[str] = SCORE_COLUMNS, digits: int | None = 4) -> pd.DataFrame:
+                 columns: Sequence[str] = _SCORE_COLUMNS, digits: int | None = 4) -> pd.DataFrame:
     """Side-by-side classification reports of several runs.
 
     Parameters
@@ -79,11 +80,12 @@ def compare_runs(runs: Mapping, class_names: Sequence[str] | None = None, *,
     -------
     DataFrame: rows = classes, ``accuracy``, ``macro avg``, ``weighted avg``;
     columns = ``MultiIndex`` ``(run, metric)`` in the order of ``runs``.
-    """
+
+    Taught in: 05_transfer_learning"""
     runs = _check_runs(runs)
-    bad = [c for c in columns if c not in (*SCORE_COLUMNS, "support")]
+    bad = [c for c in columns if c not in (*_SCORE_COLUMNS, "support")]
     if bad or not columns:
-        raise ValueError(f"columns must be chosen from {(*SCORE_COLUMNS, 'support')}; got {list(columns)}.")
+        raise ValueError(f"columns must be chosen from {(*_SCORE_COLUMNS, 'support')}; got {list(columns)}.")
     tables = {}
     for name, run in runs.items():
         if isinstance(run, pd.DataFrame):
@@ -112,7 +114,8 @@ def balanced_indices(labels, *, n_per_class: int | None = None, seed: int = 0) -
     Returns
     -------
     ``int64`` array of ``n_per_class * (number of present classes)`` sorted indices.
-    """
+
+    Taught in: 06_loss_comparison"""
     y = check_labels(labels, "labels")
     if y.size == 0:
         raise ValueError("labels is empty: there is nothing to subsample.")
@@ -139,7 +142,8 @@ def imbalanced_vs_balanced(y_true, y_pred, class_names: Sequence[str] | None = N
 
     Returns the :func:`compare_runs` table with runs ``"imbalanced test"`` and
     ``"balanced test"``; ``support`` is included.
-    """
+
+    Taught in: 06_loss_comparison"""
     n_classes = None if class_names is None else len(class_names)
     y_true = check_labels(y_true, "y_true", n_classes=n_classes)
     y_pred = check_labels(y_pred, "y_pred", n_classes=n_classes)
@@ -147,7 +151,7 @@ def imbalanced_vs_balanced(y_true, y_pred, class_names: Sequence[str] | None = N
         raise ValueError(f"y_true and y_pred must have the same length; got {len(y_true)} and {len(y_pred)}.")
     idx = balanced_indices(y_true, n_per_class=n_per_class, seed=seed)
     runs = {"imbalanced test": (y_true, y_pred), "balanced test": (y_true[idx], y_pred[idx])}
-    return compare_runs(runs, class_names, columns=(*SCORE_COLUMNS, "support"), digits=digits)
+    return compare_runs(runs, class_names, columns=(*_SCORE_COLUMNS, "support"), digits=digits)
 
 
 # ---------------------------------------------------------------------------
@@ -187,7 +191,8 @@ def check_collapse(y_pred, *, y_true=None, class_names: Sequence[str] | None = N
     threshold : float in (0, 1]
         Collapsed when the most frequent predicted class has at least this
         share of the predictions (default 0.95).
-    """
+
+    Taught in: 06_loss_comparison"""
     if not 0 < threshold <= 1:
         raise ValueError(f"threshold={threshold!r} must lie in (0, 1], e.g. 0.95.")
     n_classes = None if class_names is None else len(class_names)
@@ -222,7 +227,9 @@ def check_collapse(y_pred, *, y_true=None, class_names: Sequence[str] | None = N
 
 
 def collapse_table(runs: Mapping, class_names: Sequence[str] | None = None, *, threshold: float = 0.95) -> pd.DataFrame:
-    """:func:`check_collapse` for every run of ``{name: (y_true, y_pred)}``: one row per run."""
+    """:func:`check_collapse` for every run of ``{name: (y_true, y_pred)}``: one row per run.
+
+    Taught in: 06_loss_comparison"""
     rows = {}
     for name, run in _check_runs(runs).items():
         y_true, y_pred = _run_pair(name, run)
@@ -264,7 +271,8 @@ def pr_curves(y_true, probs, class_names: Sequence[str] | None = None) -> dict[s
     dict ``{class name: DataFrame(threshold, precision, recall)}`` from
     ``sklearn.metrics.precision_recall_curve`` (the last point, recall 0 and
     precision 1, has threshold NaN).
-    """
+
+    Used by: course_utils.training.plots, tests/test_evaluation.py"""
     y, p, class_names = _scores(y_true, probs, class_names)
     curves = {}
     for c, name in enumerate(class_names):
@@ -284,7 +292,8 @@ def ranking_report(y_true, probs, class_names: Sequence[str] | None = None, digi
     average_precision_score``), ``ROC-AUC`` (``roc_auc_score``), ``support``
     and ``prevalence`` (the AP of a random classifier). A class absent from
     ``y_true`` gets NaN (undefined) and is left out of the macro average.
-    """
+
+    Taught in: 07_metrics_evaluation"""
     y, p, class_names = _scores(y_true, probs, class_names)
     rows = {}
     for c, name in enumerate(class_names):

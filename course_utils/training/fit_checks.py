@@ -18,11 +18,17 @@ MONITOR_CHOICES = ("val_macro_f1", "val_acc", "val_loss", "train_loss", "train_a
 
 
 def check_module(model) -> None:
+    """Raise ``TypeError`` unless ``model`` is a ``torch.nn.Module``.
+
+    Used by: course_utils.training.engine"""
     if not isinstance(model, nn.Module):
         raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}.")
 
 
 def check_loader(loader, name: str) -> None:
+    """Raise ``ValueError`` when the loader ``name`` is None or holds no batch.
+
+    Used by: course_utils.training.engine"""
     if loader is None:
         raise ValueError(f"{name} is None; pass a DataLoader, e.g. data.make_loader(dataset, batch_size=128).")
     try:
@@ -36,6 +42,9 @@ def check_loader(loader, name: str) -> None:
 
 def check_fit_arguments(model, optimizer, loss_fn, epochs, monitor, grad_clip, early_stopping,
                          batch_transform, scheduler, resume, checkpoint_dir) -> None:
+    """Check ``fit``'s arguments before any step; each error says how to fix the call.
+
+    Used by: course_utils.training.engine"""
     check_module(model)
     if not isinstance(optimizer, torch.optim.Optimizer):
         raise TypeError(f"optimizer must be a torch.optim.Optimizer, e.g. torch.optim.AdamW(model.parameters(), "
@@ -75,7 +84,9 @@ def use_channels_last(model: nn.Module, device: torch.device, channels_last: boo
     """The memory format rule of ``fit``, ``predict`` and ``evaluate``: ``True``/``False`` as given;
     ``"auto"``: channels-last (NHWC) when ``model`` has a ``Conv2d`` and ``device`` is a CPU (oneDNN's
     NHWC kernels: the course CNN trains about 1.4x faster on 2 threads) or a CUDA GPU (tensor cores
-    read NHWC, no transposes under AMP); MPS keeps the contiguous format."""
+    read NHWC, no transposes under AMP); MPS keeps the contiguous format.
+
+    Used by: course_utils.training.engine, tests/test_memory_format.py"""
     if channels_last == "auto":
         return torch.device(device).type in ("cpu", "cuda") and any(isinstance(m, nn.Conv2d) for m in model.modules())
     if not isinstance(channels_last, bool):

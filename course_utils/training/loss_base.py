@@ -10,20 +10,21 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-__all__ = ["REDUCTIONS", "check_reduction", "check_class_vector", "check_logits_targets", "reduce_loss",
-           "ClassLoss"]
+__all__ = ["check_class_vector", "reduce_loss", "ClassLoss"]
 
 #: What ``reduction=`` accepts, as in ``torch.nn.CrossEntropyLoss``.
-REDUCTIONS = ("mean", "sum", "none")
+_REDUCTIONS = ("mean", "sum", "none")
 
-def check_reduction(reduction: str) -> str:
-    if reduction not in REDUCTIONS:
-        raise ValueError(f"reduction={reduction!r} is not one of {REDUCTIONS}.")
+def _check_reduction(reduction: str) -> str:
+    if reduction not in _REDUCTIONS:
+        raise ValueError(f"reduction={reduction!r} is not one of {_REDUCTIONS}.")
     return reduction
 
 
 def check_class_vector(value, name: str, num_classes: int | None) -> torch.Tensor | None:
-    """A per-class vector (weights, alpha) as ``float32 (C,)``, or None."""
+    """A per-class vector (weights, alpha) as ``float32 (C,)``, or None.
+
+    Used by: course_utils.training.losses"""
     if value is None:
         return None
     vec = torch.as_tensor(value, dtype=torch.float32).detach().cpu().flatten()
@@ -34,7 +35,7 @@ def check_class_vector(value, name: str, num_classes: int | None) -> torch.Tenso
     return vec
 
 
-def check_logits_targets(logits: torch.Tensor, targets: torch.Tensor, num_classes: int | None = None,
+def _check_logits_targets(logits: torch.Tensor, targets: torch.Tensor, num_classes: int | None = None,
                          ignore_index: int | None = None) -> None:
     """Raise a clear ``ValueError``/``TypeError`` unless ``logits (N, C)`` and ``targets (N,)`` fit.
 
@@ -74,7 +75,9 @@ def check_logits_targets(logits: torch.Tensor, targets: torch.Tensor, num_classe
 
 
 def reduce_loss(per_sample: torch.Tensor, sample_weight: torch.Tensor, reduction: str) -> torch.Tensor:
-    """Reduce a ``(N,)`` loss like ``nn.CrossEntropyLoss``: ``mean`` divides by ``sum(sample_weight)``."""
+    """Reduce a ``(N,)`` loss like ``nn.CrossEntropyLoss``: ``mean`` divides by ``sum(sample_weight)``.
+
+    Used by: course_utils.training.losses"""
     if reduction == "none":
         return per_sample
     if reduction == "sum":
@@ -91,7 +94,7 @@ class ClassLoss(nn.Module):
     def __init__(self, num_classes: int | None, reduction: str, ignore_index: int):
         super().__init__()
         self.num_classes = num_classes
-        self.reduction = check_reduction(reduction)
+        self.reduction = _check_reduction(reduction)
         self.ignore_index = int(ignore_index)
 
     def _prepare(self, logits, targets):
@@ -100,7 +103,7 @@ class ClassLoss(nn.Module):
         Logits are computed in float32 even under mixed precision (AMP), as
         ``nn.CrossEntropyLoss`` does under autocast.
         """
-        check_logits_targets(logits, targets, self.num_classes, self.ignore_index)
+        _check_logits_targets(logits, targets, self.num_classes, self.ignore_index)
         keep = targets != self.ignore_index
         safe_targets = torch.where(keep, targets, torch.zeros_like(targets)).long()
         return logits.float(), safe_targets, keep.float()

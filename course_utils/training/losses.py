@@ -132,7 +132,7 @@ def class_weights(class_counts, *, scheme: str = "balanced", beta: float = 0.999
     ``scheme="inverse"`` -- ``w_c = 1 / n_c`` (a sampler then draws every class equally often).
 
     >>> loss_fn = nn.CrossEntropyLoss(weight=class_weights(train_ds.class_counts()).to(device))
-    """
+    Taught in: 02_augmentation"""
     counts = check_class_counts(class_counts).astype(np.float64)
     if scheme not in WEIGHT_SCHEMES:
         raise ValueError(f"scheme={scheme!r} is not one of {WEIGHT_SCHEMES}.")
@@ -244,7 +244,7 @@ def ldam_margins(class_counts, max_m: float = 0.5) -> torch.Tensor:
 
     The rarest class gets the largest margin ``max_m``; a class with 16x more
     samples gets half of it (``16^(-1/4) = 1/2``).
-    """
+    Taught in: 06_loss_comparison"""
     if not isinstance(max_m, numbers.Real) or not math.isfinite(max_m) or max_m < 0:
         raise ValueError(f"max_m={max_m!r} must be a finite number >= 0 (Cao et al. use 0.5; 0 = no margins).")
     counts = check_class_counts(class_counts).astype(np.float64)
@@ -361,7 +361,7 @@ def use_normed_head(model: nn.Module) -> nn.Module:
     models is the classifier. The new layer is on the old one's device. Calling
     it again on a model whose last head is already a ``NormedLinear`` changes
     nothing. Returns ``model``.
-    """
+    Taught in: 06_loss_comparison"""
     if not isinstance(model, nn.Module):
         raise TypeError(f"model must be a torch.nn.Module; got {type(model).__name__}.")
     last_name, last = classifier_head(model)
@@ -451,7 +451,7 @@ def make_loss(name: str, class_counts, *, num_classes: int | None = None, **kwar
     -------
     torch.nn.Module called as ``loss_fn(logits (N, C), targets (N,))``. Losses
     with ``needs_normed_head = True`` (LDAM) expect :func:`use_normed_head`.
-    """
+    Taught in: 06_loss_comparison"""
     if not isinstance(name, str) or name.lower() not in LOSS_NAMES:
         raise ValueError(f"unknown loss name {name!r}; valid names: {', '.join(LOSS_NAMES)}.")
     name = name.lower()

@@ -23,9 +23,9 @@ from sklearn import metrics as skm
 
 from course_utils.core.checks import check_labels
 
-__all__ = ["NORMALIZE_CHOICES", "class_names_or_ids", "macro_f1", "classification_report_df", "confusion_matrix_df"]
+__all__ = ["class_names_or_ids", "macro_f1", "classification_report_df", "confusion_matrix_df"]
 
-NORMALIZE_CHOICES = ("true", "pred", "all", None)
+_NORMALIZE_CHOICES = ("true", "pred", "all", None)
 
 
 def class_names_or_ids(class_names, n_classes: int | None) -> list[str]:
@@ -33,7 +33,8 @@ def class_names_or_ids(class_names, n_classes: int | None) -> list[str]:
 
     The training layer knows no data set: the names come from the data (the wafer set's class list,
     ``ImageFolderSet.class_names``, ...); without them, tables and plots show class indices.
-    """
+
+    Used by: course_utils.training.engine, course_utils.training.evaluation"""
     if class_names is None:
         if n_classes is None:
             raise ValueError("class_names is None and the number of classes is unknown; pass class_names.")
@@ -60,7 +61,9 @@ def _check_labels(y_true, y_pred, class_names) -> tuple[np.ndarray, np.ndarray, 
 
 
 def macro_f1(y_true, y_pred) -> float:
-    """Macro-averaged F1 (unweighted mean over the classes present in ``y_true`` or ``y_pred``)."""
+    """Macro-averaged F1 (unweighted mean over the classes present in ``y_true`` or ``y_pred``).
+
+    Taught in: 06_loss_comparison"""
     return float(skm.f1_score(np.asarray(y_true), np.asarray(y_pred), average="macro", zero_division=0))
 
 
@@ -85,7 +88,8 @@ def classification_report_df(y_true, y_pred, class_names: Sequence[str] | None =
     samples). A class that occurs in neither ``y_true`` nor ``y_pred`` gets NaN
     scores (undefined) and is not part of the averages. The ``accuracy`` row
     holds the accuracy in all three score columns and ``N`` as support.
-    """
+
+    Taught in: 01_dataset_exploration"""
     y_true, y_pred, names = _check_labels(y_true, y_pred, class_names)
     report = skm.classification_report(y_true, y_pred, output_dict=True, zero_division=0)
     rows = {}
@@ -123,9 +127,10 @@ def confusion_matrix_df(y_true, y_pred, class_names: Sequence[str] | None = None
     -------
     DataFrame of shape ``(K, K)``, float64 (int64 for ``normalize=None``), index
     named ``actual`` and columns named ``predicted``.
-    """
-    if normalize not in NORMALIZE_CHOICES:
-        raise ValueError(f"normalize must be one of {NORMALIZE_CHOICES}, got {normalize!r}.")
+
+    Taught in: 01_dataset_exploration"""
+    if normalize not in _NORMALIZE_CHOICES:
+        raise ValueError(f"normalize must be one of {_NORMALIZE_CHOICES}, got {normalize!r}.")
     y_true, y_pred, names = _check_labels(y_true, y_pred, class_names)
     cm = skm.confusion_matrix(y_true, y_pred, labels=np.arange(len(names)), normalize=normalize)
     return pd.DataFrame(cm, index=pd.Index(names, name="actual"), columns=pd.Index(names, name="predicted"))

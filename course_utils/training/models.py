@@ -26,7 +26,7 @@ from torch.utils.flop_counter import FlopCounterMode
 
 from course_utils.core.checks import is_int
 
-__all__ = ["conv_block", "WaferCNN", "ModelSummary", "model_summary", "GPU_PEAK_TFLOPS", "GPU_UTILISATION",
+__all__ = ["conv_block", "WaferCNN", "model_summary", "GPU_PEAK_TFLOPS", "GPU_UTILISATION",
            "STEP_OVERHEAD_S", "estimate_fit_seconds", "NormedLinear", "classifier_head"]
 
 
@@ -35,7 +35,8 @@ def conv_block(in_channels: int, out_channels: int, *, convs: int = 1, kernel_si
     """``[Conv -> BatchNorm -> ReLU] x convs -> MaxPool(2)``; "same" padding keeps H, W until the pool.
 
     A convolution followed by batch norm needs no bias (BN's shift replaces it).
-    """
+
+    Taught in: 03_cnn_design"""
     layers: list[nn.Module] = []
     for i in range(convs):
         layers.append(nn.Conv2d(in_channels if i == 0 else out_channels, out_channels, kernel_size,
@@ -184,7 +185,8 @@ def model_summary(model: nn.Module, input_size: Sequence[int] = (1, 3, 64, 64), 
     and matrix multiplications, 2 FLOPs per multiply-add) for the whole batch.
     The receptive field grows as ``r += (k - 1) * jump; jump *= stride`` over the
     Conv/Pool layers in order, which is exact for a plain sequential CNN.
-    """
+
+    Taught in: 03_cnn_design"""
     if not isinstance(model, nn.Module):
         raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}.")
     input_size = tuple(int(s) for s in input_size)
@@ -253,7 +255,8 @@ def estimate_fit_seconds(fwd_gflops: float, *, n_train: int, n_val: int, n_test:
     frozen backbone) plus ``step_overhead_s / batch_size``; an evaluated image costs 1 x forward.
     Throughput is ``tflops x utilisation`` (TFLOP/s). Returns ``train_s_per_epoch``,
     ``val_s_per_epoch``, ``s_per_epoch``, ``test_s`` and ``total_s`` (seconds, data loading excluded).
-    """
+
+    Taught in: 12_project1_capstone"""
     for name, value in (("fwd_gflops", fwd_gflops), ("train_factor", train_factor), ("tflops", tflops),
                         ("utilisation", utilisation)):
         if not value > 0:
@@ -310,7 +313,8 @@ def classifier_head(model: nn.Module) -> tuple[str, nn.Module]:
     (``fc``, ``classifier.1``, ``classifier.6``, ``head.fc`` ...). The one place
     the kit looks for it: ``engine.fit`` checks its size, ``transfer`` replaces it,
     ``losses.use_normed_head`` swaps it for a normed one.
-    """
+
+    Used by: course_utils.training.engine, course_utils.training.losses, course_utils.training.transfer"""
     found = None
     for name, module in model.named_modules():
         if isinstance(module, (nn.Linear, NormedLinear)):

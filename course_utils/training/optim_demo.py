@@ -72,7 +72,8 @@ def quadratic(condition: float = 20.0, angle: float = 0.0) -> Surface:
     steep direction along y) and the default start ``(-4, 1.5)`` with them, so a rotated
     surface is the same problem in other coordinates. Minimum 0 at the origin; the
     largest stable SGD step is ``lr < 2 / condition``.
-    """
+
+    Taught in: 09_optimizers"""
     condition = check_real(condition, "condition", minimum=1.0)
     phi = np.deg2rad(check_real(angle, "angle"))
     rot = np.array([[np.cos(phi), -np.sin(phi)], [np.sin(phi), np.cos(phi)]])
@@ -91,7 +92,9 @@ def quadratic(condition: float = 20.0, angle: float = 0.0) -> Surface:
 
 
 def rosenbrock(a: float = 1.0, b: float = 100.0) -> Surface:
-    """``f(x, y) = (a - x)^2 + b (y - x^2)^2``: a curved, narrow valley; minimum 0 at ``(a, a^2)``."""
+    """``f(x, y) = (a - x)^2 + b (y - x^2)^2``: a curved, narrow valley; minimum 0 at ``(a, a^2)``.
+
+    Taught in: 09_optimizers"""
     a, b = check_real(a, "a"), check_real(b, "b", minimum=0.0, low_open=True)
 
     def f(z):
@@ -107,7 +110,9 @@ def rosenbrock(a: float = 1.0, b: float = 100.0) -> Surface:
 
 
 def beale() -> Surface:
-    """Beale's function: flat plateaus and steep walls; minimum 0 at ``(3, 0.5)``."""
+    """Beale's function: flat plateaus and steep walls; minimum 0 at ``(3, 0.5)``.
+
+    Used by: tests/test_optim_demo.py"""
     consts = (1.5, 2.25, 2.625)
 
     def f(z):
@@ -236,7 +241,8 @@ def optimize(surface: Surface, name: str, *, lrs, steps: int, start: Sequence[fl
     Returns
     -------
     :class:`Paths` with ``xy (steps + 1, n_lrs, 2)`` and ``loss (steps + 1, n_lrs)``.
-    """
+
+    Taught in: 09_optimizers"""
     name, lrs = _check_name(name), _check_lrs(lrs)
     steps = check_int(steps, "steps", minimum=1)
     start = np.asarray(surface.start if start is None else start, dtype=np.float64)
@@ -274,7 +280,8 @@ def make_optimizer(name: str, params, *, lr: float, momentum: float = 0.9,
     ``"adam"`` is ``torch.optim.Adam`` (L2 ``weight_decay`` added to the gradient),
     ``"adamw"`` is ``torch.optim.AdamW`` (decoupled ``weight_decay``). ``weight_decay=None``
     keeps PyTorch's default (``DEFAULT_WEIGHT_DECAY``).
-    """
+
+    Taught in: 09_optimizers"""
     name = _check_name(name)
     lr = check_real(lr, "lr", minimum=0.0, low_open=True)
     wd = DEFAULT_WEIGHT_DECAY[name] if weight_decay is None else check_real(weight_decay, "weight_decay",
@@ -293,7 +300,8 @@ def plot_paths(surface: Surface, paths: Mapping[str, np.ndarray], *, ax=None, ti
     """Contours of ``log10(f - f_min)`` with one path per entry of ``paths`` (``label -> (T, 2)`` points).
 
     The start is a circle, the end a cross, the minimum a star. Returns the axes.
-    """
+
+    Taught in: 09_optimizers"""
     import matplotlib.pyplot as plt
 
     resolution = check_int(resolution, "resolution", minimum=10)

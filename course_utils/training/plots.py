@@ -47,7 +47,8 @@ def plot_history(history: pd.DataFrame, title: str | None = None):
 
     Expects the columns ``epoch, train_loss, val_loss, train_acc, val_acc`` and,
     if present, ``val_macro_f1``. Returns the figure.
-    """
+
+    Taught in: 03_cnn_design"""
     needed = {"epoch", "train_loss", "val_loss", "train_acc", "val_acc"}
     missing = needed - set(history.columns)
     if missing:
@@ -61,7 +62,9 @@ def plot_history(history: pd.DataFrame, title: str | None = None):
 
 def plot_confusion_matrix(cm: pd.DataFrame, ax=None, title: str | None = None, fmt: str = ".2f",
                           cmap: str = "Blues"):
-    """Seaborn heatmap of a confusion matrix DataFrame (rows: actual, columns: predicted)."""
+    """Seaborn heatmap of a confusion matrix DataFrame (rows: actual, columns: predicted).
+
+    Taught in: 01_dataset_exploration"""
     import seaborn as sns
 
     if not isinstance(cm, pd.DataFrame):
@@ -88,7 +91,8 @@ def plot_f1_bars(comparison: pd.DataFrame, *, metric: str = "f1-score", include_
 
     ``comparison`` is the table of :func:`compare_runs`. The ``macro avg`` group
     is drawn last when ``include_macro``. Returns the axes.
-    """
+
+    Taught in: 05_transfer_learning"""
     import seaborn as sns
 
     if not isinstance(comparison, pd.DataFrame) or comparison.columns.nlevels != 2:
@@ -120,7 +124,8 @@ def plot_confusion_grid(runs: Mapping, class_names: Sequence[str] | None = None,
 
     ``normalize="true"`` divides each row by the number of wafers of that class,
     so the diagonal is each class's recall. Returns the figure.
-    """
+
+    Taught in: 06_loss_comparison"""
     runs = evaluation.run_predictions(runs)
     if not isinstance(ncols, int) or ncols < 1:
         raise ValueError(f"ncols must be a positive integer; got {ncols!r}.")
@@ -144,7 +149,9 @@ def plot_confusion_grid(runs: Mapping, class_names: Sequence[str] | None = None,
 
 
 def plot_pr_curves(y_true, probs, class_names: Sequence[str] | None = None, ax=None, title: str | None = None):
-    """Draw the one-vs-rest PR curve of every class with its AP in the legend; returns the axes."""
+    """Draw the one-vs-rest PR curve of every class with its AP in the legend; returns the axes.
+
+    Taught in: 07_metrics_evaluation"""
     curves = evaluation.pr_curves(y_true, probs, class_names)
     report = evaluation.ranking_report(y_true, probs, class_names)
     if ax is None:

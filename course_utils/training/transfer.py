@@ -47,7 +47,7 @@ from course_utils.core import pretrained
 from course_utils.core.pretrained import PretrainedWeightsWarning  # noqa: F401  (raised by build_transfer_model; notebooks filter it)
 from course_utils.training.models import classifier_head
 
-__all__ = ["SUPPORTED_MODELS", "MODES", "IMAGENET_MEAN", "IMAGENET_STD", "PretrainedWeightsWarning",
+__all__ = ["SUPPORTED_MODELS", "PretrainedWeightsWarning",
            "WaferInputAdapter", "TransferModel", "replace_head", "build_transfer_model", "param_groups",
            "count_parameters", "parameter_report"]
 
@@ -61,11 +61,11 @@ SUPPORTED_MODELS = (
     "vgg16",
     "mobilenet_v3_small",
 )
-MODES = ("feature_extraction", "fine_tuning")
+_MODES = ("feature_extraction", "fine_tuning")
 
 #: ImageNet channel statistics (RGB) used by every torchvision classification weight.
-IMAGENET_MEAN = (0.485, 0.456, 0.406)
-IMAGENET_STD = (0.229, 0.224, 0.225)
+_IMAGENET_MEAN = (0.485, 0.456, 0.406)
+_IMAGENET_STD = (0.229, 0.224, 0.225)
 
 # ---------------------------------------------------------------------------
 # Input adapter
@@ -103,8 +103,8 @@ class WaferInputAdapter(nn.Module):
         self.normalize = bool(normalize)
         self.interpolation = interpolation
         # non-persistent: the statistics are constants, not part of a checkpoint
-        self.register_buffer("mean", torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1), persistent=False)
-        self.register_buffer("std", torch.tensor(IMAGENET_STD).view(1, 3, 1, 1), persistent=False)
+        self.register_buffer("mean", torch.tensor(_IMAGENET_MEAN).view(1, 3, 1, 1), persistent=False)
+        self.register_buffer("std", torch.tensor(_IMAGENET_STD).view(1, 3, 1, 1), persistent=False)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if x.dim() != 4 or x.shape[1] != self.in_channels:
@@ -174,8 +174,8 @@ class TransferModel(nn.Module):
 
     def set_mode(self, mode: str) -> "TransferModel":
         """Freeze the backbone (``"feature_extraction"``) or train all layers (``"fine_tuning"``)."""
-        if mode not in MODES:
-            raise ValueError(f"mode={mode!r} is not one of {MODES}.")
+        if mode not in _MODES:
+            raise ValueError(f"mode={mode!r} is not one of {_MODES}.")
         self.mode = mode
         for p in self.backbone_parameters():
             p.requires_grad_(mode == "fine_tuning")
@@ -205,7 +205,8 @@ def replace_head(model: nn.Module, num_classes: int) -> str:
     """Swap the model's last ``nn.Linear`` for a fresh ``nn.Linear(in_features, num_classes)``.
 
     Returns the attribute path of the new head inside ``model`` (``"fc"``, ``"classifier.1"``, ...).
-    """
+
+    Taught in: 12_project1_capstone"""
     head_name = classifier_head(model)[0]
     old_head = model.get_submodule(head_name)
     parent_name, _, attr = head_name.rpartition(".")
@@ -288,13 +289,14 @@ def build_transfer_model(
     TransferModel
         Maps float32 ``(N, in_channels, H, W)`` to logits ``(N, num_classes)``.
         ``model.weights_source`` says where the weights came from.
-    """
+
+    Taught in: 05_transfer_learning"""
     if name not in SUPPORTED_MODELS:
         raise ValueError(f"unknown model name {name!r}; valid names: {', '.join(SUPPORTED_MODELS)}.")
     if not isinstance(num_classes, (int, np.integer)) or num_classes < 2:
         raise ValueError(f"num_classes must be an integer >= 2; got {num_classes!r}.")
-    if mode not in MODES:
-        raise ValueError(f"mode={mode!r} is not one of {MODES}.")
+    if mode not in _MODES:
+        raise ValueError(f"mode={mode!r} is not one of {_MODES}.")
     if normalize not in ("auto", True, False):
         raise ValueError(f"normalize must be 'auto', True or False; got {normalize!r}.")
 
@@ -326,7 +328,8 @@ def param_groups(model: TransferModel, *, lr: float, backbone_lr: float | None =
     ``lr / 10``) changes the pretrained filters more gently during fine-tuning.
     ``weight_decay=None`` leaves it to the optimiser's own setting. Each group
     carries a ``"name"`` (``"head"`` / ``"backbone"``).
-    """
+
+    Taught in: 05_transfer_learning"""
     if not isinstance(model, TransferModel):
         raise TypeError(f"param_groups expects a TransferModel from build_transfer_model; got {type(model).__name__}.")
     for arg, value in (("lr", lr), ("backbone_lr", lr if backbone_lr is None else backbone_lr)):
@@ -349,7 +352,9 @@ def param_groups(model: TransferModel, *, lr: float, backbone_lr: float | None =
 
 
 def count_parameters(model: nn.Module) -> dict[str, int]:
-    """``{"total": ..., "trainable": ..., "frozen": ...}`` numbers of parameters (elements, not tensors)."""
+    """``{"total": ..., "trainable": ..., "frozen": ...}`` numbers of parameters (elements, not tensors).
+
+    Used by: tests/test_transfer.py"""
     total = sum(p.numel() for p in model.parameters())
     trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
     return {"total": total, "trainable": trainable, "frozen": total - trainable}
@@ -372,7 +377,8 @@ def parameter_report(models: nn.Module | Mapping[str, nn.Module], histories: Map
     ``trainable_params``, ``frozen_params`` (int), ``trainable_pct`` (%),
     ``size_mb`` (float32 parameter memory in MiB), ``weights`` (source) and,
     with histories, ``epochs`` and ``time_per_epoch_s`` (mean of ``time_s``).
-    """
+
+    Taught in: 05_transfer_learning"""
     if isinstance(models, nn.Module):
         models = {getattr(models, "name", type(models).__name__): models}
     if not isinstance(models, Mapping) or not models:
