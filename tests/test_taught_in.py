@@ -162,7 +162,7 @@ def test_the_checker_catches_wrong_lines():
                           calls) == [f"{m}.fit: Taught in 05_transfer_learning, whose code never calls engine.fit(...)"]
     assert where_problems(m, "fit", "Train a model.", calls) == [
         f"{m}.fit: the docstring's last line should be 'Taught in: 04_training_hyperparameters'"]
-    assert where_problems(m, "fit", doc.format("Used by: tests/test_engine.py"), calls) == [
+    assert where_problems(m, "fit", doc.format("Used by: tests/training/test_engine.py"), calls) == [
         f"{m}.fit: 04_training_hyperparameters calls it; the last line should be "
         "'Taught in: 04_training_hyperparameters'"]
     assert where_problems(m, "predict", doc.format("Used by: course_utils.training.evaluation"), calls) == []

@@ -85,7 +85,7 @@ def off_wafer_fill(encoding: str = "onehot"):
     ``[1.0, 0.0, 0.0]`` for ``"onehot"`` (a per-channel fill), ``0.0`` for
     ``"single"``, ``0`` for ``"state"``.
 
-    Used by: tests/test_augment.py"""
+    Used by: tests/classification/test_augment.py"""
     if encoding not in _OFF_WAFER:
         raise ValueError(f"encoding={encoding!r} is not one of {sorted(_OFF_WAFER)}.")
     value = _OFF_WAFER[encoding]
@@ -299,7 +299,7 @@ def wafer_d4_transform(max_shift: int = 0, *, fill=None, seed: int | None = None
     (8 choices, no interpolation) and an optional shift of up to ``max_shift`` pixels
     with off-wafer fill. Works on one ``(H, W)`` map or one ``(C, H, W)`` sample.
 
-    Used by: tests/test_augment.py"""
+    Used by: tests/classification/test_augment.py"""
     return RandomD4(max_shift=max_shift, fill=fill, seed=seed)
 
 
@@ -352,7 +352,7 @@ def course_transform(size: int = 224, *, fill=1.0, encoding: str = "onehot",
     parameters; a ``(B, C, H, W)`` batch shares one draw -- wrap it in
     :class:`PerSample` for independent draws per sample). Output ``(C, size, size)``.
 
-    Used by: solutions/02_augmentation_solutions, tests/test_augment.py"""
+    Used by: solutions/02_augmentation_solutions, tests/classification/test_augment.py"""
     if not is_int(size) or size < 8:
         raise ValueError(f"size must be an integer >= 8 (pixels); got {size!r}.")
     if isinstance(fill, str):
@@ -469,7 +469,7 @@ _PRESETS: dict[str, tuple[Callable, str]] = {
 def available_transforms() -> dict[str, str]:
     """Preset name -> one-line description.
 
-    Used by: tests/test_augment.py"""
+    Used by: tests/classification/test_augment.py"""
     return {name: desc for name, (_, desc) in _PRESETS.items()}
 
 

@@ -77,7 +77,7 @@ def map_statistics(maps) -> pd.DataFrame:
     DataFrame ``(N, 6)``: ``density``, ``background``, ``largest`` (fractions of
     the on-wafer pixels), ``clusters``, ``clusters>=16px`` (counts), ``run`` (pixels).
 
-    Used by: tests/test_synthetic.py"""
+    Used by: tests/classification/test_synthetic.py"""
     maps = _as_stack(maps, "maps")
     n = len(maps)
     on = np.maximum((maps > 0).sum(axis=(1, 2)), 1).astype(np.float64)
@@ -117,7 +117,7 @@ def calibration_table(real_maps, real_labels, synth_maps, synth_labels, *, class
     ``synth q10``, ..., and ``gap``: the median difference (synthetic - real) in units
     of the real 10-90 % spread (0 = same median; about 1 = off by the whole real spread).
 
-    Used by: benchmarks/bench_synthetic.py, tests/test_synthetic.py"""
+    Used by: benchmarks/bench_synthetic.py, tests/classification/test_synthetic.py"""
     real_maps, synth_maps = _as_stack(real_maps, "real_maps"), _as_stack(synth_maps, "synth_maps")
     if real_maps.shape[1:] != synth_maps.shape[1:]:
         raise ValueError(
@@ -200,7 +200,7 @@ def reweighted_f1(confusion, class_counts) -> tuple[float, np.ndarray]:
     macro_f1 : float
     per_class_f1 : ``float64 (C,)``
 
-    Used by: benchmarks/bench_synthetic.py, tests/test_synthetic.py"""
+    Used by: benchmarks/bench_synthetic.py, tests/classification/test_synthetic.py"""
     confusion = np.asarray(confusion, dtype=np.float64)
     counts = np.asarray(class_counts, dtype=np.float64)
     if confusion.ndim != 2 or confusion.shape[0] != confusion.shape[1] or counts.shape != confusion.shape[:1]:

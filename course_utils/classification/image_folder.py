@@ -72,7 +72,7 @@ def check_image_file(path, extensions=IMG_EXTENSIONS) -> str | None:
         A short reason (``"empty file (0 bytes)"``, ``"truncated or corrupt image: ..."``,
         ``"not an image: ..."``, ``"unreadable: ..."``, ``"extension ... is not an image extension"``).
 
-    Used by: tests/test_image_folder.py"""
+    Used by: tests/classification/test_image_folder.py"""
     path = Path(path)
     suffix = path.suffix.lower()
     if suffix not in extensions:

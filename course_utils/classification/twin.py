@@ -137,7 +137,7 @@ def class_allocation(n_samples: int = 2000, *, proportions="wm811k", class_count
     np.ndarray
         ``int64`` ``(9,)`` counts in the order of ``wafers.CLASS_NAMES``.
 
-    Used by: solutions/12_project1_capstone_solutions, tests/test_synthetic.py"""
+    Used by: solutions/12_project1_capstone_solutions, tests/classification/test_synthetic.py"""
     if class_counts is not None:
         counts = _per_class_vector(class_counts, "class_counts")
         if not np.all(counts == np.round(counts)):

@@ -150,7 +150,7 @@ class _EmptyBlockManager:
 def file_sha256(path, chunk_size: int = 1 << 24) -> str:
     """Hex SHA-256 of a file, read in chunks of ``chunk_size`` bytes (never whole).
 
-    Used by: benchmarks/bench_data.py, tests/test_wm811k.py"""
+    Used by: benchmarks/bench_data.py, tests/classification/test_wm811k.py"""
     digest = hashlib.sha256()
     with open(path, "rb") as f:
         while chunk := f.read(chunk_size):
@@ -253,7 +253,7 @@ def load_wm811k(path=None, *, trust: bool = False, keep_unlabeled: bool = False)
         ``grid_shape`` ``int32 (N, 2)``; ``info`` holds ``sha256``, ``path``
         and ``n_rows`` (rows in the file).
 
-    Used by: tests/test_data.py, tests/test_wm811k.py"""
+    Used by: tests/classification/test_data.py, tests/classification/test_wm811k.py"""
     if not isinstance(trust, bool) or not isinstance(keep_unlabeled, bool):
         raise TypeError("trust and keep_unlabeled must be True or False.")
     path = _resolve_wm811k_path(path)

@@ -134,7 +134,7 @@ def error_table(predictions, targets, *, score_threshold: float = 0.5, iou_thres
     ``source`` is ``"prediction"`` or ``"target"`` (missed boxes); ``iou`` is the
     prediction's best IoU with any box (of any class).
 
-    Used by: tests/test_detection_metrics.py"""
+    Used by: tests/detection/test_detection_metrics.py"""
     t = float(threshold_array(iou_threshold)[0])
     if not 0 <= background_iou <= t:
         raise ValueError(f"background_iou={background_iou!r} must lie in [0, iou_threshold={t}].")
@@ -183,7 +183,7 @@ def image_outcomes(prediction: dict, target: dict, *, score_threshold: float = 0
     into the target, precision, recall, f1)``; predictions below the threshold are
     in neither ``tp`` nor ``fp``.
 
-    Used by: course_utils.detection.widgets, tests/test_detection_metrics.py"""
+    Used by: course_utils.detection.widgets, tests/detection/test_detection_metrics.py"""
     (pred,), (gt,) = check_detections([prediction], [target])
     s = _check_score_threshold(score_threshold)
     kept = np.flatnonzero(pred[2] >= s)

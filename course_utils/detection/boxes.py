@@ -35,7 +35,7 @@ def as_boxes(values, name: str = "boxes", *, corners: bool = True) -> np.ndarray
     ``corners=False`` checks the shape only: for ``cx, cy, w, h`` boxes, and for
     callers that check the values with their own message.
 
-    Used by: course_utils.detection.matching, course_utils.detection.metrics, tests/test_detection_boxes.py
+    Used by: course_utils.detection.matching, course_utils.detection.metrics, tests/detection/test_detection_boxes.py
     """
     arr = as_numpy(values, name, dtype=np.float64, expected="hold numbers (x1, y1, x2, y2)")
     if arr.ndim == 1 and arr.size == 4:
@@ -81,6 +81,8 @@ def xyxy_to_cxcywh(boxes):
     ``cx = (x1 + x2) / 2``, ``w = x2 - x1`` (negative if the corners are swapped).
     Same as ``torchvision.ops.box_convert(boxes, "xyxy", "cxcywh")``. Normalised
     YOLO coordinates are this divided by ``(width, height, width, height)``.
+
+    Used by: course_utils.detection.formats, course_utils.detection.detector, course_utils.detection.classical
     """
     b = _four_columns(boxes, "boxes")
     return _join([(b[..., :2] + b[..., 2:]) / 2, b[..., 2:] - b[..., :2]], b)
@@ -92,6 +94,8 @@ def cxcywh_to_xyxy(boxes):
     Inverse of :func:`xyxy_to_cxcywh`, same input kinds and shapes ``(..., 4)``:
     ``x1 = cx - w / 2``, ``x2 = cx + w / 2``. Same as
     ``torchvision.ops.box_convert(boxes, "cxcywh", "xyxy")``.
+
+    Used by: course_utils.detection.formats, course_utils.detection.yolo_export, course_utils.detection.detector
     """
     b = _four_columns(boxes, "boxes")
     half = b[..., 2:] / 2
@@ -101,7 +105,7 @@ def cxcywh_to_xyxy(boxes):
 def box_area(boxes) -> np.ndarray:
     """Area ``(x2 - x1) * (y2 - y1)`` of every box: ``float64 (N,)`` in square pixels.
 
-    Used by: tests/test_detection_boxes.py"""
+    Used by: tests/detection/test_detection_boxes.py"""
     b = as_boxes(boxes, "boxes")
     return (b[:, 2] - b[:, 0]) * (b[:, 3] - b[:, 1])
 

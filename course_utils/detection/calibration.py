@@ -16,7 +16,7 @@ __all__ = ["foreground_fraction", "calibration_table"]
 def foreground_fraction(images: np.ndarray, threshold: int = 128) -> np.ndarray:
     """``float64 (N,)`` fraction of copper (dark, ``< threshold``) pixels of each image.
 
-    Used by: solutions/13_pcb_detection_data_solutions, tests/test_detection_data.py"""
+    Used by: solutions/13_pcb_detection_data_solutions, tests/detection/test_detection_data.py"""
     images = np.asarray(images)
     return (images.reshape(len(images), -1) < threshold).mean(axis=1)
 

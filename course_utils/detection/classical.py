@@ -80,7 +80,7 @@ def self_reference_mask(test, *, threshold: int = 128, size: int = 9, open_size:
     Small bumps (spur, spurious copper) vanish in the opening, small holes (pin-hole,
     mousebite) in the closing -- and so do fine traces and sharp corners, the false alarms.
 
-    Used by: tests/test_detection_models.py"""
+    Used by: tests/detection/test_detection_models.py"""
     b = binarize(test, threshold)
     k = _kernel(size, "size")
     smooth = cv2.morphologyEx(cv2.morphologyEx(b, cv2.MORPH_OPEN, k), cv2.MORPH_CLOSE, k)
@@ -114,7 +114,7 @@ def template_boxes(test, template, *, threshold: int = 128, open_size: int = 3, 
                    min_area: int = 12, pad: int = 10) -> dict:
     """Boxes of one pair (see the module docstring); ``template=None`` uses :func:`self_reference_mask`.
 
-    Used by: tests/test_detection_models.py"""
+    Used by: tests/detection/test_detection_models.py"""
     if template is None:
         mask = self_reference_mask(test, threshold=threshold, open_size=open_size)
     else:
@@ -183,7 +183,7 @@ def region_crops(ds, predictions: Sequence[dict], *, size: int = 32, context: fl
 def build_region_classifier(in_channels: int = 2, n_classes: int = len(PCB_CLASSES), *, seed: int = 0):
     """``models.WaferCNN`` with ``n_classes + 1`` outputs (0 = background) for ``(M, C, 32, 32)`` crops.
 
-    Used by: tests/test_detection_models.py"""
+    Used by: tests/detection/test_detection_models.py"""
     from course_utils.training import models
 
     torch.manual_seed(seed)

@@ -85,6 +85,8 @@ def prepare_inputs(ds, *, input_size: int | None = 256, use_template: bool = Tru
 
     ``C`` is 2 with ``use_template`` (channel 0 the test image, 1 the template), else 1;
     ``input_size=None`` keeps the data set's size ``(N, C, H, W)``.
+
+    Used by: course_utils.detection.classical, course_utils.detection.detector
     """
     if input_size is not None and input_size % 8:
         raise ValueError(f"input_size={input_size} must be divisible by 8 (the network's coarsest stride).")
@@ -149,7 +151,7 @@ def decode(out: dict, *, image_size: int = 640, top_k: int = 100, score_threshol
            nms_iou: float | None = 0.5) -> list[dict]:
     """Network maps -> one prediction dict per image (boxes in ``image_size`` pixels, ids 1..K).
 
-    Used by: tests/test_detection_models.py"""
+    Used by: tests/detection/test_detection_models.py"""
     heat = torch.sigmoid(out["heatmap"].float())
     peaks = heat * (F.max_pool2d(heat, 3, stride=1, padding=1) == heat)   # keep local maxima only
     b, k, h, w = heat.shape
@@ -225,6 +227,8 @@ def run_epochs(train_step: Callable[[torch.Tensor], dict], n: int, *, epochs: in
 
     Returns the history, one row per epoch: ``epoch`` (from 1), the ``columns`` and
     ``time_s`` (seconds since the start, rounded to 0.01).
+
+    Used by: course_utils.detection.detector, course_utils.detection.tv_detectors
     """
     g = torch.Generator().manual_seed(seed)
     rows, step, start = [], 0, time.perf_counter()

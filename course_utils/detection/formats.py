@@ -53,7 +53,7 @@ def check_boxes(boxes, labels, *, width: int, height: int, n_classes: int = 6, w
     (``0 <= x1 < x2 <= width``, ``0 <= y1 < y2 <= height``, so a box has positive area)
     and every label is a class id in ``1..n_classes``. ``where`` names the source in the message.
 
-    Used by: course_utils.detection.yolo_data, tests/test_detection_data.py"""
+    Used by: course_utils.detection.yolo_data, tests/detection/test_detection_data.py"""
     b = as_boxes(boxes, where, corners=False)   # the shape here; the values below, with the box's number
     lab = _as_labels(labels, len(b))
     for i, (x1, y1, x2, y2) in enumerate(b):
@@ -76,14 +76,16 @@ def xyxy_to_yolo(boxes, width: float, height: float) -> np.ndarray:
     """Pixel boxes ``(k, 4)`` ``x1, y1, x2, y2`` -> ``float64 (k, 4)`` ``cx, cy, w, h``
     normalised by the image ``width`` and ``height`` (pixels): ``boxes.xyxy_to_cxcywh`` scaled.
 
-    Used by: solutions/13_pcb_detection_data_solutions, tests/test_detection_data.py"""
+    Used by: solutions/13_pcb_detection_data_solutions, tests/detection/test_detection_data.py"""
     b = as_boxes(boxes, corners=False)
     return xyxy_to_cxcywh(b) / _image_scale(width, height)
 
 
 def yolo_to_xyxy(boxes, width: float, height: float) -> np.ndarray:
     """Inverse of :func:`xyxy_to_yolo`: normalised ``cx, cy, w, h`` -> ``float32 (k, 4)`` pixels
-    (``boxes.cxcywh_to_xyxy`` of the boxes scaled to pixels)."""
+    (``boxes.cxcywh_to_xyxy`` of the boxes scaled to pixels).
+
+    Used by: tests/detection/test_detection_data.py"""
     b = as_boxes(boxes, corners=False)
     return cxcywh_to_xyxy(b * _image_scale(width, height)).astype(np.float32)
 
@@ -153,7 +155,7 @@ def read_deeppcb_annotation(path, *, width: int | None = None, height: int | Non
     zero area, a class id outside ``1..n_classes`` and, when ``width`` and ``height``
     are given, a box outside the image.
 
-    Used by: course_utils.detection.deeppcb, tests/test_detection_data.py"""
+    Used by: course_utils.detection.deeppcb, tests/detection/test_detection_data.py"""
     rows = _read_rows(path, lambda f: [int(v) for v in f],
                       "'x1 y1 x2 y2 type' (5 integers separated by spaces or commas)")
     for number, (x1, y1, x2, y2, cls) in rows:

@@ -119,7 +119,7 @@ def derive_instance_mask(test, template, boxes, *, threshold: int = 128, open_si
     real sample 75 % of the differing pixels lie outside every box at 2, 85 % at 1: edges, not defects).
     A pixel inside two boxes goes to the smaller box. A box with no differing pixel stays empty (see :func:`mask_statistics`).
 
-    Used by: tests/test_masks.py"""
+    Used by: tests/detection/test_masks.py"""
     test, template = np.asarray(test), np.asarray(template)
     if test.shape != template.shape:
         raise ValueError(f"{where}: test {test.shape} and template {template.shape} differ in size; "
@@ -334,7 +334,7 @@ def yolo_seg_lines(instances, labels, *, where: str = "mask") -> list[str]:
 def read_yolo_seg_labels(path, width: int, height: int, *, n_classes: int = len(PCB_CLASSES)):
     """``(labels int64 (k,) ids 1..n, polygons [float64 (m, 2) pixel points])`` from a YOLO seg label file.
 
-    Used by: tests/test_masks.py"""
+    Used by: tests/detection/test_masks.py"""
     labels, polys = [], []
     for n, line in enumerate(Path(path).read_text().splitlines(), 1):
         fields = line.split()

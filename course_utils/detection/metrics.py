@@ -69,7 +69,7 @@ def match_predictions(predictions, targets, *, iou_threshold: float = 0.5, stric
     prediction), ``label``, ``score``, ``iou`` (best IoU with a same-class box),
     ``tp`` (bool) and ``gt_index`` (matched box in that image's target, -1 for a FP).
 
-    Used by: tests/test_detection_metrics.py"""
+    Used by: tests/detection/test_detection_metrics.py"""
     preds, gts = check_detections(predictions, targets)
     m = match_all(preds, gts, threshold_array(iou_threshold), strict)
     table = pd.DataFrame({k: m[k] for k in ("image", "det", "label", "score", "iou")})
@@ -138,7 +138,7 @@ def average_precision(predictions, targets, *, label: int, iou_threshold: float 
                       strict: bool = False) -> float:
     """AP of class ``label`` at one IoU threshold; NaN if the class has no ground-truth box.
 
-    Used by: tests/test_detection_metrics.py"""
+    Used by: tests/detection/test_detection_metrics.py"""
     _check_method(method)
     preds, gts = check_detections(predictions, targets)
     m = match_all(preds, gts, threshold_array(iou_threshold), strict)
@@ -214,7 +214,7 @@ def precision_recall_table(predictions, targets, *, score_threshold: float = 0.5
     Rows: every class with boxes or predictions, and ``all`` (AP column = mAP over the
     classes with boxes; P/R/F from the pooled counts, i.e. micro-averaged).
 
-    Used by: course_utils.detection.evaluate, course_utils.detection.widgets, tests/test_detection_metrics.py"""
+    Used by: course_utils.detection.evaluate, course_utils.detection.widgets, tests/detection/test_detection_metrics.py"""
     if not isinstance(score_threshold, (int, float, np.floating)):
         raise TypeError(f"score_threshold must be a number (a confidence), got {score_threshold!r}.")
     _check_method(method)
@@ -275,7 +275,7 @@ def tables_to_lists(detections, ground_truths) -> tuple[list, list, list]:
     Labels become ids ``label + 1`` (the lists reserve 0 for the background);
     the images are those of either table, in sorted order.
 
-    Used by: tests/test_detection_metrics.py"""
+    Used by: tests/detection/test_detection_metrics.py"""
     dets = _box_table(detections, "detections", needs_score=True)
     gts = _box_table(ground_truths, "ground_truths", needs_score=False)
     image_ids = sorted(set(dets["image_id"]) | set(gts["image_id"]), key=str)

@@ -98,7 +98,7 @@ def dice_loss(logits: torch.Tensor, target: torch.Tensor, *, include_background:
     ``logits (B, K, H, W)``, ``target int64 (B, H, W)`` in 0..K-1; ``p`` = softmax, ``t`` = one-hot.
     The mean runs over classes 1..K-1 (``include_background=False``) or 0..K-1.
 
-    Used by: tests/test_segment.py"""
+    Used by: tests/detection/test_segment.py"""
     k = logits.shape[1]
     if target.shape != logits.shape[:1] + logits.shape[2:]:
         raise ValueError(f"target {tuple(target.shape)} must be logits {tuple(logits.shape)} without the class axis.")

@@ -86,13 +86,13 @@ def to_model_inputs(ds, index, device) -> tuple[list, list]:
 
 def fit_detector(model, ds, *, epochs: int = 1, batch_size: int = 4, lr: float = 1e-3, device="cpu",
                  max_steps: int | None = None, seed: int = 0, verbose: bool = True) -> pd.DataFrame:
-    
-
-    Taught in: 15_detector_from_scratch"""Train with AdamW (torchvision returns the loss dict itself in training mode).
+    """Train with AdamW (torchvision returns the loss dict itself in training mode).
 
     Returns the history, one row per epoch: ``epoch``, ``loss`` (mean over the epoch's
     images, the sum of torchvision's loss parts) and ``time_s``; the loop is
     ``detector.run_epochs``, shared with the hand-written detector.
+
+    Taught in: 15_detector_from_scratch
     """
     torch.manual_seed(seed)
     model.to(device).train()

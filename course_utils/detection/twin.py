@@ -420,7 +420,7 @@ def generate_pairs(n: int, *, size: int = 640, seed=0, n_jobs: int | None = None
     fifth item, ``uint8 (n, size, size)`` instance images: ``j`` (1..k) at the exact pixels
     defect ``j - 1`` changed, 0 elsewhere (the other outputs are the same as without it).
 
-    Used by: course_utils.detection.masks, tests/test_masks.py"""
+    Used by: course_utils.detection.masks, tests/detection/test_masks.py"""
     children = np.random.SeedSequence(seed).spawn(n)
     images = np.empty((n, size, size), dtype=np.uint8)
     temps = np.empty((n, size, size), dtype=np.uint8)

@@ -236,7 +236,7 @@ def results_to_predictions(results) -> list[dict]:
     """ultralytics ``Results`` (one per image) -> ``[dict(boxes float32 (k, 4) x1 y1 x2 y2 pixels of
     the original image, labels int64 (k,) ids 1..K, scores float32 (k,))]``.
 
-    Used by: tests/test_yolo.py"""
+    Used by: tests/detection/test_yolo.py"""
     out = []
     for r in results:
         b = r.boxes
@@ -340,7 +340,7 @@ def ultralytics_map(predictions, targets, *, n_classes: int = len(PCB_CLASSES)) 
     """mAP50 and mAP50-95 of the kit's ``predictions``/``targets`` computed by ultralytics' own
     code (its matching ``DetectionValidator.match_predictions`` and ``ap_per_class``).
 
-    Used by: solutions/17_yolo_training_solutions, tests/test_yolo.py"""
+    Used by: solutions/17_yolo_training_solutions, tests/detection/test_yolo.py"""
     require_ultralytics()
     import torch
     from ultralytics.models.yolo.detect import DetectionValidator
@@ -377,7 +377,7 @@ def read_results_csv(path) -> pd.DataFrame:
     adds ``train_loss`` / ``val_loss`` (box + cls + dfl), ``precision``, ``recall``,
     ``mAP50`` and ``mAP50-95``, one row per epoch (``epoch`` from 1).
 
-    Used by: tests/test_yolo.py"""
+    Used by: tests/detection/test_yolo.py"""
     path = Path(path)
     path = path / "results.csv" if path.is_dir() else path
     if not path.is_file():

@@ -227,7 +227,7 @@ def write_yolo_dataset_from_files(splits: Mapping, root, *, class_names: Sequenc
     unchanged; labels are rewritten in YOLO format after the checks
     (``formats.check_boxes``), so errors name the split, the image and the box.
 
-    Used by: solutions/17_yolo_training_solutions, tests/test_yolo.py"""
+    Used by: solutions/17_yolo_training_solutions, tests/detection/test_yolo.py"""
     _check_splits(splits, "dict(images=..., labels=... | coco=...)")
     root = Path(root)
     read = {split: _read_team_split(spec, class_names, f"split {split!r}") for split, spec in splits.items()}
@@ -262,7 +262,7 @@ def read_yolo_split(data_yaml, split: str = "val") -> tuple[list[str], list[Path
 
     Targets are ``dict(boxes=float32 (k, 4) x1 y1 x2 y2 pixels, labels=int64 ids 1..K)``.
 
-    Used by: solutions/17_yolo_training_solutions, tests/test_yolo.py"""
+    Used by: solutions/17_yolo_training_solutions, tests/detection/test_yolo.py"""
     doc = read_data_yaml(data_yaml)
     if split not in doc:
         raise ValueError(f"{data_yaml} has no {split!r} split (it has {[s for s in SPLITS if s in doc]}).")

@@ -85,7 +85,7 @@ def _set_rng_state(state: dict, train_loader, batch_transform) -> None:
 def save_checkpoint(checkpoint: dict, path: str | os.PathLike) -> Path:
     """Write ``checkpoint`` with ``torch.save`` atomically (temp file + ``os.replace``); return the path.
 
-    Used by: benchmarks/bench_engine.py, tests/test_engine.py"""
+    Used by: benchmarks/bench_engine.py, tests/training/test_engine.py"""
     path = Path(path)
     return atomic_write(path, lambda f: torch.save(checkpoint, f))
 

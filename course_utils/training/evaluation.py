@@ -272,7 +272,7 @@ def pr_curves(y_true, probs, class_names: Sequence[str] | None = None) -> dict[s
     ``sklearn.metrics.precision_recall_curve`` (the last point, recall 0 and
     precision 1, has threshold NaN).
 
-    Used by: course_utils.training.plots, tests/test_evaluation.py"""
+    Used by: course_utils.training.plots, tests/training/test_evaluation.py"""
     y, p, class_names = _scores(y_true, probs, class_names)
     curves = {}
     for c, name in enumerate(class_names):

@@ -86,7 +86,7 @@ def use_channels_last(model: nn.Module, device: torch.device, channels_last: boo
     NHWC kernels: the course CNN trains about 1.4x faster on 2 threads) or a CUDA GPU (tensor cores
     read NHWC, no transposes under AMP); MPS keeps the contiguous format.
 
-    Used by: course_utils.training.engine, tests/test_memory_format.py"""
+    Used by: course_utils.training.engine, tests/training/test_memory_format.py"""
     if channels_last == "auto":
         return torch.device(device).type in ("cpu", "cuda") and any(isinstance(m, nn.Conv2d) for m in model.modules())
     if not isinstance(channels_last, bool):

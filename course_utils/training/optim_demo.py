@@ -112,7 +112,7 @@ def rosenbrock(a: float = 1.0, b: float = 100.0) -> Surface:
 def beale() -> Surface:
     """Beale's function: flat plateaus and steep walls; minimum 0 at ``(3, 0.5)``.
 
-    Used by: tests/test_optim_demo.py"""
+    Used by: tests/training/test_optim_demo.py"""
     consts = (1.5, 2.25, 2.625)
 
     def f(z):

@@ -26,6 +26,8 @@ def plot_learning_curves(epoch, losses: Sequence[tuple], scores: Sequence[tuple]
     ``fmt`` a matplotlib format such as ``"o-"`` (train) or ``"s--"``. The right panel's
     y axis runs from 0 to 1.02. Used by :func:`plot_history` and ``yolo.plot_yolo_history``.
     Returns the figure.
+
+    Used by: course_utils.training.plots, course_utils.detection.yolo
     """
     fig, (ax_loss, ax_score) = plt.subplots(1, 2, figsize=(10, 3.5))
     for ax, curves in ((ax_loss, losses), (ax_score, scores)):

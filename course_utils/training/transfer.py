@@ -354,7 +354,7 @@ def param_groups(model: TransferModel, *, lr: float, backbone_lr: float | None =
 def count_parameters(model: nn.Module) -> dict[str, int]:
     """``{"total": ..., "trainable": ..., "frozen": ...}`` numbers of parameters (elements, not tensors).
 
-    Used by: tests/test_transfer.py"""
+    Used by: tests/training/test_transfer.py"""
     total = sum(p.numel() for p in model.parameters())
     trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
     return {"total": total, "trainable": trainable, "frozen": total - trainable}
