@@ -13,7 +13,7 @@ team can put straight into slides:
 The run folder's layout and its readers are in :mod:`course_utils.core.runs`.
 
 The renderer is generic over *sections* of tables and figures: a ``kind``
-(:data:`_KIND_BUILDERS`, the table of every kind) turns its own result files
+(:data:`KIND_BUILDERS`, the table of every kind) turns its own result files
 into sections and ``results.csv``. Kind ``"generic"`` renders only the sections
 of run.json; kind ``"classification"`` lives in :mod:`course_utils.classification.run_report`.
 """
@@ -35,9 +35,10 @@ from course_utils.classification import run_report
 from course_utils.core.config import atomic_write
 from course_utils.core.runs import RESULTS_FILE, RunFolderError, read_run
 
+__all__ = ["KIND_BUILDERS", "REPORT_MD", "load_run", "write_report", "add_report_arguments", "main_report"]
+
 REPORT_MD, _REPORT_HTML = "report.md", "report.html"
 
-__all__ = ["REPORT_MD", "load_run", "write_report", "add_report_arguments", "main_report"]
 
 @dataclass
 class ReportResult:
@@ -175,15 +176,15 @@ def _generic(run: dict, run_dir: Path):
 
 #: Every kind of run this kit renders: kind -> builder(run, run_dir) returning (blocks, results DataFrame,
 #: problems). A new kind (Project #2's detection runs) is one more entry here.
-_KIND_BUILDERS: dict[str, Callable] = {"generic": _generic, "classification": run_report.build_classification}
+KIND_BUILDERS: dict[str, Callable] = {"generic": _generic, "classification": run_report.build_classification}
 
 
 def load_run(run_dir) -> dict:
     """:func:`course_utils.core.runs.read_run` plus the check that this kit renders the run's kind."""
     run = read_run(run_dir)
-    if run.get("kind") not in _KIND_BUILDERS:
+    if run.get("kind") not in KIND_BUILDERS:
         raise RunFolderError(f"{Path(run_dir) / 'run.json'} has kind {run.get('kind')!r}; this kit renders "
-                             f"{sorted(_KIND_BUILDERS)}.")
+                             f"{sorted(KIND_BUILDERS)}.")
     return run
 
 
@@ -198,7 +199,7 @@ def _header_blocks(run: dict, run_dir: Path) -> list[Block]:
 def build_blocks(run: dict, run_dir) -> tuple[list[Block], pd.DataFrame, list[str]]:
     """All blocks of the report of ``run`` (already checked by :func:`load_run`), results and problems."""
     run_dir = Path(run_dir)
-    kind_blocks, results, problems = _KIND_BUILDERS[run["kind"]](run, run_dir)
+    kind_blocks, results, problems = KIND_BUILDERS[run["kind"]](run, run_dir)
     problems = [*problems, *_file_problems(run, run_dir)]
     if run.get("status") != "complete":
         problems.insert(0, f"run.json says status={run.get('status')!r}: the run did not finish")
