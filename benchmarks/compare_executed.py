@@ -7,7 +7,9 @@
 For every notebook present in both folders, the text each code cell printed
 (stream output and plain-text results) is compared line by line after dropping
 what legitimately changes between runs: wall times, throughputs, ETAs, dates,
-temporary paths and memory addresses. Every other difference is listed, and the
+temporary paths and memory addresses; a pandas table is compared cell by cell from its
+HTML form, without the columns whose header names a timing (``time_per_epoch_s``,
+``CPU ONNX (ms)``, ``duration`` ...). Every other difference is listed, and the
 exit code is 1 when there is one. Cells are matched by their source, so a cell
 added or removed on one side is reported as such, not as a shifted difference.
 """
@@ -17,16 +19,36 @@ import argparse
 import json
 import re
 import sys
+from html import unescape
 from pathlib import Path
 
 # Lines whose numbers depend on the machine or the clock, not on the seed.
 VOLATILE = re.compile(
-    r"(\d+(\.\d+)?\s*(ms|s|sec|seconds|min|h)\b|img/s|maps/s|it/s|GFLOP|ETA|elapsed|took|\bin \d|\d{4}-\d\d-\d\d|"
+    r"(\d+(\.\d+)?\s*(ms|s|sec|seconds|min|h)\b|img/s|images/s|maps/s|it/s|GFLOP|ETA|elapsed|took|\bin \d|\d{4}-\d\d-\d\d|"
     r"\d\d:\d\d|/tmp/|0x[0-9a-f]+|MiB|MB\b|GB\b|peak|throughput|time_s|per epoch|warm)", re.IGNORECASE)
 
 
 # An absolute path into a run folder (runs/NAME) or the kit: the two runs may live in different checkouts.
 PATH_RE = re.compile(r"(/[\w.-]+)+/(runs/[\w.-]+|course_utils\b)")
+
+
+CELL_RE = re.compile(r"<t[hd][^>]*>(.*?)</t[hd]>", re.S)
+# Table columns that hold timings: time_per_epoch_s, s_per_seed, est_total_min, duration, "CPU ONNX (ms)", ...
+VOLATILE_COLUMN = re.compile(r"duration|time|seconds|_s$|_s_|^s_|_ms_|\bms\b|ms/|\((ms|s|min)\)|_min$", re.IGNORECASE)
+
+
+def table_rows(html: str) -> list[str]:
+    """Rows of every HTML table in ``html`` as ``a | b | c`` lines, minus the columns whose header is volatile
+    (a wrapped text table would split such a column from its header, so the text form cannot be filtered)."""
+    lines = []
+    for table in re.findall(r"<table.*?</table>", html, re.S):
+        rows = [[unescape(re.sub(r"<[^>]+>", "", c)).strip() for c in CELL_RE.findall(r)]
+                for r in re.findall(r"<tr[^>]*>(.*?)</tr>", table, re.S)]
+        header = rows[0] if rows else []
+        keep = [i for i, name in enumerate(header)
+                if not (name and (VOLATILE.search(name) or VOLATILE_COLUMN.search(name)))]
+        lines += [" | ".join(row[i] for i in keep if i < len(row)) for row in rows]
+    return lines
 
 
 def cell_texts(executed: Path) -> dict[str, list[str]]:
@@ -38,6 +60,11 @@ def cell_texts(executed: Path) -> dict[str, list[str]]:
             continue
         lines = []
         for out in cell.get("outputs", []):
+            html = out.get("data", {}).get("text/html", "")
+            html = "".join(html) if isinstance(html, list) else html
+            if "<table" in html:   # a pandas table: compare its cells, without the columns that are timings
+                lines += table_rows(html)
+                continue
             text = out.get("text") or out.get("data", {}).get("text/plain", "")
             text = "".join(text) if isinstance(text, list) else text
             text = PATH_RE.sub("<run>", text)
