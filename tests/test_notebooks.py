@@ -99,6 +99,61 @@ def test_wafer_browser_prints_plain_numbers_and_stays_in_the_class(smoke_results
     assert "np.int" not in text and "np.float" not in text
 
 
+# Answers whose honest result needs a longer run than the smoke test: each records the instructor's
+# reference numbers ("강사용 기준 결과 (Reference results)") with the settings, the date and the machine.
+REFERENCE_ANSWERS = {
+    "02_augmentation_solutions": ["문제 6"],
+    "03_cnn_design_solutions": ["문제 3", "문제 4"],
+    "04_training_hyperparameters_solutions": ["문제 5"],
+    "05_transfer_learning_solutions": ["문제 1", "문제 3", "문제 4", "문제 5"],
+    "06_loss_comparison_solutions": ["문제 1", "문제 3", "문제 4", "문제 5"],
+    "13_pcb_detection_data_solutions": ["연습 5."],
+    "14_classical_detection_solutions": ["연습 1."],
+}
+
+
+def _answer_markdown(path, heading: str) -> str:
+    """The Markdown of the section whose '## ' heading starts with ``heading``, up to the next '## ' heading."""
+    import json
+
+    section, inside = [], False
+    for cell in json.loads(Path(path).read_text(encoding="utf-8"))["cells"]:
+        text = "".join(cell["source"])
+        if cell["cell_type"] == "markdown" and text.startswith("## "):
+            inside = text[3:].startswith(heading)
+        if inside and cell["cell_type"] == "markdown":
+            section.append(text)
+    assert section, f"{Path(path).name} has no section '## {heading}'"
+    return "\n".join(section)
+
+
+@pytest.mark.parametrize("stem", sorted(REFERENCE_ANSWERS))
+def test_long_run_answers_record_reference_results(stem):
+    import re
+
+    for heading in REFERENCE_ANSWERS[stem]:
+        answer = _answer_markdown(ROOT / "solutions" / f"{stem}.ipynb", heading)
+        where = f"{stem}, {heading}"
+        assert "강사용 기준 결과 (Reference results)" in answer, f"{where}: no reference results"
+        assert re.search(r"\d{4}-\d{2}-\d{2} 측정", answer), f"{where}: the reference results carry no date"
+        assert re.search(r"[CG]PU", answer), f"{where}: the reference results do not name the machine"
+        assert len(re.findall(r"\d\.\d{2,}", answer)) >= 3, f"{where}: the reference results carry no measured numbers"
+
+
+def test_optuna_answer_reports_its_importances():
+    """Solution 04, exercise 5: the numbers behind the answer, not "run it yourself with SMOKE = False"."""
+    import re
+
+    answer = _answer_markdown(ROOT / "solutions" / "04_training_hyperparameters_solutions.ipynb", "문제 5")
+    _, marker, block = answer.partition("강사용 기준 결과 (Reference results)")
+    assert marker, "solution 04, exercise 5 records no reference results"
+    for setting in ("N_SAMPLES", "N_TRIALS", "TRIAL_EPOCHS"):
+        assert re.search(rf"{setting}\W+\d", block), f"the reference results do not state {setting}"
+    for param in ("lr", "dropout", "weight_decay"):
+        assert re.search(rf"`{param}`[^\n]*?\d\.\d{{2,}}", block), f"no importance of {param} in the reference results"
+    assert re.search(r"macro-F1[^\n]*?\d\.\d{2,}[^\n]*?\d\.\d{2,}", block), "no range of macro-F1 over the trials"
+
+
 def test_schedule_maps_every_notebook_to_a_week():
     schedule = (ROOT / "schedule.md").read_text(encoding="utf-8")
     rows = [line for line in schedule.splitlines() if line.startswith("| ") and line[2:4].strip().isdigit()]
