@@ -4,15 +4,22 @@
    Target: <= 10 s on a 2-core CPU.
 2. Lots: the lot protocol of ``calibration.lot_leakage`` (900 whole lots, 32x32, 1-NN, 20 % test by
    random wafer vs by whole lot, 3 seeds) on the twin, beside the real file's figures.
-3. Calibration: ``calibration.calibration_table`` of the 270 real maps of
-   ``../shared/data/wm811k_sample.npz`` against synthetic maps (defect density, background noise,
-   clusters, largest cluster, longest run; 10/50/90 % quantiles per class).
-4. Realism: train a small CNN on balanced synthetic maps only, then classify the
-   270 real maps (30 per class, resized to 64x64 with nearest neighbour): per-class
-   report, macro-F1 on all 270 and on the odd-indexed half (the generator's noise levels were
-   read from the even-indexed half only), and an estimate of the macro-F1 on the imbalanced real
-   mix (each confusion row re-weighted by the real class count, wafers.WM811K_LABELED_COUNTS).
-   Steps 3-4 are skipped with a message when the sample file is absent; the kit never needs it.
+The real maps are those of ``--data`` (default ``../shared/data`` beside the repository: the 270-map
+sample and the 1,950-map calibration file), split by ``calibration.holdout_split`` (by lot, seed
+``calibration.HOLDOUT_SEED``) into a tuning part (every sample map, which the twin was tuned on, and
+their lot siblings, plus half of the other calibration lots) and a reporting part (the other half:
+938 maps, 840 lots, no Near-full).
+
+3. Calibration: ``calibration.calibration_table`` of the real maps of the tuning part against
+   synthetic maps (defect density, background noise, clusters, largest cluster, longest run;
+   10/50/90 % quantiles per class).
+4. Realism, on the reporting part only: train a small CNN on balanced synthetic maps only, then
+   classify the real maps (resized to 64x64 with nearest neighbour): class-balanced macro-F1 (mean
+   and std over resamples of the same number of maps per class, drawn with replacement), the
+   estimated macro-F1 on the imbalanced real mix (each confusion row re-weighted by the real class
+   count, wafers.WM811K_LABELED_COUNTS), per-class recall and precision. The benchmark refuses to
+   report if the maps the twin was tuned on share a lot with the reporting part.
+   Steps 3-4 fail with a message when the files are absent (``--skip-realism`` runs without them).
 
 The model is ``models.WaferCNN`` (narrow widths) behind a learned stride-2 stem, so a
 few epochs on 24k maps fit in about a minute on a 2-core CPU; the real maps are fed at
@@ -20,7 +27,8 @@ few epochs on 24k maps fit in about a minute on a 2-core CPU; the real maps are 
 
     python benchmarks/bench_synthetic.py            # full: 172,950 maps; train on 24,000 maps, 4 epochs
     python benchmarks/bench_synthetic.py --quick    # small sizes, for CI
-    python benchmarks/bench_synthetic.py --sample PATH/wm811k_sample.npz   # the real sample elsewhere
+    python benchmarks/bench_synthetic.py --skip-speed --skip-lots --seed 1   # the realism figure, another seed
+    python benchmarks/bench_synthetic.py --data PATH   # the real files elsewhere
 """
 from __future__ import annotations
 
@@ -35,16 +43,15 @@ from sklearn.metrics import classification_report, confusion_matrix, f1_score
 from torch import nn
 
 from course_utils.classification import splits
+from course_utils.classification import calibration
 from course_utils.classification.calibration import REAL_LOT_LEAKAGE, calibration_table, lot_leakage, reweighted_f1
 from course_utils.classification.wafers import CLASS_NAMES, WM811K_LABELED_COUNTS
 from course_utils.classification.data import encode_maps
-from course_utils.classification.wafers import resize_maps
 from course_utils.classification.twin import make_synthetic_wafers
 
 _REPO = Path(__file__).resolve().parents[1]
-#: Where the real sample is looked for: ``../shared`` beside the checkout (CI), or two levels up (a worktree).
-SAMPLE_CANDIDATES = tuple(base / "shared" / "data" / "wm811k_sample.npz" for base in (_REPO.parent, _REPO.parent.parent))
-SAMPLE = next((p for p in SAMPLE_CANDIDATES if p.is_file()), SAMPLE_CANDIDATES[0])
+#: Where the real maps are looked for by default: ``../shared/data`` beside the repository.
+DATA = _REPO.parent / "shared" / "data"
 
 
 def bench_speed(n_samples: int, repeats: int) -> None:
@@ -84,22 +91,46 @@ def bench_lots(n_lots: int, seeds=(0, 1, 2)) -> None:
 
 
 def bench_calibration(real_maps: np.ndarray, real_labels: np.ndarray, per_class: int, seed: int) -> None:
-    """Print the calibration table: the real sample against ``per_class`` synthetic maps per class."""
+    """Print the calibration table: the real maps of the tuning part against ``per_class`` synthetic maps per class."""
     synth = make_synthetic_wafers(class_counts=[per_class] * len(CLASS_NAMES), seed=seed + 500)
     table = calibration_table(real_maps, real_labels, synth.maps, synth.labels)
-    print(f"[calibration] {len(real_labels)} real maps vs {len(synth):,} synthetic maps (64x64; quantiles per class; "
+    print(f"[calibration] {len(real_labels)} real maps (tuning part) vs {len(synth):,} synthetic maps (64x64; quantiles per class; "
           "gap = median difference / real 10-90 % spread):")
     with pd.option_context("display.width", 200, "display.max_rows", 200):
         print(table.round(3).to_string())
 
 
-def load_real_sample(path: Path, size: int = 64) -> tuple[np.ndarray, np.ndarray]:
-    """The real maps resized to ``size`` (``uint8 (N, size, size)``) and their labels (``int64 (N,)``)."""
-    z = np.load(path)
-    flat, shapes, offsets = z["maps_flat"], z["shapes"], z["offsets"]
-    maps = [flat[o:o + h * w].reshape(h, w) for o, (h, w) in zip(offsets, shapes)]
-    labels = np.array([CLASS_NAMES.index(str(name)) for name in z["label"]], dtype=np.int64)
-    return resize_maps(maps, size), labels
+def describe(real: calibration.RealMaps, index: np.ndarray, part: str) -> str:
+    """One line: which real maps a part holds (file, count, lots, classes)."""
+    files = ", ".join(f"{name} {int(n)}" for name, n in zip(*np.unique(real.source[index], return_counts=True)))
+    counts = np.bincount(real.labels[index], minlength=len(CLASS_NAMES))
+    return (f"{part}: {len(index)} real maps ({files}), {len(np.unique(real.lots[index]))} lots; "
+            + ", ".join(f"{c} {n}" for c, n in zip(CLASS_NAMES, counts)))
+
+
+def balanced_f1(labels: np.ndarray, pred: np.ndarray, n_resamples: int = 20, seed: int = 0) -> tuple[float, float, int]:
+    """Class-balanced macro-F1: mean and std over ``n_resamples`` draws (with replacement) of the same number
+    of maps from every class present, that number being the smallest class count. Returns (mean, std, per class)."""
+    present = np.unique(labels)
+    per_class = int(np.bincount(labels)[present].min())
+    rng = np.random.default_rng(seed)
+    scores = []
+    for _ in range(n_resamples):
+        idx = np.concatenate([rng.choice(np.flatnonzero(labels == k), per_class) for k in present])
+        scores.append(f1_score(labels[idx], pred[idx], labels=present, average="macro", zero_division=0))
+    return float(np.mean(scores)), float(np.std(scores)), per_class
+
+
+def imbalanced_estimate(confusion: np.ndarray, present: np.ndarray) -> tuple[float, np.ndarray, np.ndarray]:
+    """Macro-F1, per-class F1 and precision on the real WM-811K mix, from the confusion on the reporting part,
+    averaged over the ``present`` classes (a class absent from the reporting part gets weight 0)."""
+    counts = np.array([WM811K_LABELED_COUNTS[c] for c in CLASS_NAMES], dtype=np.float64)
+    counts[np.setdiff1d(np.arange(len(CLASS_NAMES)), present)] = 0
+    _, f1 = reweighted_f1(confusion, counts)
+    scaled = confusion / np.maximum(confusion.sum(axis=1, keepdims=True), 1) * counts[:, None]
+    column = scaled.sum(axis=0)
+    precision = np.divide(np.diag(scaled), column, out=np.zeros(len(counts)), where=column > 0)
+    return float(f1[present].mean()), f1, precision
 
 
 def make_model() -> tuple[nn.Module, str]:
@@ -131,9 +162,14 @@ def predict(model: nn.Module, maps: np.ndarray, batch_size: int = 512) -> np.nda
     return np.concatenate(out)
 
 
-def bench_realism(real_maps: np.ndarray, real_labels: np.ndarray, n_train: int, epochs: int, seed: int,
-                  batch_size: int = 128) -> float:
-    """Train on balanced synthetic maps, evaluate on the real maps; returns the macro-F1 on all of them."""
+def bench_realism(real: calibration.RealMaps, tune: np.ndarray, report: np.ndarray, n_train: int, epochs: int,
+                  seed: int, batch_size: int = 128) -> float:
+    """Train on balanced synthetic maps, score on the reporting part of the real maps (64x64);
+    returns the class-balanced macro-F1. Each epoch prints the macro-F1 on the tuning part only, so the
+    reporting part is scored once, at the end."""
+    calibration.check_held_out(real.lots[real.source == calibration.REAL_FILES[0]], real.lots[report],
+                               "the 270 sample maps the twin was tuned on")
+    calibration.check_held_out(real.lots[tune], real.lots[report], "the tuning part")
     torch.manual_seed(seed)
     start = time.perf_counter()
     train = make_synthetic_wafers(n_train, proportions="balanced", seed=seed)
@@ -159,28 +195,34 @@ def bench_realism(real_maps: np.ndarray, real_labels: np.ndarray, n_train: int, 
             scheduler.step()
             total += loss.item() * len(batch)
         syn_f1 = f1_score(val.labels, predict(model, val.maps), average="macro")
-        real_f1 = f1_score(real_labels, predict(model, real_maps), average="macro")
+        tune_f1 = f1_score(real.labels[tune], predict(model, real.maps[tune]), average="macro")
         print(f"[realism] epoch {epoch + 1}/{epochs}: loss {total / len(labels):.3f}, "
-              f"synthetic val macro-F1 {syn_f1:.3f}, real macro-F1 {real_f1:.3f} "
+              f"synthetic val macro-F1 {syn_f1:.3f}, real tuning-part macro-F1 {tune_f1:.3f} "
               f"({time.perf_counter() - t0:.0f} s)")
-    pred = predict(model, real_maps)
-    print("[realism] per-class report on the 270 real maps (model trained on synthetic maps only):")
-    print(classification_report(real_labels, pred, labels=range(len(CLASS_NAMES)), target_names=CLASS_NAMES,
+    labels = real.labels[report]
+    pred = predict(model, real.maps[report])
+    present = np.unique(labels)
+    print("[realism] scored on the reporting part only (model trained on synthetic maps only):")
+    print("[realism]   " + describe(real, report, "reporting part"))
+    print("[realism]   lots: " + " ".join(np.unique(real.lots[report])))
+    print(classification_report(labels, pred, labels=present, target_names=[CLASS_NAMES[k] for k in present],
                                 digits=3, zero_division=0))
     short = [name[:8] for name in CLASS_NAMES]
-    confusion = confusion_matrix(real_labels, pred, labels=range(len(CLASS_NAMES)))
-    print("[realism] confusion matrix (rows: true class, columns: predicted):")
-    print(pd.DataFrame(confusion, index=CLASS_NAMES, columns=short).to_string())
-    macro = f1_score(real_labels, pred, average="macro")
-    held = np.arange(len(real_labels)) % 2 == 1
-    held_f1 = f1_score(real_labels[held], pred[held], average="macro")
-    print(f"[realism] macro-F1 on real maps: {macro:.3f} (all {len(real_labels)}), {held_f1:.3f} "
-          f"(held-out odd-indexed {held.sum()}; chance ~{1 / len(CLASS_NAMES):.2f})")
-    counts = np.array([WM811K_LABELED_COUNTS[c] for c in CLASS_NAMES])
-    imb, imb_per_class = reweighted_f1(confusion, counts)
-    print(f"[realism] estimated macro-F1 on the imbalanced real mix ({counts.sum():,} wafers, 85 % none): {imb:.3f}; "
-          "per class: " + ", ".join(f"{c} {v:.2f}" for c, v in zip(CLASS_NAMES, imb_per_class)))
-    return macro
+    confusion = confusion_matrix(labels, pred, labels=range(len(CLASS_NAMES)))
+    print("[realism] confusion matrix on the reporting part (rows: true class, columns: predicted):")
+    print(pd.DataFrame(confusion, index=CLASS_NAMES, columns=short).loc[[CLASS_NAMES[k] for k in present]].to_string())
+    mean, std, per_class = balanced_f1(labels, pred, seed=seed)
+    imb, imb_f1, imb_precision = imbalanced_estimate(confusion, present)
+    recall = np.diag(confusion) / np.maximum(confusion.sum(axis=1), 1)
+    print(f"[realism] held-out class-balanced macro-F1 over the {len(present)} classes present: {mean:.3f} +- {std:.3f} "
+          f"(20 resamples, {per_class} maps per class, with replacement; chance ~{1 / len(present):.2f})")
+    print(f"[realism] held-out estimated macro-F1 on the imbalanced real mix (WM811K_LABELED_COUNTS without the classes "
+          f"absent here, {len(present)} classes): {imb:.3f}")
+    print("[realism] per class, recall / precision on the imbalanced real mix / F1 on it: " + ", ".join(
+        f"{CLASS_NAMES[k]} {recall[k]:.2f}/{imb_precision[k]:.2f}/{imb_f1[k]:.2f}" for k in present))
+    print(f"[realism] goal (class-balanced >= 0.85, imbalanced >= 0.70): "
+          f"{'met' if mean >= 0.85 and imb >= 0.70 else 'not met'}")
+    return mean
 
 
 def main() -> None:
@@ -192,25 +234,31 @@ def main() -> None:
     parser.add_argument("--skip-speed", action="store_true")
     parser.add_argument("--skip-realism", action="store_true")
     parser.add_argument("--skip-lots", action="store_true")
-    parser.add_argument("--sample", type=Path, default=None, help=f"real sample .npz (default {SAMPLE})")
+    parser.add_argument("--data", type=Path, default=DATA,
+                        help=f"folder with {' and '.join(calibration.REAL_FILES)} (default {DATA})")
     args = parser.parse_args()
-    sample = args.sample or SAMPLE
     torch.set_num_threads(max(1, torch.get_num_threads()))
+    missing = [name for name in calibration.REAL_FILES if not (args.data / name).is_file()]
+    if missing and not args.skip_realism:
+        parser.error(f"{', '.join(missing)} not found in {args.data}: the real maps live in ../shared/data beside the "
+                     "repository (outside the kit). Pass --data DIR, or --skip-realism to run the other parts.")
     if not args.skip_speed:
         n = 20_000 if args.quick else sum(WM811K_LABELED_COUNTS.values())
         bench_speed(n, repeats=1 if args.quick else 3)
     if not args.skip_lots:
         bench_lots(150 if args.quick else 900, seeds=(0,) if args.quick else (0, 1, 2))
-    if not sample.is_file():
-        print(f"[calibration/realism] skipped: the real sample {sample} is absent (it lives in ../shared, "
-              "outside the kit; pass --sample PATH).")
+    if missing:
+        print(f"[calibration] skipped: {', '.join(missing)} not found in {args.data} (pass --data DIR).")
         return
-    real_maps, real_labels = load_real_sample(sample)
-    bench_calibration(real_maps, real_labels, per_class=100 if args.quick else 300, seed=args.seed)
+    real = calibration.load_real_maps(args.data, size=64)
+    tune, report = calibration.holdout_split(real)
+    print(f"[holdout] split by lot, seed {calibration.HOLDOUT_SEED}: " + describe(real, tune, "tuning part"))
+    print(f"[holdout] split by lot, seed {calibration.HOLDOUT_SEED}: " + describe(real, report, "reporting part"))
+    bench_calibration(real.maps[tune], real.labels[tune], per_class=100 if args.quick else 300, seed=args.seed)
     if not args.skip_realism:
         n_train = args.n_train or (3000 if args.quick else 24_000)
         epochs = args.epochs or (1 if args.quick else 4)
-        bench_realism(real_maps, real_labels, n_train, epochs, args.seed)
+        bench_realism(real, tune, report, n_train, epochs, args.seed)
 
 
 if __name__ == "__main__":

@@ -6,6 +6,11 @@ how much of the wafer is defective and how the defective dies are arranged
 (connected clusters, straight runs); :func:`calibration_table` puts the
 per-class quantiles of real and synthetic maps side by side.
 
+The held-out protocol (issue #27): :func:`load_real_maps` reads the real maps of ``../shared/data``
+(the 270-map sample and the 1,950-map calibration file), :func:`holdout_split` splits them by lot into a
+tuning part and a reporting part, and :func:`check_held_out` refuses a set of maps that shares a lot with
+the reporting part. Tune the twin on the tuning part only; report real figures on the reporting part only.
+
 Both sets must be given at the same fixed size (e.g. both resized to 64x64 with
 :func:`course_utils.classification.wafers.resize_maps`), so that die blockiness affects them alike.
 
@@ -14,6 +19,9 @@ Both sets must be given at the same fixed size (e.g. both resized to 64x64 with
 >>> table = calibration_table(real_maps, real_labels, ws.maps, ws.labels)   # doctest: +SKIP
 """
 from __future__ import annotations
+
+from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 import pandas as pd
@@ -24,7 +32,8 @@ from course_utils.classification.wafers import CLASS_NAMES, DEFECT_DIE
 from course_utils.classification.wafers import WaferSet, resize_maps
 
 __all__ = ["STATISTICS", "map_statistics", "calibration_table", "lot_leakage", "REAL_LOT_LEAKAGE",
-           "reweighted_f1"]
+           "reweighted_f1", "REAL_FILES", "HOLDOUT_SEED", "REPORT_FRACTION", "RealMaps", "load_real_maps",
+           "holdout_split", "check_held_out"]
 
 #: The lot protocol of :func:`lot_leakage` on the real WM-811K file (900 random whole lots, 14,793
 #: labeled wafers, 3 seeds; measured on the full file, issue #17): same-lot nearest neighbour under
@@ -211,3 +220,101 @@ def reweighted_f1(confusion, class_counts) -> tuple[float, np.ndarray]:
     denominator = scaled.sum(axis=0) + scaled.sum(axis=1)     # 2 TP + FP + FN
     f1 = np.divide(2 * tp, denominator, out=np.zeros_like(tp), where=denominator > 0)
     return float(f1.mean()), f1
+
+
+# ---------------------------------------------------------------------------
+# Held-out protocol (issue #27): tune on one part of the real maps, report on the other
+# ---------------------------------------------------------------------------
+#: The real files of ``../shared/data`` (outside the kit), in the order :func:`load_real_maps` reads them.
+REAL_FILES = ("wm811k_sample.npz", "wm811k_calibration.npz")
+#: Seed of :func:`holdout_split`; fixed once, before any figure was read on either part.
+HOLDOUT_SEED = 27
+#: Share of the calibration file's free maps (those outside the sample's lots) that goes to the reporting part.
+REPORT_FRACTION = 0.5
+
+
+class RealMaps(NamedTuple):
+    """Real maps read by :func:`load_real_maps`, one entry per map."""
+    maps: object          # list of ``uint8 (H, W)`` maps, or ``uint8 (N, size, size)`` when resized
+    labels: np.ndarray    # ``int64 (N,)`` indices into CLASS_NAMES
+    lots: np.ndarray      # ``str (N,)`` lotName of the original file (one namespace across both files)
+    source: np.ndarray    # ``str (N,)`` the file each map came from (an entry of REAL_FILES)
+
+
+def load_real_maps(data_dir, size: int | None = None) -> RealMaps:
+    """Read the real maps of both files of ``data_dir`` (e.g. ``../shared/data``), sample first.
+
+    Parameters
+    ----------
+    data_dir : folder holding :data:`REAL_FILES`
+    size : None keeps every map at its own die grid (a list); an int resizes all to ``size x size``
+        (nearest neighbour, :func:`course_utils.classification.wafers.resize_maps`)
+
+    Raises
+    ------
+    FileNotFoundError naming the missing file(s); the kit never needs them, only the benchmarks do.
+    """
+    data_dir = Path(data_dir)
+    missing = [name for name in REAL_FILES if not (data_dir / name).is_file()]
+    if missing:
+        raise FileNotFoundError(
+            f"{', '.join(missing)} not found in {data_dir}: the real WM-811K maps live in ../shared/data beside the "
+            "repository (not in the kit); pass the folder that holds them.")
+    maps, labels, lots, source = [], [], [], []
+    for name in REAL_FILES:
+        with np.load(data_dir / name, allow_pickle=False) as z:
+            flat, shapes, offsets = z["maps_flat"], z["shapes"], z["offsets"]
+            maps += [flat[o:o + h * w].reshape(h, w) for o, (h, w) in zip(offsets, shapes)]
+            labels += [CLASS_NAMES.index(str(label)) for label in z["label"]]
+            lots += [str(lot) for lot in z["lotName"]]
+            source += [name] * len(offsets)
+    return RealMaps(maps if size is None else resize_maps(maps, size), np.array(labels, dtype=np.int64),
+                    np.array(lots), np.array(source))
+
+
+def holdout_split(real: RealMaps, *, seed: int = HOLDOUT_SEED,
+                  report_fraction: float = REPORT_FRACTION) -> tuple[np.ndarray, np.ndarray]:
+    """Split the real maps by lot into a tuning part and a reporting part.
+
+    The twin was tuned on the 270 sample maps, so every sample map, and every calibration map that shares
+    a lot with one, is on the tuning side. The other calibration maps are split by whole lot with
+    :func:`course_utils.classification.splits.lot_split` (fractions ``(1 - report_fraction, 0,
+    report_fraction)``, ``seed``), which balances every class between the two sides. The reporting
+    part therefore holds no Near-full map (Near-full exists only in the sample).
+
+    Returns
+    -------
+    tune_idx, report_idx : sorted ``int64`` indices into ``real``, disjoint, covering it, no lot on both sides.
+
+    Raises
+    ------
+    ValueError if a class of the free calibration maps ends up on one side only.
+    """
+    from course_utils.classification.splits import lot_split
+
+    if not 0 < report_fraction < 1:
+        raise ValueError(f"report_fraction={report_fraction!r} must lie strictly between 0 and 1, e.g. 0.5.")
+    sample = real.source == REAL_FILES[0]
+    free = np.flatnonzero(~sample & ~np.isin(real.lots, real.lots[sample]))
+    _, _, report = lot_split(real.lots[free], real.labels[free], (1 - report_fraction, 0.0, report_fraction),
+                             seed=seed)
+    report_idx = free[report].astype(np.int64)
+    tune_idx = np.setdiff1d(np.arange(len(real.labels)), report_idx).astype(np.int64)
+    one_sided = [CLASS_NAMES[k] for k in np.unique(real.labels[free])
+                 if not (np.isin(k, real.labels[report_idx]) and np.isin(k, real.labels[np.setdiff1d(free, report_idx)]))]
+    if one_sided:
+        raise ValueError(f"holdout_split(seed={seed}, report_fraction={report_fraction}) leaves {one_sided} on one "
+                         "side only; choose a fraction that gives every class lots on both sides.")
+    return tune_idx, report_idx
+
+
+def check_held_out(lots, report_lots, what: str = "these maps") -> None:
+    """Raise ``ValueError`` if ``lots`` (the lot names of a set of maps) shares a lot with ``report_lots``.
+
+    A calibration step calls it on the maps it reads, and a benchmark on the maps the twin was tuned on,
+    so that no figure is reported on maps (or lot siblings of maps) that tuning has seen.
+    """
+    shared = np.intersect1d(np.asarray(lots).astype(str), np.asarray(report_lots).astype(str))
+    if len(shared):
+        raise ValueError(f"{what} share {len(shared)} lot(s) with the reporting part (e.g. {', '.join(shared[:5])}); "
+                         "a figure measured on them is not a held-out measurement.")
