@@ -253,6 +253,8 @@ def load_real_maps(data_dir, size: int | None = None) -> RealMaps:
     Raises
     ------
     FileNotFoundError naming the missing file(s); the kit never needs them, only the benchmarks do.
+
+    Used by: benchmarks/bench_synthetic.py, tests/classification/test_holdout.py
     """
     data_dir = Path(data_dir)
     missing = [name for name in REAL_FILES if not (data_dir / name).is_file()]
@@ -289,6 +291,8 @@ def holdout_split(real: RealMaps, *, seed: int = HOLDOUT_SEED,
     Raises
     ------
     ValueError if a class of the free calibration maps ends up on one side only.
+
+    Used by: benchmarks/bench_synthetic.py, tests/classification/test_holdout.py
     """
     from course_utils.classification.splits import lot_split
 
@@ -313,6 +317,8 @@ def check_held_out(lots, report_lots, what: str = "these maps") -> None:
 
     A calibration step calls it on the maps it reads, and a benchmark on the maps the twin was tuned on,
     so that no figure is reported on maps (or lot siblings of maps) that tuning has seen.
+
+    Used by: benchmarks/bench_synthetic.py, tests/classification/test_holdout.py
     """
     shared = np.intersect1d(np.asarray(lots).astype(str), np.asarray(report_lots).astype(str))
     if len(shared):
