@@ -358,8 +358,7 @@ def test_deeppcb_files_round_trip(tmp_path, twin, sep):
 
 @pytest.mark.filterwarnings("ignore::DeprecationWarning")
 def test_coco_round_trip_and_pycocotools(tmp_path, twin):
-    pytest.importorskip("pycocotools")
-    from pycocotools.coco import COCO
+    from pycocotools.coco import COCO  # [dev] dependency: a missing install fails, never skips
 
     subset = twin.subset(np.arange(12))
     coco = formats.to_coco(subset)

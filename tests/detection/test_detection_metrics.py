@@ -218,6 +218,21 @@ def test_report_collects_everything():
     assert "mAP50-95" in repr(report)
 
 
+def test_report_takes_its_deeppcb_numbers_from_the_deeppcb_rule():
+    # One object (0,0,10,10). Detection .9 at (0,0,10,25): IoU 100/250 = 0.4, a TP for DeepPCB (IoU > 0.33)
+    # but a FP at IoU 0.5; detection .6 at (50,50,60,60) hits nothing. By hand, at score >= 0.5:
+    #   IoU 0.5:  TP 0, FP 2, FN 1 -> precision 0, recall 0, all-point AP 0
+    #   DeepPCB:  TP 1, FP 1, FN 0 -> precision 1/2, recall 1, F-score 2 * 0.5 * 1 / 1.5 = 2/3;
+    #             PR points (P 1, R 1), (P 1/2, R 1) -> all-point AP 1
+    preds = [{"boxes": np.array([[0, 0, 10, 25], [50, 50, 60, 60]], float), "labels": np.array([1, 1]),
+              "scores": np.array([0.9, 0.6])}]
+    targets = [{"boxes": np.array([[0, 0, 10, 10]], float), "labels": np.array([1])}]
+    s = evaluate.evaluate_detections(preds, targets, score_threshold=0.5, class_names=NAMES3).summary
+    assert s["DeepPCB mAP"] == pytest.approx(1.0) and s["DeepPCB F-score"] == pytest.approx(2 / 3)
+    assert s["mAP50 (all-point)"] == 0.0 and s["precision@0.5"] == 0.0 and s["recall@0.5"] == 0.0
+    assert s["mAP50-95"] == 0.0
+
+
 # --- confusion matrix and error analysis ------------------------------------------------------------------
 def hand_image():
     target = {"boxes": np.array([[0, 0, 10, 10], [20, 20, 30, 30], [50, 50, 60, 60], [80, 80, 90, 90]], float),

@@ -126,7 +126,7 @@ def test_png_round_trip(tmp_path):
 
 
 def test_rle_round_trip_and_pycocotools():
-    cm = pytest.importorskip("pycocotools.mask")
+    import pycocotools.mask as cm  # [dev] dependency and the independent RLE reference: missing fails, never skips
     rng = np.random.default_rng(0)
     for m in [rng.random((37, 41)) < 0.3, np.ones((5, 7), bool), np.zeros((5, 7), bool)]:
         rle = masks.rle_encode(m)
@@ -150,7 +150,7 @@ def test_polygon_round_trip_exact_for_solid_shapes():
 def test_polygon_against_pycocotools():
     import cv2
 
-    cm = pytest.importorskip("pycocotools.mask")
+    import pycocotools.mask as cm  # [dev] dependency and the independent RLE reference: missing fails, never skips
     m = np.zeros((60, 80), np.uint8)
     cv2.circle(m, (40, 30), 12, 1, -1)
     (poly,) = masks.mask_to_polygons(m)

@@ -87,3 +87,47 @@ def test_bad_normalize_and_names():
         metrics.confusion_matrix_df([0], [0], NAMES, normalize="rows")
     with pytest.raises(TypeError, match="class_names"):
         metrics.confusion_matrix_df([0], [0], "abc")
+
+
+def test_class_that_is_never_predicted_scores_zero_without_warnings():
+    # y_true = [0, 0, 1, 2], y_pred = [0, 0, 0, 2], by hand:
+    #   class 0: TP 2, FP 1 -> precision 2/3, recall 1, F1 0.8; class 1: never predicted -> precision 0 (not 1,
+    #   not a warning), recall 0, F1 0; class 2: 1, 1, 1. Accuracy 3/4; macro F1 (0.8 + 0 + 1) / 3 = 0.6.
+    import warnings
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        table = metrics.classification_report_df([0, 0, 1, 2], [0, 0, 0, 2], ["a", "b", "c"], digits=None)
+        assert metrics.macro_f1([0, 0, 1, 2], [0, 0, 0, 2]) == pytest.approx(0.6)
+    assert table.loc["a", "precision"] == pytest.approx(2 / 3) and table.loc["a", "f1-score"] == pytest.approx(0.8)
+    assert table.loc["b", ["precision", "recall", "f1-score"]].tolist() == [0.0, 0.0, 0.0]
+    assert table.loc["macro avg", "f1-score"] == pytest.approx(0.6)
+    assert table.loc["accuracy", ["precision", "recall", "f1-score"]].tolist() == [0.75, 0.75, 0.75]
+
+
+def test_default_rounding_is_four_decimals():
+    # class 0: precision 2/3 -> 0.6667 (4 decimals, not 0.66667); class 1: recall 1/2 stays 0.5
+    table = metrics.classification_report_df([0, 0, 1, 1], [0, 0, 0, 1], ["a", "b"])
+    assert table.loc["a", "precision"] == 0.6667
+
+
+def test_single_sample_is_a_valid_input():
+    table = metrics.classification_report_df([1], [1], ["a", "b"])
+    assert table.loc["b", "recall"] == 1.0 and table.loc["accuracy", "support"] == 1
+    assert metrics.confusion_matrix_df([1], [1], ["a", "b"]).loc["b", "b"] == 1.0
+
+
+def test_errors_name_the_argument_and_the_fix():
+    with pytest.raises(ValueError, match=r"^y_true and y_pred are empty: there is nothing to evaluate\.$"):
+        metrics.classification_report_df([], [])  # no class names: also no largest label to count classes by
+    with pytest.raises(ValueError, match=r"^y_true must be a 1-D array"):
+        metrics.classification_report_df([[0]], [0], NAMES)
+    with pytest.raises(ValueError, match=r"^y_pred must be a 1-D array"):
+        metrics.classification_report_df([0], [[0]], NAMES)
+    with pytest.raises(ValueError, match=r"^class_names is None and the number of classes is unknown; "
+                                         r"pass class_names\.$"):
+        metrics.class_names_or_ids(None, None)
+    with pytest.raises(ValueError, match=r"pass one name per class\.$"):
+        metrics.class_names_or_ids(["a"], 2)
+    for bad in ([], {"a", "b"}, "ab"):  # empty, not a sequence, a string
+        with pytest.raises(TypeError, match="non-empty sequence of class names"):
+            metrics.class_names_or_ids(bad, None)
