@@ -14,7 +14,16 @@ Reports (and writes to ``--out`` as JSON):
 
     python benchmarks/bench_segmentation.py --part unet    # U-Net, masks, classical (about 9 min on a busy 2-core CPU)
     python benchmarks/bench_segmentation.py --part yolo    # YOLOv8-seg (about 8 min on a busy 2-core CPU)
+    python benchmarks/bench_segmentation.py --part heldout # tuned on calibration only, reported on the sample
     python benchmarks/bench_segmentation.py --quick        # a few steps, checks the paths
+
+``--part heldout`` never reports on what it tuned. The calibration pairs are split by DeepPCB group: train =
+the groups that do not occur in the sample (group77000, 24 pairs: no board on both sides), validation =
+``--val-pairs`` pairs drawn from the other calibration groups (never trained on). The training steps
+(``--tune-steps``) and the defect-probability threshold (``segment.threshold_labels``) are chosen on
+validation by mean IoU, for each model separately; the 40 sample pairs are read only for the final report
+of the chosen model: the U-Net (a) trained on the twin and (b) trained on
+the real train groups, each with argmax and with its tuned threshold, and the classical baseline.
 
 Needs ``../shared/data`` (the sample and the calibration pairs).
 """
@@ -35,7 +44,7 @@ sys.path.insert(0, str(REPO))
 from course_utils.training import models  # noqa: E402
 from course_utils.core.config import atomic_write  # noqa: E402
 from course_utils.detection import classical, masks  # noqa: E402
-from course_utils.detection import deeppcb
+from course_utils.detection import deeppcb  # noqa: E402
 from course_utils.detection import segment as sg  # noqa: E402
 
 SHARED = next((p / "shared" / "data" for p in (REPO.parent, REPO.parent.parent) if (p / "shared" / "data").is_dir()),
@@ -115,6 +124,82 @@ def run_yolo(args, sample, real_train, truth, results):
         save(args, results)
 
 
+THRESHOLDS = (0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95, 0.98, 0.99)
+
+
+def reduced_probs(model, ds, chunk=4):
+    """``(P(background), max defect probability) float16 (N, H, W)`` and the best defect class ``uint8``: what
+    argmax and threshold_labels need, without keeping the (N, 7, 640, 640) float32 probabilities."""
+    bg, top, cls = [], [], []
+    x = sg.pair_inputs(ds.images, ds.templates)
+    for i in range(0, len(x), chunk):
+        p = sg.predict_segmenter(model, x[i:i + chunk], batch=2, device="cpu", probabilities=True)
+        bg.append(p[:, 0].astype(np.float16))
+        top.append(p[:, 1:].max(1).astype(np.float16))
+        cls.append((1 + p[:, 1:].argmax(1)).astype(np.uint8))
+    return np.concatenate(bg), np.concatenate(top), np.concatenate(cls)
+
+
+def labels_at(reduced, threshold=None):
+    """Threshold labels (``1 - P(background) >= threshold``), or argmax labels with ``threshold=None``."""
+    bg, top, cls = reduced
+    keep = top.astype(np.float32) > bg.astype(np.float32) if threshold is None else 1 - bg.astype(np.float32) >= threshold
+    return np.where(keep, cls, 0).astype(np.uint8)
+
+
+def run_heldout(args, sample, truth, results):
+    calib = deeppcb.load_deeppcb(SHARED / "deeppcb_calibration")
+    groups = np.array([name[:5] for name in calib.image_ids])
+    sample_groups = {name[:5] for name in sample.image_ids}
+    train_idx = np.flatnonzero([g not in sample_groups for g in groups])
+    rest = np.flatnonzero([g in sample_groups for g in groups])
+    val_idx = np.sort(np.random.default_rng(args.seed).choice(rest, min(args.val_pairs, len(rest)), replace=False))
+    train, val = calib.subset(train_idx), calib.subset(val_idx)
+    val_truth = labels_of(val, masks.derive_masks(val))
+    steps_grid = sorted({int(v) for v in args.tune_steps.split(",")})
+    results["heldout_protocol"] = (
+        f"tune on calibration (train groups {sorted(map(str, set(groups[train_idx])))}: {len(train)} pairs; validation "
+        f"{len(val)} pairs drawn from groups {sorted(map(str, set(groups[val_idx])))}); steps {steps_grid} x threshold "
+        f"{list(THRESHOLDS)} (and argmax) chosen by validation mean IoU; report on deeppcb_sample ({len(sample)} pairs, "
+        "read only for the report, with the chosen model only)")
+    results["heldout_settings"] = dict(steps_grid=steps_grid, batch=args.batch, crop=args.crop, width=args.width, lr=3e-3,
+                                       twin_pairs=args.twin_pairs, threads=args.threads, seed=args.seed,
+                                       date=time.strftime("%Y-%m-%d", time.gmtime()))
+    diff = np.stack([classical.difference_mask(t, r, open_size=3) for t, r in zip(sample.images, sample.templates)])
+    results["heldout_classical_binary_iou"] = sg.binary_iou(diff > 0, truth > 0)
+    print(results["heldout_protocol"], flush=True)
+    twin, twin_inst = masks.synthetic_pcb_masks(args.twin_pairs, seed=args.seed)
+    for tag, ds, inst in (("twin", twin, twin_inst), ("real", train, masks.derive_masks(train))):
+        labels = labels_of(ds, inst)
+        val_miou, best = {}, None
+        for steps in steps_grid:
+            torch.manual_seed(args.seed)
+            model = sg.UNet(2, len(sg.SEG_CLASSES), width=args.width, depth=3)
+            sampler = sg.crop_sampler(ds.images, ds.templates, labels, crop=args.crop, batch=args.batch, seed=args.seed)
+            hist = sg.train_segmenter(model, sampler, steps=steps, lr=3e-3, device="cpu", log_every=200)
+            on_val = reduced_probs(model, val)
+            for t in (None, *THRESHOLDS):
+                miou = score(labels_at(on_val, t), val_truth)["mean_iou"]
+                val_miou[f"steps {steps}, {'argmax' if t is None else f'threshold {t}'}"] = float(miou)
+                if t is not None and (best is None or np.nan_to_num(miou, nan=-1) > best[0]):
+                    best = (float(miou), steps, t, model, float(hist["elapsed_s"].iloc[-1]))
+            print(f"  {tag}, {steps} steps: validation mIoU argmax "
+                  f"{val_miou[f'steps {steps}, argmax']:.3f}, by threshold "
+                  f"{ {t: round(val_miou[f'steps {steps}, threshold {t}'], 3) for t in THRESHOLDS} }", flush=True)
+        _, steps, threshold, model, seconds = best
+        on_sample = reduced_probs(model, sample)
+        out = {"train_pairs": len(ds), "chosen_steps": steps, "chosen_threshold": threshold, "train_seconds": seconds,
+               "val_mean_iou": val_miou, "argmax": score(labels_at(on_sample), truth),
+               "tuned_threshold": score(labels_at(on_sample, threshold), truth)}
+        results[f"heldout_unet_{tag}"] = out
+        print(f"U-Net trained on {tag} ({len(ds)} pairs): chosen on validation {steps} steps, threshold {threshold}; "
+              f"on the sample: argmax mIoU {out['argmax']['mean_iou']:.3f} / binary {out['argmax']['binary_iou']:.3f}, "
+              f"threshold {threshold} mIoU {out['tuned_threshold']['mean_iou']:.3f} / binary "
+              f"{out['tuned_threshold']['binary_iou']:.3f}", flush=True)
+        save(args, results)
+    print(f"classical template difference (open 3) on the sample: binary IoU {results['heldout_classical_binary_iou']:.3f}")
+
+
 def save(args, results):
     path = Path(args.out)
     old = json.loads(path.read_text()) if path.is_file() else {}
@@ -124,7 +209,7 @@ def save(args, results):
 
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--part", choices=["unet", "yolo", "all"], default="all")
+    ap.add_argument("--part", choices=["unet", "yolo", "heldout", "all"], default="all")
     ap.add_argument("--quick", action="store_true", help="a few steps: checks the code paths, not a measurement")
     ap.add_argument("--steps", type=int, default=400)
     ap.add_argument("--batch", type=int, default=8)
@@ -134,13 +219,16 @@ def main(argv=None):
     ap.add_argument("--yolo-pairs", type=int, default=48)
     ap.add_argument("--yolo-epochs", type=int, default=8)
     ap.add_argument("--imgsz", type=int, default=320)
+    ap.add_argument("--tune-steps", default="400,1200", help="--part heldout: training steps tried on validation")
+    ap.add_argument("--val-pairs", type=int, default=24, help="--part heldout: calibration validation pairs")
     ap.add_argument("--threads", type=int, default=1, help="torch CPU threads (1 is fastest on a busy machine)")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--out", default=str(REPO / "outputs" / "bench_segmentation.json"))
     ap.add_argument("--work", default=str(REPO / "outputs" / "bench_segmentation"))
     args = ap.parse_args(argv)
     if args.quick:
-        args.steps, args.twin_pairs, args.yolo_pairs, args.yolo_epochs = 4, 4, 4, 1
+        args.steps, args.twin_pairs, args.yolo_pairs, args.yolo_epochs, args.val_pairs = 4, 4, 4, 1, 4
+        args.tune_steps = "2,4"
     torch.set_num_threads(args.threads)
     if not (SHARED / "deeppcb_sample").is_dir():
         sys.exit(f"{SHARED / 'deeppcb_sample'} not found: this benchmark measures on the shared real sample.")
@@ -163,6 +251,8 @@ def main(argv=None):
     save(args, results)
     if args.part in ("unet", "all"):
         run_unet(args, sample, real_train, truth, {})
+    if args.part == "heldout":
+        run_heldout(args, sample, truth, {})
     if args.part in ("yolo", "all"):
         run_yolo(args, sample, real_train, truth, {})
 

@@ -27,7 +27,7 @@ from course_utils.core.env import get_device
 from course_utils.detection.pcb import PCB_CLASSES
 
 __all__ = ["UNet", "pair_inputs", "dice_loss", "CEDiceLoss", "segmentation_scores",
-           "binary_iou", "crop_sampler", "array_sampler", "train_segmenter", "predict_segmenter", "SEG_CLASSES",
+           "binary_iou", "threshold_labels", "crop_sampler", "array_sampler", "train_segmenter", "predict_segmenter", "SEG_CLASSES",
            "yolo_seg_label_images", "build_yolo_seg"]
 
 #: Class names of the PCB label images: 0 background, then the six DeepPCB classes.
@@ -92,13 +92,18 @@ def pair_inputs(images, templates=None) -> torch.Tensor:
 # Losses
 # ---------------------------------------------------------------------------
 def dice_loss(logits: torch.Tensor, target: torch.Tensor, *, include_background: bool = False,
-              eps: float = 1.0) -> torch.Tensor:
-    """Soft Dice loss: ``1 - mean_k (2 sum p_k t_k + eps) / (sum p_k + sum t_k + eps)`` over the batch's pixels.
+              eps: float = 1.0, skip_absent: bool = True) -> torch.Tensor:
+    """Soft Dice loss over the batch's pixels: ``1 - mean_{k in C} d_k`` with
+    ``d_k = (2 sum p_k t_k + eps) / (sum p_k + sum t_k + eps)``.
 
     ``logits (B, K, H, W)``, ``target int64 (B, H, W)`` in 0..K-1; ``p`` = softmax, ``t`` = one-hot.
-    The mean runs over classes 1..K-1 (``include_background=False``) or 0..K-1.
+    ``C`` is classes 1..K-1 (``include_background=False``) or 0..K-1. With ``skip_absent`` (default) ``C``
+    keeps only the classes present in the batch's target or its hard prediction (argmax): a class absent
+    from both would have ``d_k = eps / (sum p_k + eps)``, near 1 and pulling the loss without teaching
+    anything (a batch of crops rarely holds all six defects). If no class of ``C`` is present the loss is
+    ``0`` (still attached to the graph).
 
-    Used by: tests/detection/test_segment.py"""
+    Taught in: 19_defect_segmentation"""
     k = logits.shape[1]
     if target.shape != logits.shape[:1] + logits.shape[2:]:
         raise ValueError(f"target {tuple(target.shape)} must be logits {tuple(logits.shape)} without the class axis.")
@@ -106,7 +111,34 @@ def dice_loss(logits: torch.Tensor, target: torch.Tensor, *, include_background:
     t = F.one_hot(target.long(), k).permute(0, 3, 1, 2).float()
     dims = (0, 2, 3)
     dice = (2 * (p * t).sum(dims) + eps) / (p.sum(dims) + t.sum(dims) + eps)
-    return 1 - (dice if include_background else dice[1:]).mean()
+    keep = torch.ones(k, dtype=torch.bool, device=dice.device)
+    if not include_background:
+        keep[0] = False
+    if skip_absent:
+        present = torch.zeros(k, dtype=torch.bool, device=dice.device)
+        present[target.long().unique()] = True
+        present[logits.detach().argmax(1).unique()] = True
+        keep &= present
+    if not keep.any():
+        return (dice * 0).sum()
+    return 1 - dice[keep].mean()
+
+
+def threshold_labels(probs, threshold: float = 0.5) -> np.ndarray:
+    """``uint8 (N, H, W)`` labels from class probabilities ``(N, K, H, W)`` (class 0 = background):
+    a pixel is a defect when ``1 - p_0 >= threshold``, and then gets its most probable defect class
+    ``1 + argmax_{k>=1} p_k``; otherwise 0. ``threshold = 0.5`` is close to argmax; a lower threshold
+    lets a pixel be a defect before the 99 %-of-pixels background wins the argmax.
+
+    Taught in: 19_defect_segmentation"""
+    p = probs.detach().cpu().numpy() if isinstance(probs, torch.Tensor) else np.asarray(probs)
+    if p.ndim != 4 or p.shape[1] < 2:
+        raise ValueError(f"probs {p.shape} must be (N, K, H, W) with K >= 2 (background first); "
+                         "use predict_segmenter(..., probabilities=True).")
+    if not 0.0 < float(threshold) <= 1.0:
+        raise ValueError(f"threshold={threshold} must lie in (0, 1].")
+    defect = (1.0 - p[:, 0]) >= threshold
+    return np.where(defect, 1 + p[:, 1:].argmax(1), 0).astype(np.uint8)
 
 
 class CEDiceLoss(nn.Module):

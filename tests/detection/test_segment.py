@@ -57,6 +57,58 @@ def test_dice_loss_against_numpy():
     assert float(both) == pytest.approx(float(F.cross_entropy(logits, target)) + 1 - np.mean(dice[1:]), rel=1e-5)
 
 
+def _hand_dice(p, t, classes, eps=1.0):
+    """1 - mean over ``classes`` of (2 sum p t + eps) / (sum p + sum t + eps), in plain Python loops."""
+    terms = []
+    for k in classes:
+        inter = sum(float(a) * float(b) for a, b in zip(p[:, k].ravel(), t[:, k].ravel()))
+        terms.append((2 * inter + eps) / (float(p[:, k].sum()) + float(t[:, k].sum()) + eps))
+    return 1 - sum(terms) / len(terms)
+
+
+def test_dice_loss_skips_classes_absent_from_prediction_and_target():
+    target = torch.zeros(2, 4, 4, dtype=torch.long)
+    target[0, :2, :2] = 1                                   # class 1 in the target only
+    logits = torch.full((2, 4, 4, 4), -2.0)                 # 4 classes; background wins everywhere ...
+    logits[:, 0] = 2.0
+    logits[1, 2, 3, 3] = 5.0                                # ... except one pixel predicted as class 2
+    p = logits.softmax(1).numpy()
+    t = np.eye(4)[target.numpy()].transpose(0, 3, 1, 2)
+    # class 3 is absent from both target and argmax prediction: skipped; classes 1 (target) and 2 (prediction) stay
+    assert float(sg.dice_loss(logits, target)) == pytest.approx(_hand_dice(p, t, [1, 2]), rel=1e-6)
+    assert float(sg.dice_loss(logits, target, skip_absent=False)) == pytest.approx(_hand_dice(p, t, [1, 2, 3]), rel=1e-6)
+    assert float(sg.dice_loss(logits, target, include_background=True)) == pytest.approx(
+        _hand_dice(p, t, [0, 1, 2]), rel=1e-6)
+    # an absent class's Dice is eps / (sum p + eps), close to 1: without skipping it lowers the loss for nothing
+    assert float(sg.dice_loss(logits, target, skip_absent=False)) < float(sg.dice_loss(logits, target))
+    # nothing but background anywhere: the defect-class loss is 0 and still has a gradient path
+    only_bg = torch.zeros(1, 4, 4, dtype=torch.long)
+    lg = torch.full((1, 4, 4, 4), -2.0, requires_grad=True)
+    with torch.no_grad():
+        lg[:, 0] = 2.0
+    loss = sg.dice_loss(lg, only_bg)
+    loss.backward()
+    assert float(loss.detach()) == 0.0 and lg.grad is not None
+
+
+def test_threshold_labels():
+    probs = np.zeros((1, 3, 1, 4), np.float32)
+    probs[0, :, 0, 0] = [0.9, 0.06, 0.04]   # defect prob 0.10: class 1 if threshold <= 0.1
+    probs[0, :, 0, 1] = [0.6, 0.1, 0.3]     # defect prob 0.40: class 2
+    probs[0, :, 0, 2] = [0.2, 0.5, 0.3]     # defect prob 0.80: class 1
+    probs[0, :, 0, 3] = [1.0, 0.0, 0.0]     # background
+    np.testing.assert_array_equal(sg.threshold_labels(probs, 0.5), [[[0, 0, 1, 0]]])
+    np.testing.assert_array_equal(sg.threshold_labels(probs, 0.3), [[[0, 2, 1, 0]]])
+    np.testing.assert_array_equal(sg.threshold_labels(torch.as_tensor(probs), 0.1), [[[1, 2, 1, 0]]])
+    assert sg.threshold_labels(probs, 0.3).dtype == np.uint8
+    argmax = probs.argmax(1)
+    np.testing.assert_array_equal(argmax, [[[0, 0, 1, 0]]])  # argmax keeps the 0.40-defect pixel as background
+    with pytest.raises(ValueError, match="threshold=0 must lie in"):
+        sg.threshold_labels(probs, 0)
+    with pytest.raises(ValueError, match="must be \\(N, K, H, W\\)"):
+        sg.threshold_labels(probs[0], 0.5)
+
+
 def test_training_learns_a_square():
     torch.manual_seed(0)
     x = torch.zeros(16, 1, 16, 16)
