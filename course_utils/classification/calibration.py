@@ -28,8 +28,8 @@ import pandas as pd
 from scipy import ndimage
 
 from course_utils.core.checks import check_labels
-from course_utils.classification.wafers import CLASS_NAMES, DEFECT_DIE
-from course_utils.classification.wafers import WaferSet, resize_maps
+from course_utils.classification.splits import lot_split, stratified_split
+from course_utils.classification.wafers import CLASS_NAMES, DEFECT_DIE, WaferSet, resize_maps
 
 __all__ = ["STATISTICS", "map_statistics", "calibration_table", "lot_leakage", "REAL_LOT_LEAKAGE",
            "reweighted_f1", "REAL_FILES", "HOLDOUT_SEED", "REPORT_FRACTION", "RealMaps", "load_real_maps",
@@ -177,8 +177,6 @@ def lot_leakage(ws: WaferSet, *, seeds=(0, 1, 2), size: int = 32, test_fraction:
     from sklearn.metrics import accuracy_score, f1_score
     from sklearn.neighbors import KNeighborsClassifier
 
-    from course_utils.classification.splits import lot_split, stratified_split
-
     if ws.lot is None:
         raise ValueError("lot_leakage needs lot names (ws.lot is None).")
     x = resize_maps(ws.maps, size).reshape(len(ws), -1).astype(np.float32)
@@ -294,8 +292,6 @@ def holdout_split(real: RealMaps, *, seed: int = HOLDOUT_SEED,
 
     Used by: benchmarks/bench_synthetic.py, tests/classification/test_holdout.py
     """
-    from course_utils.classification.splits import lot_split
-
     if not 0 < report_fraction < 1:
         raise ValueError(f"report_fraction={report_fraction!r} must lie strictly between 0 and 1, e.g. 0.5.")
     sample = real.source == REAL_FILES[0]
@@ -304,8 +300,9 @@ def holdout_split(real: RealMaps, *, seed: int = HOLDOUT_SEED,
                              seed=seed)
     report_idx = free[report].astype(np.int64)
     tune_idx = np.setdiff1d(np.arange(len(real.labels)), report_idx).astype(np.int64)
+    tuned_free = np.setdiff1d(free, report_idx)
     one_sided = [CLASS_NAMES[k] for k in np.unique(real.labels[free])
-                 if not (np.isin(k, real.labels[report_idx]) and np.isin(k, real.labels[np.setdiff1d(free, report_idx)]))]
+                 if not (np.isin(k, real.labels[report_idx]) and np.isin(k, real.labels[tuned_free]))]
     if one_sided:
         raise ValueError(f"holdout_split(seed={seed}, report_fraction={report_fraction}) leaves {one_sided} on one "
                          "side only; choose a fraction that gives every class lots on both sides.")
