@@ -32,7 +32,7 @@ def class_names_or_ids(class_names, n_classes: int | None) -> list[str]:
     """``class_names`` as a checked list, or the class indices ``"0" .. "K-1"`` when it is None.
 
     The training layer knows no data set: the names come from the data (the wafer set's class list,
-    ``ImageFolderSet.class_names``, ...); without them, tables and plots show class indices.
+    ``ImageTensorDataset.class_names``, ...); without them, tables and plots show class indices.
 
     Used by: course_utils.training.engine, course_utils.training.evaluation"""
     if class_names is None:
@@ -49,15 +49,16 @@ def class_names_or_ids(class_names, n_classes: int | None) -> list[str]:
 
 def _check_labels(y_true, y_pred, class_names) -> tuple[np.ndarray, np.ndarray, list[str]]:
     """Validate and convert ``y_true``/``y_pred`` to int64 1-D arrays; names default to the indices."""
-    n = None if class_names is None else len(class_names_or_ids(class_names, None))
+    names = None if class_names is None else class_names_or_ids(class_names, None)
+    n = None if names is None else len(names)
     arrays = [check_labels(y, name, n_classes=n) for name, y in (("y_true", y_true), ("y_pred", y_pred))]
-    if class_names is None:
-        class_names = class_names_or_ids(None, 1 + max((int(a.max()) for a in arrays if len(a)), default=0))
+    if names is None:
+        names = class_names_or_ids(None, 1 + max((int(a.max()) for a in arrays if len(a)), default=0))
     if len(arrays[0]) != len(arrays[1]):
         raise ValueError(f"y_true and y_pred must have the same length, got {len(arrays[0])} and {len(arrays[1])}.")
     if len(arrays[0]) == 0:
         raise ValueError("y_true and y_pred are empty: there is nothing to evaluate.")
-    return arrays[0], arrays[1], list(class_names)
+    return arrays[0], arrays[1], names
 
 
 def macro_f1(y_true, y_pred) -> float:
