@@ -30,12 +30,13 @@ from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
+from course_utils.detection.deeppcb import DEEPPCB_COUNTS
 from course_utils.detection.pcb import PCB_CLASSES, DetectionSet
 
 __all__ = ["make_synthetic_pcb", "generate_pairs"]
 
 #: Class shares of the DeepPCB trainval boxes (open, short, mousebite, spur, copper, pin-hole).
-_CLASS_SHARES = np.array([1283, 1028, 1379, 1142, 1010, 1031], dtype=np.float64) / 6873
+_CLASS_SHARES = np.array(DEEPPCB_COUNTS["trainval"]["per_class"], dtype=np.float64) / DEEPPCB_COUNTS["trainval"]["boxes"]
 #: Median box width and height per class (pixels at 640x640), measured on the 40 real sample pairs.
 _BOX_SIZE_MEDIAN = np.array([[35, 33.5], [44, 35], [33, 30], [32, 33], [36, 34], [35, 32]], dtype=np.float64)
 #: Log-normal spread of the box sizes.
