@@ -250,9 +250,12 @@ def load_real_maps(data_dir, size: int | None = None) -> RealMaps:
 
     Raises
     ------
-    FileNotFoundError naming the missing file(s); the kit never needs them, only the benchmarks do.
+    FileNotFoundError naming the missing file(s); the kit never needs them (the benchmarks do; notebook 20
+    scores on them when they are there).
 
-    Used by: benchmarks/bench_synthetic.py, tests/classification/test_holdout.py
+    Also used by benchmarks/bench_synthetic.py and tests/classification/test_holdout.py.
+
+    Taught in: 20_cnn_regression
     """
     data_dir = Path(data_dir)
     missing = [name for name in REAL_FILES if not (data_dir / name).is_file()]
@@ -290,7 +293,9 @@ def holdout_split(real: RealMaps, *, seed: int = HOLDOUT_SEED,
     ------
     ValueError if a class of the free calibration maps ends up on one side only.
 
-    Used by: benchmarks/bench_synthetic.py, tests/classification/test_holdout.py
+    Also used by benchmarks/bench_synthetic.py and tests/classification/test_holdout.py.
+
+    Taught in: 20_cnn_regression
     """
     if not 0 < report_fraction < 1:
         raise ValueError(f"report_fraction={report_fraction!r} must lie strictly between 0 and 1, e.g. 0.5.")

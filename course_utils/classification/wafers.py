@@ -214,7 +214,9 @@ def resize_maps(maps, size=64) -> np.ndarray:
     fancy-indexing call using precomputed source rows and columns, so the cost
     is one NumPy operation per distinct shape, not per map.
 
-    Used by: course_utils.classification.data, course_utils.classification.wm811k"""
+    Also used by course_utils.classification.data and course_utils.classification.wm811k.
+
+    Taught in: 20_cnn_regression"""
     out_h, out_w = check_size(size)
     if isinstance(maps, np.ndarray) and maps.dtype != object:
         if maps.ndim != 3:
