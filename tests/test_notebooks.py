@@ -109,6 +109,7 @@ REFERENCE_ANSWERS = {
     "06_loss_comparison_solutions": ["문제 1", "문제 3", "문제 4", "문제 5"],
     "13_pcb_detection_data_solutions": ["연습 5."],
     "14_classical_detection_solutions": ["연습 1."],
+    "20_cnn_regression_solutions": ["연습 1.", "연습 2.", "연습 3.", "연습 4."],
 }
 
 

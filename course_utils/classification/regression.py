@@ -53,6 +53,7 @@ def defect_fraction(maps) -> np.ndarray:
     Raises ``ValueError`` naming the map that is not 2-D, holds values outside {0, 1, 2} or has no die.
 
     Taught in: 20_cnn_regression"""
+    maps = as_numpy(maps, "maps") if hasattr(maps, "detach") else maps       # a torch tensor (N, H, W)
     arr = maps if isinstance(maps, np.ndarray) and maps.dtype != object else None
     if arr is not None and arr.ndim == 3:
         _check_map(arr.reshape(-1, arr.shape[-1]), "maps")

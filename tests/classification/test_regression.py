@@ -22,6 +22,7 @@ def test_defect_fraction_counts_defective_among_wafer_dies():
     out = regression.defect_fraction([a, b])                           # maps of different sizes (raw die grids)
     assert out.dtype == np.float32 and out.shape == (2,)
     np.testing.assert_allclose(out, [2 / 6, 2 / 3], rtol=1e-6)
+    np.testing.assert_allclose(regression.defect_fraction(torch.as_tensor(np.stack([a, a]))), [2 / 6, 2 / 6])
 
 
 def test_defect_fraction_of_the_twin_matches_a_per_map_count():
