@@ -23,7 +23,6 @@ from torch import nn
 
 from course_utils.core.checks import as_numpy, check_int
 from course_utils.classification.wafers import DEFECT_DIE, OFF_WAFER
-from course_utils.training.models import classifier_head
 from course_utils.training.transfer import replace_head
 
 __all__ = ["defect_fraction", "pattern_radius", "as_regressor", "regression_scores", "plot_residuals"]
@@ -128,7 +127,6 @@ def as_regressor(model: nn.Module, n_outputs: int = 1, *, bias=None) -> nn.Modul
     head.bias.data.copy_(head.bias.new_tensor(np.broadcast_to(start, (n_outputs,)).copy()))
     if hasattr(model, "num_classes"):
         model.num_classes = n_outputs
-    assert classifier_head(model)[1] is head
     return model
 
 
