@@ -6,7 +6,8 @@ run         execute notebooks with papermill and print a summary (see runner.py)
 notebooks   check notebook hygiene (--check, default) or fix it (--fix)
 env         print the environment report and the package check
 bundle      build the course bundle (kit wheel + notebooks) for Colab / an LMS, offline
-report      write report.md, report.html and results.csv of a run folder (see report.py)
+report      write report.md, report.html and results.csv of a run folder (see report.py);
+            --paper adds the parts of a paper (see paper.py)
 site        build the course website from an executed run folder, offline (see site.py)
 """
 from __future__ import annotations

@@ -11,6 +11,9 @@ team can put straight into slides:
 * ``results.csv`` -- one row per (protocol, training set, model, seed, test set).
 
 The run folder's layout and its readers are in :mod:`course_utils.core.runs`.
+``--paper`` adds the parts of a paper (LaTeX/Markdown results table, vector
+figures, settings, mean ± std over seeds, a paired test between two
+configurations, the outline of a CNN paper): :mod:`course_utils.tools.paper`.
 
 The renderer is generic over *sections* of tables and figures: a ``kind``
 (:data:`KIND_BUILDERS`, the table of every kind) turns its own result files
@@ -270,6 +273,12 @@ def add_report_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--renderer", default="auto", choices=["auto", "builtin", "markdown"],
                         help="HTML renderer (default: markdown package if installed, else built-in)")
     parser.add_argument("--embed-images", action="store_true", help="put the figures into report.html")
+    parser.add_argument("--paper", action="store_true",
+                        help="also write the paper parts (results.md/.tex, figures PDF/SVG, settings.md, "
+                             "significance.md, paper_outline.md) into OUT/paper")
+    parser.add_argument("--metric", default=None, help="--paper: the metric tested and plotted (default macro_f1)")
+    parser.add_argument("--compare", nargs=2, default=None, metavar=("A", "B"),
+                        help="--paper: the two configurations of the paired test (default: the first two)")
 
 
 def main_report(args: argparse.Namespace) -> int:
@@ -282,5 +291,17 @@ def main_report(args: argparse.Namespace) -> int:
     for problem in result.problems:
         print(f"warning: {problem}", file=sys.stderr)
     print(f"wrote {result.markdown}, {result.html} (HTML renderer: {result.renderer}) and {result.results}")
+    if getattr(args, "paper", False):
+        from course_utils.tools import paper  # paper builds on this module
+
+        out = Path(args.out if args.out is not None else args.run_dir) / "paper"
+        try:
+            parts = paper.write_paper(args.run_dir, out, metric=args.metric, compare=args.compare)
+        except (RunFolderError, ValueError) as exc:
+            print(f"error: --paper: {exc}", file=sys.stderr)
+            return 2
+        print(f"wrote the paper parts into {out}: {', '.join(sorted(parts.files))}")
+        if parts.test is not None:
+            print(parts.test["verdict"])
     return 0 if result.complete else 1
 
