@@ -22,7 +22,9 @@ fractions and are shown in percent.
 """
 from __future__ import annotations
 
+import argparse
 import math
+import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -31,10 +33,10 @@ import pandas as pd
 
 from course_utils.core.config import atomic_write
 from course_utils.core.runs import RunFolderError
-from course_utils.tools.report import KIND_BUILDERS, _kv_table, _to_markdown, load_run
+from course_utils.tools.report import KIND_BUILDERS, kv_table, to_markdown, load_run
 
 __all__ = ["PaperResult", "CLASSIFICATION_METRICS", "configurations", "seed_summary", "paired_test",
-           "latex_escape", "latex_table", "write_paper"]
+           "latex_escape", "latex_table", "write_paper", "add_paper_arguments", "main_paper"]
 
 #: The columns a classification run's paper table shows (results.csv of the report), in this order.
 CLASSIFICATION_METRICS = ("accuracy", "macro_precision", "macro_recall", "macro_f1")
@@ -46,11 +48,13 @@ _PM_TEX = r"$\pm$"
 
 @dataclass
 class PaperResult:
-    """What :func:`write_paper` wrote: file name -> path, the summary table and the paired test (or None)."""
+    """What :func:`write_paper` wrote: file name -> path, the summary table, the paired test (or None)
+    and the results it used (one row per configuration and seed, with a ``configuration`` column)."""
 
     files: dict[str, Path]
     summary: pd.DataFrame
     test: dict | None = None
+    results: pd.DataFrame | None = None
     notes: list[str] = field(default_factory=list)
 
 
@@ -60,13 +64,17 @@ class PaperResult:
 def configurations(results: pd.DataFrame) -> pd.Series:
     """Label of each row's configuration: its text columns (not ``seed``) that vary, joined by " / ".
 
+    A ``configuration`` column, when the results have one, is the label itself.
+
     Raises :class:`RunFolderError` when ``results`` has no ``seed`` column.
 
-    Used by: write_paper (21_writing_up_experiments)"""
+    Used by: write_paper, paired_test"""
     if "seed" not in results.columns:
         raise RunFolderError(f"the results have no 'seed' column (columns: {list(results.columns)}): mean ± std "
                              "and the paired test need one row per configuration and seed. Save the seed of "
                              "every fit in the run folder.")
+    if "configuration" in results.columns:
+        return results["configuration"].astype(str)
     text = [c for c in results.columns if c != "seed" and not pd.api.types.is_numeric_dtype(results[c])]
     varying = [c for c in text if results[c].nunique() > 1] or text[:1]
     if not varying:
@@ -81,7 +89,7 @@ def seed_summary(results: pd.DataFrame, metrics, *, scale: float = 1.0) -> pd.Da
     ``(metric, "mean" | "std")`` and ``("n_seeds", "")``; values times ``scale`` (100: percent).
     Raises :class:`RunFolderError` when a configuration lists a seed twice.
 
-    Taught in: 21_writing_up_experiments"""
+    Used by: write_paper (report --paper)"""
     config = configurations(results)
     twice = results.assign(configuration=config).duplicated(["configuration", "seed"])
     if twice.any():
@@ -159,11 +167,10 @@ def paired_test(results: pd.DataFrame, *, metric: str, a: str, b: str, alpha: fl
     d = xa - xb
     sd = float(d.std(ddof=1))
     t_res = stats.ttest_rel(xa, xb) if sd > 0 else None
-    try:
+    w, p_w = float("nan"), float("nan")  # undefined when every difference is zero
+    if np.any(d != 0):
         w_res = stats.wilcoxon(xa, xb)
         w, p_w = float(w_res.statistic), float(w_res.pvalue)
-    except ValueError:  # every difference is zero
-        w, p_w = float("nan"), float("nan")
     res = {"metric": metric, "a": a, "b": b, "n": len(seeds), "seeds": seeds, "mean_a": float(xa.mean()),
            "mean_b": float(xb.mean()), "mean_diff": float(d.mean()), "sd_diff": sd,
            "t": float(t_res.statistic) if t_res else float("nan"), "p_t": float(t_res.pvalue) if t_res else float("nan"),
@@ -178,7 +185,7 @@ def paired_test(results: pd.DataFrame, *, metric: str, a: str, b: str, alpha: fl
 def latex_escape(text) -> str:
     r"""``text`` with LaTeX's special characters escaped (``&`` -> ``\&``, ``_`` -> ``\_``, ``\`` -> ``\textbackslash{}``).
 
-    Taught in: 21_writing_up_experiments"""
+    Used by: write_paper (report --paper)"""
     return "".join(_LATEX_SPECIAL.get(ch, ch) for ch in str(text))
 
 
@@ -189,7 +196,7 @@ def latex_table(header: list[str], rows: list[list[str]], *, caption: str, label
     one given as ``("raw", text)`` is written unchanged (e.g. ``"1.0 $\\pm$ 0.2"``).
     ``align`` is the tabular column spec (``"lrr"``).
 
-    Taught in: 21_writing_up_experiments"""
+    Used by: write_paper (report --paper)"""
     cell = lambda c: c[1] if isinstance(c, tuple) else latex_escape(c)  # noqa: E731
     lines = ["% needs \\usepackage{booktabs} in the preamble", "\\begin{table}[t]", "\\centering",
              f"\\caption{{{cell(caption)}}}", f"\\label{{{label}}}", f"\\begin{{tabular}}{{{align}}}",
@@ -219,7 +226,7 @@ def _results_files(summary: pd.DataFrame, metrics, unit: str, digits: int, n_lab
         md_rows.append([config, *[f"**{c[0]}**" if c[2] else c[0] for c in cells], str(int(row[("n_seeds", "")]))])
         tex_rows.append([config, *[("raw", f"\\textbf{{{c[1]}}}" if c[2] else c[1]) for c in cells],
                          str(int(row[("n_seeds", "")]))])
-    md = _to_markdown([("h", 1, "결과 표 (Results table)"), ("p", caption.format(pm="±")),
+    md = to_markdown([("h", 1, "결과 표 (Results table)"), ("p", caption.format(pm="±")),
                        ("table", "", pd.DataFrame(md_rows, columns=header))])
     tex = latex_table(header, tex_rows, caption=("raw", _PM_TEX.join(map(latex_escape, caption.split("{pm}")))),
                       label="tab:results", align="l" + "r" * (len(metrics) + 1))
@@ -228,7 +235,7 @@ def _results_files(summary: pd.DataFrame, metrics, unit: str, digits: int, n_lab
 
 def _significance_md(test: dict | None, note: str, digits: int) -> str:
     if test is None:
-        return _to_markdown([("h", 1, "유의성 검정 (Significance test)"), ("p", note)])
+        return to_markdown([("h", 1, "유의성 검정 (Significance test)"), ("p", note)])
     f = lambda v: "–" if not np.isfinite(v) else f"{v:.4g}"  # noqa: E731
     table = pd.DataFrame({"항목 (Item)": ["metric", "A", "B", "paired seeds", "mean A", "mean B", "mean A − B",
                                           "sd of A − B", "paired t", "p (t-test, two-sided)", "Wilcoxon W",
@@ -240,7 +247,7 @@ def _significance_md(test: dict | None, note: str, digits: int) -> str:
     text = ("시드(Seed)마다 두 구성을 짝지어 차이 A − B를 봅니다: 같은 시드는 같은 데이터 순서와 초기값을 공유하므로, "
             "짝지은 검정(paired test)이 두 구성의 평균을 따로 비교하는 것보다 민감합니다. d_z = (A − B의 평균) / "
             "(A − B의 표준편차)입니다.")
-    return _to_markdown([("h", 1, "유의성 검정 (Significance test)"), ("p", text), ("table", "", table),
+    return to_markdown([("h", 1, "유의성 검정 (Significance test)"), ("p", text), ("table", "", table),
                          ("h", 2, "판정 (Verdict)"), ("p", test["verdict"])])
 
 
@@ -298,12 +305,12 @@ def _settings_md(run: dict, run_dir: Path, configs: list[str], seeds: list) -> s
     blocks = [("h", 1, "실행 설정과 환경 (Settings and environment)"),
               ("ul", [f"실행 폴더 (Run folder): {run_dir.name}", f"생성 (Created): {run.get('created', '?')}",
                       f"구성 (Configurations): {', '.join(configs)}", f"시드 (Seeds): {seeds}"]),
-              ("h", 2, "실행 설정 (Settings)"), ("table", "", _kv_table(run.get("settings", {}))),
-              ("h", 2, "실행 환경 (Environment)"), ("table", "", _kv_table(env))]
+              ("h", 2, "실행 설정 (Settings)"), ("table", "", kv_table(run.get("settings", {}))),
+              ("h", 2, "실행 환경 (Environment)"), ("table", "", kv_table(env))]
     if missing:
         blocks.append(("p", f"run.json에 {missing} 항목이 없습니다: 논문에 쓰려면 실행한 기계에서 "
                             "`python -m course_utils env`로 확인해 적으십시오."))
-    return _to_markdown(blocks)
+    return to_markdown(blocks)
 
 
 _OUTLINE = [
@@ -322,7 +329,7 @@ _OUTLINE = [
 
 def _outline_md(run: dict) -> str:
     rows = pd.DataFrame(_OUTLINE, columns=["부분 (Part)", "무엇을 쓰는가 (What goes in it)"])
-    return _to_markdown([("h", 1, "CNN 논문의 구조 (Structure of a CNN paper)"),
+    return to_markdown([("h", 1, "CNN 논문의 구조 (Structure of a CNN paper)"),
                          ("p", f"실행 '{run['title']}'에서 만든 파일이 들어갈 자리를 함께 적었습니다. 한 쪽 분량의 뼈대입니다."),
                          ("table", "", rows)])
 
@@ -342,7 +349,9 @@ def write_paper(run_dir, out_dir=None, *, metric: str | None = None, compare=Non
     Raises :class:`RunFolderError` for a missing/unusable folder, results without
     seeds, fewer than 2 paired seeds or configurations with different seed sets.
 
-    Used by: python -m course_utils report RUN_DIR --paper (21_writing_up_experiments)"""
+    The command line ``python -m course_utils report RUN_DIR --paper`` calls it.
+
+    Taught in: 21_writing_up_experiments"""
     run_dir = Path(run_dir)
     run = load_run(run_dir)
     out = Path(out_dir) if out_dir is not None else run_dir / "paper"
@@ -375,4 +384,35 @@ def write_paper(run_dir, out_dir=None, *, metric: str | None = None, compare=Non
              "paper_outline.md": _outline_md(run)}
     files = {name: atomic_write(out / name, lambda f, t=text: f.write(t.encode("utf-8"))) for name, text in texts.items()}
     files.update({name: out / name for name in fig_files})
-    return PaperResult(files, summary, test, [note] if note else [])
+    return PaperResult(files, summary, test, results.assign(configuration=config), [note] if note else [])
+
+
+# ---------------------------------------------------------------------------
+# Command line: the options of ``report`` that ask for the paper parts
+# ---------------------------------------------------------------------------
+def add_paper_arguments(parser: argparse.ArgumentParser) -> None:
+    """``--paper``, ``--metric`` and ``--compare`` of ``python -m course_utils report``.
+
+    Used by: course_utils/__main__.py (report)"""
+    parser.add_argument("--paper", action="store_true",
+                        help="also write the paper parts (results.md/.tex, figures PDF/SVG, settings.md, "
+                             "significance.md, paper_outline.md) into OUT/paper")
+    parser.add_argument("--metric", default=None, help="--paper: the metric tested and plotted (default macro_f1)")
+    parser.add_argument("--compare", nargs=2, default=None, metavar=("A", "B"),
+                        help="--paper: the two configurations of the paired test (default: the first two)")
+
+
+def main_paper(args: argparse.Namespace) -> int:
+    """Write the paper parts into ``OUT/paper`` (OUT = ``--out`` or RUN_DIR); 0 written, 2 error (message on stderr).
+
+    Used by: course_utils/__main__.py (report --paper)"""
+    out = Path(args.out if args.out is not None else args.run_dir) / "paper"
+    try:
+        parts = write_paper(args.run_dir, out, metric=args.metric, compare=args.compare)
+    except (RunFolderError, ValueError) as exc:
+        print(f"error: --paper: {exc}", file=sys.stderr)
+        return 2
+    print(f"wrote the paper parts into {out}: {', '.join(sorted(parts.files))}")
+    if parts.test is not None:
+        print(parts.test["verdict"])
+    return 0

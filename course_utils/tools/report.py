@@ -38,7 +38,8 @@ from course_utils.classification import run_report
 from course_utils.core.config import atomic_write
 from course_utils.core.runs import RESULTS_FILE, RunFolderError, read_run
 
-__all__ = ["KIND_BUILDERS", "REPORT_MD", "load_run", "write_report", "add_report_arguments", "main_report"]
+__all__ = ["KIND_BUILDERS", "REPORT_MD", "load_run", "write_report", "add_report_arguments", "main_report",
+           "kv_table", "to_markdown"]
 
 REPORT_MD, _REPORT_HTML = "report.md", "report.html"
 
@@ -78,7 +79,10 @@ def _file_problems(run: dict, run_dir: Path) -> list[str]:
 Block = tuple
 
 
-def _kv_table(mapping: dict, key: str = "항목 (Item)", value: str = "값 (Value)") -> pd.DataFrame:
+def kv_table(mapping: dict, key: str = "항목 (Item)", value: str = "값 (Value)") -> pd.DataFrame:
+    """Two-column table of ``mapping`` (dicts and lists as JSON), e.g. the settings of a run.
+
+    Used by: report.py, paper.py"""
     return pd.DataFrame({key: list(mapping), value: [json.dumps(v, ensure_ascii=False) if isinstance(v, (dict, list))
                                                      else str(v) for v in mapping.values()]})
 
@@ -105,8 +109,10 @@ def _frame_cells(table: pd.DataFrame) -> tuple[list[str], list[list[str]]]:
     return header, body
 
 
-def _to_markdown(blocks: list[Block]) -> str:
-    """Markdown of the blocks (pipe tables, ``![caption](file)`` images)."""
+def to_markdown(blocks: list[Block]) -> str:
+    """Markdown of the blocks (pipe tables, ``![caption](file)`` images).
+
+    Used by: report.py, paper.py"""
     out = []
     for block in blocks:
         kind = block[0]
@@ -212,8 +218,8 @@ def build_blocks(run: dict, run_dir) -> tuple[list[Block], pd.DataFrame, list[st
     blocks += kind_blocks
     for section in run["sections"]:
         blocks += _section_blocks(section, run_dir)
-    blocks += [("h", 2, "실행 설정 (Settings)"), ("table", "", _kv_table(run["settings"])),
-               ("h", 2, "실행 환경 (Environment)"), ("table", "", _kv_table(run["environment"]))]
+    blocks += [("h", 2, "실행 설정 (Settings)"), ("table", "", kv_table(run["settings"])),
+               ("h", 2, "실행 환경 (Environment)"), ("table", "", kv_table(run["environment"]))]
     return blocks, results, problems
 
 
@@ -245,7 +251,7 @@ def write_report(run_dir, out_dir=None, *, renderer: str = "auto", embed_images:
     run = load_run(run_dir)
     out = Path(out_dir) if out_dir is not None else run_dir
     blocks, results, problems = build_blocks(run, run_dir)
-    md_text = _to_markdown(blocks)
+    md_text = to_markdown(blocks)
     package = _markdown_package() if renderer != "builtin" else None
     if renderer == "markdown" and package is None:
         raise ValueError("renderer='markdown' needs the markdown package (pip install markdown); use 'auto'.")
@@ -273,12 +279,6 @@ def add_report_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--renderer", default="auto", choices=["auto", "builtin", "markdown"],
                         help="HTML renderer (default: markdown package if installed, else built-in)")
     parser.add_argument("--embed-images", action="store_true", help="put the figures into report.html")
-    parser.add_argument("--paper", action="store_true",
-                        help="also write the paper parts (results.md/.tex, figures PDF/SVG, settings.md, "
-                             "significance.md, paper_outline.md) into OUT/paper")
-    parser.add_argument("--metric", default=None, help="--paper: the metric tested and plotted (default macro_f1)")
-    parser.add_argument("--compare", nargs=2, default=None, metavar=("A", "B"),
-                        help="--paper: the two configurations of the paired test (default: the first two)")
 
 
 def main_report(args: argparse.Namespace) -> int:
@@ -291,17 +291,5 @@ def main_report(args: argparse.Namespace) -> int:
     for problem in result.problems:
         print(f"warning: {problem}", file=sys.stderr)
     print(f"wrote {result.markdown}, {result.html} (HTML renderer: {result.renderer}) and {result.results}")
-    if getattr(args, "paper", False):
-        from course_utils.tools import paper  # paper builds on this module
-
-        out = Path(args.out if args.out is not None else args.run_dir) / "paper"
-        try:
-            parts = paper.write_paper(args.run_dir, out, metric=args.metric, compare=args.compare)
-        except (RunFolderError, ValueError) as exc:
-            print(f"error: --paper: {exc}", file=sys.stderr)
-            return 2
-        print(f"wrote the paper parts into {out}: {', '.join(sorted(parts.files))}")
-        if parts.test is not None:
-            print(parts.test["verdict"])
     return 0 if result.complete else 1
 
