@@ -170,7 +170,7 @@ def test_data_source_reaches_the_notebooks_that_read_it():
         wafer, detection = nbtools.reads_data_source(path, "wm811k"), nbtools.reads_data_source(path, "deeppcb")
         if number == 11:  # a photo folder: neither real data set
             assert not wafer and not detection, path.name
-        elif number >= 13:
+        elif number >= 13 and number != 21:  # 21 (week 5, writing up) is a wafer notebook numbered later
             assert detection and not wafer, path.name
         else:
             assert wafer and not detection, path.name

@@ -263,7 +263,7 @@ def _figures(summary: pd.DataFrame, results: pd.DataFrame, metric: str, test: di
            color="#9ecae1", edgecolor="black")
     for k, name in enumerate(names):
         values = results.loc[config == name, metric].astype(float) * scale
-        ax.plot(np.full(len(values), k) + np.linspace(-0.15, 0.15, len(values)), values, "o", color="black", ms=3)
+        ax.plot(k + np.linspace(0.12, 0.3, len(values)), values, "o", color="black", ms=3)  # beside the error bar
     ax.set_xticks(range(len(names)), names, rotation=15 if len(names) > 3 else 0, fontsize=8)
     ax.set_ylabel(metric + unit)
     fig.tight_layout()
