@@ -66,13 +66,17 @@ def configurations(results: pd.DataFrame) -> pd.Series:
 
     A ``configuration`` column, when the results have one, is the label itself.
 
-    Raises :class:`RunFolderError` when ``results`` has no ``seed`` column.
+    Raises :class:`RunFolderError` when ``results`` has no ``seed`` column or a row without a seed.
 
     Used by: write_paper, paired_test"""
     if "seed" not in results.columns:
         raise RunFolderError(f"the results have no 'seed' column (columns: {list(results.columns)}): mean ± std "
                              "and the paired test need one row per configuration and seed. Save the seed of "
                              "every fit in the run folder.")
+    if results["seed"].isna().any():
+        raise RunFolderError(f"{int(results['seed'].isna().sum())} result row(s) have no seed (e.g. row "
+                             f"{int(np.flatnonzero(results['seed'].isna())[0])}): every fit needs its seed. Fill "
+                             "them in or drop those rows.")
     if "configuration" in results.columns:
         return results["configuration"].astype(str)
     text = [c for c in results.columns if c != "seed" and not pd.api.types.is_numeric_dtype(results[c])]
@@ -198,7 +202,7 @@ def latex_table(header: list[str], rows: list[list[str]], *, caption: str, label
 
     Used by: write_paper (report --paper)"""
     cell = lambda c: c[1] if isinstance(c, tuple) else latex_escape(c)  # noqa: E731
-    lines = ["% needs \\usepackage{booktabs} in the preamble", "\\begin{table}[t]", "\\centering",
+    lines = ["% needs \\usepackage{booktabs} in the preamble (and kotex for Korean text)", "\\begin{table}[t]", "\\centering",
              f"\\caption{{{cell(caption)}}}", f"\\label{{{label}}}", f"\\begin{{tabular}}{{{align}}}",
              "\\toprule", " & ".join(cell(h) for h in header) + r" \\", "\\midrule"]
     lines += [" & ".join(cell(c) for c in row) + r" \\" for row in rows]
@@ -216,7 +220,7 @@ def _pm(mean: float, std: float, digits: int, tex: bool) -> str:
 
 
 def _results_files(summary: pd.DataFrame, metrics, unit: str, digits: int, n_label: str) -> tuple[str, str]:
-    caption = f"Results per configuration: mean {{pm}} sample standard deviation over seeds{unit}; best mean in bold."
+    caption = f"Results per configuration: mean {{pm}} sample standard deviation over seeds{unit}; highest mean in bold."
     header = ["configuration", *metrics, n_label]
     best = {m: summary[(m, "mean")].idxmax() for m in metrics}
     md_rows, tex_rows = [], []

@@ -300,3 +300,40 @@ def test_paper_of_a_missing_folder_and_the_cli(tmp_path, capsys):
     printed = capsys.readouterr().out
     assert "wrote the paper parts into" in printed and "paired t-test" in printed
     assert (out / "paper" / "results.tex").is_file() and (out / "report.md").is_file()
+
+
+def test_seed_problems_and_unknown_metric_are_named(tmp_path):
+    make_generic_run(tmp_path)
+    table = pd.read_csv(tmp_path / "scores.csv")
+    with pytest.raises(runs.RunFolderError, match=r"'base #1' has seed 0 more than once"):
+        paper.seed_summary(pd.concat([table, table.tail(4)]), ["val_f1"])
+    with pytest.raises(runs.RunFolderError, match=r"1 result row\(s\) have no seed \(e.g. row 2\)"):
+        paper.seed_summary(table.assign(seed=table["seed"].where(table.index != 2)), ["val_f1"])
+    with pytest.raises(ValueError, match=r"metrics \['acc'\] are not columns.*'val_f1'"):
+        paper.write_paper(tmp_path, metric="acc")
+
+
+def test_one_configuration_gets_a_table_and_no_test(tmp_path):
+    make_generic_run(tmp_path)
+    table = pd.read_csv(tmp_path / "scores.csv")
+    table[table["config"] == "base #1"].to_csv(tmp_path / "scores.csv", index=False)
+    result = paper.write_paper(tmp_path)
+    assert result.test is None and list(result.summary.index) == ["base #1"]
+    assert result.summary.loc["base #1", ("val_f1", "mean")] == pytest.approx(np.mean(B_SCORES))
+    assert "구성이 하나뿐" in (tmp_path / "paper/significance.md").read_text(encoding="utf-8")
+    assert not (tmp_path / "paper/figures/paired.pdf").exists()
+
+
+@pytest.mark.skipif(__import__("shutil").which("pdflatex") is None, reason="pdflatex not installed")
+def test_latex_parts_compile(tmp_path):
+    import subprocess
+
+    make_generic_run(tmp_path)
+    paper.write_paper(tmp_path, metric="val_f1")
+    (tmp_path / "paper/main.tex").write_text("\\documentclass{article}\n\\usepackage{booktabs,graphicx}\n"
+                                             "\\begin{document}\n\\input{results.tex}\n\\input{figures.tex}\n"
+                                             "\\end{document}\n", encoding="utf-8")
+    done = subprocess.run(["pdflatex", "-interaction=nonstopmode", "-halt-on-error", "main.tex"],
+                          cwd=tmp_path / "paper", capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stdout[-2000:]
+    assert (tmp_path / "paper/main.pdf").read_bytes().startswith(b"%PDF")
