@@ -249,7 +249,7 @@ def _significance_md(test: dict | None, note: str, digits: int) -> str:
                                         f"{test['mean_diff']:+.{digits}f}", f"{test['sd_diff']:.{digits}f}",
                                         f(test["t"]), f(test["p_t"]), f(test["w"]), f(test["p_w"]), f(test["d_z"])]})
     text = ("시드(Seed)마다 두 구성을 짝지어 차이 A − B를 봅니다: 같은 시드는 같은 데이터 순서와 초기값을 공유하므로, "
-            "짝지은 검정(paired test)이 두 구성의 평균을 따로 비교하는 것보다 민감합니다. d_z = (A − B의 평균) / "
+            "짝지은 검정(Paired test)이 두 구성의 평균을 따로 비교하는 것보다 대개 민감합니다. d_z = (A − B의 평균) / "
             "(A − B의 표준편차)입니다.")
     return to_markdown([("h", 1, "유의성 검정 (Significance test)"), ("p", text), ("table", "", table),
                          ("h", 2, "판정 (Verdict)"), ("p", test["verdict"])])
