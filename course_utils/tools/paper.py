@@ -121,7 +121,7 @@ def _verdict(res: dict, metric: str, alpha: float) -> str:
         word = "높습니다" if diff > 0 else "낮습니다"
         lines.append(f"같은 {n}개 시드에서 {a}의 {metric}이(가) {b}보다 평균 {abs(diff):.3g} {word} "
                      f"(paired t-test p = {res['p_t']:.3g} < {alpha}, d_z = {res['d_z']:.2f}). 이 결론은 이 데이터와 "
-                     "이 시드들에 대한 것이며, 다른 데이터 세트로 일반화되지는 않습니다.")
+                     "이 시드들에 대한 것이며, 다른 데이터 세트에서도 그렇다고 말해 주지는 않습니다.")
     else:
         lines.append(f"{a}와(과) {b}의 {metric} 차이(평균 {diff:+.3g})는 시드 간 변동과 구별되지 않습니다 "
                      f"(paired t-test p = {res['p_t']:.3g} ≥ {alpha}). 차이가 없다는 증거는 아닙니다: 시드를 늘리면 "
@@ -156,6 +156,9 @@ def paired_test(results: pd.DataFrame, *, metric: str, a: str, b: str, alpha: fl
             raise RunFolderError(f"{name}={label!r} is not a configuration of the run; the run has {known}.")
     if a == b:
         raise ValueError(f"a and b are both {a!r}: compare two different configurations.")
+    if metric not in results.columns:
+        raise ValueError(f"metric {metric!r} is not a column of the results; choose from "
+                         f"{[c for c in results.columns if pd.api.types.is_numeric_dtype(results[c])]}.")
     series = {label: (results.loc[config == label].set_index("seed")[metric].astype(float) * scale)
               for label in (a, b)}
     seeds_a, seeds_b = set(series[a].index), set(series[b].index)
@@ -177,7 +180,8 @@ def paired_test(results: pd.DataFrame, *, metric: str, a: str, b: str, alpha: fl
         w, p_w = float(w_res.statistic), float(w_res.pvalue)
     res = {"metric": metric, "a": a, "b": b, "n": len(seeds), "seeds": seeds, "mean_a": float(xa.mean()),
            "mean_b": float(xb.mean()), "mean_diff": float(d.mean()), "sd_diff": sd,
-           "t": float(t_res.statistic) if t_res else float("nan"), "p_t": float(t_res.pvalue) if t_res else float("nan"),
+           "t": float(t_res.statistic) if t_res else float("nan"),
+           "p_t": float(t_res.pvalue) if t_res else float("nan"),
            "w": w, "p_w": p_w, "d_z": float(d.mean()) / sd if sd > 0 else float("nan"), "alpha": alpha}
     res["verdict"] = _verdict(res, metric, alpha)
     return res
@@ -187,7 +191,8 @@ def paired_test(results: pd.DataFrame, *, metric: str, a: str, b: str, alpha: fl
 # LaTeX
 # ---------------------------------------------------------------------------
 def latex_escape(text) -> str:
-    r"""``text`` with LaTeX's special characters escaped (``&`` -> ``\&``, ``_`` -> ``\_``, ``\`` -> ``\textbackslash{}``).
+    r"""``text`` with LaTeX's special characters escaped (``&`` -> ``\&``, ``_`` -> ``\_``,
+    ``\`` -> ``\textbackslash{}``, ``~`` -> ``\textasciitilde{}``, ...).
 
     Used by: write_paper (report --paper)"""
     return "".join(_LATEX_SPECIAL.get(ch, ch) for ch in str(text))
@@ -202,7 +207,8 @@ def latex_table(header: list[str], rows: list[list[str]], *, caption: str, label
 
     Used by: write_paper (report --paper)"""
     cell = lambda c: c[1] if isinstance(c, tuple) else latex_escape(c)  # noqa: E731
-    lines = ["% needs \\usepackage{booktabs} in the preamble (and kotex for Korean text)", "\\begin{table}[t]", "\\centering",
+    lines = ["% needs \\usepackage{booktabs} in the preamble (and kotex for Korean text)",
+             "\\begin{table}[t]", "\\centering",
              f"\\caption{{{cell(caption)}}}", f"\\label{{{label}}}", f"\\begin{{tabular}}{{{align}}}",
              "\\toprule", " & ".join(cell(h) for h in header) + r" \\", "\\midrule"]
     lines += [" & ".join(cell(c) for c in row) + r" \\" for row in rows]
@@ -220,7 +226,8 @@ def _pm(mean: float, std: float, digits: int, tex: bool) -> str:
 
 
 def _results_files(summary: pd.DataFrame, metrics, unit: str, digits: int, n_label: str) -> tuple[str, str]:
-    caption = f"Results per configuration: mean {{pm}} sample standard deviation over seeds{unit}; highest mean in bold."
+    caption = (f"Results per configuration: mean {{pm}} sample standard deviation over seeds{unit}; "
+               "highest mean in bold.")
     header = ["configuration", *metrics, n_label]
     best = {m: summary[(m, "mean")].idxmax() for m in metrics}
     md_rows, tex_rows = [], []
@@ -361,7 +368,8 @@ def write_paper(run_dir, out_dir=None, *, metric: str | None = None, compare=Non
     out = Path(out_dir) if out_dir is not None else run_dir / "paper"
     _, results, _ = KIND_BUILDERS[run["kind"]](run, run_dir)
     if results.empty:
-        raise RunFolderError(f"{run_dir} has no results (no rows): nothing to put in a paper. Run the experiment first.")
+        raise RunFolderError(f"{run_dir} has no results (no rows): nothing to put in a paper. "
+                             "Run the experiment first.")
     if "seed" in results and pd.to_numeric(results["seed"], errors="coerce").notna().all():
         results = results.assign(seed=pd.to_numeric(results["seed"]))  # "0" read back as text -> 0
     classification = run["kind"] == "classification"
@@ -382,11 +390,13 @@ def write_paper(run_dir, out_dir=None, *, metric: str | None = None, compare=Non
         note = f"구성이 하나뿐이라({names[0]}) 비교할 짝이 없습니다."
     results_md, results_tex = _results_files(summary, metrics, unit, digits, "seeds")
     fig_md, fig_tex, fig_files = _write_figures(out, _figures(summary, results, metric, test, scale, unit))
-    texts = {"results.md": results_md, "results.tex": results_tex, "significance.md": _significance_md(test, note, digits),
+    texts = {"results.md": results_md, "results.tex": results_tex,
+             "significance.md": _significance_md(test, note, digits),
              "figures.md": fig_md, "figures.tex": fig_tex,
              "settings.md": _settings_md(run, run_dir, names, sorted(results["seed"].unique().tolist())),
              "paper_outline.md": _outline_md(run)}
-    files = {name: atomic_write(out / name, lambda f, t=text: f.write(t.encode("utf-8"))) for name, text in texts.items()}
+    files = {name: atomic_write(out / name, lambda f, t=text: f.write(t.encode("utf-8")))
+             for name, text in texts.items()}
     files.update({name: out / name for name in fig_files})
     return PaperResult(files, summary, test, results.assign(configuration=config), [note] if note else [])
 

@@ -277,7 +277,8 @@ def test_no_difference_is_not_called_a_difference(tmp_path):
 @pytest.mark.parametrize("kwargs, call, fragment", [
     ({"with_seed": False}, {}, "no 'seed' column"),
     ({"a": [0.8], "b": [0.7]}, {}, "at least 2 paired seeds"),
-    ({"seeds_b": [0, 1, 2, 5]}, {}, "different seed sets: seeds only in 'lr=1e-3 & aug_50%': [3], only in 'base #1': [5]"),
+    ({"seeds_b": [0, 1, 2, 5]}, {},
+     "different seed sets: seeds only in 'lr=1e-3 & aug_50%': [3], only in 'base #1': [5]"),
     ({}, {"compare": ("base #1", "nope")}, "b='nope' is not a configuration"),
 ])
 def test_paper_errors_name_the_problem(tmp_path, capsys, kwargs, call, fragment):
@@ -337,3 +338,14 @@ def test_latex_parts_compile(tmp_path):
                           cwd=tmp_path / "paper", capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stdout[-2000:]
     assert (tmp_path / "paper/main.pdf").read_bytes().startswith(b"%PDF")
+
+
+def test_paired_test_called_directly_checks_its_arguments(tmp_path):
+    make_generic_run(tmp_path)
+    table = pd.read_csv(tmp_path / "scores.csv")
+    with pytest.raises(ValueError, match=r"metric 'f1' is not a column.*'val_f1'"):
+        paper.paired_test(table, metric="f1", a="base #1", b="lr=1e-3 & aug_50%")
+    with pytest.raises(ValueError, match="both 'base #1'"):
+        paper.paired_test(table, metric="val_f1", a="base #1", b="base #1")
+    same = paper.paired_test(table.assign(val_f1=0.5), metric="val_f1", a="base #1", b="lr=1e-3 & aug_50%")
+    assert np.isnan(same["t"]) and np.isnan(same["p_w"]) and "t 통계량을 정의할 수 없습니다" in same["verdict"]
