@@ -6,7 +6,8 @@ run         execute notebooks with papermill and print a summary (see runner.py)
 notebooks   check notebook hygiene (--check, default) or fix it (--fix)
 env         print the environment report and the package check
 bundle      build the course bundle (kit wheel + notebooks) for Colab / an LMS, offline
-report      write report.md, report.html and results.csv of a run folder (see report.py)
+report      write report.md, report.html and results.csv of a run folder (see report.py);
+            --paper adds the parts of a paper (see paper.py)
 site        build the course website from an executed run folder, offline (see site.py)
 """
 from __future__ import annotations
@@ -76,9 +77,12 @@ def build_parser() -> argparse.ArgumentParser:
                          help="pin the installed [dev] packages as the tested versions (course_utils/constraints.txt)")
     bundle = sub.add_parser("bundle", help="build the course bundle zip (kit wheel + notebooks), offline")
     bundle.add_argument("--output", default="dist", help="folder for the zip (default: dist)")
+    from course_utils.tools.paper import add_paper_arguments
     from course_utils.tools.report import add_report_arguments
 
-    add_report_arguments(sub.add_parser("report", help="report.md/html and results.csv of a run folder"))
+    report = sub.add_parser("report", help="report.md/html and results.csv of a run folder (--paper: paper parts)")
+    add_report_arguments(report)
+    add_paper_arguments(report)
     from course_utils.tools.site import add_site_arguments
 
     add_site_arguments(sub.add_parser("site", help="build the course website from an executed run folder"))
@@ -100,7 +104,12 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "report":
         from course_utils.tools.report import main_report
 
-        return main_report(args)
+        code = main_report(args)
+        if args.paper and code != 2:  # the paper parts build on a usable run folder
+            from course_utils.tools.paper import main_paper
+
+            return main_paper(args) or code
+        return code
     if args.command == "site":
         from course_utils.tools.site import main_site
 

@@ -11,6 +11,9 @@ team can put straight into slides:
 * ``results.csv`` -- one row per (protocol, training set, model, seed, test set).
 
 The run folder's layout and its readers are in :mod:`course_utils.core.runs`.
+``--paper`` adds the parts of a paper (LaTeX/Markdown results table, vector
+figures, settings, mean ± std over seeds, a paired test between two
+configurations, the outline of a CNN paper): :mod:`course_utils.tools.paper`.
 
 The renderer is generic over *sections* of tables and figures: a ``kind``
 (:data:`KIND_BUILDERS`, the table of every kind) turns its own result files
@@ -35,7 +38,8 @@ from course_utils.classification import run_report
 from course_utils.core.config import atomic_write
 from course_utils.core.runs import RESULTS_FILE, RunFolderError, read_run
 
-__all__ = ["KIND_BUILDERS", "REPORT_MD", "load_run", "write_report", "add_report_arguments", "main_report"]
+__all__ = ["KIND_BUILDERS", "REPORT_MD", "load_run", "write_report", "add_report_arguments", "main_report",
+           "kv_table", "to_markdown"]
 
 REPORT_MD, _REPORT_HTML = "report.md", "report.html"
 
@@ -75,7 +79,10 @@ def _file_problems(run: dict, run_dir: Path) -> list[str]:
 Block = tuple
 
 
-def _kv_table(mapping: dict, key: str = "항목 (Item)", value: str = "값 (Value)") -> pd.DataFrame:
+def kv_table(mapping: dict, key: str = "항목 (Item)", value: str = "값 (Value)") -> pd.DataFrame:
+    """Two-column table of ``mapping`` (dicts and lists as JSON), e.g. the settings of a run.
+
+    Used by: report.py, paper.py"""
     return pd.DataFrame({key: list(mapping), value: [json.dumps(v, ensure_ascii=False) if isinstance(v, (dict, list))
                                                      else str(v) for v in mapping.values()]})
 
@@ -102,8 +109,10 @@ def _frame_cells(table: pd.DataFrame) -> tuple[list[str], list[list[str]]]:
     return header, body
 
 
-def _to_markdown(blocks: list[Block]) -> str:
-    """Markdown of the blocks (pipe tables, ``![caption](file)`` images)."""
+def to_markdown(blocks: list[Block]) -> str:
+    """Markdown of the blocks (pipe tables, ``![caption](file)`` images).
+
+    Used by: report.py, paper.py"""
     out = []
     for block in blocks:
         kind = block[0]
@@ -209,8 +218,8 @@ def build_blocks(run: dict, run_dir) -> tuple[list[Block], pd.DataFrame, list[st
     blocks += kind_blocks
     for section in run["sections"]:
         blocks += _section_blocks(section, run_dir)
-    blocks += [("h", 2, "실행 설정 (Settings)"), ("table", "", _kv_table(run["settings"])),
-               ("h", 2, "실행 환경 (Environment)"), ("table", "", _kv_table(run["environment"]))]
+    blocks += [("h", 2, "실행 설정 (Settings)"), ("table", "", kv_table(run["settings"])),
+               ("h", 2, "실행 환경 (Environment)"), ("table", "", kv_table(run["environment"]))]
     return blocks, results, problems
 
 
@@ -242,7 +251,7 @@ def write_report(run_dir, out_dir=None, *, renderer: str = "auto", embed_images:
     run = load_run(run_dir)
     out = Path(out_dir) if out_dir is not None else run_dir
     blocks, results, problems = build_blocks(run, run_dir)
-    md_text = _to_markdown(blocks)
+    md_text = to_markdown(blocks)
     package = _markdown_package() if renderer != "builtin" else None
     if renderer == "markdown" and package is None:
         raise ValueError("renderer='markdown' needs the markdown package (pip install markdown); use 'auto'.")

@@ -177,3 +177,175 @@ def test_a_run_of_an_unknown_kind_names_the_kinds_the_kit_renders(tmp_path):
     with pytest.raises(runs.RunFolderError, match=r"kind 'segmentation'.*\['classification', 'generic'\]"):
         report.load_run(tmp_path)
     assert runs.read_run(tmp_path)["kind"] == "segmentation"  # core reads any kind; the report checks it
+
+
+# ---------------------------------------------------------------------------
+# --paper: the parts of a paper (course_utils.tools.paper)
+# ---------------------------------------------------------------------------
+from scipy import stats  # noqa: E402
+
+from course_utils.tools import paper  # noqa: E402
+
+A_SCORES, B_SCORES = [0.81, 0.78, 0.86, 0.80], [0.75, 0.77, 0.79, 0.70]
+
+
+def make_generic_run(path, *, a=A_SCORES, b=B_SCORES, seeds_b=None, with_seed=True):
+    """A generic run: two configurations (names with LaTeX specials) scored over paired seeds."""
+    seeds_b = list(range(len(b))) if seeds_b is None else seeds_b
+    table = pd.DataFrame({"config": ["lr=1e-3 & aug_50%"] * len(a) + ["base #1"] * len(b),
+                          "seed": list(range(len(a))) + seeds_b, "val_f1": a + b,
+                          "time_s": [1.0] * (len(a) + len(b))})
+    if not with_seed:
+        table = table.drop(columns="seed")
+    table.to_csv(path / "scores.csv", index=False)
+    runs.write_run_json(path, kind="generic", title="lr study", settings={"lr": [1e-3, 1e-2], "epochs": 2},
+                        environment={"Python": "3.11", "torch": "2.x", "Selected device": "cpu"},
+                        results_file="scores.csv")
+
+
+def test_latex_escape_every_special_character():
+    assert paper.latex_escape(r"a_b & 50% $x$ #1 {y} ~z ^2 \n") == (
+        r"a\_b \& 50\% \$x\$ \#1 \{y\} \textasciitilde{}z \textasciicircum{}2 \textbackslash{}n")
+    table = paper.latex_table(["a_b", "c"], [["x&y", ("raw", r"1 $\pm$ 2")]], caption="50% of #", label="tab:t",
+                              align="lr")
+    assert r"a\_b & c \\" in table and r"x\&y & 1 $\pm$ 2 \\" in table and r"\caption{50\% of \#}" in table
+    assert table.index(r"\toprule") < table.index(r"\midrule") < table.index(r"\bottomrule")
+
+
+def test_paper_files_of_a_classification_run(tmp_path):
+    truth = make_run(tmp_path)
+    result = paper.write_paper(tmp_path, metric="macro_f1",
+                               compare=("course / balanced / cnn / balanced", "course / balanced / effnet / balanced"))
+    out = tmp_path / "paper"
+    for name in ("results.md", "results.tex", "significance.md", "figures.md", "figures.tex", "settings.md",
+                 "paper_outline.md", "figures/results.pdf", "figures/results.svg", "figures/paired.pdf",
+                 "figures/paired.svg"):
+        assert (out / name).is_file() and result.files[name] == out / name, name
+    assert (out / "figures/results.pdf").read_bytes().startswith(b"%PDF")
+    assert "<svg" in (out / "figures/paired.svg").read_text(encoding="utf-8")
+    # mean ± std (percent, sample std) of every configuration against numpy on sklearn's macro-F1
+    for protocol, sets in PROTOCOLS.items():
+        for train_set in sets:
+            for model in MODELS:
+                for test_set in TEST_SETS:
+                    f1s = 100 * np.array([f1_score(*truth[(protocol, train_set, model, s, test_set)], average="macro")
+                                          for s in SEEDS])
+                    row = result.summary.loc[f"{protocol} / {train_set} / {model} / {test_set}"]
+                    assert row[("macro_f1", "mean")] == pytest.approx(f1s.mean(), abs=1e-9)
+                    assert row[("macro_f1", "std")] == pytest.approx(f1s.std(ddof=1), abs=1e-9)
+    tex = (out / "results.tex").read_text(encoding="utf-8")
+    assert r"macro\_f1" in tex and "macro_f1" not in tex.replace(r"macro\_f1", "")
+    f1s = result.summary.loc["course / balanced / cnn / balanced"]
+    assert f"{f1s[('macro_f1', 'mean')]:.2f} $\\pm$ {f1s[('macro_f1', 'std')]:.2f}" in tex
+    md = (out / "results.md").read_text(encoding="utf-8")
+    assert f"{f1s[('macro_f1', 'mean')]:.2f} ± {f1s[('macro_f1', 'std')]:.2f}" in md
+    assert r"\includegraphics[width=0.8\linewidth]{figures/results.pdf}" in (out / "figures.tex").read_text("utf-8")
+    assert "![" in (out / "figures.md").read_text(encoding="utf-8")
+    settings = (out / "settings.md").read_text(encoding="utf-8")
+    assert "| EPOCHS | 1 |" in settings and "| torch | x |" in settings and "'Python'" in settings  # Python missing
+    outline = (out / "paper_outline.md").read_text(encoding="utf-8")
+    for part in ("초록 (Abstract)", "서론 (Introduction)", "관련 연구", "데이터 (Data)", "방법 (Method)", "실험",
+                 "결과 (Results)", "절제 연구 (Ablation)", "한계 (Limitations)", "결론 (Conclusion)", "results.tex"):
+        assert part in outline
+
+
+def test_paired_test_matches_scipy_and_a_hand_computed_t(tmp_path):
+    make_generic_run(tmp_path)
+    result = paper.write_paper(tmp_path, metric="val_f1")
+    test = result.test
+    assert (test["a"], test["b"], test["n"]) == ("lr=1e-3 & aug_50%", "base #1", 4)
+    d = np.array(A_SCORES) - np.array(B_SCORES)
+    t_hand = d.mean() / (d.std(ddof=1) / np.sqrt(len(d)))  # t = mean(d) / (s_d / sqrt(n))
+    assert test["t"] == pytest.approx(t_hand, rel=1e-12)
+    assert test["t"] == pytest.approx(stats.ttest_rel(A_SCORES, B_SCORES).statistic, rel=1e-12)
+    assert test["p_t"] == pytest.approx(stats.ttest_rel(A_SCORES, B_SCORES).pvalue, rel=1e-12)
+    assert test["p_w"] == pytest.approx(stats.wilcoxon(A_SCORES, B_SCORES).pvalue, rel=1e-12)
+    assert test["p_w"] == pytest.approx(2 / 2 ** 4)  # all 4 differences positive: exact two-sided p = 2/2^n
+    assert test["d_z"] == pytest.approx(d.mean() / d.std(ddof=1))
+    assert test["p_t"] < 0.05 and "높습니다" in test["verdict"] and "Wilcoxon" in test["verdict"]
+    tex = (tmp_path / "paper/results.tex").read_text(encoding="utf-8")
+    assert r"lr=1e-3 \& aug\_50\%" in tex and r"base \#1" in tex and r"val\_f1" in tex
+    assert "| mean A − B | +0.060 |" in (tmp_path / "paper/significance.md").read_text(encoding="utf-8")
+
+
+def test_no_difference_is_not_called_a_difference(tmp_path):
+    make_generic_run(tmp_path, a=[0.80, 0.70, 0.90], b=[0.78, 0.73, 0.88])
+    test = paper.write_paper(tmp_path, metric="val_f1").test
+    assert test["p_t"] > 0.05 and "구별되지 않습니다" in test["verdict"] and "6개" in test["verdict"]
+
+
+@pytest.mark.parametrize("kwargs, call, fragment", [
+    ({"with_seed": False}, {}, "no 'seed' column"),
+    ({"a": [0.8], "b": [0.7]}, {}, "at least 2 paired seeds"),
+    ({"seeds_b": [0, 1, 2, 5]}, {},
+     "different seed sets: seeds only in 'lr=1e-3 & aug_50%': [3], only in 'base #1': [5]"),
+    ({}, {"compare": ("base #1", "nope")}, "b='nope' is not a configuration"),
+])
+def test_paper_errors_name_the_problem(tmp_path, capsys, kwargs, call, fragment):
+    make_generic_run(tmp_path, **kwargs)
+    with pytest.raises(runs.RunFolderError) as info:
+        paper.write_paper(tmp_path, **call)
+    assert fragment in str(info.value)
+    argv = ["report", str(tmp_path), "--paper", *(["--compare", *call["compare"]] if call else [])]
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert "error: --paper: " in err and fragment in err and "Traceback" not in err
+
+
+def test_paper_of_a_missing_folder_and_the_cli(tmp_path, capsys):
+    with pytest.raises(runs.RunFolderError, match="is not a folder"):
+        paper.write_paper(tmp_path / "nope")
+    make_generic_run(tmp_path)
+    out = tmp_path / "slides"
+    assert main(["report", str(tmp_path), "-o", str(out), "--paper", "--metric", "val_f1"]) == 0
+    printed = capsys.readouterr().out
+    assert "wrote the paper parts into" in printed and "paired t-test" in printed
+    assert (out / "paper" / "results.tex").is_file() and (out / "report.md").is_file()
+
+
+def test_seed_problems_and_unknown_metric_are_named(tmp_path):
+    make_generic_run(tmp_path)
+    table = pd.read_csv(tmp_path / "scores.csv")
+    with pytest.raises(runs.RunFolderError, match=r"'base #1' has seed 0 more than once"):
+        paper.seed_summary(pd.concat([table, table.tail(4)]), ["val_f1"])
+    with pytest.raises(runs.RunFolderError, match=r"1 result row\(s\) have no seed \(e.g. row 2\)"):
+        paper.seed_summary(table.assign(seed=table["seed"].where(table.index != 2)), ["val_f1"])
+    with pytest.raises(ValueError, match=r"metrics \['acc'\] are not columns.*'val_f1'"):
+        paper.write_paper(tmp_path, metric="acc")
+
+
+def test_one_configuration_gets_a_table_and_no_test(tmp_path):
+    make_generic_run(tmp_path)
+    table = pd.read_csv(tmp_path / "scores.csv")
+    table[table["config"] == "base #1"].to_csv(tmp_path / "scores.csv", index=False)
+    result = paper.write_paper(tmp_path)
+    assert result.test is None and list(result.summary.index) == ["base #1"]
+    assert result.summary.loc["base #1", ("val_f1", "mean")] == pytest.approx(np.mean(B_SCORES))
+    assert "구성이 하나뿐" in (tmp_path / "paper/significance.md").read_text(encoding="utf-8")
+    assert not (tmp_path / "paper/figures/paired.pdf").exists()
+
+
+@pytest.mark.skipif(__import__("shutil").which("pdflatex") is None, reason="pdflatex not installed")
+def test_latex_parts_compile(tmp_path):
+    import subprocess
+
+    make_generic_run(tmp_path)
+    paper.write_paper(tmp_path, metric="val_f1")
+    (tmp_path / "paper/main.tex").write_text("\\documentclass{article}\n\\usepackage{booktabs,graphicx}\n"
+                                             "\\begin{document}\n\\input{results.tex}\n\\input{figures.tex}\n"
+                                             "\\end{document}\n", encoding="utf-8")
+    done = subprocess.run(["pdflatex", "-interaction=nonstopmode", "-halt-on-error", "main.tex"],
+                          cwd=tmp_path / "paper", capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stdout[-2000:]
+    assert (tmp_path / "paper/main.pdf").read_bytes().startswith(b"%PDF")
+
+
+def test_paired_test_called_directly_checks_its_arguments(tmp_path):
+    make_generic_run(tmp_path)
+    table = pd.read_csv(tmp_path / "scores.csv")
+    with pytest.raises(ValueError, match=r"metric 'f1' is not a column.*'val_f1'"):
+        paper.paired_test(table, metric="f1", a="base #1", b="lr=1e-3 & aug_50%")
+    with pytest.raises(ValueError, match="both 'base #1'"):
+        paper.paired_test(table, metric="val_f1", a="base #1", b="base #1")
+    same = paper.paired_test(table.assign(val_f1=0.5), metric="val_f1", a="base #1", b="lr=1e-3 & aug_50%")
+    assert np.isnan(same["t"]) and np.isnan(same["p_w"]) and "t 통계량을 정의할 수 없습니다" in same["verdict"]
