@@ -190,7 +190,8 @@ class LabelSession:
     def apply_widget_boxes(self, index: int, bboxes: Sequence[dict]) -> None:
         """Set image ``index``'s boxes from a ``BBoxWidget.bboxes`` list (what the widget sends after an edit).
 
-        A box drawn right-to-left (negative width or height) is turned into corners; an unknown class
+        A box drawn right-to-left (negative width or height) is turned into corners; a box of zero width
+        or height (a click without a drag: the widget creates it on mouse-down) is dropped; an unknown class
         name or a missing key raises ``ValueError`` naming the image and the box. Marks the image reviewed.
 
         Taught in: 22_annotation_tool"""
@@ -207,6 +208,8 @@ class LabelSession:
             if name not in self.class_names:
                 raise ValueError(f"{where}: label {name!r} is not a class ({', '.join(self.class_names)}); "
                                  "pick a class in the widget before drawing.")
+            if w == 0 or h == 0:
+                continue
             boxes.append([min(x, x + w), min(y, y + h), max(x, x + w), max(y, y + h)])
             labels.append(self.class_names.index(name) + 1)
         self.set_boxes(i, np.asarray(boxes, np.float32).reshape(-1, 4), np.asarray(labels, np.int64))

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -11,6 +12,12 @@ from PIL import Image
 
 from course_utils.detection import labeling
 from course_utils.detection.pcb import PCB_CLASSES
+
+REPO = Path(__file__).resolve().parents[2]
+#: ../shared beside the clone (CI); ../../shared for a git worktree one level deeper (developers).
+SAMPLE = next((p / "shared" / "data" / "deeppcb_sample" for p in (REPO.parent, REPO.parent.parent)
+               if (p / "shared" / "data" / "deeppcb_sample").is_dir()),
+              REPO.parent / "shared" / "data" / "deeppcb_sample")
 
 
 def make_images(folder, sizes=((100, 80), (64, 64), (50, 40))):
@@ -135,6 +142,9 @@ def test_widget_format_round_trips_and_rejects_bad_boxes(session):
     session.apply_widget_boxes(2, [{"x": 30, "y": 25, "width": -20, "height": -15, "label": "spur"}])
     np.testing.assert_array_equal(session.boxes[2], [[10, 10, 30, 25]])
     assert session.labels[2].tolist() == [4] and session.reviewed[2]
+    # a click without a drag: the widget adds a box of zero size on mouse-down; it is not a label
+    session.apply_widget_boxes(2, [{"x": 7, "y": 8, "width": 0, "height": 0, "label": "open"}, bboxes[0]])
+    np.testing.assert_array_equal(session.boxes[2], [[10, 20, 30, 60]])
     with pytest.raises(ValueError, match=r"image 2 \(img2.png\), widget box 0: label '' is not a class"):
         session.apply_widget_boxes(2, [{"x": 1, "y": 1, "width": 5, "height": 5, "label": ""}])
     with pytest.raises(ValueError, match=r"widget box 1: expected a dict with numbers x, y, width, height"):
@@ -220,3 +230,19 @@ def test_widget_edits_reach_the_session_and_the_file(session, tmp_path):
     assert w.index == 1 and w.bboxes == session.widget_boxes(1) and w.image.endswith("img1.png")
     w._handle_custom_msg({"type": "skip"}, [])
     assert w.index == 2 and not (labels / "img1.txt").exists()
+
+
+@pytest.mark.skipif(not (SAMPLE / "PCBData" / "trainval.txt").is_file(),
+                    reason="../shared/data/deeppcb_sample is not available")
+def test_baseline_auto_labels_on_the_real_sample_match_notebook_22():
+    """Notebook 22, section 4, quotes these counts: 567 auto-labels for 290 boxes, 287 false, 10 missed."""
+    from course_utils.detection import boxes as bx, classical, data as det_data
+
+    ds = det_data.load_pcb_data("deeppcb", path=SAMPLE)
+    preds = classical.detect(ds.images, ds.templates)
+    false = missed = 0
+    for p, truth in zip(preds, ds.boxes):
+        iou = bx.box_iou(p["boxes"], truth)                     # (auto, truth)
+        false += int((iou.max(axis=1, initial=0) < 0.1).sum())
+        missed += int((iou.max(axis=0, initial=0) < 0.1).sum())
+    assert (sum(len(p["boxes"]) for p in preds), sum(map(len, ds.boxes)), false, missed) == (567, 290, 287, 10)
