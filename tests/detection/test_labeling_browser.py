@@ -87,7 +87,8 @@ def jupyterlab(tmp_path):
         [sys.executable, "-m", "jupyterlab", "--no-browser", f"--port={port}", "--ServerApp.ip=127.0.0.1",
          f"--IdentityProvider.token={token}", f"--ServerApp.root_dir={tmp_path}",
          "--LabApp.expose_app_in_browser=True", "--ServerApp.port_retries=0",
-         *(["--allow-root"] if hasattr(os, "geteuid") and os.geteuid() == 0 else [])], cwd=tmp_path, env=env, stdout=log, stderr=subprocess.STDOUT)
+         *(["--allow-root"] if hasattr(os, "geteuid") and os.geteuid() == 0 else [])],
+        cwd=tmp_path, env=env, stdout=log, stderr=subprocess.STDOUT)
     base = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + 60
