@@ -252,6 +252,7 @@ EXTRA_PACKAGES = {
         "onnxruntime": ("onnxruntime", "running exported models"),
     },
     "seg": {"segmentation_models_pytorch": ("segmentation-models-pytorch", "library U-Net (notebook 19)")},
+    "label": {"jupyter_bbox_widget": ("jupyter-bbox-widget", "the box labeller widget (notebook 22)")},
 }
 
 

@@ -19,6 +19,8 @@ modules line up with :mod:`course_utils.classification` (see CONTRIBUTING.md):
 * ``tv_detectors`` - torchvision detectors through the offline-safe weights path.
 * ``masks``, ``segment`` - defect masks and segmentation (week 12).
 * ``widgets``     - an ipywidgets threshold tool.
+* ``labeling``    - a box-labelling session (auto-label, correct, YOLO / DeepPCB txt, quality check) and its
+  widget (``[label]`` extra).
 * ``yolo``, ``yolo_data``, ``yolo_export`` - YOLO data sets, ultralytics runs and ONNX export.
 
 Conventions shared by every module: boxes are ``float32 (k, 4)`` arrays of

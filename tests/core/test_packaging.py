@@ -69,7 +69,9 @@ def test_dependency_tiers():
     assert {_name(d) for d in _expanded("dev")} >= set().union(
         *({_name(d) for d in extras[e]} for e in ("course", "tune", "yolo")))
     assert {_name(d) for d in extras["seg"]} == {"segmentation-models-pytorch"}
-    assert _expanded("all") == set(extras["course"]) | set(extras["tune"]) | set(extras["yolo"]) | set(extras["seg"])
+    assert {_name(d) for d in extras["label"]} == {"jupyter-bbox-widget"}
+    assert _expanded("all") == (set(extras["course"]) | set(extras["tune"]) | set(extras["yolo"]) | set(extras["seg"])
+                                | set(extras["label"]))
 
 
 def test_env_package_check_is_in_step_with_the_tiers():
