@@ -28,7 +28,7 @@ from course_utils.classification import twin
 from course_utils.core.checks import check_int, check_size
 from course_utils.classification.wafers import CLASS_NAMES
 from course_utils.classification.splits import stratified_subsample
-from course_utils.classification.wafers import WaferSet, resize_maps
+from course_utils.classification.wafers import WaferSet
 from course_utils.classification.wm811k import load_wm811k_fixed
 
 __all__ = ["load_wafer_data", "encode_maps", "WaferDataset", "make_loader"]
@@ -96,10 +96,7 @@ def load_wafer_data(
         check_int(n_samples, "n_samples", minimum=1)
     if source == "synthetic":
         kwargs = {} if n_samples is None else {"n_samples": int(n_samples)}
-        ws = twin.make_synthetic_wafers(**kwargs, size=size, proportions=proportions, seed=seed)
-        if ws.maps.shape[1:] != check_size(size):
-            ws.maps = resize_maps(ws.maps, size)
-        return ws
+        return twin.make_synthetic_wafers(**kwargs, size=size, proportions=proportions, seed=seed)
     if not (isinstance(proportions, str) and proportions == "wm811k"):
         raise ValueError(
             f"proportions={proportions!r} only applies to source='synthetic'; the real WM-811K file has its own "
