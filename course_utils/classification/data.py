@@ -269,8 +269,7 @@ def make_loader(
     restores it in checkpoints).
 
     Taught in: 02_augmentation"""
-    if not isinstance(batch_size, (int, np.integer)) or batch_size < 1:
-        raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}.")
+    batch_size = check_int(batch_size, "batch_size", minimum=1)
     if len(dataset) == 0:
         raise ValueError("Cannot make a loader over an empty dataset: check the split and the filters.")
     if sampler is None:
@@ -279,7 +278,7 @@ def make_loader(
             sampler = RandomSampler(dataset, generator=generator)
         else:
             sampler = SequentialSampler(dataset)
-    batches = BatchSampler(sampler, batch_size=int(batch_size), drop_last=drop_last)
+    batches = BatchSampler(sampler, batch_size=batch_size, drop_last=drop_last)
     loader = DataLoader(dataset, sampler=batches, batch_size=None, num_workers=num_workers, pin_memory=pin_memory)
     # the generator(s) that decide the sample order, for checkpoints that resume exactly (engine.fit)
     loader.rng_generators = [g for g in [getattr(sampler, "generator", None)] if isinstance(g, torch.Generator)]
