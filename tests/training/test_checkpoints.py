@@ -5,6 +5,7 @@ Tiny tensors only: a 6-feature MLP on 40 samples, so every fit here takes a frac
 (The killed-process resume of the course CNN is tested in test_engine.py.)
 """
 import pathlib
+import random
 import shutil
 
 import numpy as np
@@ -130,6 +131,15 @@ def test_a_damaged_checkpoint_gives_a_clear_error(tmp_path, damage):
     assert text.startswith(f"Could not read the checkpoint {path} (")
     assert text.endswith("The file is damaged or was not written by engine.fit; delete it and train again.")
     assert info.value.__cause__ is not None  # torch's own error stays attached
+    assert f"({type(info.value.__cause__).__name__}: " in text  # and is named in the message
+
+
+def test_load_checkpoint_maps_tensors_to_the_given_device(tmp_path):
+    # "meta" stands for another device on a CPU-only machine (a GPU checkpoint read on a laptop is mapped alike)
+    path = checkpoints.save_checkpoint({"model": nn.Linear(3, 2).state_dict()}, tmp_path / "a.pt")
+    ckpt = checkpoints.load_checkpoint(path, map_location="meta")
+    assert {v.device.type for v in ckpt["model"].values()} == {"meta"}
+    assert {v.device.type for v in checkpoints.load_checkpoint(path)["model"].values()} == {"cpu"}
 
 
 def test_a_missing_checkpoint_names_the_files_fit_writes(tmp_path):
@@ -174,6 +184,25 @@ def test_a_checkpoint_of_another_model_names_the_differences(tmp_path):
     assert _mismatch(tmp_path, three, nn.Linear(2, 3)).startswith("missing in checkpoint: ['weight', 'bias']; "
                                                                   "not in the model: ['0.weight', '0.bias', "
                                                                   "'1.weight', '1.bias'] ...")
+    # only missing keys (a layer added to the model): refused before load_state_dict's own error
+    assert _mismatch(tmp_path, nn.Sequential(nn.Linear(2, 3)), nn.Sequential(nn.Linear(2, 3), nn.Linear(3, 3))) == (
+        "missing in checkpoint: ['1.weight', '1.bias']")
+    # exactly 4 keys are listed whole; 5 (a last layer without bias) get "..."
+    two = nn.Sequential(nn.Linear(2, 2), nn.Linear(2, 3))
+    assert _mismatch(tmp_path, nn.Linear(2, 3), two) == (
+        "missing in checkpoint: ['0.weight', '0.bias', '1.weight', '1.bias']; not in the model: ['weight', 'bias']")
+    assert _mismatch(tmp_path, two, nn.Linear(2, 3)) == (
+        "missing in checkpoint: ['weight', 'bias']; not in the model: ['0.weight', '0.bias', '1.weight', '1.bias']")
+    five = nn.Sequential(nn.Linear(2, 2), nn.Linear(2, 2), nn.Linear(2, 3, bias=False))
+    assert _mismatch(tmp_path, nn.Linear(2, 3), five).startswith(
+        "missing in checkpoint: ['0.weight', '0.bias', '1.weight', '1.bias'] ...; ")
+    assert _mismatch(tmp_path, five, nn.Linear(2, 3)).endswith(
+        "not in the model: ['0.weight', '0.bias', '1.weight', '1.bias'] ...")
+    # exactly 3 different shapes: listed whole
+    assert _mismatch(tmp_path, nn.Sequential(nn.Linear(2, 3), nn.Linear(3, 3, bias=False)),
+                     nn.Sequential(nn.Linear(2, 4), nn.Linear(4, 4, bias=False))) == (
+        "different shapes (checkpoint vs model): ['0.weight (3, 2) vs (4, 2)', '0.bias (3,) vs (4,)', "
+        "'1.weight (3, 3) vs (4, 4)']")
     # same names, 3 vs 4 outputs: weight (out, in) = (3, 2) vs (4, 2), bias (3,) vs (4,)
     assert _mismatch(tmp_path, nn.Linear(2, 3), nn.Linear(2, 4)) == (
         "different shapes (checkpoint vs model): ['weight (3, 2) vs (4, 2)', 'bias (3,) vs (4,)']")
@@ -373,3 +402,35 @@ def test_a_checkpoint_without_the_optimizer_class_still_resumes(two_epochs, tmp_
     s = _setup()
     assert _resume(s, copy, transform=Jitter()).start_epoch == 2
     assert s["optimizer"].state_dict()["state"][0]["step"] == 8  # 2 epochs x 4 batches of 8 out of 32
+
+
+def test_save_epoch_and_resume_keep_every_random_state_and_the_stop_flag(tmp_path):
+    s = _setup(scheduler=False)
+    row = dict(reversed(list(_row(1, 0.6).items())))  # keys in another order: the file keeps HISTORY_COLUMNS
+    state = checkpoints.Progress(rows=[row], best_score=0.6, best_epoch=1, stopped_early=True)
+    random.seed(5)
+    random.random()
+    np.random.seed(5)
+    np.random.random(3)
+    np.random.normal()  # the legacy normal() caches its second value: pos 10, has_gauss 1, cached 0.84
+    torch.manual_seed(5)
+    expected = (random.getstate(), np.random.get_state(), torch.get_rng_state())
+
+    def flip(x):  # a batch transform without a generator of its own
+        return x.flip(-1)
+
+    folder = tmp_path / "a" / "run"  # missing parents are created
+    checkpoints.save_epoch(folder, state, s["model"], s["optimizer"], None, torch.amp.GradScaler("cuda", enabled=False),
+                           s["train"], flip, epoch=0, monitor="val_loss", improved=True)
+    assert list(pd.read_csv(folder / "history.csv").columns) == list(checkpoints.HISTORY_COLUMNS)
+    last = torch.load(folder / "last.pt", weights_only=True)
+    assert last["format"] == 1 and last["optimizer_class"] == "AdamW" and last["rng"]["transform"] == []
+    random.seed(0)
+    np.random.seed(0)
+    torch.manual_seed(0)
+    back = _resume(_setup(scheduler=False), folder, transform=flip, monitor="val_loss")
+    assert back.stopped_early is True and back.start_epoch == 1
+    assert random.getstate() == expected[0]
+    got, want = np.random.get_state(), expected[1]
+    assert got[0] == want[0] and np.array_equal(got[1], want[1]) and got[2:] == want[2:]
+    assert torch.equal(torch.get_rng_state(), expected[2])
