@@ -28,7 +28,7 @@ from course_utils.classification import twin
 from course_utils.core.checks import check_int, check_size
 from course_utils.classification.wafers import CLASS_NAMES
 from course_utils.classification.splits import stratified_subsample
-from course_utils.classification.wafers import WaferSet, resize_maps
+from course_utils.classification.wafers import WaferSet
 from course_utils.classification.wm811k import load_wm811k_fixed
 
 __all__ = ["load_wafer_data", "encode_maps", "WaferDataset", "make_loader"]
@@ -96,10 +96,7 @@ def load_wafer_data(
         check_int(n_samples, "n_samples", minimum=1)
     if source == "synthetic":
         kwargs = {} if n_samples is None else {"n_samples": int(n_samples)}
-        ws = twin.make_synthetic_wafers(**kwargs, size=size, proportions=proportions, seed=seed)
-        if ws.maps.shape[1:] != check_size(size):
-            ws.maps = resize_maps(ws.maps, size)
-        return ws
+        return twin.make_synthetic_wafers(**kwargs, size=size, proportions=proportions, seed=seed)
     if not (isinstance(proportions, str) and proportions == "wm811k"):
         raise ValueError(
             f"proportions={proportions!r} only applies to source='synthetic'; the real WM-811K file has its own "
@@ -272,8 +269,7 @@ def make_loader(
     restores it in checkpoints).
 
     Taught in: 02_augmentation"""
-    if not isinstance(batch_size, (int, np.integer)) or batch_size < 1:
-        raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}.")
+    batch_size = check_int(batch_size, "batch_size", minimum=1)
     if len(dataset) == 0:
         raise ValueError("Cannot make a loader over an empty dataset: check the split and the filters.")
     if sampler is None:
@@ -282,7 +278,7 @@ def make_loader(
             sampler = RandomSampler(dataset, generator=generator)
         else:
             sampler = SequentialSampler(dataset)
-    batches = BatchSampler(sampler, batch_size=int(batch_size), drop_last=drop_last)
+    batches = BatchSampler(sampler, batch_size=batch_size, drop_last=drop_last)
     loader = DataLoader(dataset, sampler=batches, batch_size=None, num_workers=num_workers, pin_memory=pin_memory)
     # the generator(s) that decide the sample order, for checkpoints that resume exactly (engine.fit)
     loader.rng_generators = [g for g in [getattr(sampler, "generator", None)] if isinstance(g, torch.Generator)]

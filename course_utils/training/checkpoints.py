@@ -115,7 +115,7 @@ def load_checkpoint(path: str | os.PathLike, model: nn.Module | None = None, *,
 
     With ``model`` given, its weights are replaced by the checkpoint's (after
     checking that layer names and shapes match). Returns the checkpoint dict:
-    keys ``model``, ``optimizer``, ``scheduler``, ``scaler``, ``rng``, ``epoch``
+    keys ``model``, ``optimizer``, ``optimizer_class``, ``scheduler``, ``scaler``, ``rng``, ``epoch``
     (1-based, completed), ``history`` (dict of lists), ``best_epoch``,
     ``best_score``, ``monitor``, ``model_class``.
 
@@ -160,6 +160,7 @@ def save_epoch(ckpt_dir: Path, state: Progress, model, optimizer, scheduler, sca
     checkpoint = {
         "format": _CHECKPOINT_FORMAT, "model_class": type(model).__name__,
         "model": model.state_dict(), "optimizer": optimizer.state_dict(),
+        "optimizer_class": type(optimizer).__name__,
         "scheduler": scheduler.state_dict() if scheduler is not None else None,
         "scaler": scaler.state_dict(), "rng": _rng_state(train_loader, batch_transform),
         "epoch": epoch + 1, "history": history.to_dict("list"),
@@ -201,6 +202,12 @@ def resume_progress(ckpt_dir: Path, model, optimizer, scheduler, scaler, train_l
 
 
 def _restore_training_state(ckpt: dict, optimizer, scheduler, scaler, path: Path) -> None:
+    # torch loads one optimizer type's state into another without a word (AdamW's into SGD fails
+    # later, in step, with KeyError 'momentum'), so the type is compared first
+    saved = ckpt.get("optimizer_class", type(optimizer).__name__)  # absent in older checkpoints
+    if saved != type(optimizer).__name__:
+        raise ValueError(f"The optimizer state in {path} is from {saved}, not {type(optimizer).__name__}. Resume "
+                         "with the same optimizer type and parameter groups, or use resume=False.")
     try:
         optimizer.load_state_dict(ckpt["optimizer"])
     except (ValueError, KeyError) as exc:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from course_utils.core.checks import is_int
+from course_utils.core.checks import is_int, is_real
 
 __all__ = ["MONITOR_CHOICES", "check_fit_arguments", "check_loader", "check_module", "use_channels_last"]
 
@@ -60,7 +60,7 @@ def check_fit_arguments(model, optimizer, loss_fn, epochs, monitor, grad_clip, e
         raise ValueError(f"epochs must be a positive integer, got {epochs!r}.")
     if monitor not in MONITOR_CHOICES:
         raise ValueError(f"monitor must be one of {MONITOR_CHOICES}, got {monitor!r}.")
-    if grad_clip is not None and (not isinstance(grad_clip, (int, float)) or not grad_clip > 0):
+    if grad_clip is not None and (not is_real(grad_clip) or not grad_clip > 0):
         raise ValueError(f"grad_clip must be None or a positive max gradient norm such as 1.0, got {grad_clip!r}.")
     if early_stopping is not None and (not is_int(early_stopping) or early_stopping < 1):
         raise ValueError(f"early_stopping must be None or a patience in epochs (positive integer), "

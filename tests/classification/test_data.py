@@ -214,3 +214,101 @@ def test_dataset_view_keeps_source_index_and_lots():
     np.testing.assert_array_equal(by_mask.source_index, np.flatnonzero(mask))
     with pytest.raises(ValueError, match="source_index has 3 entries"):
         data.WaferDataset(ws.maps[:2], ws.labels[:2], source_index=[0, 1, 2])
+
+
+# ---------------------------------------------------------------------------
+# Issue 30: encode_maps, WaferDataset and make_loader, each check and branch
+# ---------------------------------------------------------------------------
+def test_encode_maps_single_map_and_bad_input():
+    m = torch.tensor([[2, 0], [1, 2]], dtype=torch.uint8)
+    onehot = data.encode_maps(m)  # one (H, W) map -> (C, H, W)
+    # channel c is 1 where the state is c: off-wafer 0 at (0, 1); good die 1 at (1, 0); defect 2 at (0, 0), (1, 1)
+    expected = torch.tensor([[[0, 1], [0, 0]], [[0, 0], [1, 0]], [[1, 0], [0, 1]]], dtype=torch.float32)
+    assert torch.equal(onehot, expected)
+    single = data.encode_maps(m, "single")
+    assert single.shape == (1, 2, 2) and torch.equal(single[0], torch.tensor([[1.0, 0.0], [0.5, 1.0]]))
+    with pytest.raises(ValueError) as info:
+        data.encode_maps(m, "rgb")
+    assert str(info.value) == "encoding='rgb' is not one of ['onehot', 'single']."
+    with pytest.raises(ValueError) as info:
+        data.encode_maps(torch.zeros(2, 1, 4, 4, dtype=torch.uint8))
+    assert str(info.value) == "maps must have shape (N, H, W) or (H, W); got (2, 1, 4, 4)."
+
+
+@pytest.mark.parametrize("maps, labels, kwargs, message", [
+    (np.zeros((4, 4)), [0] * 4, {}, "maps must be a fixed-size (N, H, W) array; got shape (4, 4). "
+                                    "Resize raw WM-811K maps first (wafers.resize_maps)."),
+    (np.zeros((3, 4, 4)), [0, 1], {}, "maps has 3 wafers but labels has 2."),
+    (np.zeros((2, 4, 4)), [0, 1], {"encoding": "binary"}, "encoding='binary' is not one of ['onehot', 'single']."),
+    (np.zeros((3, 4, 4)), [0, -1, 2], {}, "labels must lie in [0, 8] for 9 classes; got [-1, 2]. "
+                                          "Drop unlabeled wafers (label -1) first."),
+    (np.zeros((2, 4, 4)), [0, 2], {"class_names": ("good", "bad")},
+     "labels must lie in [0, 1] for 2 classes; got [0, 2]. Drop unlabeled wafers (label -1) first."),
+    (np.zeros((2, 4, 4)), [0, 1], {"lot": ["a"]}, "lot has 1 entries but labels has 2."),
+])
+def test_wafer_dataset_refuses_bad_input_with_the_reason(maps, labels, kwargs, message):
+    with pytest.raises(ValueError) as info:
+        data.WaferDataset(maps, labels, **kwargs)
+    assert str(info.value) == message
+
+
+def test_wafer_dataset_items_and_properties():
+    maps = np.zeros((4, 3, 5), np.uint8)
+    maps[2, 1, 4] = 2
+    ds = data.WaferDataset(maps, [0, 0, 2, 8], encoding="single")
+    for index in (2, np.int64(2)):  # one sample: (C, H, W) and a 0-d label
+        x, y = ds[index]
+        assert x.shape == (1, 3, 5) and x[0, 1, 4] == 1.0 and x.sum() == 1.0
+        assert y.dim() == 0 and int(y) == 2
+    x, y = ds[torch.tensor([3, 2])]
+    assert x.shape == (2, 1, 3, 5) and y.tolist() == [8, 2]
+    assert ds.num_channels == 1 and data.WaferDataset(maps, [0, 0, 2, 8]).num_channels == 3
+    assert ds.image_size == (3, 5) and len(ds) == 4
+    assert ds.source_index is None and ds.lot is None
+    counts = ds.class_counts()  # classes 0, 0, 2, 8 -> two 0s, one 2, one 8 of 9 classes
+    assert counts.dtype == np.int64 and counts.tolist() == [2, 0, 1, 0, 0, 0, 0, 0, 1]
+
+
+def test_make_loader_order_samplers_and_checks():
+    ds = data.WaferDataset(np.zeros((10, 2, 2), np.uint8), np.arange(10) % 9)
+    plain = data.make_loader(ds, 4)  # no shuffle: indices 0..9 in batches of 4, 4, 2
+    assert [len(y) for _, y in plain] == [4, 4, 2] and plain.rng_generators == []
+    assert torch.cat([y for _, y in plain]).tolist() == (np.arange(10) % 9).tolist()
+    assert [len(y) for _, y in data.make_loader(ds, 4, drop_last=True)] == [4, 4]
+    shuffled = data.make_loader(ds, 3, shuffle=True, seed=0)
+    assert len(shuffled.rng_generators) == 1 and len(shuffled) == 4  # ceil(10 / 3)
+    ref = torch.randperm(10, generator=torch.Generator().manual_seed(0))  # RandomSampler draws one permutation
+    assert torch.cat([y for _, y in shuffled]).tolist() == (ref.numpy() % 9).tolist()
+    assert data.make_loader(ds, 3, shuffle=True).rng_generators == []  # no seed: torch's global generator
+    only_eight = torch.utils.data.WeightedRandomSampler([0.0] * 8 + [1.0, 0.0], num_samples=5)
+    weighted = data.make_loader(ds, 5, sampler=only_eight, shuffle=True)  # the sampler wins over shuffle
+    assert [y.tolist() for _, y in weighted] == [[8] * 5]
+    with pytest.raises(ValueError, match=r"^batch_size=0 must be an integer >= 1\.$"):
+        data.make_loader(ds, 0)
+    for bad in (2.0, True, "64"):
+        with pytest.raises(TypeError, match=r"^batch_size=.* must be an integer >= 1\.$"):
+            data.make_loader(ds, bad)
+    with pytest.raises(ValueError) as info:
+        data.make_loader(data.WaferDataset(np.zeros((0, 2, 2), np.uint8), []), 4)
+    assert str(info.value) == "Cannot make a loader over an empty dataset: check the split and the filters."
+
+
+def test_load_wafer_data_wm811k_subset_is_stratified(legacy_file, data_home):
+    path, frame = legacy_file
+    full = data.load_wafer_data(" WM-811K ", path=path, size=16, trust=True)  # spelling normalised
+    n_full = (np.arange(len(frame)) % 4 != 0).sum()  # make_frame: every 4th wafer is unlabeled, dropped
+    assert len(full) == n_full and set(np.unique(full.labels)) <= set(range(len(CLASS_NAMES)))
+    sub = data.load_wafer_data("wm811k", path=path, size=16, n_samples=18, seed=3)
+    assert len(sub) == 18 and sub.maps.shape == (18, 16, 16)
+    share = np.bincount(full.labels, minlength=9) / n_full
+    got = np.bincount(sub.labels, minlength=9)
+    assert (got >= 1).all() and np.all(np.abs(got - 18 * share) < 1 + 1e-9)  # each class keeps its share
+    key = {(lot, int(i)): k for k, (lot, i) in enumerate(zip(full.lot, full.wafer_index))}
+    where = [key[(lot, int(i))] for lot, i in zip(sub.lot, sub.wafer_index)]
+    assert len(set(where)) == 18  # distinct wafers of the full set, each with its map and label
+    np.testing.assert_array_equal(sub.maps, full.maps[where])
+    np.testing.assert_array_equal(sub.labels, full.labels[where])
+    again = data.load_wafer_data("wm811k", path=path, size=16, n_samples=18, seed=3)
+    np.testing.assert_array_equal(again.labels, sub.labels)
+    everything = data.load_wafer_data("wm811k", path=path, size=16, n_samples=10_000)  # more than there are
+    np.testing.assert_array_equal(everything.maps, full.maps)
