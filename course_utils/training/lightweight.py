@@ -22,6 +22,7 @@ stated number of threads: on a shared machine it is inflated by the other jobs.
 """
 from __future__ import annotations
 
+import contextlib
 import copy
 import gzip
 import io
@@ -171,7 +172,8 @@ def _quantize(run: Callable[[], None], src, dst) -> Path:
     level = logging.getLogger().level
     logging.getLogger().setLevel(logging.ERROR)  # the quantizer logs a pre-processing hint at WARNING
     try:
-        run()
+        with contextlib.redirect_stdout(io.StringIO()):  # the percentile calibrator prints its progress
+            run()
     except Exception as error:
         raise ValueError(f"onnxruntime could not quantize {src}: {type(error).__name__}: {error}") from error
     finally:
@@ -230,7 +232,10 @@ def quantize_static_int8(src, dst, calibration, *, batch_size: int = 16, per_cha
                          "real training inputs prepared exactly as for the model (same encoding and size).")
     if expected[0] is not None:  # an export with a fixed batch size (e.g. ultralytics' batch 1) takes only that
         batch_size = expected[0]
-    batches = [x[i:i + batch_size] for i in range(0, len(x) - batch_size + 1, batch_size)]
+        x = x[:len(x) - len(x) % batch_size]
+        if not len(x):
+            raise ValueError(f"calibration holds fewer inputs than {src}'s fixed batch size {batch_size}.")
+    batches = [x[i:i + batch_size] for i in range(0, len(x), batch_size)]
     return _quantize(lambda: quantize_static(
         str(src), str(dst), _calibration_reader(inp.name, batches), quant_format=QuantFormat.QDQ,
         per_channel=per_channel, weight_type=QuantType.QInt8, activation_type=QuantType.QInt8,
@@ -291,6 +296,8 @@ def prune_model(model: nn.Module, *, amount: float, structured: bool = False) ->
     layers = [m for m in model.modules() if isinstance(m, _PRUNABLE)]
     if not layers:
         raise ValueError(f"{type(model).__name__} has no Conv2d or Linear layer to prune.")
+    for layer in layers:  # a channels_last weight (engine.fit on a GPU) cannot be flattened by view()
+        layer.weight.data = layer.weight.data.contiguous()
     if structured:
         for layer in layers[:-1]:
             prune.ln_structured(layer, "weight", amount=amount, n=2, dim=0)
@@ -374,14 +381,14 @@ def _onnx_variant(path: Path, threads: int) -> Variant:
     return Variant(path, "onnxruntime", lambda x: onnx_predict(session, x))
 
 
-def classifier_variants(model: nn.Module, calibration, out_dir, *, pruned: nn.Module | None = None,
-                        pruned_name: str = "pruned + fine-tune", threads: int = 1) -> dict[str, Variant]:
+def classifier_variants(model: nn.Module, calibration, out_dir, *, pruned: Mapping[str, nn.Module] | None = None,
+                        threads: int = 1) -> dict[str, Variant]:
     """Write every variant of the classifier ``model`` into ``out_dir`` and return them by name, FP32 first.
 
     PyTorch FP32 (state dict), ONNX FP32 / FP16 / INT8 dynamic / INT8 static (calibrated on ``calibration``
     ``float32 (N, C, H, W)``, real training inputs), torch.ao INT8 dynamic (Linear layers; left out with a
-    printed reason when the model has none) and, when given, the ``pruned`` model (PyTorch, pruning made
-    permanent). ONNX sessions run on the CPU with ``threads`` threads.
+    printed reason when the model has none) and, when given, the ``pruned`` models ``{name: model}``
+    (PyTorch, pruning made permanent by :func:`finetune_pruned`). ONNX sessions run on the CPU with ``threads`` threads.
 
     Taught in: 23_model_lightweighting"""
     out = Path(out_dir)
@@ -400,8 +407,8 @@ def classifier_variants(model: nn.Module, calibration, out_dir, *, pruned: nn.Mo
                                                                     "PyTorch")
     except ValueError as error:
         print(f"torch.ao variant left out: {error}")
-    if pruned is not None:
-        variants[pruned_name] = _torch_variant(copy.deepcopy(pruned).cpu().eval(), out / "pruned.pt", "PyTorch")
+    for k, (name, net) in enumerate((pruned or {}).items()):
+        variants[name] = _torch_variant(copy.deepcopy(net).cpu().eval(), out / f"pruned_{k}.pt", "PyTorch")
     return variants
 
 

@@ -170,7 +170,7 @@ def test_measure_variants_table(exported, tmp_path):
     y = exported["reference"].argmax(1)
     y[:5] = (y[:5] + 1) % 5  # a few wrong labels so that macro-F1 < 1
     pruned = lw.finetune_pruned(lw.prune_model(small_cnn(), amount=0.5), [], epochs=0)
-    variants = lw.classifier_variants(exported["model"], x[:32], tmp_path, pruned=pruned)
+    variants = lw.classifier_variants(exported["model"], x[:32], tmp_path, pruned={"pruned + fine-tune": pruned})
     assert list(variants)[:2] == ["FP32 (PyTorch)", "FP32 (ONNX)"] and "INT8 dynamic Linear (torch.ao)" in variants
     table = lw.measure_variants(variants, x, y, repeats=3, warmup=1)
     assert list(table.index) == list(variants)
