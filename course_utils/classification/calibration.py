@@ -252,7 +252,7 @@ def load_real_maps(data_dir, size: int | None = None) -> RealMaps:
     ------
     FileNotFoundError naming the missing file(s); the kit never needs them, only the benchmarks do.
 
-    Used by: benchmarks/bench_synthetic.py, tests/classification/test_holdout.py
+    Taught in: 23_model_lightweighting
     """
     data_dir = Path(data_dir)
     missing = [name for name in REAL_FILES if not (data_dir / name).is_file()]

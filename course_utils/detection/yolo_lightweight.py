@@ -31,7 +31,7 @@ __all__ = ["letterboxed_batch", "yolo_onnx_variants", "prune_yolo", "apply_masks
 def letterboxed_batch(images, imgsz: int) -> np.ndarray:
     """``uint8`` images (a list or ``(N, H, W)``) -> the network's inputs ``float32 (N, 3, imgsz, imgsz)`` in [0, 1].
 
-    Taught in: 23_model_lightweighting"""
+    Used by: course_utils.detection.yolo_lightweight"""
     images = list(images)
     if not images:
         raise ValueError("images is empty: calibration needs a few real training images.")

@@ -97,7 +97,7 @@ def export_onnx_model(model: nn.Module, example: torch.Tensor, path, *, opset: i
 def onnx_session(path, *, threads: int = 1):
     """An onnxruntime CPU session of the model file ``path`` with ``threads`` intra-op threads.
 
-    Taught in: 23_model_lightweighting"""
+    Used by: course_utils.training.lightweight, solutions/23_model_lightweighting_solutions"""
     ort = require_module("onnxruntime")
     path = Path(path)
     if not path.is_file():
@@ -112,7 +112,7 @@ def onnx_session(path, *, threads: int = 1):
 def onnx_predict(session, x, *, batch_size: int = 256) -> np.ndarray:
     """Run an onnxruntime ``session`` on ``x`` ``float32 (N, C, H, W)`` in batches -> outputs ``float32 (N, K)``.
 
-    Taught in: 23_model_lightweighting"""
+    Used by: course_utils.training.lightweight, solutions/23_model_lightweighting_solutions"""
     x = np.ascontiguousarray(as_numpy(x, "x", dtype=np.float32))
     name = session.get_inputs()[0].name
     return np.concatenate([session.run(None, {name: x[i:i + batch_size]})[0] for i in range(0, len(x), batch_size)])
@@ -125,7 +125,7 @@ def check_quantizable(path) -> None:
     file), the graph is already quantized (QuantizeLinear / integer operators), or it holds none of
     the operators int8 kernels exist for (Conv, MatMul, Gemm): nothing would change.
 
-    Taught in: 23_model_lightweighting"""
+    Used by: course_utils.training.lightweight"""
     onnx = require_module("onnx")
     path = Path(path)
     if not path.is_file():
@@ -248,7 +248,7 @@ def torch_dynamic_int8(model: nn.Module) -> nn.Module:
     It applies to Linear (and LSTM) layers only; a CNN keeps its convolutions in float32, so only its
     classifier head shrinks. Raises ``ValueError`` for a model without any ``nn.Linear``.
 
-    Taught in: 23_model_lightweighting"""
+    Used by: course_utils.training.lightweight"""
     if not any(isinstance(m, nn.Linear) for m in model.modules()):
         raise ValueError(f"{type(model).__name__} has no nn.Linear layer: torch.ao dynamic quantization only replaces "
                          "Linear/LSTM layers, so nothing would change; use quantize_static_int8 on its ONNX export.")
@@ -344,7 +344,7 @@ def time_per_call(fn: Callable[[], object], *, warmup: int = 2, repeats: int = 1
     """Run ``fn()`` ``warmup`` times untimed, then ``repeats`` times: ``{"median_ms", "min_ms", "repeats", "times_ms"}``
     (wall time; on a shared machine the minimum is the least disturbed figure, the median the typical one).
 
-    Taught in: 18_yolo_comparison_export"""
+    Used by: course_utils.detection.yolo_export, solutions/23_model_lightweighting_solutions"""
     check_int(repeats, "repeats", minimum=1)
     for _ in range(check_int(warmup, "warmup", minimum=0)):
         fn()
