@@ -123,10 +123,14 @@ def main() -> None:
     parser.add_argument("--skip-cnn", action="store_true")
     parser.add_argument("--skip-yolo", action="store_true")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--yolo-train", type=int, default=None, help="twin training images for YOLOv8n (default 64)")
+    parser.add_argument("--yolo-epochs", type=int, default=None, help="YOLOv8n training epochs (default 30)")
     parser.add_argument("--data", type=Path, default=DATA, help=f"folder with {calibration.REAL_FILES[0]} (default {DATA})")
     args = parser.parse_args()
     args.n_train, args.epochs = (1500, 1) if args.quick else (9000, 3)
-    args.yolo_train, args.yolo_test, args.yolo_epochs, args.imgsz = (8, 4, 1, 128) if args.quick else (64, 32, 30, 256)
+    yolo_train, args.yolo_test, yolo_epochs, args.imgsz = (8, 4, 1, 128) if args.quick else (64, 32, 30, 256)
+    args.yolo_train = args.yolo_train or yolo_train
+    args.yolo_epochs = args.yolo_epochs or yolo_epochs
     args.repeats = 5 if args.quick else 30
     print(f"[setup] torch {torch.__version__}, CUDA {torch.cuda.is_available()}; load {load()}")
     with tempfile.TemporaryDirectory() as tmp:
