@@ -255,7 +255,7 @@ def load_real_maps(data_dir, size: int | None = None) -> RealMaps:
 
     Also used by benchmarks/bench_synthetic.py and tests/classification/test_holdout.py.
 
-    Taught in: 20_cnn_regression
+    Taught in: 20_cnn_regression, 23_model_lightweighting
     """
     data_dir = Path(data_dir)
     missing = [name for name in REAL_FILES if not (data_dir / name).is_file()]

@@ -34,25 +34,19 @@ from __future__ import annotations
 import functools
 import os
 import shutil
-import statistics
-import time
 from pathlib import Path
-from typing import Callable
-
 import numpy as np
 
 from course_utils.detection.boxes import cxcywh_to_xyxy
 from course_utils.detection.yolo import INSTALL_HINT, require_ultralytics
+from course_utils.training.lightweight import require_module, time_per_call  # noqa: F401  (time_per_call: its home moved there)
 
 __all__ = ["letterbox", "export_onnx", "OnnxDetector", "postprocess", "detect", "compare_predictions",
            "onnx_agreement", "time_per_call"]
 
 
 def _require(module: str):
-    try:
-        return __import__(module)
-    except ImportError:
-        raise ImportError(f"{module} is not installed; it comes with the YOLO extra: {INSTALL_HINT}") from None
+    return require_module(module, INSTALL_HINT)
 
 
 def letterbox(image: np.ndarray, size: int, *, pad_value: int = 114) -> tuple[np.ndarray, float, tuple[float, float]]:
@@ -122,13 +116,15 @@ class OnnxDetector:
     a ``uint8`` array (grayscale or BGR, as OpenCV reads it). ``raw(x)`` runs the network alone.
     """
 
-    def __init__(self, model_path, *, device: str = "auto"):
+    def __init__(self, model_path, *, device: str = "auto", threads: int | None = None):
         ort = _require("onnxruntime")
         model_path = Path(model_path)
         if not model_path.is_file():
             raise FileNotFoundError(f"ONNX model {model_path} does not exist; write it with export_onnx(model).")
         options = ort.SessionOptions()
         options.log_severity_level = 3
+        if threads is not None:  # CPU threads; None: onnxruntime's default (all cores)
+            options.intra_op_num_threads = int(threads)
         self.session = ort.InferenceSession(str(model_path), options, providers=onnx_providers(device))
         inp = self.session.get_inputs()[0]
         self.input_name = inp.name
@@ -317,18 +313,3 @@ def onnx_agreement(model, onnx_path, images, *, conf: float = 0.25, iou: float =
     return {"max_abs_diff": worst, "max_abs_score_diff": worst_score, "output_scale": scale,
             "max_rel_diff": worst / scale if scale else 0.0, "min_score": min_score, "max_box_diff": box_diff,
             **totals}
-
-
-def time_per_call(fn: Callable[[], object], *, warmup: int = 2, repeats: int = 10) -> dict:
-    """Run ``fn()`` ``warmup`` times untimed, then ``repeats`` times: ``{"median_ms", "min_ms", "repeats"}``
-    (wall time; on a shared machine the minimum is the least disturbed figure).
-
-    Taught in: 18_yolo_comparison_export"""
-    for _ in range(warmup):
-        fn()
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        times.append((time.perf_counter() - start) * 1e3)
-    return {"median_ms": statistics.median(times), "min_ms": min(times), "repeats": repeats}
