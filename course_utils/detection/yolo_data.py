@@ -36,10 +36,11 @@ import numpy as np
 
 from course_utils.core.config import atomic_write
 from course_utils.detection.formats import check_boxes, from_coco, read_yolo_labels, write_yolo_labels, yolo_to_xyxy
-from course_utils.detection.pcb import PCB_CLASSES
+from course_utils.core.checks import check_int, check_real
+from course_utils.detection.pcb import PCB_CLASSES, DetectionSet
 
 __all__ = ["data_yaml_text", "write_yolo_dataset", "write_yolo_dataset_from_files",
-           "read_yolo_split", "augmented_samples", "plot_augmented", "fresh_split_dirs", "png_writer"]
+           "read_yolo_split", "augmented_samples", "plot_augmented", "fresh_split_dirs", "png_writer", "defect_crops"]
 
 #: Split names ultralytics reads from data.yaml (``test`` is optional).
 SPLITS = ("train", "val", "test")
@@ -58,6 +59,65 @@ def data_yaml_text(root, splits: Sequence[str], class_names: Sequence[str], *, s
     lines += [f"nc: {len(class_names)}", "names:"]
     lines += [f"  {k}: {json.dumps(str(name))}" for k, name in enumerate(class_names)]
     return head + "\n".join(lines) + "\n"
+
+
+def defect_crops(ds: DetectionSet, *, crop: int = 160, per_image: int = 8, seed: int = 0, instances=None,
+                 min_visible: float = 0.4):
+    """Native-resolution ``crop x crop`` windows around up to ``per_image`` random boxes of each image.
+
+    Why: DeepPCB's defects are 10-30 px on a 640 px image; a from-scratch YOLO trained on whole images
+    shrunk to 256-320 px (what a CPU affords) sees 4-15 px objects and learnt nothing in 30-60 epochs,
+    while windows keep the defects at their own size for a fraction of the cost of 640 px training. A
+    model trained on windows runs on whole 640 px images (the network is convolutional).
+
+    Each window is centred on a box, shifted by up to ``crop / 4`` at random, and kept inside the image.
+    A box keeps its part inside the window if at least ``min_visible`` of its area is inside (else it is
+    dropped). ``instances`` (``uint8 (N, H, W)`` instance images, :mod:`~course_utils.detection.masks`:
+    pixel ``j`` belongs to box ``j - 1``) are cut the same way and renumbered to the kept boxes; the pixels
+    of a dropped box become background, as its box does.
+
+    Returns
+    -------
+    (DetectionSet of the windows, ids ``<image_id>_<box>``, templates cut too if present;
+    instance windows ``uint8 (M, crop, crop)`` or None)
+
+    Used by: benchmarks/bench_segmentation.py, benchmarks/bench_lightweight.py"""
+    crop, per_image = check_int(crop, "crop", minimum=8), check_int(per_image, "per_image", minimum=1)
+    min_visible = check_real(min_visible, "min_visible", minimum=0.0, maximum=1.0)
+    h, w = ds.images.shape[1:]
+    if crop > min(h, w):
+        raise ValueError(f"crop={crop} is larger than the {w}x{h} images; choose crop <= {min(h, w)}.")
+    rng = np.random.default_rng(seed)
+    keep = {"images": [], "templates": [], "boxes": [], "labels": [], "image_ids": [], "instances": []}
+    for i in range(len(ds)):
+        boxes = np.asarray(ds.boxes[i], dtype=np.float32).reshape(-1, 4)
+        labels = np.asarray(ds.labels[i], dtype=np.int64)
+        for j in rng.permutation(len(boxes))[:per_image]:
+            centre = (boxes[j, :2] + boxes[j, 2:]) / 2 - crop / 2 + rng.uniform(-crop / 4, crop / 4, size=2)
+            x0, y0 = (int(v) for v in np.clip(centre, 0, [w - crop, h - crop]))
+            clipped = np.clip(boxes - [x0, y0, x0, y0], 0, crop)
+            area = np.prod(boxes[:, 2:] - boxes[:, :2], axis=1)
+            inside = np.prod(np.maximum(clipped[:, 2:] - clipped[:, :2], 0), axis=1)
+            sel = inside >= min_visible * np.maximum(area, 1e-9)
+            win = np.s_[y0:y0 + crop, x0:x0 + crop]
+            keep["images"].append(ds.images[i][win])
+            if ds.templates is not None:
+                keep["templates"].append(ds.templates[i][win])
+            if instances is not None:
+                lut = np.zeros(256, dtype=np.uint8)  # old instance id -> new id (0: background)
+                lut[np.flatnonzero(sel) + 1] = np.arange(1, sel.sum() + 1)
+                keep["instances"].append(lut[np.asarray(instances[i])[win]])
+            keep["boxes"].append(clipped[sel].astype(np.float32))
+            keep["labels"].append(labels[sel])
+            keep["image_ids"].append(f"{ds.image_ids[i]}_{j:02d}")
+    if not keep["images"]:
+        raise ValueError("defect_crops: the images hold no boxes, so there is nothing to crop around.")
+    out = DetectionSet(images=np.stack(keep["images"]),
+                       templates=np.stack(keep["templates"]) if ds.templates is not None else None,
+                       boxes=keep["boxes"],
+                       labels=keep["labels"], image_ids=keep["image_ids"], class_names=ds.class_names,
+                       source=ds.source, info={**ds.info, "crop": crop, "per_image": per_image, "seed": seed})
+    return out, (np.stack(keep["instances"]) if instances is not None else None)
 
 
 def _check_splits(splits: Mapping, kind: str) -> None:
