@@ -81,7 +81,9 @@ def defect_crops(ds: DetectionSet, *, crop: int = 160, per_image: int = 8, seed:
     (DetectionSet of the windows, ids ``<image_id>_<box>``, templates cut too if present;
     instance windows ``uint8 (M, crop, crop)`` or None)
 
-    Used by: benchmarks/bench_segmentation.py, benchmarks/bench_lightweight.py"""
+    Also used by benchmarks/bench_segmentation.py and benchmarks/bench_lightweight.py.
+
+    Taught in: 23_model_lightweighting"""
     crop, per_image = check_int(crop, "crop", minimum=8), check_int(per_image, "per_image", minimum=1)
     min_visible = check_real(min_visible, "min_visible", minimum=0.0, maximum=1.0)
     h, w = ds.images.shape[1:]
