@@ -231,7 +231,10 @@ def test_count_checks():
         losses.make_loss("ce", [1, -2, 3])
     with pytest.raises(ValueError, match="1-D sequence"):
         losses.make_loss("ce", [[1, 2], [3, 4]])
-    with pytest.raises(ValueError, match="needs drw_start_epoch"):
+    with pytest.raises(ValueError, match=r"make_loss\('ldam_drw', \.\.\.\) needs drw_start_epoch, the 0-based epoch "
+                                         r"where re-weighting starts \(Cao et al\.: 80 % of training, e\.g\. "
+                                         r"drw_start_epoch=int\(0\.8 \* EPOCHS\)\)\. Use 'ldam' for LDAM without "
+                                         r"re-weighting\."):
         losses.make_loss("ldam_drw", COUNTS)
     with pytest.raises(TypeError, match=r"unexpected keyword argument\(s\) \['gama'\]"):
         losses.make_loss("focal", COUNTS, gama=2)
@@ -297,3 +300,167 @@ def test_losses_print_their_settings():
     assert "max_m=0.4, s=20.0, drw_start_epoch=3, beta=0.99, num_classes=3" in ldam
     assert "tau=0.5, num_classes=3, reduction='sum'" in repr(losses.BalancedSoftmaxLoss([4, 2, 1], tau=0.5,
                                                                                           reduction="sum"))
+
+
+# --- behaviour pinned by mutation testing (README, Tests) ---------------------------------------
+def test_check_class_counts_directly():
+    # zeros are refused unless allowed; the result is int64 whatever came in
+    with pytest.raises(ValueError, match=r"zeros for class indices \[1\] \(counts \[4, 0\]\)\. This loss divides "
+                                         r"by the counts, so every class needs at least one training sample: "
+                                         r"check the split, or drop the empty classes\."):
+        losses.check_class_counts([4, 0])
+    assert losses.check_class_counts([4, 0], allow_zero=True).tolist() == [4, 0]
+    got = losses.check_class_counts([3.0, 4.0])
+    assert got.dtype == np.int64 and got.tolist() == [3, 4]
+    # a tensor, also one that requires grad (numpy() of such a tensor would fail without detach)
+    assert losses.check_class_counts(torch.tensor([3.0, 4.0], requires_grad=True)).tolist() == [3, 4]
+    assert losses.check_class_counts(torch.tensor([5, 6])).tolist() == [5, 6]
+    for bad in ([1.5, 2], ["a", "b"]):
+        with pytest.raises(ValueError, match="non-negative whole numbers"):
+            losses.check_class_counts(bad)
+    with pytest.raises(ValueError, match="3 entries but num_classes=2; pass one count per class, in label order."):
+        losses.check_class_counts([1, 2, 3], num_classes=2)
+
+
+def test_ce_tolerates_empty_classes_other_losses_do_not(batch):
+    logits, targets = batch
+    keep = targets != 1  # class 1 has no training samples
+    loss = losses.make_loss("ce", [5, 0, 3, 2])(logits[keep], targets[keep])
+    assert torch.allclose(loss, F.cross_entropy(logits[keep], targets[keep]))
+
+
+def test_inverse_and_default_beta_weights():
+    # inverse: w_c = 1 / n_c
+    np.testing.assert_allclose(losses.class_weights([2, 4, 8], scheme="inverse").numpy(), [0.5, 0.25, 0.125])
+    # effective with the default beta 0.9999: E = (1 - 0.9999^n) / 0.0001; w = (1/E) * C / sum(1/E)
+    e = (1 - 0.9999 ** np.array([10.0, 1000.0])) / 1e-4
+    expected = (1 / e) * 2 / (1 / e).sum()
+    np.testing.assert_allclose(losses.class_weights([10, 1000], scheme="effective").numpy(), expected, rtol=1e-6)
+    with pytest.raises(ValueError, match=r"scheme='sqrt' is not one of \('balanced', 'effective', 'inverse'\)"):
+        losses.class_weights([1, 2], scheme="sqrt")
+
+
+def test_weighted_ce_and_focal_pass_scheme_and_beta():
+    counts = [10, 1000]
+    e = (1 - 0.9 ** np.array(counts, float)) / 0.1  # beta = 0.9
+    w09 = (1 / e) * 2 / (1 / e).sum()
+    e = (1 - 0.9999 ** np.array(counts, float)) / 1e-4  # default beta
+    w_default = (1 / e) * 2 / (1 / e).sum()
+    for name, key in (("weighted_ce", "scheme"), ("focal", "alpha")):
+        attr = "weight" if name == "weighted_ce" else "alpha"
+        got = getattr(losses.make_loss(name, counts, **{key: "effective", "beta": 0.9}), attr)
+        np.testing.assert_allclose(got.numpy(), w09, rtol=1e-6)
+        got = getattr(losses.make_loss(name, counts, **{key: "effective"}), attr)
+        np.testing.assert_allclose(got.numpy(), w_default, rtol=1e-6)
+    # the error lists the keywords each loss accepts, the counted-from-counts ones included
+    with pytest.raises(TypeError, match=r"CrossEntropyLoss accepts \['num_classes', 'reduction', 'ignore_index', "
+                                        r"'scheme', 'beta'\]"):
+        losses.make_loss("weighted_ce", counts, gama=1)
+    with pytest.raises(TypeError, match=r"FocalLoss accepts \['gamma', 'reduction', 'ignore_index', 'alpha', 'beta'\]"):
+        losses.make_loss("focal", counts, gama=1)
+
+
+def test_class_number_taken_from_the_weights(batch):
+    logits, targets = batch
+    assert torch.allclose(losses.CrossEntropyLoss()(logits, targets), F.cross_entropy(logits, targets))
+    assert torch.allclose(losses.FocalLoss(gamma=0.0)(logits, targets), F.cross_entropy(logits, targets))
+    for loss_fn in (losses.CrossEntropyLoss([1.0, 1.0, 1.0]), losses.FocalLoss(alpha=[1.0, 1.0, 1.0]),
+                    losses.make_loss("ce", [1, 1, 1]), losses.make_loss("focal", [1, 1, 1])):
+        with pytest.raises(ValueError, match="logits have 4 columns but the loss was built for 3 classes"):
+            loss_fn(logits, targets)
+    with pytest.raises(ValueError, match="weight has 3 entries but the loss has 4 classes"):
+        losses.CrossEntropyLoss([1.0, 1.0, 1.0], num_classes=4)
+
+
+def test_focal_ignore_index_and_no_warnings(batch):
+    logits, targets = batch
+    targets = targets.clone()
+    targets[[0, 7]] = -100
+    alpha = torch.tensor([0.25, 1.0, 2.0, 0.5])
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # e.g. no implicit-softmax-dimension warning
+        got = losses.FocalLoss(gamma=0.0, alpha=alpha)(logits, targets)
+    assert torch.allclose(got, F.cross_entropy(logits, targets, weight=alpha))
+
+
+def test_defaults_and_finite_parameters(batch):
+    logits, targets = batch
+    assert losses.FocalLoss().gamma == 2.0
+    # ldam_margins default max_m = 0.5; float32
+    m = losses.ldam_margins(COUNTS)
+    assert m.dtype == torch.float32
+    np.testing.assert_allclose(m.numpy(), [0.5, 0.25, 0.5 / 3, 0.125], rtol=1e-6)
+    # LDAM defaults: max_m = 0.5, s = 30 -> loss = CE(30 * (cos - m_y on the true class))
+    cosine = torch.tanh(logits)
+    adjusted = cosine.clone()
+    adjusted[torch.arange(12), targets] -= torch.tensor([0.5, 0.25, 0.5 / 3, 0.125])[targets]
+    assert torch.allclose(losses.LDAMLoss(COUNTS)(cosine, targets), F.cross_entropy(30 * adjusted, targets),
+                          atol=1e-5)
+    inf = float("inf")
+    for build, arg in ((lambda: losses.FocalLoss(gamma=inf), "gamma"), (lambda: losses.ldam_margins(COUNTS, inf), "max_m"),
+                       (lambda: losses.LDAMLoss(COUNTS, s=inf), "s"),
+                       (lambda: losses.BalancedSoftmaxLoss(COUNTS, tau=inf), "tau")):
+        with pytest.raises(ValueError, match=f"{arg}=inf must be a finite number"):
+            build()
+
+
+def test_drw_start_epoch_bounds():
+    for bad in (-1, 1.5):
+        with pytest.raises(ValueError, match=f"drw_start_epoch={bad} must be a non-negative integer or None."):
+            losses.LDAMLoss(COUNTS, drw_start_epoch=bad)
+    at_zero = losses.LDAMLoss(COUNTS, drw_start_epoch=0)  # re-weights from the start, before any set_epoch
+    assert at_zero.epoch == 0 and at_zero.weight is not None
+    assert losses.LDAMLoss(COUNTS, drw_start_epoch=1).weight is None
+
+
+def test_ldam_warning_threshold_once_and_running_peak():
+    import warnings
+
+    targets = torch.tensor([0, 1])
+    exact = torch.tensor([[1.0, -1.0], [-1.0, 1.0]], dtype=torch.float64)  # exact cosines: no warning
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        losses.LDAMLoss([3, 1])(exact, targets)
+        losses.LDAMLoss([3, 1])(exact * 1.01, targets)  # 1 + 1e-2 is still tolerated (float16 overshoot)
+    with pytest.warns(UserWarning, match=r"up to 1\.5; with s=30 the loss can explode and training can collapse to "
+                                         r"one class\. Call losses\.use_normed_head\(model\) before training, or "
+                                         r"lower s\.") as record:
+        loss_fn = losses.LDAMLoss([3, 1])
+        loss_fn(exact * 1.5, targets)
+        loss_fn(exact * 1.5, targets)
+        loss_fn.set_epoch(1)
+    assert len(record) == 1  # warned once
+    # the peak is the largest |logit| over the epoch, not the last batch's
+    loss_fn = losses.LDAMLoss([3, 1])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        loss_fn(exact, targets)
+        loss_fn(exact * 3, targets)
+        loss_fn(exact, targets)
+        with pytest.raises(UserWarning, match=r"\|logit\| up to 3"):
+            loss_fn.set_epoch(1)
+
+
+def test_ldam_batch_without_the_last_class():
+    cosine = torch.tensor([[0.2, -0.1, 0.3], [0.5, 0.1, -0.4]])
+    targets = torch.tensor([0, 1])  # class 2 absent: the one-hot still needs 3 columns
+    loss = losses.LDAMLoss([1, 16, 81], max_m=0.5, s=2.0)(cosine, targets)
+    # margins 0.5, 0.25 (and 1/6); sample 0 loses 0.5 on column 0, sample 1 loses 0.25 on column 1
+    adjusted = torch.tensor([[0.2 - 0.5, -0.1, 0.3], [0.5, 0.1 - 0.25, -0.4]])
+    assert torch.allclose(loss, F.cross_entropy(2.0 * adjusted, targets), atol=1e-6)
+
+
+def test_use_normed_head_edge_cases():
+    with pytest.raises(TypeError, match="model must be a torch.nn.Module; got int."):
+        losses.use_normed_head(3)
+    with pytest.raises(ValueError, match=r"model is itself an nn\.Linear; build NormedLinear\(in_features, "
+                                         r"out_features\) directly\."):
+        losses.use_normed_head(nn.Linear(3, 2))
+    # three levels deep and in float64: the head is replaced where it sits, in the same dtype
+    model = nn.Sequential(nn.Sequential(nn.Sequential(nn.Linear(4, 3)))).double()
+    losses.use_normed_head(model)
+    head = model[0][0][0]
+    assert isinstance(head, models.NormedLinear) and head.weight.dtype == torch.float64
+    assert model(torch.ones(2, 4, dtype=torch.float64)).dtype == torch.float64
