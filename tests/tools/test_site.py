@@ -61,7 +61,7 @@ def test_schedule_weeks_read_from_schedule_md():
     assert weeks[1] == ["00_setup_cuda"]
     assert weeks[2] == ["01_dataset_exploration", "08_opencv_visualization"]
     assert weeks[9] == ["07_metrics_evaluation", "13_pcb_detection_data"]
-    assert weeks[15] == ["18_yolo_comparison_export"]
+    assert weeks[15] == ["18_yolo_comparison_export", "23_model_lightweighting"]
 
 
 def test_links_point_at_staged_pages_and_nothing_remote_is_loaded():
