@@ -33,7 +33,7 @@ from course_utils.detection.boxes import as_boxes, cxcywh_to_xyxy, xyxy_to_cxcyw
 __all__ = [
     "xyxy_to_yolo", "yolo_to_xyxy", "read_deeppcb_annotation", "write_deeppcb_annotation",
     "write_yolo_labels", "read_yolo_labels", "to_coco", "from_coco", "box_table", "dataset_summary",
-    "check_boxes",
+    "check_boxes", "image_size",
 ]
 
 _FIELDS = re.compile(r"[,\s]+")
@@ -283,3 +283,26 @@ def dataset_summary(dataset) -> pd.DataFrame:
     out = pd.DataFrame.from_dict(rows, orient="index")
     out.index.name = "class"
     return out
+
+
+def image_size(path, *, decode: bool = False) -> tuple[int, int]:
+    """``(width, height)`` in pixels of the image file ``path``, read from its header (``decode=True``: the
+    whole file is decoded, so a truncated file fails here rather than later in a widget or a loader).
+
+    Raises ``FileNotFoundError`` if there is no such file and ``ValueError`` naming the file if it cannot be
+    read as an image.
+
+    Used by: course_utils.detection.yolo_data, course_utils.detection.labeling"""
+    from PIL import Image, UnidentifiedImageError
+
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"Image {path} does not exist.")
+    try:
+        with Image.open(path) as im:
+            if decode:
+                im.load()
+            return int(im.width), int(im.height)
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
+        raise ValueError(f"Cannot read image {path}: {exc}. Give a PNG or JPEG file, or move it out of "
+                         "the folder.") from None

@@ -31,8 +31,8 @@ import pandas as pd
 
 from course_utils.core.checks import check_int, check_real
 from course_utils.detection.boxes import as_boxes, box_iou
-from course_utils.detection.formats import (read_deeppcb_annotation, read_yolo_labels, write_deeppcb_annotation,
-                                            write_yolo_labels)
+from course_utils.detection.formats import (image_size, read_deeppcb_annotation, read_yolo_labels,
+                                            write_deeppcb_annotation, write_yolo_labels)
 from course_utils.detection.matching import check_detections, match_image
 from course_utils.detection.pcb import PCB_CLASSES
 
@@ -42,21 +42,6 @@ __all__ = ["IMAGE_SUFFIXES", "LABEL_FORMATS", "LabelSession", "label_changes", "
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff")
 #: Label file formats: one ``<image stem>.txt`` per image.
 LABEL_FORMATS = ("yolo", "deeppcb")
-
-
-def _image_size(path: Path) -> tuple[int, int]:
-    """``(width, height)`` of an image file in pixels; ``ValueError`` naming the file if it cannot be decoded."""
-    from PIL import Image, UnidentifiedImageError
-
-    if not path.is_file():
-        raise FileNotFoundError(f"Image {path} does not exist.")
-    try:
-        with Image.open(path) as im:
-            im.load()   # decode now: a truncated file fails here, not in the widget
-            return int(im.width), int(im.height)
-    except (UnidentifiedImageError, OSError, SyntaxError) as exc:
-        raise ValueError(f"Cannot read image {path}: {exc}. Give a PNG or JPEG file, or move it out of "
-                         "the folder.") from None
 
 
 def _check_format(label_format: str) -> str:
@@ -89,7 +74,7 @@ class LabelSession:
         if len(set(stems)) != len(stems):
             raise ValueError("two images share a file stem; label files are named <stem>.txt, so stems must differ.")
         self.class_names = tuple(class_names)
-        self.sizes = [_image_size(p) for p in self.paths]
+        self.sizes = [image_size(p, decode=True) for p in self.paths]  # decoded: a broken file fails now
         self.boxes = [np.zeros((0, 4), np.float32) for _ in self.paths]
         self.labels = [np.zeros(0, np.int64) for _ in self.paths]
         self.reviewed = np.zeros(len(self.paths), bool)

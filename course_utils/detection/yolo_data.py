@@ -35,7 +35,8 @@ from typing import Mapping, Sequence
 import numpy as np
 
 from course_utils.core.config import atomic_write
-from course_utils.detection.formats import check_boxes, from_coco, read_yolo_labels, write_yolo_labels, yolo_to_xyxy
+from course_utils.detection.formats import (check_boxes, from_coco, image_size, read_yolo_labels, write_yolo_labels,
+                                            yolo_to_xyxy)
 from course_utils.core.checks import check_int, check_real
 from course_utils.detection.pcb import PCB_CLASSES, DetectionSet
 
@@ -222,16 +223,6 @@ def _image_files(folder: Path, where: str) -> dict[str, Path]:
     return by_stem
 
 
-def _image_size(path: Path) -> tuple[int, int]:
-    from PIL import Image
-
-    try:
-        with Image.open(path) as im:
-            return im.size  # (width, height), read from the header only
-    except Exception as exc:
-        raise ValueError(f"{path} cannot be read as an image ({type(exc).__name__}: {exc}).") from None
-
-
 def _coco_annotations(path: Path, class_names: Sequence[str], where: str) -> dict[str, tuple]:
     """``{file stem: (boxes, ids 1..K)}`` of a COCO json; categories mapped to ``class_names`` by name."""
     try:
@@ -266,7 +257,7 @@ def _read_team_split(spec: Mapping, class_names: Sequence[str], where: str) -> l
             raise ValueError(f"{where}: the COCO file annotates images {orphans[:5]} that are not in {spec['images']}.")
     items = []
     for stem, path in images.items():
-        width, height = _image_size(path)
+        width, height = image_size(path)
         if coco is not None:
             boxes, labels = coco.get(stem, (np.zeros((0, 4), np.float32), np.zeros(0, np.int64)))
         else:
@@ -332,7 +323,7 @@ def read_yolo_split(data_yaml, split: str = "val") -> tuple[list[str], list[Path
     lab_dir = Path(f"{os.sep}labels{os.sep}".join(str(doc[split]).rsplit(f"{os.sep}images{os.sep}", 1)))
     ids, paths, targets = [], [], []
     for stem, path in images.items():
-        width, height = _image_size(path)
+        width, height = image_size(path)
         label_file = lab_dir / f"{stem}.txt"
         boxes, labels = (read_yolo_labels(label_file, width, height) if label_file.is_file()
                          else (np.zeros((0, 4), np.float32), np.zeros(0, np.int64)))

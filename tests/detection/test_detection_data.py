@@ -471,3 +471,21 @@ def test_images_of_different_sizes_are_named(tmp_path):
     Image.fromarray(np.zeros((32, 64), np.uint8)).save(b)
     with pytest.raises(ValueError, match=r"differ in size.*b_test\.jpg.*640x640"):
         deeppcb._stack_images([a, b], jobs=1)
+
+
+def test_image_size_reads_the_header_or_decodes(tmp_path):
+    good = tmp_path / "board.png"
+    pixels = np.random.default_rng(0).integers(0, 256, (30, 50), dtype=np.uint8)  # noise: the file is not tiny
+    Image.fromarray(pixels).save(good)  # height 30, width 50
+    assert formats.image_size(good) == (50, 30)
+    assert formats.image_size(good, decode=True) == (50, 30)
+    cut = tmp_path / "cut.png"
+    cut.write_bytes(good.read_bytes()[:60])  # header intact, pixel data missing
+    assert formats.image_size(cut) == (50, 30)  # the header alone is readable
+    with pytest.raises(ValueError, match=r"Cannot read image .*cut\.png"):
+        formats.image_size(cut, decode=True)
+    (tmp_path / "note.png").write_text("not a picture")
+    with pytest.raises(ValueError, match=r"Cannot read image .*note\.png"):
+        formats.image_size(tmp_path / "note.png")
+    with pytest.raises(FileNotFoundError, match="missing.png does not exist"):
+        formats.image_size(tmp_path / "missing.png")
