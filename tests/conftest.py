@@ -15,6 +15,18 @@ from py2pickle import make_frame, write_wm811k_pickle  # noqa: E402
 
 
 @pytest.fixture
+def one_thread():
+    """Torch on one CPU thread for the test: tiny tensors gain nothing from threads, and idle OpenMP threads
+    thrash on a loaded 2-core machine. The previous thread count is restored afterwards."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+@pytest.fixture
 def data_home(tmp_path, monkeypatch):
     """An empty config.data_dir() for the test."""
     home = tmp_path / "datasets"

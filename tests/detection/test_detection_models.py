@@ -141,15 +141,6 @@ def test_run_epochs_the_loop_both_detectors_share(capsys):
     assert quiet["unused"].tolist() == [0.0, 0.0] and capsys.readouterr().out == ""
 
 
-@pytest.fixture
-def one_thread():
-    """Tiny convolutions run fastest on one thread (and several threads thrash on a loaded 2-core machine)."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 def test_tiny_detector_learns_a_trivial_case(one_thread):
     ds = small_set(12)
     model = detector.CentreNet(in_channels=1, num_classes=2, widths=(8, 16, 32), head_width=16)

@@ -20,12 +20,7 @@ from course_utils.training import checkpoints, engine
 METRICS = [c for c in checkpoints.HISTORY_COLUMNS if c not in ("time_s", "elapsed_s")]
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")  # conftest.py: torch on one CPU thread
 
 
 class Jitter:

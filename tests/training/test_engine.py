@@ -47,13 +47,7 @@ SETUP = textwrap.dedent("""
 """)
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Tiny tensors gain nothing from threads, and idle OpenMP threads slow down on a shared 2-core machine."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")  # conftest.py: torch on one CPU thread
 
 
 def tiny_loaders(n=120, size=16, batch_size=32, num_classes=9, seed=0):
