@@ -28,6 +28,7 @@ from pathlib import Path
 import numpy as np
 
 from course_utils.detection import yolo, yolo_data, yolo_export
+from course_utils.training import lightweight
 from course_utils.detection import twin as det_twin
 
 #: Assumed GPUs: (peak dense FP16 tensor TFLOPS, sustained fraction for a small detector with AMP).
@@ -62,8 +63,8 @@ def latency(root: Path, imgsz: int, repeats: int) -> dict:
     net = model.model.float().eval()
     session = yolo_export.OnnxDetector(onnx_path, device="cpu")
     with torch.no_grad():
-        pt = yolo_export.time_per_call(lambda: net(torch.from_numpy(x)), warmup=3, repeats=repeats)
-    ort = yolo_export.time_per_call(lambda: session.raw(x), warmup=3, repeats=repeats)
+        pt = lightweight.time_per_call(lambda: net(torch.from_numpy(x)), warmup=3, repeats=repeats)
+    ort = lightweight.time_per_call(lambda: session.raw(x), warmup=3, repeats=repeats)
     return {"torch": pt, "onnx": ort}
 
 

@@ -39,10 +39,10 @@ import numpy as np
 
 from course_utils.detection.boxes import cxcywh_to_xyxy
 from course_utils.detection.yolo import INSTALL_HINT, require_ultralytics
-from course_utils.training.lightweight import require_module, time_per_call  # noqa: F401  (time_per_call: its home moved there)
+from course_utils.training.lightweight import require_module
 
 __all__ = ["letterbox", "export_onnx", "OnnxDetector", "postprocess", "detect", "compare_predictions",
-           "onnx_agreement", "time_per_call"]
+           "onnx_agreement"]
 
 
 def _require(module: str):

@@ -344,7 +344,10 @@ def time_per_call(fn: Callable[[], object], *, warmup: int = 2, repeats: int = 1
     """Run ``fn()`` ``warmup`` times untimed, then ``repeats`` times: ``{"median_ms", "min_ms", "repeats", "times_ms"}``
     (wall time; on a shared machine the minimum is the least disturbed figure, the median the typical one).
 
-    Used by: course_utils.detection.yolo_export, solutions/23_model_lightweighting_solutions"""
+    Also used by course_utils.detection.yolo_lightweight, solutions/23_model_lightweighting_solutions and
+    benchmarks/bench_yolo.py.
+
+    Taught in: 18_yolo_comparison_export"""
     check_int(repeats, "repeats", minimum=1)
     for _ in range(check_int(warmup, "warmup", minimum=0)):
         fn()
