@@ -39,7 +39,7 @@ import numpy as np
 
 from course_utils.detection.boxes import cxcywh_to_xyxy
 from course_utils.detection.yolo import INSTALL_HINT, require_ultralytics
-from course_utils.training.lightweight import require_module
+from course_utils.training.lightweight import onnx_session, require_module
 
 __all__ = ["letterbox", "export_onnx", "OnnxDetector", "postprocess", "detect", "compare_predictions",
            "onnx_agreement"]
@@ -117,15 +117,9 @@ class OnnxDetector:
     """
 
     def __init__(self, model_path, *, device: str = "auto", threads: int | None = None):
-        ort = _require("onnxruntime")
         model_path = Path(model_path)
-        if not model_path.is_file():
-            raise FileNotFoundError(f"ONNX model {model_path} does not exist; write it with export_onnx(model).")
-        options = ort.SessionOptions()
-        options.log_severity_level = 3
-        if threads is not None:  # CPU threads; None: onnxruntime's default (all cores)
-            options.intra_op_num_threads = int(threads)
-        self.session = ort.InferenceSession(str(model_path), options, providers=onnx_providers(device))
+        # threads: CPU threads; None: onnxruntime's default (all cores)
+        self.session = onnx_session(model_path, threads=threads, providers=onnx_providers(device))
         inp = self.session.get_inputs()[0]
         self.input_name = inp.name
         self.imgsz = int(inp.shape[-1])

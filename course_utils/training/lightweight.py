@@ -94,19 +94,23 @@ def export_onnx_model(model: nn.Module, example: torch.Tensor, path, *, opset: i
     return path
 
 
-def onnx_session(path, *, threads: int = 1):
-    """An onnxruntime CPU session of the model file ``path`` with ``threads`` intra-op threads.
+def onnx_session(path, *, threads: int | None = 1, providers: list[str] | None = None):
+    """An onnxruntime session of the model file ``path`` with ``threads`` intra-op CPU threads (``None``:
+    onnxruntime's default, all cores) on ``providers`` (default: the CPU;
+    :func:`course_utils.detection.yolo_export.onnx_providers` picks CUDA when there is one).
 
-    Used by: course_utils.training.lightweight, solutions/23_model_lightweighting_solutions"""
+    Used by: course_utils.training.lightweight, course_utils.detection.yolo_export, solutions/23_model_lightweighting_solutions"""
     ort = require_module("onnxruntime")
     path = Path(path)
     if not path.is_file():
-        raise FileNotFoundError(f"ONNX model {path} does not exist; write it with export_onnx_model(model, ...).")
+        raise FileNotFoundError(f"ONNX model {path} does not exist; write it first (export_onnx_model(model, ...) "
+                                "for a classifier, yolo_export.export_onnx(model) for YOLO).")
     options = ort.SessionOptions()
-    options.intra_op_num_threads = check_int(threads, "threads", minimum=1)
+    if threads is not None:
+        options.intra_op_num_threads = check_int(threads, "threads", minimum=1)
     options.inter_op_num_threads = 1
     options.log_severity_level = 3
-    return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+    return ort.InferenceSession(str(path), options, providers=providers or ["CPUExecutionProvider"])
 
 
 def onnx_predict(session, x, *, batch_size: int = 256) -> np.ndarray:

@@ -183,3 +183,12 @@ def test_measure_variants_table(exported, tmp_path):
     assert (table["latency median (ms)"] > 0).all() and "3 calls" in table.attrs["note"]
     with pytest.raises(ValueError, match="must agree"):
         lw.measure_variants(variants, x, y[:-1])
+
+
+def test_a_missing_model_file_is_named(tmp_path):
+    from course_utils.detection import yolo_export
+
+    with pytest.raises(FileNotFoundError, match=r"nothing\.onnx does not exist; write it first"):
+        lw.onnx_session(tmp_path / "nothing.onnx")
+    with pytest.raises(FileNotFoundError, match=r"yolo_export\.export_onnx\(model\) for YOLO"):
+        yolo_export.OnnxDetector(tmp_path / "nothing.onnx", device="cpu")
