@@ -22,7 +22,7 @@ import pandas as pd
 from torch import nn
 
 from course_utils.core.checks import as_numpy, check_int
-from course_utils.classification.wafers import DEFECT_DIE, OFF_WAFER
+from course_utils.classification.wafers import DEFECT_DIE, OFF_WAFER, check_die_states
 from course_utils.training.transfer import replace_head
 
 __all__ = ["defect_fraction", "pattern_radius", "as_regressor", "regression_scores", "plot_residuals"]
@@ -31,9 +31,7 @@ __all__ = ["defect_fraction", "pattern_radius", "as_regressor", "regression_scor
 def _check_map(m: np.ndarray, where: str) -> None:
     if m.ndim != 2:
         raise ValueError(f"{where} must be a 2-D wafer map (H, W), got shape {m.shape}.")
-    if m.size and (m.min() < OFF_WAFER or m.max() > DEFECT_DIE):
-        raise ValueError(f"{where} holds values {int(m.min())}..{int(m.max())}; wafer maps hold 0 (off wafer), "
-                         "1 (good die) and 2 (defective die) only.")
+    check_die_states(m, where)
 
 
 def defect_fraction(maps) -> np.ndarray:

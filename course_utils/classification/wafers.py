@@ -24,7 +24,7 @@ import numpy as np
 from course_utils.core.checks import check_size
 
 __all__ = ["CLASS_NAMES", "NUM_CLASSES", "WM811K_LABELED_COUNTS", "OFF_WAFER", "GOOD_DIE", "DEFECT_DIE",
-           "WaferSet", "nearest_index", "map_shapes", "resize_maps"]
+           "WaferSet", "nearest_index", "map_shapes", "resize_maps", "check_die_states"]
 
 
 #: The 9 WM-811K failure types, in the order used for label indices 0..8.
@@ -239,12 +239,18 @@ def _resize_block(stack: np.ndarray, out_h: int, out_w: int) -> np.ndarray:
     if 0 in (h, w):
         raise ValueError(f"maps have shape {(h, w)}; every wafer map must be a non-empty 2-D array.")
     resized = stack[:, nearest_index(h, out_h)[:, None], nearest_index(w, out_w)[None, :]]
-    if resized.size and (resized.min() < 0 or resized.max() > 2):
-        raise ValueError(
-            f"maps of shape {(h, w)} hold values outside {{0, 1, 2}} (range [{resized.min()}, {resized.max()}]); "
-            "wafer maps store die states 0 (off wafer), 1 (good die), 2 (defective die)."
-        )
+    check_die_states(resized, f"maps of shape {(h, w)}")
     return resized.astype(np.uint8, copy=False)
+
+
+def check_die_states(maps: np.ndarray, where: str = "maps") -> None:
+    """Raise ``ValueError`` naming ``where`` if ``maps`` (any shape) holds a value other than the die states
+    0 (off wafer), 1 (good die) and 2 (defective die).
+
+    Used by: course_utils.classification.wafers, course_utils.classification.regression"""
+    if maps.size and (maps.min() < OFF_WAFER or maps.max() > DEFECT_DIE):
+        raise ValueError(f"{where} hold values outside {{0, 1, 2}} (range [{maps.min()}, {maps.max()}]); wafer maps "
+                         "store die states 0 (off wafer), 1 (good die) and 2 (defective die).")
 
 
 def _object_array(items) -> np.ndarray:
