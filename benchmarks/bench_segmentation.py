@@ -120,7 +120,7 @@ def run_yolo(args, sample, real_train, truth, results):
                               device="cpu", seed=args.seed, val=False)
         trained = sg.build_yolo_seg("yolov8n-seg", weights=run.last)
         # crops: predict whole 640 images at their own size (the network is convolutional, defects keep their scale)
-        pred_size = 640 if args.yolo_crop else args.imgsz
+        pred_size = sample.images.shape[-1] if args.yolo_crop else args.imgsz  # 640 for DeepPCB
         val = trained.val(data=str(data_yaml), split="val", imgsz=pred_size, batch=8, device="cpu", plots=False,
                           verbose=False)
         preds = trained.predict([np.repeat(im[..., None], 3, axis=2) for im in sample.images], imgsz=pred_size,
