@@ -59,7 +59,8 @@ def _pcbdata_dir(root: Path, split: str) -> Path:
         if (candidate / f"{split}.txt").is_file():
             return candidate
     raise FileNotFoundError(
-        f"No DeepPCB split list '{split}.txt' under {root} (looked in {root}/PCBData and {root}). "
+        f"No DeepPCB split list '{split}.txt' under {root} (looked in {root}/PCBData, {root}, "
+        f"{root}/DeepPCB/PCBData and {root}/DeepPCB-master/PCBData). "
         "Point root at a DeepPCB clone (it holds PCBData/trainval.txt and PCBData/test.txt); online, "
         "deeppcb.download_deeppcb(dest) fetches it, offline use DATA_SOURCE = 'synthetic'."
     )
