@@ -75,9 +75,10 @@ def check_boxes(boxes, labels, *, width: int, height: int, n_classes: int = 6, w
 def xyxy_to_yolo(boxes, width: float, height: float) -> np.ndarray:
     """Pixel boxes ``(k, 4)`` ``x1, y1, x2, y2`` -> ``float64 (k, 4)`` ``cx, cy, w, h``
     normalised by the image ``width`` and ``height`` (pixels): ``boxes.xyxy_to_cxcywh`` scaled.
+    Corners in the wrong order (``x2 < x1``) or NaN raise ``ValueError`` (no negative sizes in a label file).
 
     Used by: solutions/13_pcb_detection_data_solutions, tests/detection/test_detection_data.py"""
-    b = as_boxes(boxes, corners=False)
+    b = as_boxes(boxes)
     return xyxy_to_cxcywh(b) / _image_scale(width, height)
 
 
@@ -169,10 +170,11 @@ def read_deeppcb_annotation(path, *, width: int | None = None, height: int | Non
 
 def write_deeppcb_annotation(path, boxes, labels, *, sep: str = " ") -> Path:
     """Write one DeepPCB annotation file, ``x1 y1 x2 y2 type`` per line (``sep=","`` for the
-    README's comma style). DeepPCB stores integer pixels: non-integer boxes raise ``ValueError``.
+    README's comma style). DeepPCB stores integer pixels: non-integer boxes, and corners in the wrong order
+    (a file the reader would refuse), raise ``ValueError``.
 
     Taught in: 13_pcb_detection_data"""
-    b = as_boxes(boxes, corners=False)
+    b = as_boxes(boxes)
     lab = _as_labels(labels, len(b))
     if not np.all(b == np.round(b)):
         raise ValueError("DeepPCB annotations hold integer pixel coordinates; round the boxes first "

@@ -17,10 +17,10 @@ H, W = 30, 50  # a non-square image: width and height cannot be swapped unnotice
 
 @pytest.fixture()
 def small():
-    """Three images: a (open [0,0,10,5], short [10,10,30,20]), b (open [5,5,9,13]), c (no box)."""
+    """Three images: a (open [0,1,10,6], short [10,12,30,22]), b (open [5,4,9,12]), c (no box)."""
     return DetectionSet(images=np.zeros((3, H, W), np.uint8), templates=None,
-                        boxes=[np.array([[0, 0, 10, 5], [10, 10, 30, 20]], np.float32),
-                               np.array([[5, 5, 9, 13]], np.float32), np.zeros((0, 4), np.float32)],
+                        boxes=[np.array([[0, 1, 10, 6], [10, 12, 30, 22]], np.float32),
+                               np.array([[5, 4, 9, 12]], np.float32), np.zeros((0, 4), np.float32)],
                         labels=[np.array([1, 2]), np.array([1]), np.zeros(0, np.int64)], image_ids=["a", "b", "c"])
 
 
@@ -71,6 +71,14 @@ def test_labels_must_be_one_whole_number_per_box():
         formats.check_boxes([[0, 0, 1, 1]] * 2, [1, 2.5], width=W, height=H)
     assert _message(err) == f"labels must hold integer class ids; got {np.array([1, 2.5])!r}."
     formats.check_boxes([[0, 0, 1, 1]] * 2, [1.0, 2.0], width=W, height=H)  # whole floats are class ids
+    formats.check_boxes([0, 0, 1, 1], 3, width=W, height=H)  # one box (4,) with one class id (a scalar)
+
+
+def test_labels_given_as_a_column_are_flattened(tmp_path):
+    path = formats.write_yolo_labels(tmp_path / "a.txt", [[10, 6, 30, 24], [0, 0, 5, 3]], [[1], [6]], W, H)
+    assert [line.split()[0] for line in path.read_text().splitlines()] == ["0", "5"]
+    path = formats.write_deeppcb_annotation(tmp_path / "b.txt", [10, 6, 30, 24], np.int64(4))
+    assert path.read_text() == "10 6 30 24 4\n"
 
 
 # ---------------------------------------------------------------------------
@@ -84,6 +92,31 @@ def test_yolo_values_on_a_non_square_image():
     back = formats.yolo_to_xyxy([[0.4, 0.5, 0.4, 0.6]], W, H)
     np.testing.assert_allclose(back, [[10, 6, 30, 24]], atol=1e-5)
     assert back.dtype == np.float32
+    # a one-pixel image is a valid size: the pixel is centred at 0.5
+    np.testing.assert_allclose(formats.xyxy_to_yolo([[0, 0, 1, 1]], 1, 1), [[0.5, 0.5, 1, 1]])
+    np.testing.assert_allclose(formats.yolo_to_xyxy([[0.5, 0.5, 1, 1]], 1, 1), [[0, 0, 1, 1]])
+
+
+CORNERS = ("boxes has boxes with x2 < x1 or y2 < y1; boxes must be (x1, y1, x2, y2) corners, not "
+           "(x, y, width, height) -- convert with torchvision.ops.box_convert(b, 'xywh', 'xyxy').")
+
+
+def test_writers_refuse_corners_in_the_wrong_order(tmp_path):
+    # a YOLO line with a negative size, or a DeepPCB line the reader refuses, is never written
+    for box in ([30, 6, 10, 24], [10, 24, 30, 6]):
+        with pytest.raises(ValueError) as err:
+            formats.xyxy_to_yolo([box], W, H)
+        assert _message(err) == CORNERS
+        with pytest.raises(ValueError) as err:
+            formats.write_yolo_labels(tmp_path / "a.txt", [box], [1], W, H)
+        assert _message(err) == CORNERS
+        with pytest.raises(ValueError) as err:
+            formats.write_deeppcb_annotation(tmp_path / "b.txt", [box], [1])
+        assert _message(err) == CORNERS
+    with pytest.raises(ValueError) as err:
+        formats.xyxy_to_yolo([[0, 0, np.nan, 3]], W, H)
+    assert _message(err) == "boxes contains NaN or inf coordinates."
+    assert list(tmp_path.iterdir()) == []
 
 
 @pytest.mark.parametrize("width, height", [(0, 30), (50, 0), (-50, 30), (50, -1)])
@@ -194,16 +227,26 @@ def test_to_coco_values(small):
                               for i, n in enumerate("abc", start=1)]
     # bbox [x1, y1, x2 - x1, y2 - y1]; area w * h; the polygon (x1,y1) (x2,y1) (x2,y2) (x1,y2); ids continue over images
     assert coco["annotations"] == [
-        {"id": 1, "image_id": 1, "category_id": 1, "bbox": [0.0, 0.0, 10.0, 5.0], "area": 50.0, "iscrowd": 0,
-         "segmentation": [[0.0, 0.0, 10.0, 0.0, 10.0, 5.0, 0.0, 5.0]]},
-        {"id": 2, "image_id": 1, "category_id": 2, "bbox": [10.0, 10.0, 20.0, 10.0], "area": 200.0, "iscrowd": 0,
-         "segmentation": [[10.0, 10.0, 30.0, 10.0, 30.0, 20.0, 10.0, 20.0]]},
-        {"id": 3, "image_id": 2, "category_id": 1, "bbox": [5.0, 5.0, 4.0, 8.0], "area": 32.0, "iscrowd": 0,
-         "segmentation": [[5.0, 5.0, 9.0, 5.0, 9.0, 13.0, 5.0, 13.0]]},
+        {"id": 1, "image_id": 1, "category_id": 1, "bbox": [0.0, 1.0, 10.0, 5.0], "area": 50.0, "iscrowd": 0,
+         "segmentation": [[0.0, 1.0, 10.0, 1.0, 10.0, 6.0, 0.0, 6.0]]},
+        {"id": 2, "image_id": 1, "category_id": 2, "bbox": [10.0, 12.0, 20.0, 10.0], "area": 200.0, "iscrowd": 0,
+         "segmentation": [[10.0, 12.0, 30.0, 12.0, 30.0, 22.0, 10.0, 22.0]]},
+        {"id": 3, "image_id": 2, "category_id": 1, "bbox": [5.0, 4.0, 4.0, 8.0], "area": 32.0, "iscrowd": 0,
+         "segmentation": [[5.0, 4.0, 9.0, 4.0, 9.0, 12.0, 5.0, 12.0]]},
     ]
     assert coco["categories"] == [{"id": k, "name": n, "supercategory": "defect"}
                                   for k, n in enumerate(PCB_CLASSES, start=1)]
     json.dumps(coco)  # plain Python numbers only
+
+
+def test_to_coco_sizes_are_float64_differences_of_the_stored_corners():
+    corners = np.array([[0.1, 0.2, 0.7, 0.9]], np.float32)
+    one = DetectionSet(images=np.zeros((1, H, W), np.uint8), templates=None, boxes=[corners], labels=[np.array([3])],
+                       image_ids=["f"])
+    (ann,) = formats.to_coco(one)["annotations"]
+    x1, y1, x2, y2 = (float(v) for v in corners[0])  # exact float64 values of the float32 corners
+    assert ann["bbox"] == [x1, y1, x2 - x1, y2 - y1]  # subtracted in float64 (float32 would round: 0.59999996)
+    assert ann["area"] == (x2 - x1) * (y2 - y1)
 
 
 def test_from_coco_follows_the_order_of_the_images():
@@ -241,13 +284,27 @@ def test_box_table_values(small):
     table = formats.box_table(small)
     expected = pd.DataFrame({
         "image": [0, 0, 1], "image_id": ["a", "a", "b"], "label": [1, 2, 1], "class": ["open", "short", "open"],
-        "x1": [0.0, 10, 5], "y1": [0.0, 10, 5], "x2": [10.0, 30, 9], "y2": [5.0, 20, 13],
+        "x1": [0.0, 10, 5], "y1": [1.0, 12, 4], "x2": [10.0, 30, 9], "y2": [6.0, 22, 12],
         "width": [10.0, 20, 4], "height": [5.0, 10, 8], "area": [50.0, 200, 32], "aspect": [2.0, 2.0, 0.5]})
     pd.testing.assert_frame_equal(table, expected, check_dtype=False)
-    flat = DetectionSet(images=np.zeros((1, H, W), np.uint8), templates=None, boxes=[np.array([[0, 3, 4, 3]])],
-                        labels=[np.array([4])], image_ids=["f"])
-    row = formats.box_table(flat).iloc[0]
-    assert row["class"] == "spur" and row["area"] == 0 and np.isnan(row["aspect"])  # height 0: no aspect
+    assert_table_dtypes(table)
+    # height 0: no aspect; height 1: width / 1; labels of any integer type come out int64
+    flat = DetectionSet(images=np.zeros((1, H, W), np.uint8), templates=None,
+                        boxes=[np.array([[0, 3, 4, 3], [0, 3, 4, 4]])], labels=[np.array([4, 5], np.int32)],
+                        image_ids=["f"])
+    table = formats.box_table(flat)
+    assert list(table["class"]) == ["spur", "copper"] and list(table["area"]) == [0, 4]
+    assert np.isnan(table["aspect"][0]) and table["aspect"][1] == 4
+    assert_table_dtypes(table)
+
+
+def assert_table_dtypes(table: pd.DataFrame) -> None:
+    """int64 indices and ids, float64 geometry, text names (object or pandas' str, by pandas version)."""
+    assert list(table.columns) == ["image", "image_id", "label", "class", "x1", "y1", "x2", "y2", "width", "height",
+                                   "area", "aspect"]
+    assert table["image"].dtype == table["label"].dtype == np.int64
+    assert all(table[c].dtype == np.float64 for c in table.columns[4:])
+    assert all(not pd.api.types.is_numeric_dtype(table[c]) for c in ("image_id", "class"))
 
 
 def test_summary_values(small):
@@ -270,3 +327,28 @@ def test_summary_of_a_set_without_boxes():
     assert len(formats.box_table(empty)) == 0
     s = formats.dataset_summary(empty)
     assert (s["boxes"] == 0).all() and (s["share"] == 0).all() and (s["images"] == 0).all()
+    # no images at all: an empty table with the same columns and dtypes as a full one
+    none = DetectionSet(images=np.zeros((0, H, W), np.uint8), templates=None, boxes=[], labels=[], image_ids=[])
+    table = formats.box_table(none)
+    assert len(table) == 0
+    assert_table_dtypes(table)
+    assert (formats.dataset_summary(none)["boxes"] == 0).all()
+
+
+def test_summary_of_one_box_gives_it_the_whole_share():
+    one = DetectionSet(images=np.zeros((1, H, W), np.uint8), templates=None, boxes=[np.array([[1, 2, 4, 8]])],
+                       labels=[np.array([6])], image_ids=["f"])
+    s = formats.dataset_summary(one)
+    assert s.loc["pin-hole", "share"] == 1 and s.loc["all", "share"] == 1 and s.loc["open", "share"] == 0
+    assert s.loc["all", "area_p10"] == s.loc["all", "area_p90"] == 18  # 3 x 6
+
+
+def test_image_size_message_for_a_file_that_is_no_image(tmp_path):
+    path = tmp_path / "note.png"
+    path.write_text("not a picture")
+    with pytest.raises(ValueError) as err:
+        formats.image_size(path)
+    # the middle is the imaging library's own reason
+    assert _message(err).startswith(f"Cannot read image {path}: ")
+    assert _message(err).endswith(". Give a PNG or JPEG file, or move it out of the folder.")
+    assert err.value.__cause__ is None
