@@ -8,6 +8,7 @@ import os
 import sys
 import time
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 
@@ -134,6 +135,7 @@ def test_output_folder_default_relative_and_refused(tmp_path, monkeypatch):
 
 def test_kernel_environment(monkeypatch):
     monkeypatch.setenv("MPLBACKEND", "Agg")
+    monkeypatch.delenv("PYTHONUNBUFFERED", raising=False)
     monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
     monkeypatch.setattr(runner.os, "cpu_count", lambda: 8)
     env = runner._kernel_env(1)
@@ -246,9 +248,9 @@ def test_run_with_retry_prints_start_and_result(tmp_path, monkeypatch, capsys, f
 def test_a_cell_timeout_is_retried_once(tmp_path, monkeypatch, capsys):
     late = _result("failed", 3.0, 4, "CellTimeoutError", "cell timed out")
     calls = _fake_subprocess_runs(monkeypatch, late, _result("failed", 3.0, 4, "CellTimeoutError", "again"))
-    got = runner._run_with_retry(tmp_path / "80_x.ipynb", tmp_path, {}, kernel="k", timeout=None, env={},
+    got = runner._run_with_retry(tmp_path / "80_x.ipynb", tmp_path, {}, kernel="k", timeout=5, env={},
                                  cell_timeout=60, echo=True)
-    assert len(calls) == 2 and calls[0] == calls[1]
+    assert len(calls) == 2 and calls[0] == calls[1] and calls[1][4] == 5  # the same run, notebook limit included
     assert (got.status, got.error) == ("failed", "again (after one retry)")
     assert capsys.readouterr().out == ("[start] 80_x\n[  retry] 80_x: cell 4 ran past 60 s; running it again\n"
                                        "[ failed] 80_x (3.0 s) at cell 4: CellTimeoutError: again (after one retry)\n")
@@ -279,6 +281,7 @@ def test_worker_is_started_with_the_spec_and_its_result_is_read(tmp_path, monkey
     monkeypatch.setattr(sys, "executable", str(_fake_python(tmp_path, body)))
     nb = tmp_path / "nbs" / "81_w.ipynb"
     got = runner._run_in_subprocess(nb, tmp_path / "o", {"EPOCHS": 2}, "python3", 60, {"MY_FLAG": "on"}, 7)
+    assert got.seconds >= 0
     assert got == runner.NotebookResult("81_w", "failed", got.seconds, 4, 5, "KeyError", "'x'",
                                         str(tmp_path / "o" / "81_w.ipynb"))
     argv = (tmp_path / "argv").read_text().split()
@@ -291,14 +294,18 @@ def test_worker_is_started_with_the_spec_and_its_result_is_read(tmp_path, monkey
 
 
 def test_a_worker_past_the_time_limit_is_stopped_with_its_children(tmp_path, monkeypatch):
-    body = f"sleep 30 &\necho $! > {tmp_path}/child\nwait\n"
+    _saved_copy(tmp_path / "canned.ipynb", ["completed", "completed", "running"], [None, 1, 2])
+    body = f'cp {tmp_path}/canned.ipynb {tmp_path}/out/82_slow.ipynb\nsleep 30 &\necho $! > {tmp_path}/child\nwait\n'
+    (tmp_path / "out").mkdir()
     monkeypatch.setattr(sys, "executable", str(_fake_python(tmp_path, body)))
+    clock = iter([100.0, 101.23456])
+    monkeypatch.setattr(runner, "time", SimpleNamespace(perf_counter=lambda: next(clock)))
     start = time.perf_counter()
-    got = runner._run_in_subprocess(tmp_path / "82_slow.ipynb", tmp_path, {}, "python3", 1, dict(os.environ))
+    got = runner._run_in_subprocess(tmp_path / "82_slow.ipynb", tmp_path / "out", {}, "python3", 1, dict(os.environ))
     assert time.perf_counter() - start < 30  # the 30 s sleep was not waited for
-    assert (got.status, got.error_type) == ("timeout", "TimeoutError")
-    assert got.error == "notebook exceeded the 1 s limit (--timeout)"
-    assert got.output == str(tmp_path / "82_slow.ipynb") and got.cell is None
+    assert got == runner.NotebookResult("82_slow", "timeout", 1.23, 2, 2, "TimeoutError",
+                                        "notebook exceeded the 1 s limit (--timeout)",
+                                        str(tmp_path / "out" / "82_slow.ipynb"))  # the cell that was running
     child = int((tmp_path / "child").read_text())
     for _ in range(50):  # the kill is asynchronous: wait until the child is gone (or a zombie)
         try:
@@ -314,9 +321,18 @@ def test_a_worker_past_the_time_limit_is_stopped_with_its_children(tmp_path, mon
 
 def test_a_silent_worker_without_result(tmp_path, monkeypatch):
     monkeypatch.setattr(sys, "executable", str(_fake_python(tmp_path, "exit 4\n")))
+    clock = iter([100.0, 101.23456])
+    monkeypatch.setattr(runner, "time", SimpleNamespace(perf_counter=lambda: next(clock)))
     got = runner._run_in_subprocess(tmp_path / "83_q.ipynb", tmp_path, {}, "python3", None, dict(os.environ))
-    assert (got.status, got.error_type, got.error) == ("failed", "RunnerError", "worker exited with code 4: ")
-    assert got.cell is None and got.cell_index is None and got.seconds >= 0
+    assert got == runner.NotebookResult("83_q", "failed", 1.23, None, None, "RunnerError",
+                                        "worker exited with code 4: ", str(tmp_path / "83_q.ipynb"))
+
+
+def test_a_crashed_worker_reports_its_last_line_from_stdout_or_stderr(tmp_path, monkeypatch):
+    body = "echo one\necho two\nprintf 'Fatal \\377 error\\n' >&2\nexit 5\n"  # \377: not UTF-8
+    monkeypatch.setattr(sys, "executable", str(_fake_python(tmp_path, body)))
+    got = runner._run_in_subprocess(tmp_path / "84_c.ipynb", tmp_path, {}, "python3", None, dict(os.environ))
+    assert got.error == "worker exited with code 5: Fatal \ufffd error"  # the undecodable byte replaced
 
 
 def test_kill_tree_of_a_finished_process_is_quiet():
@@ -344,10 +360,16 @@ def test_failing_cell_and_cells_started_read_the_saved_copy(tmp_path):
     assert runner._failing_cell(nb) == (2, 1)  # the first marked cell
     nb = _saved_copy(tmp_path / "c.ipynb", ["completed", None], [None, None])
     assert runner._failing_cell(nb) == (None, None) and not runner._cells_started(nb)
+    bare = tmp_path / "f.ipynb"  # a cell without metadata (nbformat allows it) before the failed one
+    bare.write_text(json.dumps({"cells": [{"cell_type": "code", "execution_count": 1},
+                                          {"execution_count": 2, "metadata": {"papermill": {"status": "failed"}}}]}))
+    assert runner._failing_cell(bare) == (2, 1)
     bad = tmp_path / "d.ipynb"
     bad.write_text("{not json")
     missing = tmp_path / "none.ipynb"
-    for path in (bad, missing):
+    empty = tmp_path / "e.ipynb"
+    empty.write_text("{}")  # papermill had not written a cell yet
+    for path in (bad, missing, empty):
         assert runner._failing_cell(path) == (None, None) and not runner._cells_started(path)
 
 
@@ -403,7 +425,7 @@ def test_execute_one_does_not_restart_a_kernel_that_ran_cells(tmp_path, monkeypa
     def dies(*args, **kwargs):
         calls.append(1)
         _saved_copy(tmp_path / "out.ipynb", ["completed", "running"], [1, 2])
-        raise RuntimeError("Kernel died\n  while running")
+        raise RuntimeError("Kernel died\n  while running" + " x" * 300)
 
     monkeypatch.setattr(papermill, "execute_notebook", dies)
     monkeypatch.setattr(runner.time, "sleep", lambda s: None)
@@ -411,7 +433,7 @@ def test_execute_one_does_not_restart_a_kernel_that_ran_cells(tmp_path, monkeypa
     assert len(calls) == 1
     assert {k: v for k, v in result.items() if k != "seconds"} == {
         "status": "failed", "cell": 2, "cell_index": 1, "error_type": "RuntimeError",
-        "error": "Kernel died while running"}
+        "error": ("Kernel died while running" + " x" * 300)[:500]}
 
 
 def test_execute_one_restarts_a_kernel_that_died_at_start(tmp_path, monkeypatch):
@@ -469,7 +491,9 @@ def test_summary_files(tmp_path):
         "02_longer_name,failed,2.5,5.0,6.0,KeyError,'x',o/02.ipynb",
         "03_c,timeout,10.0,,,TimeoutError,late,",
     ]
-    assert json.loads((tmp_path / "summary.json").read_text(encoding="utf-8"))[1] == {
+    text = (tmp_path / "summary.json").read_text(encoding="utf-8")
+    assert text.splitlines()[:3] == ["[", "  {", '    "notebook": "01_a",']  # indented for people to read
+    assert json.loads(text)[1] == {
         "notebook": "02_longer_name", "status": "failed", "seconds": 2.5, "cell": 5, "cell_index": 6,
         "error_type": "KeyError", "error": "'x'", "output": "o/02.ipynb"}
     assert list(runner.summary_table([]).columns) == ["notebook", "status", "seconds", "cell", "cell_index",
@@ -489,6 +513,9 @@ def test_run_arguments_and_their_defaults():
             args.output_dir, args.jobs, args.timeout, args.kernel, args.solutions, args.dry_run) == (
         ["03", "5"], False, "cuda:1", "deeppcb", "d", 3, ["A=1", "B=2"], "out", 2, 1.5, "k", False, True)
     assert parser.parse_args(["run", "--smoke"]).smoke is True
+    assert sorted(vars(args)) == sorted(["command", "notebooks", "smoke", "device", "data_source", "data_path", "seed",
+                                         "parameter", "output_dir", "jobs", "timeout", "kernel", "solutions",
+                                         "dry_run"])  # what main_run reads, nothing else
     for bad in (["--full", "--smoke"], ["--data-source", "kaggle"]):  # exclusive; not a source
         with pytest.raises(SystemExit):
             parser.parse_args(["run", *bad])
@@ -502,13 +529,18 @@ def test_main_run_exit_codes_and_output(tmp_path, monkeypatch, capsys):
         return RESULTS[:1], tmp_path
 
     monkeypatch.setattr(runner, "run_notebooks", fake_run)
-    args = cli.build_parser().parse_args(["run", "01", "-p", "EPOCHS=2", "--seed", "4", "-j", "2", "--full"])
+    args = cli.build_parser().parse_args(["run", "01", "-p", "EPOCHS=2", "--seed", "4", "-j", "2", "--full",
+                                          "--data-path", "d.pkl"])
+    clock = iter([50.0, 52.5])
+    monkeypatch.setattr(runner, "time", SimpleNamespace(perf_counter=lambda: next(clock)))  # the runner's clock only
     assert runner.main_run(args) == 0
-    assert seen == [(["01"], dict(smoke=False, device="auto", data_source="synthetic", data_path=None, seed=4,
+    monkeypatch.setattr(runner, "time", time)
+    assert seen == [(["01"], dict(smoke=False, device="auto", data_source="synthetic", data_path="d.pkl", seed=4,
                                   extra={"EPOCHS": 2}, output_dir=None, jobs=2, timeout=None, kernel="python3",
                                   solutions=True, dry_run=False))]
     out = capsys.readouterr().out.splitlines()
-    assert out[0] == "" and out[1].startswith("notebook") and out[3].startswith("1/1 notebooks ok, 1.2 s of notebook")
+    assert out[0] == "" and out[1].startswith("notebook")
+    assert out[3] == "1/1 notebooks ok, 1.2 s of notebook time, 2.5 s wall"  # 52.5 - 50.0 on the clock
     assert out[-1] == f"executed notebooks and summary.csv/json in {tmp_path}"
     monkeypatch.setattr(runner, "run_notebooks", lambda *a, **k: (RESULTS, tmp_path))
     assert runner.main_run(args) == 1  # one failed
@@ -525,3 +557,91 @@ def test_main_run_exit_codes_and_output(tmp_path, monkeypatch, capsys):
     assert capsys.readouterr().err == "error: no notebooks here\n"
     assert runner.main_run(cli.build_parser().parse_args(["run", "-p", "1X=2"])) == 2
     assert capsys.readouterr().err == "error: parameter name '1X' is not a valid Python identifier\n"
+
+
+def test_execute_one_times_the_run_to_the_hundredth(tmp_path, monkeypatch):
+    import papermill
+
+    clock = iter([100.0, 101.23456])
+    monkeypatch.setattr(papermill, "execute_notebook", lambda *a, **k: None)
+    monkeypatch.setattr(runner, "time", SimpleNamespace(perf_counter=lambda: next(clock)))
+    assert runner.execute_one(_spec(tmp_path))["seconds"] == 1.23  # 101.23456 - 100.0, rounded to 2 decimals
+
+
+def test_progress_lines_are_flushed_as_they_are_printed(tmp_path, monkeypatch):
+    """The [start] / [retry] / result lines reach a log file or CI pipe when they happen, not at exit."""
+    events = []
+
+    class Recorder:
+        def write(self, text):
+            events.append(("write", text))
+
+        def flush(self):
+            events.append(("flush", None))
+
+    late = _result("failed", 3.0, 4, "CellTimeoutError", "late")
+    _fake_subprocess_runs(monkeypatch, late, _result())
+    monkeypatch.setattr(sys, "stdout", Recorder())
+    runner._run_with_retry(tmp_path / "80_x.ipynb", tmp_path, {}, kernel="k", timeout=None, env={},
+                           cell_timeout=60, echo=True)
+    monkeypatch.undo()
+    lines = [i for i, (kind, text) in enumerate(events) if kind == "write" and text.endswith("\n")]
+    assert len(lines) == 3 and all(events[i + 1][0] == "flush" for i in lines)
+
+
+def test_notebooks_run_in_parallel_only_with_jobs(two_notebooks, tmp_path, monkeypatch):
+    import threading
+
+    running, most, threads = [0], [0], []
+    lock = threading.Lock()
+
+    def fake(path, out, params, **kwargs):
+        with lock:
+            running[0] += 1
+            most[0] = max(most[0], running[0])
+            threads.append(threading.current_thread() is threading.main_thread())
+        time.sleep(0.2)
+        with lock:
+            running[0] -= 1
+        return runner.NotebookResult(path.stem, "ok", 0.1)
+
+    monkeypatch.setattr(runner, "_run_with_retry", fake)
+    third = write_notebook(tmp_path / "72_nb2.ipynb", "x = 1", params=PARAMS)
+    names = [str(p) for p in [*two_notebooks, third]]
+    runner.run_notebooks(names, output_dir=tmp_path / "o", echo=False)  # default: one at a time, here
+    assert threads == [True] * 3 and most[0] == 1
+    threads.clear()
+    results, _ = runner.run_notebooks(names, output_dir=tmp_path / "o", jobs=2, echo=False)
+    assert threads == [False] * 3 and most[0] <= 2  # in worker threads, never more than 2 at once
+    assert [r.notebook for r in results] == ["70_nb0", "71_nb1", "72_nb2"]  # in the order given
+    threads.clear()
+    runner.run_notebooks(names[:1], output_dir=tmp_path / "o", jobs=2, echo=False)
+    assert threads == [True]  # one notebook: no pool
+
+
+def test_without_names_all_notebooks_then_solutions_run(tmp_path, monkeypatch, capsys):
+    everything = runner.resolve_notebooks(None)
+    course = runner.resolve_notebooks(None, solutions=False)
+    assert [p for p in everything if "_solutions" not in p.stem] == course and len(everything) > len(course)
+    runner.run_notebooks(None, output_dir=tmp_path / "a" / "b", dry_run=True)
+    assert len(capsys.readouterr().out.splitlines()) == len(everything)
+    runner.run_notebooks(None, output_dir=tmp_path / "a" / "b", dry_run=True, solutions=False)
+    assert len(capsys.readouterr().out.splitlines()) == len(course)
+
+
+def test_the_output_folder_is_created_with_its_parents(two_notebooks, tmp_path, monkeypatch):
+    _record_runs(monkeypatch)
+    _, out = runner.run_notebooks([str(two_notebooks[0])], output_dir=tmp_path / "a" / "b", echo=False)
+    assert out.is_dir() and (out / "summary.csv").is_file()
+
+
+def test_every_run_option_is_explained_in_the_help():
+    import argparse
+
+    parser = argparse.ArgumentParser()
+    runner.add_run_arguments(parser)
+    for action in parser._actions:
+        assert action.help, action.dest
+    text = parser.format_help()
+    assert "-p NAME=VALUE" in text  # the form parse_parameter asks for
+    assert f"default: {runner._SMOKE_TIMEOUT_S} for smoke" in text
