@@ -2,8 +2,8 @@
 
 A test helper, not part of the kit: the tests and ``benchmarks/bench_data.py`` use
 it to make faithful stand-ins of the real file. ``tests/classification/test_wm811k.py`` checks that
-the pickle stream it writes asks for exactly the globals the real file asks for
-(``wm811k.PICKLE_GLOBALS``).
+the pickle stream it writes asks for exactly the globals measured on the real file (issue #10),
+and that ``wm811k.PICKLE_GLOBALS`` lists the same.
 """
 from __future__ import annotations
 

@@ -385,8 +385,9 @@ def load_wm811k_fixed(path, *, size, trust: bool, keep_unlabeled: bool, cache: b
         official_split=raw.official_split, grid_shape=raw.grid_shape, source="wm811k", info=dict(raw.info),
     )
     if cache:
+        # the stamp taken before reading: a file replaced while it was converted is hashed again next time
         meta = {"sha256": raw.info["sha256"], "size": list(check_size(size)), "keep_unlabeled": keep_unlabeled,
-                **_source_stamp(src)}
+                **(stamp or _source_stamp(src))}
         save_cache(ws, file, meta=meta)
         ws.info["cache"] = str(file)
         if verbose:

@@ -179,12 +179,22 @@ def _stream_globals(raw: bytes) -> tuple[set, set]:
     return found, protocols
 
 
+#: The globals the Kaggle LSWMD.pkl asks for, measured on the real file (issue #10, "Facts about the real
+#: file"): the independent reference that both wm811k.PICKLE_GLOBALS and the replica writer are held to.
+REAL_FILE_GLOBALS = {
+    ("__builtin__", "slice"), ("numpy", "dtype"), ("numpy", "ndarray"),
+    ("numpy.core.multiarray", "_reconstruct"), ("numpy.core.multiarray", "scalar"),
+    ("pandas.core.frame", "DataFrame"), ("pandas.core.internals", "BlockManager"),
+    ("pandas.indexes.base", "Index"), ("pandas.indexes.base", "_new_Index"), ("pandas.indexes.range", "RangeIndex"),
+}
+
+
 def test_replica_asks_for_exactly_the_real_files_globals(legacy_file):
     path, _ = legacy_file
     found, protocols = _stream_globals(path.read_bytes())
-    assert protocols == {2}
-    assert found == set(wm811k.PICKLE_GLOBALS)
-    assert len(wm811k.PICKLE_GLOBALS) == 10 and ("__builtin__", "slice") in wm811k.PICKLE_GLOBALS
+    assert protocols == {2}  # the real file is protocol 2 (Python 2's highest)
+    assert found == REAL_FILE_GLOBALS
+    assert set(wm811k.PICKLE_GLOBALS) == REAL_FILE_GLOBALS
 
 
 def test_python2_names_are_mapped_with_the_standard_tables():
@@ -298,3 +308,170 @@ def test_unknown_failure_type_is_refused_by_name(tmp_path):
     path = write_wm811k_pickle(frame, tmp_path / "odd.pkl")
     with pytest.raises(ValueError, match=r"unknown classes \['Crack'\]"):
         wm811k.load_wm811k(path, trust=True)
+
+
+# ---------------------------------------------------------------------------
+# Issue 30, mutation testing: the unpickler's name table, messages in full, label cells
+# ---------------------------------------------------------------------------
+def test_names_of_other_pandas_and_numpy_versions_resolve_to_todays_objects():
+    from pandas.core.internals import BlockManager
+
+    unpickler = wm811k._LegacyUnpickler(open(os.devnull, "rb"), encoding="latin1")
+    # pandas 1.x pickled Int64Index, removed in pandas 2 (pandas' own table of moved classes maps it)
+    assert unpickler.find_class("pandas.core.indexes.numeric", "Int64Index") is pd.Index
+    # NumPy 1.x pickled arrays (protocol 5) through numpy.core.numeric._frombuffer, now in numpy._core
+    assert unpickler.find_class("numpy.core.numeric", "_frombuffer") is np._core.numeric._frombuffer
+    # BlockManager, at its pandas-0.x home and at today's, is built empty (pandas 0.x wrote it without arguments)
+    for module in ("pandas.core.internals", "pandas.core.internals.managers"):
+        stand_in = unpickler.find_class(module, "BlockManager")
+        assert stand_in is not BlockManager
+        manager = stand_in()
+        assert type(manager) is BlockManager and len(manager.blocks) == 0
+
+
+def test_foreign_global_message_in_full(tmp_path):
+    evil = tmp_path / "evil.pkl"
+    evil.write_bytes(b"\x80\x02cos\nsystem\nU\x04echo\x85R.")
+    sha = hashlib.sha256(evil.read_bytes()).hexdigest()
+    with pytest.raises(ValueError) as err:
+        wm811k.load_wm811k(evil, trust=True)
+    assert str(err.value) == (
+        f"path={str(evil)!r} could not be read as a WM-811K pickle (UnpicklingError: the pickle refers to "
+        "os.system, which a WM-811K DataFrame never contains; refusing to load it). It is not the Kaggle file "
+        f"(SHA-256 {sha}, expected {wm811k.WM811K_SHA256}) and you passed trust=True: check that it is a WM-811K "
+        "DataFrame pickle, or re-download LSWMD.pkl from Kaggle ('WM-811K wafer map')."
+    )
+
+
+def test_file_sha256_never_reads_more_than_a_chunk(tmp_path, monkeypatch):
+    f = tmp_path / "blob.bin"
+    f.write_bytes(os.urandom(1000))
+    sizes = []
+
+    class Recording:
+        def __init__(self, *args):
+            self.f = open(*args)
+
+        def __enter__(self):
+            return self
+
+        def __exit__(self, *exc):
+            self.f.close()
+
+        def read(self, size=-1):
+            sizes.append(size)
+            return self.f.read(size)
+
+    monkeypatch.setattr(wm811k, "open", Recording, raising=False)
+    assert wm811k.file_sha256(f, chunk_size=300) == hashlib.sha256(f.read_bytes()).hexdigest()
+    assert sizes == [300] * 5  # 300 + 300 + 300 + 100, then the empty read that ends the loop
+
+
+def test_path_errors_in_full(data_home, tmp_path):
+    from course_utils.core import config
+
+    with pytest.raises(TypeError) as err:
+        wm811k.load_wm811k(123)
+    assert str(err.value) == "path must be a file path (str or pathlib.Path) or None; got int."
+    default = data_home / "LSWMD.pkl"
+    with pytest.raises(FileNotFoundError) as err:
+        wm811k.load_wm811k()
+    assert str(err.value) == (f"WM-811K file not found at the default location {str(default)!r}. "
+                              + config.wm811k_download_help(default))
+    folder = tmp_path / "downloads"
+    folder.mkdir()
+    with pytest.raises(FileNotFoundError) as err:
+        wm811k.load_wm811k(folder)
+    looked = folder / "LSWMD.pkl"
+    assert str(err.value) == (f"path={str(folder)!r}: no WM-811K file there (looked for {str(looked)!r}); check the "
+                              "path you passed (path=..., DATA_PATH or --data-path). "
+                              + config.wm811k_download_help(looked))
+
+
+def test_a_folder_holding_the_file_is_read_as_the_file(tmp_path):
+    write_wm811k_pickle(make_frame(8), tmp_path / "LSWMD.pkl")
+    ws = wm811k.load_wm811k(tmp_path, trust=True)
+    assert ws.info["path"] == str(tmp_path / "LSWMD.pkl") and len(ws) == 6  # rows 0 and 4 are unlabeled
+
+
+def test_not_a_pickle_message_in_full(tmp_path):
+    text = tmp_path / "notes.pkl"
+    text.write_text("wafer,label\n")
+    with pytest.raises(ValueError) as err:
+        wm811k.load_wm811k(text, trust=True)
+    assert str(err.value) == (f"path={str(text)!r} is not a pickle file (it starts with b'wa'). Pass the Kaggle "
+                              "WM-811K file LSWMD.pkl (about 2.1 GB), not an extracted or converted copy.")
+
+
+@pytest.mark.parametrize("obj, protocol, first, kind", [
+    ({}, 0, b"(", "dict"), ({}, 1, b"}", "dict"), ([], 1, b"]", "list"), (slice, 0, b"c", "type"),
+    ({}, 2, b"\x80", "dict"),
+])
+def test_every_pickle_opening_passes_the_header_check(tmp_path, obj, protocol, first, kind):
+    """Protocols 0 and 1 start with an opcode, 2+ with PROTO (b'\\x80'): each reaches the unpickler."""
+    path = tmp_path / "p.pkl"
+    path.write_bytes(pickle.dumps(obj, protocol=protocol))
+    assert path.read_bytes()[:1] == first
+    with pytest.raises(ValueError) as err:
+        wm811k.load_wm811k(path, trust=True)
+    assert str(err.value) == (f"path={str(path)!r} holds {kind}, not the WM-811K table (missing "
+                              "['waferMap', 'dieSize', 'lotName', 'waferIndex', 'trianTestLabel', 'failureType']). "
+                              "Pass the Kaggle file LSWMD.pkl.")
+
+
+def test_wrong_columns_and_wrong_hash_messages_in_full(legacy_file, tmp_path):
+    wrong = write_wm811k_pickle(pd.DataFrame({"x": [1.0, 2.0], "waferMap": [0.0, 1.0]}), tmp_path / "wrong.pkl")
+    with pytest.raises(ValueError) as err:
+        wm811k.load_wm811k(wrong, trust=True)
+    assert str(err.value) == (f"path={str(wrong)!r} holds columns ['x', 'waferMap'], not the WM-811K table (missing "
+                              "['dieSize', 'lotName', 'waferIndex', 'trianTestLabel', 'failureType']). "
+                              "Pass the Kaggle file LSWMD.pkl.")
+    path, _ = legacy_file
+    sha = hashlib.sha256(path.read_bytes()).hexdigest()
+    with pytest.raises(ValueError) as err:
+        wm811k.load_wm811k(path)
+    assert str(err.value) == (
+        f"path={str(path)!r} has SHA-256 {sha}, not the one of the Kaggle LSWMD.pkl ({wm811k.WM811K_SHA256}). "
+        "Unpickling a file runs code stored in it, so an unknown file is refused. Re-download the original file, "
+        "or pass trust=True if you made this file yourself and trust it.")
+
+
+def test_genuine_file_that_fails_to_load_message_in_full(tmp_path, monkeypatch):
+    import platform
+
+    broken = tmp_path / "LSWMD.pkl"
+    broken.write_bytes(b"\x80\x02K")  # protocol 2, an int opcode, then the file ends
+    monkeypatch.setattr(wm811k, "WM811K_SHA256", hashlib.sha256(broken.read_bytes()).hexdigest())
+    with pytest.raises(ValueError) as err:
+        wm811k.load_wm811k(broken)
+    assert str(err.value) == (
+        f"path={str(broken)!r} could not be read as a WM-811K pickle (UnpicklingError: pickle data was truncated). "
+        "The file is the "
+        "genuine Kaggle LSWMD.pkl (its SHA-256 matches), so it is fine and re-downloading will not help: this is a "
+        f"bug of the course kit with your versions (Python {platform.python_version()}, NumPy {np.__version__}, "
+        f"pandas {pd.__version__}). Please report it with this message; meanwhile use DATA_SOURCE='synthetic'.")
+
+
+@pytest.mark.parametrize("trust, keep", [(True, "yes"), ("yes", False), (1, True)])
+def test_trust_and_keep_unlabeled_must_be_bools(legacy_file, trust, keep):
+    path, _ = legacy_file
+    with pytest.raises(TypeError) as err:
+        wm811k.load_wm811k(path, trust=trust, keep_unlabeled=keep)
+    assert str(err.value) == "trust and keep_unlabeled must be True or False."
+
+
+def test_info_names_the_file_its_hash_and_its_rows(legacy_file):
+    path, frame = legacy_file
+    ws = wm811k.load_wm811k(path, trust=True)
+    assert ws.info == {"sha256": hashlib.sha256(path.read_bytes()).hexdigest(), "path": str(path),
+                       "n_rows": len(frame)}
+
+
+def test_label_cells_of_every_kind_become_plain_strings():
+    cells = np.empty(6, dtype=object)
+    cells[:] = [np.array([["Loc"]], dtype=object), np.zeros((0, 0)), "Scratch", b"Donut",
+                np.array([[b"Edge-Ring"]]), np.array([[b"Lot\xc4"]], dtype=object)]
+    got = wm811k._unwrap_labels(cells)
+    assert got.dtype.kind == "U"
+    assert got.tolist() == ["Loc", "", "Scratch", "Donut", "Edge-Ring", "Lot\u00c4"]  # b"\xc4" is latin-1 Ä
+    assert wm811k._unwrap_labels(np.empty(0, dtype=object)).dtype.kind == "U"  # no rows: still strings
