@@ -34,10 +34,11 @@ import time
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import torch
 
 from course_utils.core import env
-from course_utils.detection import analysis, calibration, classical, detector
+from course_utils.detection import analysis, calibration, classical, detector, masks
 from course_utils.detection import twin as det_twin
 from course_utils.detection import deeppcb
 from course_utils.detection import metrics as dm
@@ -126,6 +127,13 @@ def run_heldout(args, device) -> None:
     table_twin = det_twin.make_synthetic_pcb(len(tuning), seed=2)
     print(f"[heldout] statistics of the {len(tuning)} real tuning pairs vs {len(table_twin)} twin pairs (seed 2):")
     print(calibration.calibration_table(tuning, table_twin).round(3).to_string())
+    defect = {tag: masks.mask_summary(masks.mask_statistics(ds, masks.derive_masks(ds)))
+              for tag, ds in (("real", tuning), ("twin", table_twin))}
+    print("[heldout] changed pixels inside each box (masks.derive_masks: |test - template|, opened), median per class:")
+    print(pd.DataFrame({"real pixels": defect["real"]["median_pixels"], "twin pixels": defect["twin"]["median_pixels"],
+                        "ratio": defect["twin"]["median_pixels"] / defect["real"]["median_pixels"],
+                        "real fill": defect["real"]["median_fill"], "twin fill": defect["twin"]["median_fill"]})
+          .round(3).to_string())
     report = real.pairs.subset(report_idx)
     rng = np.random.default_rng(args.seed)
     train_real = tuning.subset(np.sort(rng.choice(len(tuning), min(args.pairs, len(tuning)), replace=False)))
@@ -133,6 +141,8 @@ def run_heldout(args, device) -> None:
     read = np.concatenate([ids[tune], train_real.image_ids])
     results = {}
     for tag, train in (("twin", train_twin), ("real", train_real)):
+        if tag not in args.models:
+            continue
         torch.manual_seed(args.seed)
         model = detector.CentreNet(in_channels=2)
         t = time.perf_counter()
@@ -147,6 +157,8 @@ def run_heldout(args, device) -> None:
               f"{history['loss'].iloc[-1]:.3f}; on the {len(report)} reporting pairs: mAP50 {r['mAP50']:.3f}, "
               f"mAP50-95 {r['mAP50-95']:.3f}, F@0.3 {r['F@0.3']:.3f}, best F {r['best F']:.3f} at score "
               f"{r['best F score']:.2f}; AP50 " + ", ".join(f"{k} {v:.3f}" for k, v in r["ap50"].items()), flush=True)
+    if len(results) < 2:
+        return
     twin, real_r = results["twin"][1], results["real"][1]
     boot = bootstrap_ratio(results["twin"][0], results["real"][0], report, seed=args.seed)
     lo, hi = np.nanpercentile(boot[:, 2], [2.5, 97.5])
@@ -164,6 +176,7 @@ def main() -> None:
     parser.add_argument("--device", default="auto")
     parser.add_argument("--heldout", action="store_true", help="held-out protocol: statistics table and sim-to-real ratio")
     parser.add_argument("--seed", type=int, default=0, help="--heldout: model seed and the draw of real pairs")
+    parser.add_argument("--models", default="twin,real", help="--heldout: which of twin,real to train (default both)")
     parser.add_argument("--data", type=Path, default=DATA, help=f"--heldout: folder with "
                         f"{' and '.join(calibration.REAL_FOLDERS)} (default {DATA})")
     args = parser.parse_args()
