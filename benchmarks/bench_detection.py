@@ -10,11 +10,22 @@
    (IoU > 0.33) at the best confidence threshold and at 0.3. The same detector is
    scored on fresh synthetic pairs for comparison.
 
-The real part is skipped with a message when ``../shared`` is absent; the kit
+3. ``--heldout`` (issue #27): the held-out protocol. ``calibration.holdout_split`` splits the 200 real
+   pairs (sample + ``deeppcb_calibration``) by DeepPCB group (seed 27) into a tuning part (the 40 sample
+   pairs, which the twin was tuned on, and every calibration pair of their groups: 176 pairs) and a
+   reporting part (group77000, the only group with no board in the sample: 24 pairs, 123 boxes). Prints
+   the twin-vs-real statistics table on the tuning part, then trains the same CentreNet (same input size,
+   epochs, seed) on N twin pairs and on N real pairs drawn from the tuning part, and scores both on the
+   reporting part only (AP50 per class, mAP50, DeepPCB F-score; a bootstrap over the reporting pairs for
+   the sim-to-real ratio). ``calibration.check_held_out`` refuses to score if the reporting part shares a
+   group with the sample, the tuning part or the training pairs.
+
+The real parts are skipped with a message when ``../shared`` is absent; the kit
 itself never needs it.
 
     python benchmarks/bench_detection.py            # 400 synthetic pairs, input 256, 12 epochs (GPU: minutes)
     python benchmarks/bench_detection.py --quick    # small sizes, for CI
+    python benchmarks/bench_detection.py --heldout --pairs 96   # sim-to-real ratio, ~2 x 13 min on 2 busy cores
 """
 from __future__ import annotations
 
@@ -22,10 +33,12 @@ import argparse
 import time
 from pathlib import Path
 
+import numpy as np
+import pandas as pd
 import torch
 
 from course_utils.core import env
-from course_utils.detection import analysis, classical, detector
+from course_utils.detection import analysis, calibration, classical, detector, masks
 from course_utils.detection import twin as det_twin
 from course_utils.detection import deeppcb
 from course_utils.detection import metrics as dm
@@ -34,6 +47,9 @@ from course_utils.detection import metrics as dm
 SAMPLE = next((p / "shared" / "data" / "deeppcb_sample" for p in Path(__file__).resolve().parents[1].parents[:2]
                if (p / "shared" / "data" / "deeppcb_sample").is_dir()),
               Path(__file__).resolve().parents[2] / "shared" / "data" / "deeppcb_sample")
+
+
+DATA = SAMPLE.parent
 
 
 def scores(predictions, targets, name: str) -> None:
@@ -59,6 +75,98 @@ def bench_classical(sets: dict) -> None:
                   f"  R {table['recall']:.3f}  F {table['F-score']:.3f}  ({elapsed / len(ds) * 1000:.1f} ms/pair)")
 
 
+def heldout_parts(data_dir=DATA):
+    """The real pairs and their split: ``(real, tune_idx, report_idx)``, checked to share no group."""
+    real = calibration.load_real_pairs(data_dir)
+    tune, report = calibration.holdout_split(real)
+    ids = np.array(real.pairs.image_ids)
+    calibration.check_held_out(ids[real.source == calibration.REAL_FOLDERS[0]], ids[report],
+                               "the 40 sample pairs the twin was tuned on")
+    calibration.check_held_out(ids[tune], ids[report], "the tuning part")
+    return real, tune, report
+
+
+def score_heldout(predictions, report, read_ids) -> dict:
+    """AP50 per class, mAP50, mAP50-95 and the DeepPCB F-score of ``predictions`` on the reporting set
+    ``report``; raises (``calibration.check_held_out``) if ``read_ids`` (pairs a tuning or training step
+    read) share a group with it."""
+    calibration.check_held_out(read_ids, report.image_ids, "the pairs tuning or training read")
+    table = dm.ap_table(predictions, report.targets())
+    curve = analysis.f_score_curve(predictions, report.targets())
+    best = curve.loc[curve["F-score"].idxmax()] if len(curve) else {"F-score": 0.0, "score": float("nan")}
+    return {"ap50": {name: float(table.loc[name, 0.5]) if name in table.index else float("nan")
+                     for name in report.class_names},
+            "mAP50": float(table.loc["mAP", 0.5]), "mAP50-95": dm.map_summary(table)["mAP50-95"],
+            "F@0.3": float(dm.deeppcb_table(predictions, report.targets(), score_threshold=0.3).loc["all", "F-score"]),
+            "best F": float(best["F-score"]), "best F score": float(best["score"])}
+
+
+def bootstrap_ratio(pred_twin, pred_real, report, *, resamples: int = 200, seed: int = 0) -> np.ndarray:
+    """``float (resamples, 3)``: mAP50 of the twin-trained and the real-trained model and their ratio on
+    reporting pairs resampled with replacement (the same pairs for both)."""
+    rng = np.random.default_rng(seed)
+    targets, out = report.targets(), []
+    for _ in range(resamples):
+        idx = rng.integers(0, len(report), len(report))
+        a, b = (float(dm.ap_table([p[i] for i in idx], [targets[i] for i in idx], iou_thresholds=(0.5,))
+                      .loc["mAP", 0.5]) for p in (pred_twin, pred_real))
+        out.append((a, b, a / b if b > 0 else np.nan))
+    return np.array(out)
+
+
+def run_heldout(args, device) -> None:
+    """Statistics table on the tuning part, then the sim-to-real ratio on the reporting part."""
+    real, tune, report_idx = heldout_parts(args.data)
+    ids = np.array(real.pairs.image_ids)
+    print(f"[heldout] split by DeepPCB group (calibration.holdout_split, seed {calibration.HOLDOUT_SEED}):")
+    for name, idx in (("tuning part", tune), ("reporting part", report_idx)):
+        groups, counts = np.unique(real.groups[idx], return_counts=True)
+        print(f"[heldout]   {name}: {len(idx)} pairs, {real.pairs.subset(idx).class_counts().sum()} boxes; "
+              + ", ".join(f"{g} {c}" for g, c in zip(groups, counts)))
+    tuning = real.pairs.subset(tune)
+    table_twin = det_twin.make_synthetic_pcb(len(tuning), seed=2)
+    print(f"[heldout] statistics of the {len(tuning)} real tuning pairs vs {len(table_twin)} twin pairs (seed 2):")
+    print(calibration.calibration_table(tuning, table_twin).round(3).to_string())
+    defect = {tag: masks.mask_summary(masks.mask_statistics(ds, masks.derive_masks(ds)))
+              for tag, ds in (("real", tuning), ("twin", table_twin))}
+    print("[heldout] changed pixels inside each box (masks.derive_masks: |test - template|, opened), median per class:")
+    print(pd.DataFrame({"real pixels": defect["real"]["median_pixels"], "twin pixels": defect["twin"]["median_pixels"],
+                        "ratio": defect["twin"]["median_pixels"] / defect["real"]["median_pixels"],
+                        "real fill": defect["real"]["median_fill"], "twin fill": defect["twin"]["median_fill"]})
+          .round(3).to_string())
+    report = real.pairs.subset(report_idx)
+    rng = np.random.default_rng(args.seed)
+    train_real = tuning.subset(np.sort(rng.choice(len(tuning), min(args.pairs, len(tuning)), replace=False)))
+    train_twin = det_twin.make_synthetic_pcb(len(train_real), seed=1)
+    read = np.concatenate([ids[tune], train_real.image_ids])
+    results = {}
+    for tag, train in (("twin", train_twin), ("real", train_real)):
+        if tag not in args.models:
+            continue
+        torch.manual_seed(args.seed)
+        model = detector.CentreNet(in_channels=2)
+        t = time.perf_counter()
+        history = detector.train_detector(model, train, input_size=args.size, epochs=args.epochs, batch_size=16,
+                                          lr=3e-3, device=device, seed=args.seed, verbose=False)
+        elapsed = time.perf_counter() - t
+        preds = detector.predict(model, report, input_size=args.size, device=device)
+        results[tag] = (preds, score_heldout(preds, report, read))
+        r = results[tag][1]
+        print(f"[heldout] CentreNet trained on {len(train)} {tag} pairs (input {args.size}, {args.epochs} epochs, "
+              f"batch 16, lr 3e-3, seed {args.seed}, {device}): {elapsed:.0f} s, final loss "
+              f"{history['loss'].iloc[-1]:.3f}; on the {len(report)} reporting pairs: mAP50 {r['mAP50']:.3f}, "
+              f"mAP50-95 {r['mAP50-95']:.3f}, F@0.3 {r['F@0.3']:.3f}, best F {r['best F']:.3f} at score "
+              f"{r['best F score']:.2f}; AP50 " + ", ".join(f"{k} {v:.3f}" for k, v in r["ap50"].items()), flush=True)
+    if len(results) < 2:
+        return
+    twin, real_r = results["twin"][1], results["real"][1]
+    boot = bootstrap_ratio(results["twin"][0], results["real"][0], report, seed=args.seed)
+    lo, hi = np.nanpercentile(boot[:, 2], [2.5, 97.5])
+    print(f"[heldout] sim-to-real ratio (mAP50 twin / real) on the reporting part: "
+          f"{twin['mAP50']:.3f} / {real_r['mAP50']:.3f} = {twin['mAP50'] / max(real_r['mAP50'], 1e-9):.2f} "
+          f"(95 % bootstrap interval over the {len(report)} pairs, 200 resamples: {lo:.2f}-{hi:.2f}); goal >= 0.8")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="small sizes (CI)")
@@ -66,12 +174,21 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, default=None)
     parser.add_argument("--input-size", type=int, default=None)
     parser.add_argument("--device", default="auto")
+    parser.add_argument("--heldout", action="store_true", help="held-out protocol: statistics table and sim-to-real ratio")
+    parser.add_argument("--seed", type=int, default=0, help="--heldout: model seed and the draw of real pairs")
+    parser.add_argument("--models", default="twin,real", help="--heldout: which of twin,real to train (default both)")
+    parser.add_argument("--data", type=Path, default=DATA, help=f"--heldout: folder with "
+                        f"{' and '.join(calibration.REAL_FOLDERS)} (default {DATA})")
     args = parser.parse_args()
     pairs = args.pairs or (48 if args.quick else 400)
     epochs = args.epochs or (2 if args.quick else 12)
     size = args.input_size or (160 if args.quick else 256)
     device = env.get_device(args.device)
     torch.manual_seed(0)
+    if args.heldout:
+        args.pairs, args.epochs, args.size = (args.pairs or (16 if args.quick else 96)), epochs, size
+        run_heldout(args, device)
+        return
 
     real = deeppcb.load_deeppcb(SAMPLE) if SAMPLE.is_dir() else None
     if real is None:
