@@ -305,6 +305,8 @@ def image_size(path, *, decode: bool = False) -> tuple[int, int]:
             if decode:
                 im.load()
             return int(im.width), int(im.height)
-    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
+    # ImportError: once ultralytics is imported it patches Image.open, which then tries an optional HEIF
+    # decoder (pi_heif) on a file PIL cannot identify; the file is unreadable all the same.
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError, ImportError) as exc:
         raise ValueError(f"Cannot read image {path}: {exc}. Give a PNG or JPEG file, or move it out of "
                          "the folder.") from None
