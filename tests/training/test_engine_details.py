@@ -70,6 +70,9 @@ def test_a_device_of_the_wrong_type_is_named_in_predict_and_evaluate():
         with pytest.raises(TypeError) as info:
             call(model, val, 3)
         assert str(info.value) == "device must be 'auto', 'cpu', 'cuda', 'mps' or a torch.device, got 3."
+    if torch.cuda.device_count() < 8:   # the request is passed on to env.get_device, which refuses it
+        with pytest.raises(RuntimeError, match=r"^device='cuda:7'"):
+            engine.predict(model, val, "cuda:7")
 
 
 def test_batches_that_are_not_pairs_are_refused_naming_the_loader():
@@ -92,6 +95,9 @@ def test_predict_names_its_empty_loader():
     empty = torch.utils.data.DataLoader([], batch_size=4)
     with pytest.raises(ValueError, match=r"^loader is empty \(0 batches\)"):
         engine.predict(_linear(), empty, "cpu")
+    with pytest.raises(ValueError) as info:                      # no len(): found empty while predicting
+        engine.predict(_linear(), iter([]), "cpu")
+    assert str(info.value) == "loader yielded no batches; nothing to evaluate."
 
 
 def test_format_duration_rounds_to_whole_seconds():
@@ -228,6 +234,9 @@ def test_class_names_of_the_wrong_length_warn_once_and_right_ones_do_not():
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         _fit(class_names=[str(i) for i in range(9)], epochs=2)
+        torch.manual_seed(0)   # no nn.Linear classifier layer: its number of outputs is unknown, no warning
+        conv_only = nn.Sequential(nn.Conv2d(3, 9, 1), nn.AdaptiveAvgPool2d(1), nn.Flatten())
+        _fit(model=conv_only, class_names=["a", "b", "c"])
 
 
 def test_divergence_in_the_first_epoch_says_no_checkpoint_was_written(tmp_path):
