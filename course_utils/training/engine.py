@@ -479,8 +479,8 @@ def _record_epoch(state: checkpoints.Progress, model, row: dict, *, monitor: str
 
 def _finish(model, state: checkpoints.Progress, *, monitor: str, ckpt_dir: Path | None) -> FitResult:
     """Load the best epoch's weights into ``model`` and build the result."""
-    if state.best_state is None:
-        raise RuntimeError("fit finished without a best epoch; this should not happen.")
+    if state.best_state is None:  # every epoch's score was NaN (e.g. NaN logits in eval mode)
+        raise ValueError(f"{monitor} was NaN in every epoch; check the model's outputs and the validation data.")
     model.load_state_dict(state.best_state)
     history = pd.DataFrame(state.rows, columns=HISTORY_COLUMNS)
     history["epoch"] = history["epoch"].astype(int)
