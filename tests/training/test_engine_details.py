@@ -423,3 +423,12 @@ def test_evaluate_uses_the_class_names_and_returns_predicts_probabilities():
         engine.evaluate(model, val, "cpu", names[:3])
     assert str(info.value) == ("The model outputs 9 classes but class_names has 3 names; pass the matching "
                                "class_names.")
+
+
+def test_expected_end_divides_the_run_time_by_the_epochs_done(monkeypatch, capsys):
+    # fresh 3-epoch run, the fake clock ticks 1 h per read: fit starts at 0 h, epoch 1 runs 1-2 h, epoch 2 3-4 h,
+    # epoch 3 5-6 h. Mean epoch time: 2 h / 1 = 2 h (2 epochs left: 4 h), then 4 h / 2 = 2 h (1 left: 2 h), then 0 left.
+    monkeypatch.setattr(engine, "time", types.SimpleNamespace(perf_counter=FakeClock().perf_counter))
+    _fit(epochs=3, verbose=True)
+    rows = capsys.readouterr().out.splitlines()[1:]
+    assert [row.rsplit("(", 1)[1] for row in rows] == ["in 4.00 h)", "in 2.00 h)", "in 0.00 h)"]
