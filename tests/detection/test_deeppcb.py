@@ -16,13 +16,9 @@ from course_utils.core import pretrained
 from course_utils.detection import deeppcb
 from course_utils.detection.pcb import PCB_CLASSES
 
-REPO = Path(__file__).resolve().parents[2]
-#: ../shared beside the clone (CI); ../../shared for a git worktree one level deeper (developers).
-SAMPLE = next((p / "shared" / "data" / "deeppcb_sample" for p in (REPO.parent, REPO.parent.parent)
-               if (p / "shared" / "data" / "deeppcb_sample").is_dir()),
-              REPO.parent / "shared" / "data" / "deeppcb_sample")
-needs_sample = pytest.mark.skipif(not (SAMPLE / "PCBData" / "trainval.txt").is_file(),
-                                  reason="../shared/data/deeppcb_sample is not available")
+from shared_data import DEEPPCB_SAMPLE, needs_deeppcb_sample
+
+SAMPLE, needs_sample = DEEPPCB_SAMPLE, needs_deeppcb_sample
 
 #: The public repository, as its README names it (written out here, not read from the module).
 REPO_URL = "https://github.com/tangsanli5201/DeepPCB.git"

@@ -18,20 +18,16 @@ from course_utils.detection import calibration as det_calibration
 from course_utils.detection import twin as det_twin
 from course_utils.detection import data as det_data
 from course_utils.detection import deeppcb
+from shared_data import DEEPPCB_SAMPLE, needs_deeppcb_sample
 
-REPO = Path(__file__).resolve().parents[2]
-#: ../shared beside the clone (CI); ../../shared for a git worktree one level deeper (developers).
-SAMPLE = next((p / "shared" / "data" / "deeppcb_sample" for p in (REPO.parent, REPO.parent.parent)
-               if (p / "shared" / "data" / "deeppcb_sample").is_dir()),
-              REPO.parent / "shared" / "data" / "deeppcb_sample")
+SAMPLE = DEEPPCB_SAMPLE
 #: The developers' sample: 40 real trainval pairs; its boxes per class (PCB_CLASSES order).
 #: (The sample's README says "330 boxes"; the per-class counts it lists, and the files, add up to 290.)
 SAMPLE_PAIRS = 40
 SAMPLE_PER_CLASS = (60, 43, 59, 49, 42, 37)
 SAMPLE_BOXES = 290
 
-needs_sample = pytest.mark.skipif(not (SAMPLE / "PCBData" / "trainval.txt").is_file(),
-                                  reason="../shared/data/deeppcb_sample is not available")
+needs_sample = needs_deeppcb_sample
 
 
 # ---------------------------------------------------------------------------

@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import hashlib
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -11,12 +10,9 @@ from course_utils.detection import masks, pcb, twin as det_twin
 from course_utils.detection import deeppcb
 from course_utils.classification.twin import make_synthetic_wafers
 
-REPO = Path(__file__).resolve().parents[2]
-SAMPLE = next((p / "shared" / "data" / "deeppcb_sample" for p in (REPO.parent, REPO.parent.parent)
-               if (p / "shared" / "data" / "deeppcb_sample").is_dir()),
-              REPO.parent / "shared" / "data" / "deeppcb_sample")
-needs_sample = pytest.mark.skipif(not (SAMPLE / "PCBData" / "trainval.txt").is_file(),
-                                  reason="../shared/data/deeppcb_sample is not available")
+from shared_data import DEEPPCB_SAMPLE, needs_deeppcb_sample
+
+SAMPLE, needs_sample = DEEPPCB_SAMPLE, needs_deeppcb_sample
 
 
 def _pair():
