@@ -332,9 +332,10 @@ def test_reweighted_f1_matches_sklearn_sample_weights():
 # Products, die-size noise, untested dies, visible patterns (issue #17)
 # ---------------------------------------------------------------------------
 _REPO = Path(__file__).resolve().parents[2]
-WM811K_SAMPLE = next((p / "shared" / "data" / "wm811k_sample.npz" for p in (_REPO.parent, _REPO.parent.parent)
-                      if (p / "shared" / "data" / "wm811k_sample.npz").is_file()), None)
-needs_sample = pytest.mark.skipif(WM811K_SAMPLE is None, reason="../shared/data/wm811k_sample.npz is not available")
+REAL_DATA = next((base / "shared" / "data" for base in (_REPO.parent, _REPO.parent.parent)
+                  if all((base / "shared" / "data" / name).is_file() for name in calibration.REAL_FILES)), None)
+needs_real = pytest.mark.skipif(REAL_DATA is None, reason="../shared/data (wm811k_sample.npz, wm811k_calibration.npz) "
+                                                          "is not available; the kit does not ship real maps")
 
 
 @pytest.fixture(scope="module")
@@ -351,16 +352,17 @@ def _grid_share(ws, cls, grid):
 def test_failure_types_favour_products_as_in_the_real_file(balanced_set):
     ws = balanced_set
     across = np.sqrt(ws.grid_shape.prod(axis=1))
-    # real: 19 of 30 Center maps are 25 x 27, 18 of 30 Donut maps 41 x 42, 11 of 30 Edge-Ring maps 53 x 52
-    assert 0.45 < _grid_share(ws, "Center", (25, 27)) < 0.8
-    assert 0.4 < _grid_share(ws, "Donut", (41, 42)) < 0.75
-    assert 0.2 < _grid_share(ws, "Edge-Ring", (53, 52)) < 0.5
+    # real, tuning part (calibration.holdout_split): 63 of 108 Center maps are 25 x 27, 44 of 94 Donut maps
+    # 41 x 42, 24 of 109 Edge-Ring maps 53 x 52
+    assert 0.45 < _grid_share(ws, "Center", (25, 27)) < 0.75
+    assert 0.33 < _grid_share(ws, "Donut", (41, 42)) < 0.6
+    assert 0.12 < _grid_share(ws, "Edge-Ring", (53, 52)) < 0.32
     assert _grid_share(ws, "Donut", (25, 27)) < 0.05 and _grid_share(ws, "Loc", (41, 42)) < 0.1
-    # real medians of dies across: none 26, Near-full 26, Donut 41, Edge-Ring 52, Scratch 55
-    for cls, low, high in (("none", 25, 28), ("Near-full", 25, 28), ("Donut", 39, 44), ("Edge-Ring", 48, 56),
-                           ("Scratch", 42, 65)):
+    # real medians of dies across (tuning part): none 31.9, Near-full 26.0, Donut 41.5, Edge-Ring 52.5, Scratch 43.5
+    for cls, low, high in (("none", 26, 34), ("Near-full", 25, 28), ("Donut", 39, 44), ("Edge-Ring", 48, 56),
+                           ("Scratch", 38, 50)):
         assert low <= np.median(across[ws.labels == C[cls]]) <= high, cls
-    # and the rare products are not swallowed by the common ones: some 'none' wafers have fine grids
+    # and the rare products are not swallowed by the common ones: some 'none' wafers have fine grids (real 9 %)
     assert 0.05 < np.mean(across[ws.labels == C["none"]] > 43) < 0.3
 
 
@@ -379,16 +381,23 @@ def _holes(maps):
     return np.array([(ndimage.binary_fill_holes(m) & ~m).sum() for m in on])
 
 
-def test_27x25_wafers_miss_some_dies_and_no_other_product_does():
-    ws = make_synthetic_wafers(class_counts=[0] * 8 + [3000], seed=2)     # 'none': mostly 25x27/27x25/26x26
-    holey = (ws.grid_shape[:, 0] == 27) & (ws.grid_shape[:, 1] == 25)
-    assert holey.sum() > 300
+def test_three_products_miss_some_dies_and_no_other_product_does():
+    # 'none' makes 10 % of its wafers on 27 x 25, Loc 10 % on 35 x 31, Random 5 % on 38 x 38
+    ws = make_synthetic_wafers(class_counts=[0, 0, 0, 0, 1500, 0, 1500, 0, 3000], seed=2)
+    grid = [tuple(g) for g in ws.grid_shape]
     holes = _holes(ws.maps)
-    # real: 11 of 19 maps of 27 x 25 dies miss 7 to 40 dies inside the wafer; no other product does
-    assert 0.45 < np.mean(holes[holey] > 0) < 0.75
-    assert np.all(holes[~holey] == 0)
-    per_die = (64 / 27) * (64 / 25)                                       # pixels per die at 64 x 64
-    assert 5 < np.median(holes[holey & (holes > 0)]) / per_die < 30
+    per_die = {g: (64 / g[0]) * (64 / g[1]) for g in ((27, 25), (35, 31), (38, 38))}   # pixels per die at 64 x 64
+    on = {g: np.array([x == g for x in grid]) for g in per_die}
+    assert on[(27, 25)].sum() > 150 and on[(35, 31)].sum() > 80 and on[(38, 38)].sum() > 40
+    # real, tuning part: 25 of 59 maps of 27 x 25 dies miss 7 to 40 dies inside the wafer (median 12),
+    # 17 of 30 maps of 35 x 31 miss 1 to 6, 8 of 29 maps of 38 x 38 miss 1 to 8
+    assert 0.28 < np.mean(holes[on[(27, 25)]] > 0) < 0.56
+    assert 0.35 < np.mean(holes[on[(35, 31)]] > 0) < 0.75
+    assert 0.1 < np.mean(holes[on[(38, 38)]] > 0) < 0.5
+    big = holes[on[(27, 25)] & (holes > 0)] / per_die[(27, 25)]
+    assert 5 < np.median(big) < 30
+    assert np.all(holes[on[(35, 31)]] <= 6 * 2 * 3)           # 6 dies of at most 2 x 3 pixels
+    assert np.all(holes[~(on[(27, 25)] | on[(35, 31)] | on[(38, 38)])] == 0)
 
 
 def test_a_pattern_too_faint_to_see_is_drawn_again(monkeypatch):
@@ -410,27 +419,38 @@ def test_a_pattern_too_faint_to_see_is_drawn_again(monkeypatch):
     assert largest.quantile(0.1) > 0.005                # and every map shows a cluster
 
 
-@needs_sample
-def test_product_and_hole_facts_of_the_shared_real_sample():
-    """Pins the facts the twin is calibrated on to the real maps (30 per class, ../shared)."""
-    z = np.load(WM811K_SAMPLE)
-    labels, shapes = z["label"].astype(str), z["shapes"]
+@needs_real
+def test_product_and_hole_facts_of_the_tuning_part():
+    """Pins the facts the twin is calibrated on to the real maps of the tuning part (never the reporting part)."""
+    real = calibration.load_real_maps(REAL_DATA)
+    tune, _ = calibration.holdout_split(real)
+    labels = np.asarray(CLASS_NAMES)[real.labels[tune]]
+    shapes = np.array([real.maps[k].shape for k in tune])
+
+    def on(grid):
+        return (shapes[:, 0] == grid[0]) & (shapes[:, 1] == grid[1])
     def count(cls, grid):
-        return int(np.sum((labels == cls) & (shapes[:, 0] == grid[0]) & (shapes[:, 1] == grid[1])))
-    assert (count("Center", (25, 27)), count("Donut", (41, 42)), count("Edge-Ring", (53, 52))) == (19, 18, 11)
-    assert count("none", (25, 27)) + count("none", (27, 25)) + count("none", (26, 26)) == 22
-    holes = []
-    for k in range(len(labels)):
-        h, w = shapes[k]
-        holes.append(_holes(z["maps_flat"][z["offsets"][k]:z["offsets"][k] + h * w].reshape(1, h, w))[0])
-    holes = np.array(holes)
-    holey = (shapes[:, 0] == 27) & (shapes[:, 1] == 25)
-    assert holey.sum() == 19 and np.sum(holes[holey] > 0) == 11
-    assert np.sum(holes[~holey] > 0) == 1 and holes[~holey].max() == 1     # one die once, elsewhere
-    # the twin's shares are the sample's, rounded
-    for cls, shares in twin_lots._HOME_SHARE.items():
+        return int(np.sum((labels == cls) & on(grid)))
+    assert (count("Center", (25, 27)), count("Donut", (41, 42)), count("Edge-Ring", (53, 52))) == (63, 44, 24)
+    assert count("none", (25, 27)) + count("none", (27, 25)) + count("none", (26, 26)) == 161    # of 534
+    holes = np.array([_holes(real.maps[k][None])[0] for k in tune])
+    facts = {(27, 25): (25, 59, 7, 40), (35, 31): (17, 30, 1, 6), (38, 38): (8, 29, 1, 8)}
+    for grid, (n_holey, n_maps, low, high) in facts.items():
+        h = holes[on(grid)]
+        assert (np.sum(h > 0), len(h), h[h > 0].min(), h[h > 0].max()) == (n_holey, n_maps, low, high), grid
+        share, (twin_low, twin_high) = twin._HOLEY_GRIDS[grid]        # the twin's figures are these, rounded
+        assert abs(share - n_holey / n_maps) <= 0.05 and (twin_low, twin_high) == (low, high), grid
+    elsewhere = holes[~np.any([on(g) for g in facts], axis=0)]
+    assert len(elsewhere) == 1164 and np.sum(elsewhere > 0) == 11 and elsewhere.max() == 10
+    assert set(twin._HOLEY_GRIDS) == set(facts)
+    # the twin's product shares are the tuning part's, rounded to 0.05; no grid holding >= 6 % of a class is left out
+    for cls in CLASS_NAMES:
+        n_cls = np.sum(labels == cls)
+        shares = twin_lots._HOME_SHARE[cls]
         for grid, share in shares.items():
-            assert abs(count(cls, grid) / 30 - share) <= 0.05 + 1e-9, (cls, grid)
+            assert abs(count(cls, grid) / n_cls - share) <= 0.03, (cls, grid)
+        grids, counts = np.unique(shapes[labels == cls], axis=0, return_counts=True)
+        assert {tuple(g) for g in grids[counts / n_cls >= 0.06]} <= set(shares), cls
 
 
 def test_noise_level_scales_with_the_die_count_as_documented(monkeypatch):
