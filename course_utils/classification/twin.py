@@ -48,8 +48,8 @@ import numpy as np
 
 from course_utils.core.checks import check_size, is_int, largest_remainder
 from course_utils.classification.wafers import CLASS_NAMES, NUM_CLASSES, WM811K_LABELED_COUNTS
-from course_utils.classification.twin_patterns import (NOISE_AREA_EXPONENT, NOISE_AT, NOISE_QUANTILES, NOISE_REF_DIES, PATTERNS, RIM_NOISE_HIGH,
-                                 add_background_extras, col)
+from course_utils.classification.twin_patterns import (NOISE_AREA_EXPONENT, NOISE_AT, NOISE_QUANTILES, NOISE_REF_DIES, PATTERNS,
+                                                       RIM_NOISE_DECAY, RIM_NOISE_HIGH, add_background_extras, col)
 from course_utils.classification.twin_lots import plan_lots
 from course_utils.classification.wafers import WaferSet, nearest_index
 
@@ -270,11 +270,12 @@ def _generate_chunk(labels, grid_h, grid_w, rim, dies_on_wafer, family, likeness
     u = draws.random(m)
     level = _interp_rows(u, NOISE_QUANTILES[labels])
     level = (1.0 - (1.0 - level) ** ((NOISE_REF_DIES / dies_on_wafer) ** NOISE_AREA_EXPONENT[labels])).astype(np.float32)
-    # the second ring of dies from the edge gets half the rim's extra noise (real rims are dirty 2-3 dies deep)
-    bx, by = np.abs(x) + col(4.0 / grid_w), np.abs(y) + col(4.0 / grid_h)
-    second = on_wafer & ~outer & ((bx * bx + y * y > rim2) | (x * x + by * by > rim2))
+    # extra noise near the edge, fading inwards with the die's distance from the rim in die pitches (real
+    # rims are dirtiest on the partial dies at the very edge, and dirty 2-3 dies deep)
+    inward = np.maximum(col(rim) - geometry["r"], 0.0) / geometry["pitch"]
+    near_rim = np.where(on_wafer, np.exp(-inward / RIM_NOISE_DECAY), 0.0).astype(np.float32)
     extra = draws.uniform(0.3, 1.0, m).astype(np.float32) * RIM_NOISE_HIGH[labels]
-    p = col(level) + (outer + 0.5 * second) * col(extra * (1.0 - level))
+    p = col(level) + near_rim * col(extra * (1.0 - level))
     add_background_extras(p, np.minimum(grid_h, size[0]), np.minimum(grid_w, size[1]), draws)
     q = np.zeros_like(p) if with_pattern else None       # the pattern's own probability (opt-in, draws nothing)
     for cls in np.unique(labels):
