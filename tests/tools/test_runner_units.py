@@ -373,6 +373,39 @@ def test_failing_cell_and_cells_started_read_the_saved_copy(tmp_path):
         assert runner._failing_cell(path) == (None, None) and not runner._cells_started(path)
 
 
+@pytest.fixture
+def ascii_locale():
+    """The C locale's ASCII as the default text encoding (as cp949 or cp1252 is on Windows): UTF-8 only if asked for."""
+    import locale
+
+    old = locale.setlocale(locale.LC_CTYPE)
+    try:
+        locale.setlocale(locale.LC_CTYPE, "C")
+    except locale.Error:
+        pytest.skip("no C locale")
+    probe = Path(__file__)
+    with probe.open() as f:
+        default = f.encoding
+    if default.replace("-", "").lower() == "utf8":  # UTF-8 mode, or a platform whose C locale is UTF-8
+        locale.setlocale(locale.LC_CTYPE, old)
+        pytest.skip("the default text encoding stays UTF-8 here")
+    yield
+    locale.setlocale(locale.LC_CTYPE, old)
+
+
+def test_a_saved_copy_with_korean_text_is_read_as_utf8_in_any_locale(tmp_path, ascii_locale):
+    import nbformat
+    from nbformat.v4 import new_code_cell, new_notebook
+
+    cells = [new_code_cell("print('데이터 준비')  # Korean, as in the course notebooks", execution_count=1,
+                           metadata={"papermill": {"status": "completed"}}),
+             new_code_cell("1/0", execution_count=2, metadata={"papermill": {"status": "failed"}})]
+    saved = tmp_path / "k.ipynb"
+    nbformat.write(new_notebook(cells=cells), saved)  # UTF-8 bytes, not \u escapes (as papermill saves it)
+    assert "데이터".encode("utf-8") in saved.read_bytes()
+    assert runner._failing_cell(saved) == (2, 1)  # the second cell (index 1), In [2]
+    assert runner._cells_started(saved)  # a cell ran: the kernel is not started again
+
 def _spec(tmp_path, **extra):
     return {"input": str(tmp_path / "in.ipynb"), "output": str(tmp_path / "out.ipynb"), "cwd": str(tmp_path),
             "parameters": {"EPOCHS": 2}, "kernel": "python3", **extra}
