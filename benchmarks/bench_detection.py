@@ -15,7 +15,8 @@
    pairs, which the twin was tuned on, and every calibration pair of their groups: 176 pairs) and a
    reporting part (group77000, the only group with no board in the sample: 24 pairs, 123 boxes). Prints
    the twin-vs-real statistics table on the tuning part, then trains the same CentreNet (same input size,
-   epochs, seed) on N twin pairs and on N real pairs drawn from the tuning part, and scores both on the
+   epochs, seed) on N twin pairs (``scan_noise=True``: real pairs differ along every edge) and on N real
+   pairs drawn from the tuning part, and scores both on the
    reporting part only (AP50 per class, mAP50, DeepPCB F-score; a bootstrap over the reporting pairs for
    the sim-to-real ratio). ``calibration.check_held_out`` refuses to score if the reporting part shares a
    group with the sample, the tuning part or the training pairs.
@@ -124,8 +125,9 @@ def run_heldout(args, device) -> None:
         print(f"[heldout]   {name}: {len(idx)} pairs, {real.pairs.subset(idx).class_counts().sum()} boxes; "
               + ", ".join(f"{g} {c}" for g, c in zip(groups, counts)))
     tuning = real.pairs.subset(tune)
-    table_twin = det_twin.make_synthetic_pcb(len(tuning), seed=2)
-    print(f"[heldout] statistics of the {len(tuning)} real tuning pairs vs {len(table_twin)} twin pairs (seed 2):")
+    table_twin = det_twin.make_synthetic_pcb(len(tuning), seed=2, scan_noise=True)
+    print(f"[heldout] statistics of the {len(tuning)} real tuning pairs vs {len(table_twin)} twin pairs (seed 2, "
+          "scan_noise=True):")
     print(calibration.calibration_table(tuning, table_twin).round(3).to_string())
     defect = {tag: masks.mask_summary(masks.mask_statistics(ds, masks.derive_masks(ds)))
               for tag, ds in (("real", tuning), ("twin", table_twin))}
@@ -137,7 +139,7 @@ def run_heldout(args, device) -> None:
     report = real.pairs.subset(report_idx)
     rng = np.random.default_rng(args.seed)
     train_real = tuning.subset(np.sort(rng.choice(len(tuning), min(args.pairs, len(tuning)), replace=False)))
-    train_twin = det_twin.make_synthetic_pcb(len(train_real), seed=1)
+    train_twin = det_twin.make_synthetic_pcb(len(train_real), seed=1, scan_noise=True)
     read = np.concatenate([ids[tune], train_real.image_ids])
     results = {}
     for tag, train in (("twin", train_twin), ("real", train_real)):

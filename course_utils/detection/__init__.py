@@ -5,7 +5,7 @@ modules line up with :mod:`course_utils.classification` (see CONTRIBUTING.md):
 
 * ``pcb``         - ``DetectionSet`` and the six classes (``PCB_CLASSES``).
 * ``deeppcb``     - the real DeepPCB folder: reader, download, official counts.
-* ``twin``        - the synthetic PCB twin (``make_synthetic_pcb``) and its drawing.
+* ``twin``        - the synthetic PCB twin (``make_synthetic_pcb``) and its defects; ``twin_layout``: its boards.
 * ``data``        - ``load_pcb_data``, the notebooks' entry point (twin or real folder).
 * ``calibration`` - twin vs real statistics.
 * ``formats``     - DeepPCB txt, YOLO txt and COCO json conversions; data-set summaries.

@@ -1,0 +1,124 @@
+"""The PCB twin matched to the real DeepPCB pairs of the tuning part (issue #27 item 3).
+
+The real figures are computed here, with plain NumPy / OpenCV, on the tuning part of
+``calibration.holdout_split`` only (never on the reporting part, group77000), and the twin must land
+within a tolerance of them. Before the calibration the twin's defects changed 2-7x fewer pixels
+than real ones (median per box: mousebite 12 vs 73.5, spur 11 vs 83) and only 17 % of its edge pixels
+were diagonal (real 37 %); these tests fail on that twin.
+"""
+import cv2
+import numpy as np
+import pytest
+
+from course_utils.detection import calibration
+from course_utils.detection import twin as det_twin
+from course_utils.detection.pcb import PCB_CLASSES
+
+from tests.detection.test_pcb_holdout import DATA, needs_data
+
+
+def _changed_pixels_per_box(ds) -> dict[int, list[int]]:
+    """Per class id: the pixels inside each box where the binarised test and template differ, after a
+    2x2 opening (drops 1-pixel edge noise): the same recipe for real and twin pairs."""
+    out = {c: [] for c in range(1, 7)}
+    for img, tmp, boxes, labels in zip(ds.images, ds.templates, ds.boxes, ds.labels):
+        diff = ((img < 128) != (tmp < 128)).astype(np.uint8)
+        diff = cv2.morphologyEx(diff, cv2.MORPH_OPEN, np.ones((2, 2), np.uint8))
+        for (x1, y1, x2, y2), c in zip(np.asarray(boxes).astype(int), labels):
+            out[int(c)].append(int(diff[y1:y2, x1:x2].sum()))
+    return out
+
+
+def _diagonal_edge_share(templates) -> float:
+    """Share of copper edge pixels whose gradient lies 20-70 degrees off the axes (Sobel on the copper mask)."""
+    diagonal = total = 0
+    for t in templates:
+        f = (t < 128).astype(np.float32)
+        gx, gy = cv2.Sobel(f, cv2.CV_32F, 1, 0), cv2.Sobel(f, cv2.CV_32F, 0, 1)
+        edge = np.hypot(gx, gy) > 0.5
+        angle = np.degrees(np.arctan2(gy[edge], gx[edge])) % 90   # 0 / 90: axis-parallel, 45: diagonal
+        diagonal += int(np.sum((angle >= 20) & (angle <= 70)))
+        total += int(edge.sum())
+    return diagonal / total
+
+
+def _stray_per_edge(ds) -> np.ndarray:
+    """Per pair: pixels outside every box where test and template differ, per copper edge pixel of the template."""
+    out = []
+    for img, tmp, boxes in zip(ds.images, ds.templates, ds.boxes):
+        t, s = tmp < 128, img < 128
+        outside = np.ones_like(t)
+        for x1, y1, x2, y2 in np.asarray(boxes).astype(int):
+            outside[y1:y2, x1:x2] = False
+        edge = t & ~cv2.erode(t.astype(np.uint8), np.ones((3, 3), np.uint8)).astype(bool)
+        out.append(((s != t) & outside).sum() / max(int(edge.sum()), 1))
+    return np.array(out)
+
+
+@pytest.fixture(scope="module")
+def tuning():
+    real = calibration.load_real_pairs(DATA)
+    tune, report = calibration.holdout_split(real)
+    assert "group77000" not in set(real.groups[tune])        # statistics never read the reporting part
+    return real.pairs.subset(tune)
+
+
+@pytest.fixture(scope="module")
+def twin():
+    return det_twin.make_synthetic_pcb(120, seed=0)
+
+
+@needs_data
+def test_changed_pixels_per_box_match_the_real_tuning_part(tuning, twin):
+    real, syn = _changed_pixels_per_box(tuning), _changed_pixels_per_box(twin)
+    # real medians on the tuning part: open 117.5, short 155.5, mousebite 73.5, spur 84, copper 164.5,
+    # pin-hole 110. Twin / real on seeds 0-2: the old twin 0.13-0.52 (median over the classes 0.3), the
+    # calibrated one 0.55-1.09 (median 0.9-0.95; mousebites stay smallest: thin copper limits their depth)
+    ratios = np.array([np.median(syn[c]) / np.median(real[c]) for c in range(1, 7)])
+    for name, ratio in zip(PCB_CLASSES, ratios):
+        assert 0.5 < ratio < 1.6, (name, ratio)
+    assert 0.75 < np.median(ratios) < 1.25, ratios
+
+
+@needs_data
+def test_short_boxes_are_as_elongated_as_real_ones(tuning, twin):
+    def elongation(ds):
+        b = np.concatenate([bx[lab == 2] for bx, lab in zip(ds.boxes, ds.labels)])
+        w, h = b[:, 2] - b[:, 0], b[:, 3] - b[:, 1]
+        return np.median(np.maximum(w, h) / np.minimum(w, h))
+    # long side / short side of the short boxes: real 1.67 on the tuning part (the old twin 1.22-1.30, now 1.59-1.65)
+    assert elongation(twin) == pytest.approx(elongation(tuning), rel=0.15)
+
+
+@needs_data
+def test_diagonal_edges_match_the_real_tuning_part(tuning, twin):
+    real = _diagonal_edge_share(tuning.templates[::4])   # 0.36 (the old twin 0.17; the calibrated one 0.38-0.42)
+    assert _diagonal_edge_share(twin.templates) == pytest.approx(real, abs=0.08)
+
+
+@needs_data
+def test_scan_noise_matches_the_real_edge_differences(tuning):
+    noisy = det_twin.make_synthetic_pcb(40, seed=0, scan_noise=True)
+    real = np.median(_stray_per_edge(tuning.subset(np.arange(0, len(tuning), 2))))   # 0.56
+    syn = np.median(_stray_per_edge(noisy))
+    assert 0.7 < syn / real < 1.4, (real, syn)
+
+
+def test_scan_noise_changes_only_the_test_images_near_edges():
+    clean = det_twin.make_synthetic_pcb(6, seed=4)
+    noisy = det_twin.make_synthetic_pcb(6, seed=4, scan_noise=True)
+    np.testing.assert_array_equal(noisy.templates, clean.templates)
+    for a, b in zip(noisy.boxes, clean.boxes):
+        np.testing.assert_array_equal(a, b)
+    for a, b in zip(noisy.labels, clean.labels):
+        np.testing.assert_array_equal(a, b)
+    assert set(np.unique(noisy.images)) == {0, 255} and noisy.info["scan_noise"] and not clean.info["scan_noise"]
+    assert (_stray_per_edge(clean) == 0).all() and (_stray_per_edge(noisy) > 0).all()
+    for img, tmp, boxes in zip(noisy.images, noisy.templates, noisy.boxes):
+        # outside the boxes no pixel moves more than 3 px from the template's copper outline
+        copper = (tmp < 128).astype(np.uint8)
+        near = cv2.dilate(copper, np.ones((7, 7), np.uint8)) != cv2.erode(copper, np.ones((7, 7), np.uint8))
+        changed = (img < 128) != (tmp < 128)
+        for x1, y1, x2, y2 in boxes.astype(int):
+            changed[y1:y2, x1:x2] = False
+        assert changed.any() and not (changed & ~near).any()
