@@ -39,6 +39,7 @@ def fixture_run(tmp_path_factory):
     return {r.notebook: r for r in results}, folder, src
 
 
+@pytest.mark.kernel
 def test_failure_reported_with_cell_and_error_while_others_complete(fixture_run):
     results, _, _ = fixture_run
     assert results["10_good"].status == "ok" and results["12_other"].status == "ok"
@@ -53,6 +54,7 @@ def test_failure_reported_with_cell_and_error_while_others_complete(fixture_run)
     assert bad.seconds > 0
 
 
+@pytest.mark.kernel
 def test_summary_files_and_executed_copies(fixture_run):
     results, folder, src = fixture_run
     table = json.loads((folder / "summary.json").read_text())
@@ -66,6 +68,7 @@ def test_summary_files_and_executed_copies(fixture_run):
     assert all(not c.get("outputs") for c in nb.cells if c.cell_type == "code")
 
 
+@pytest.mark.kernel
 def test_figures_are_kept_in_executed_copies(fixture_run):
     # the test process runs with MPLBACKEND=Agg (conftest); kernels must still plot inline
     results, _, _ = fixture_run
@@ -73,6 +76,7 @@ def test_figures_are_kept_in_executed_copies(fixture_run):
     assert any("image/png" in o.get("data", {}) for c in executed.cells for o in c.get("outputs", []))
 
 
+@pytest.mark.kernel
 def test_parameters_reach_the_notebook_and_cwd_is_its_folder(fixture_run):
     _, folder, src = fixture_run
     params = json.loads((folder / "10_good" / "params.json").read_text())
@@ -81,6 +85,7 @@ def test_parameters_reach_the_notebook_and_cwd_is_its_folder(fixture_run):
     assert params["cwd"] == str(src)
 
 
+@pytest.mark.kernel
 def test_timeout_is_reported_and_stops_the_notebook(tmp_path):
     nb = _write(tmp_path / "20_slow.ipynb", "import pathlib, time\ntime.sleep(60)\npathlib.Path('finished').write_text('x')")
     results, _ = runner.run_notebooks([str(nb)], output_dir=tmp_path / "o", timeout=6, echo=False)
@@ -95,6 +100,7 @@ def test_format_summary_lists_failures():
     assert "b" in text and "cell 5: KeyError: 'x'" in text and "1/2 notebooks ok" in text
 
 
+@pytest.mark.kernel
 def test_cli_exit_code_is_1_when_a_notebook_fails(tmp_path, capsys):
     bad = _write(tmp_path / "30_bad.ipynb", "1/0")
     code = cli.main(["run", str(bad), "-o", str(tmp_path / "o")])
@@ -144,6 +150,7 @@ def test_parse_parameter_literals():
     assert runner.parse_parameter("D=False") == ("D", False)
 
 
+@pytest.mark.kernel
 def test_kernel_that_dies_at_start_is_retried(tmp_path, monkeypatch):
     import papermill
 
@@ -164,6 +171,7 @@ def test_kernel_that_dies_at_start_is_retried(tmp_path, monkeypatch):
     assert len(calls) == 2
 
 
+@pytest.mark.kernel
 def test_errors_after_cells_ran_are_not_retried(tmp_path, monkeypatch):
     import papermill
 
@@ -245,6 +253,7 @@ def test_documented_examples_are_valid(capsys):
         assert cli.main(argv + ["--dry-run"]) == 0, (argv, capsys.readouterr().err)
 
 
+@pytest.mark.kernel
 def test_a_cell_past_the_cell_timeout_is_retried_once_then_reported(tmp_path, capsys):
     slow = _write(tmp_path / "42_slow.ipynb", "import time\ntime.sleep(6)")
     results, _ = runner.run_notebooks([str(slow)], output_dir=tmp_path / "o", cell_timeout=1)
