@@ -172,6 +172,8 @@ def execute_one(spec: dict) -> dict:
     import papermill as pm
     from papermill.exceptions import PapermillExecutionError
 
+    from course_utils.tools.papermill_engine import ENGINE_NAME  # registers the engine (see its docstring)
+
     start = time.perf_counter()
     result = {"status": "ok", "cell": None, "cell_index": None, "error_type": "", "error": ""}
     try:
@@ -179,7 +181,7 @@ def execute_one(spec: dict) -> dict:
             try:
                 pm.execute_notebook(
                     spec["input"], spec["output"], parameters=spec["parameters"], kernel_name=spec["kernel"],
-                    execution_timeout=spec.get("cell_timeout"),
+                    execution_timeout=spec.get("cell_timeout"), engine_name=ENGINE_NAME,
                     cwd=spec["cwd"], progress_bar=False, log_output=False, request_save_on_cell_execute=True,
                 )
                 break

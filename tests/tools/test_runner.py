@@ -20,6 +20,13 @@ RECORD = (
     "    DATA_PATH=DATA_PATH, SEED=SEED, EPOCHS=EPOCHS, cwd=str(pathlib.Path.cwd()))))\n"
 )
 
+#: A widget that draws a figure into its Output widget, as notebooks 01, 02, 07 and 08 do.
+WIDGET = (
+    "import ipywidgets as widgets, matplotlib.pyplot as plt\n"
+    "def draw(k=2):\n    plt.plot([0, k]); plt.show()\n"
+    "display(widgets.interactive(draw, k=widgets.IntSlider(2, 1, 5)))\n"
+)
+
 
 def _write(path, *sources, params=PARAMS):
     return write_notebook(path, *sources, params=params)
@@ -32,7 +39,7 @@ def fixture_run(tmp_path_factory):
     good = _write(src / "10_good.ipynb", RECORD, "x = 1 + 1",
                   "import matplotlib.pyplot as plt\nplt.plot([1, 2, 3])\nplt.show()")
     bad = _write(src / "11_bad.ipynb", RECORD, "y = 2", "raise ValueError('deliberate failure in cell 3')", "z = 3")
-    other = _write(src / "12_other.ipynb", RECORD)
+    other = _write(src / "12_other.ipynb", RECORD, WIDGET)
     out = tmp_path_factory.mktemp("out")
     results, folder = runner.run_notebooks([str(good), str(bad), str(other)], smoke=False, device="cpu",
                                            seed=3, extra={"EPOCHS": 4}, output_dir=out, jobs=2, echo=False)
@@ -74,6 +81,17 @@ def test_figures_are_kept_in_executed_copies(fixture_run):
     results, _, _ = fixture_run
     executed = nbformat.read(results["10_good"].output, as_version=4)
     assert any("image/png" in o.get("data", {}) for c in executed.cells for o in c.get("outputs", []))
+
+
+@pytest.mark.kernel
+def test_a_widgets_figure_is_an_output_of_its_cell(fixture_run):
+    # the runner's engine imitates no Output widget (course_utils.tools.papermill_engine): the figure the widget
+    # drew is an ordinary output of its cell, beside the widget's view
+    results, _, _ = fixture_run
+    executed = nbformat.read(results["12_other"].output, as_version=4)
+    cell = next(c for c in executed.cells if "widgets.interactive" in c.source)
+    kinds = [set(o.get("data", {})) for o in cell.outputs]
+    assert any("image/png" in k for k in kinds) and any("application/vnd.jupyter.widget-view+json" in k for k in kinds)
 
 
 @pytest.mark.kernel

@@ -10,6 +10,7 @@ import time
 from pathlib import Path
 from types import SimpleNamespace
 
+import nbformat
 import pytest
 
 from course_utils import __main__ as cli
@@ -421,10 +422,34 @@ def test_execute_one_passes_the_spec_to_papermill(tmp_path, monkeypatch):
                       "seconds": result["seconds"]} and 0 <= result["seconds"] < 60
     assert seen == [((str(tmp_path / "in.ipynb"), str(tmp_path / "out.ipynb")), {
         "parameters": {"EPOCHS": 2}, "kernel_name": "python3", "execution_timeout": 7, "cwd": str(tmp_path),
-        "progress_bar": False, "log_output": False, "request_save_on_cell_execute": True})]
+        "progress_bar": False, "log_output": False, "request_save_on_cell_execute": True, "engine_name": "course_utils"})]
     seen.clear()
     runner.execute_one(_spec(tmp_path))
     assert seen[0][1]["execution_timeout"] is None  # no cell limit given: none
+
+
+def test_the_runners_engine_runs_nbclient_without_the_output_widget_imitation(monkeypatch):
+    """The engine named by execute_one is registered with papermill and builds a client that imitates no widget
+    model (nbclient's own client imitates the Output widget, whose shell-channel sends race with the wait for
+    the cell's reply); papermill's arguments reach the client under nbclient's names."""
+    from nbclient import NotebookClient
+    from papermill.engines import papermill_engines
+
+    from course_utils.tools import papermill_engine
+
+    engine = papermill_engines.get_engine(papermill_engine.ENGINE_NAME)
+    assert "OutputModel" in NotebookClient(nbformat.v4.new_notebook()).widget_registry["@jupyter-widgets/output"]
+    built = {}
+    monkeypatch.setattr(papermill_engine.KitNotebookClient, "execute",
+                        lambda self: built.update(client=self) or "executed")
+    nb_man = SimpleNamespace(nb=nbformat.v4.new_notebook())
+    assert engine.execute_managed_notebook(nb_man, "python3", execution_timeout=7, start_timeout=9,
+                                           input_path="in.ipynb", timeout=3, allow_errors=True) == "executed"
+    client = built["client"]
+    assert client.widget_registry == {} and client.kernel_name == "python3" and client.allow_errors is True
+    assert (client.timeout, client.startup_timeout) == (7, 9)   # the cell limit wins over papermill's timeout
+    engine.execute_managed_notebook(nb_man, "python3", timeout=3)
+    assert built["client"].timeout == 3                          # no cell limit: papermill's own timeout
 
 
 def test_execute_one_reports_a_failing_cell(tmp_path, monkeypatch):
