@@ -4,6 +4,8 @@ from pathlib import Path
 
 import pytest
 
+from course_utils.classification.calibration import REAL_FILES
+
 REPO = Path(__file__).resolve().parents[1]
 #: ../shared beside the clone (CI); ../../shared for a git worktree one level deeper (developers).
 DEEPPCB_SAMPLE = next((p / "shared" / "data" / "deeppcb_sample" for p in (REPO.parent, REPO.parent.parent)
@@ -11,3 +13,9 @@ DEEPPCB_SAMPLE = next((p / "shared" / "data" / "deeppcb_sample" for p in (REPO.p
                       REPO.parent / "shared" / "data" / "deeppcb_sample")
 needs_deeppcb_sample = pytest.mark.skipif(not (DEEPPCB_SAMPLE / "PCBData" / "trainval.txt").is_file(),
                                           reason="../shared/data/deeppcb_sample is not available")
+#: The folder holding both real WM-811K files (calibration.REAL_FILES: the 270-map sample and the 1,950-map
+#: calibration file), or None.
+WM811K_DATA = next((p / "shared" / "data" for p in (REPO.parent, REPO.parent.parent)
+                    if all((p / "shared" / "data" / name).is_file() for name in REAL_FILES)), None)
+needs_wm811k_data = pytest.mark.skipif(WM811K_DATA is None, reason="../shared/data (wm811k_sample.npz, "
+                                       "wm811k_calibration.npz) is not available; the kit does not ship real maps")

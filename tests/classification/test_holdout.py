@@ -3,19 +3,13 @@
 The pinned counts below were read off the split once (seed 27, report fraction 0.5) and are checked here
 against the npz files themselves with plain NumPy, so that a change of the split, the files or the loader shows.
 """
-from pathlib import Path
 
 import numpy as np
 import pytest
 
 from course_utils.classification import calibration
 from course_utils.classification.wafers import CLASS_NAMES
-
-_REPO = Path(__file__).resolve().parents[2]
-DATA = next((base / "shared" / "data" for base in (_REPO.parent, _REPO.parent.parent)
-             if all((base / "shared" / "data" / name).is_file() for name in calibration.REAL_FILES)), None)
-needs_data = pytest.mark.skipif(DATA is None, reason="../shared/data (wm811k_sample.npz, wm811k_calibration.npz) "
-                                                     "is not available; the kit does not ship real maps")
+from shared_data import WM811K_DATA as DATA, needs_wm811k_data as needs_data
 
 # class counts per side, in CLASS_NAMES order (Center, Donut, Edge-Loc, Edge-Ring, Loc, Near-full, Random, Scratch, none)
 TUNING_COUNTS = [108, 94, 105, 109, 106, 30, 89, 107, 534]

@@ -1,5 +1,4 @@
 """Tests of the synthetic WM-811K twin (course_utils.classification.twin)."""
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -8,6 +7,7 @@ from scipy import ndimage
 from course_utils.classification import data, twin, twin_lots, twin_patterns, wafers
 from course_utils.classification.wafers import CLASS_NAMES, NUM_CLASSES, WM811K_LABELED_COUNTS
 from course_utils.classification.twin import class_allocation, make_synthetic_wafers
+from shared_data import WM811K_DATA, needs_wm811k_data
 
 PER_CLASS = 40
 C = {name: k for k, name in enumerate(CLASS_NAMES)}
@@ -331,11 +331,6 @@ def test_reweighted_f1_matches_sklearn_sample_weights():
 # ---------------------------------------------------------------------------
 # Products, die-size noise, untested dies, visible patterns (issue #17)
 # ---------------------------------------------------------------------------
-_REPO = Path(__file__).resolve().parents[2]
-REAL_DATA = next((base / "shared" / "data" for base in (_REPO.parent, _REPO.parent.parent)
-                  if all((base / "shared" / "data" / name).is_file() for name in calibration.REAL_FILES)), None)
-needs_real = pytest.mark.skipif(REAL_DATA is None, reason="../shared/data (wm811k_sample.npz, wm811k_calibration.npz) "
-                                                          "is not available; the kit does not ship real maps")
 
 
 @pytest.fixture(scope="module")
@@ -419,10 +414,10 @@ def test_a_pattern_too_faint_to_see_is_drawn_again(monkeypatch):
     assert largest.quantile(0.1) > 0.005                # and every map shows a cluster
 
 
-@needs_real
+@needs_wm811k_data
 def test_product_and_hole_facts_of_the_tuning_part():
     """Pins the facts the twin is calibrated on to the real maps of the tuning part (never the reporting part)."""
-    real = calibration.load_real_maps(REAL_DATA)
+    real = calibration.load_real_maps(WM811K_DATA)
     tune, _ = calibration.holdout_split(real)
     labels = np.asarray(CLASS_NAMES)[real.labels[tune]]
     shapes = np.array([real.maps[k].shape for k in tune])
