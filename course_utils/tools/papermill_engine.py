@@ -36,11 +36,11 @@ class _KitEngine(NBClientEngine):
     @classmethod
     def execute_managed_notebook(cls, nb_man, kernel_name, log_output=False, stdout_file=None, stderr_file=None,
                                  start_timeout=60, execution_timeout=None, **kwargs):
-        kwargs.pop("input_path", None)
-        kwargs.pop("startup_timeout", None)
-        timeout = execution_timeout or kwargs.pop("timeout", None)
-        kwargs.pop("timeout", None)
-        return KitNotebookClient(nb_man, kernel_name=kernel_name, timeout=timeout, startup_timeout=start_timeout,
+        papermill_timeout = kwargs.pop("timeout", None)
+        for unused in ("input_path", "startup_timeout"):      # papermill's own names; start_timeout is used
+            kwargs.pop(unused, None)
+        return KitNotebookClient(nb_man, kernel_name=kernel_name, timeout=execution_timeout or papermill_timeout,
+                                 startup_timeout=start_timeout,
                                  log=logging.getLogger("papermill"), log_output=log_output, stdout_file=stdout_file,
                                  stderr_file=stderr_file, **kwargs).execute()
 
