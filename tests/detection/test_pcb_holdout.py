@@ -13,13 +13,8 @@ import pytest
 
 from course_utils.detection import calibration
 from course_utils.detection.pcb import DetectionSet
+from shared_data import DEEPPCB_DATA as DATA, REPO, needs_deeppcb_data as needs_data
 
-_REPO = Path(__file__).resolve().parents[2]
-DATA = next((base / "shared" / "data" for base in (_REPO.parent, _REPO.parent.parent)
-             if all((base / "shared" / "data" / name / "PCBData" / "trainval.txt").is_file()
-                    for name in calibration.REAL_FOLDERS)), None)
-needs_data = pytest.mark.skipif(DATA is None, reason="../shared/data (deeppcb_sample, deeppcb_calibration) is not "
-                                                     "available; the kit does not ship real pairs")
 
 
 def _list_ids(folder: str) -> list[str]:
@@ -94,7 +89,7 @@ def test_split_of_the_shared_pairs_reports_on_group77000_only():
 
 
 def _bench():
-    spec = importlib.util.spec_from_file_location("bench_detection", _REPO / "benchmarks" / "bench_detection.py")
+    spec = importlib.util.spec_from_file_location("bench_detection", REPO / "benchmarks" / "bench_detection.py")
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module

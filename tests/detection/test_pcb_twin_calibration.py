@@ -14,7 +14,7 @@ from course_utils.detection import calibration
 from course_utils.detection import twin as det_twin
 from course_utils.detection.pcb import PCB_CLASSES
 
-from tests.detection.test_pcb_holdout import DATA, needs_data
+from shared_data import DEEPPCB_DATA as DATA, needs_deeppcb_data as needs_data
 
 
 def _changed_pixels_per_box(ds) -> dict[int, list[int]]:
