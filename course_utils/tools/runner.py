@@ -47,6 +47,12 @@ KERNEL_START_ATTEMPTS = 3
 #: client waits for its reply; seen twice in about 190 smoke notebooks, both in notebook 08): the
 #: notebook is then run once more, and a hang costs one minute of the course's 5-minute budget.
 SMOKE_CELL_TIMEOUT_S = 60
+#: How the worker process of one notebook starts (``python -c _WORKER_START SPEC RESULT``, see ``_worker``).
+#: nbformat imports jsonschema, which imports ``rfc3987_syntax`` when it is installed (jupyter-events needs it)
+#: and builds a grammar for about 1 s of the worker's start, only to check "iri" strings, which no notebook
+#: schema has; the worker starts without it.
+_WORKER_START = ("import sys; sys.modules.setdefault('rfc3987_syntax', None); "
+                 "from course_utils.tools.runner import _worker; sys.exit(_worker(sys.argv[1:]))")
 
 
 class RunnerError(Exception):
@@ -214,7 +220,7 @@ def _run_in_subprocess(path: Path, out_dir: Path, params: dict, kernel: str, tim
     with tempfile.TemporaryDirectory() as tmp:
         spec_file, result_file = Path(tmp) / "spec.json", Path(tmp) / "result.json"
         spec_file.write_text(json.dumps(spec), encoding="utf-8")
-        cmd = [sys.executable, "-m", "course_utils.tools.runner", str(spec_file), str(result_file)]
+        cmd = [sys.executable, "-c", _WORKER_START, str(spec_file), str(result_file)]
         popen_kw = {"start_new_session": True} if os.name == "posix" else {}
         proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, **popen_kw)
         try:
@@ -472,8 +478,9 @@ def main_run(args: argparse.Namespace) -> int:
 def _worker(argv: list[str]) -> int:
     """Run one notebook described by a JSON spec file; write the result JSON atomically.
 
-    Started by :func:`_run_in_subprocess` as ``python -m course_utils.tools.runner SPEC RESULT``
-    (not a user command, so it is not listed by ``python -m course_utils --help``).
+    Started by :func:`_run_in_subprocess` as ``python -c _WORKER_START SPEC RESULT`` (or by hand as
+    ``python -m course_utils.tools.runner SPEC RESULT``; not a user command, so it is not listed by
+    ``python -m course_utils --help``).
     """
     spec_file, result_file = argv
     result = execute_one(json.loads(Path(spec_file).read_text(encoding="utf-8")))

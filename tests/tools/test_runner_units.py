@@ -277,7 +277,7 @@ def _fake_python(tmp_path, body):
 def test_worker_is_started_with_the_spec_and_its_result_is_read(tmp_path, monkeypatch):
     result = {"status": "failed", "cell": 4, "cell_index": 5, "error_type": "KeyError", "error": "'x'", "seconds": 1}
     (tmp_path / "canned.json").write_text(json.dumps(result))
-    body = (f'echo "$@" > {tmp_path}/argv; cp "$3" {tmp_path}/spec.json; echo "$MY_FLAG" > {tmp_path}/flag\n'
+    body = (f'printf "%s\\n" "$@" > {tmp_path}/argv; cp "$3" {tmp_path}/spec.json; echo "$MY_FLAG" > {tmp_path}/flag\n'
             f'cp {tmp_path}/canned.json "$4"\n')
     monkeypatch.setattr(sys, "executable", str(_fake_python(tmp_path, body)))
     nb = tmp_path / "nbs" / "81_w.ipynb"
@@ -285,9 +285,9 @@ def test_worker_is_started_with_the_spec_and_its_result_is_read(tmp_path, monkey
     assert got.seconds >= 0
     assert got == runner.NotebookResult("81_w", "failed", got.seconds, 4, 5, "KeyError", "'x'",
                                         str(tmp_path / "o" / "81_w.ipynb"))
-    argv = (tmp_path / "argv").read_text().split()
-    assert argv[:2] == ["-m", "course_utils.tools.runner"] and argv[2].endswith("spec.json")
-    assert argv[3].endswith("result.json")
+    argv = (tmp_path / "argv").read_text().splitlines()
+    assert argv[:2] == ["-c", runner._WORKER_START] and argv[2].endswith("spec.json")
+    assert argv[3].endswith("result.json") and len(argv) == 4
     assert json.loads((tmp_path / "spec.json").read_text()) == {
         "input": str(nb), "output": str(tmp_path / "o" / "81_w.ipynb"), "cwd": str(tmp_path / "nbs"),
         "parameters": {"EPOCHS": 2}, "kernel": "python3", "cell_timeout": 7}
@@ -447,9 +447,13 @@ def test_the_runners_engine_runs_nbclient_without_the_output_widget_imitation(mo
                                            input_path="in.ipynb", timeout=3, allow_errors=True) == "executed"
     client = built["client"]
     assert client.widget_registry == {} and client.kernel_name == "python3" and client.allow_errors is True
+    assert client.shutdown_kernel == "immediate"                 # nbclient's default is "graceful"
+    assert NotebookClient(nbformat.v4.new_notebook()).shutdown_kernel == "graceful"
     assert (client.timeout, client.startup_timeout) == (7, 9)   # the cell limit wins over papermill's timeout
     engine.execute_managed_notebook(nb_man, "python3", timeout=3)
     assert built["client"].timeout == 3                          # no cell limit: papermill's own timeout
+    engine.execute_managed_notebook(nb_man, "python3", shutdown_kernel="graceful")
+    assert built["client"].shutdown_kernel == "graceful"         # asked for: kept
 
 
 def test_execute_one_reports_a_failing_cell(tmp_path, monkeypatch):
@@ -518,6 +522,24 @@ def test_worker_writes_the_result_of_its_spec(tmp_path, monkeypatch):
     assert runner._worker([str(spec_file), str(result_file)]) == 0
     assert seen == [_spec(tmp_path)]
     assert json.loads(result_file.read_text(encoding="utf-8")) == {"status": "ok", "seconds": 0.5}
+
+
+def test_the_worker_starts_without_the_grammar_no_notebook_needs(tmp_path):
+    """The real worker start, run on a notebook that does not exist: it imports papermill (and so nbformat and
+    jsonschema) but not rfc3987_syntax's grammar (about 1 s of every worker's start), and still writes its result."""
+    import subprocess
+
+    spec = dict(_spec(tmp_path), input=str(tmp_path / "missing.ipynb"))
+    spec_file, result_file = tmp_path / "spec.json", tmp_path / "result.json"
+    spec_file.write_text(json.dumps(spec), encoding="utf-8")
+    done = subprocess.run([sys.executable, "-X", "importtime", "-c", runner._WORKER_START, str(spec_file),
+                           str(result_file)], capture_output=True, text=True, timeout=120)
+    imported = {line.split("|")[-1].strip() for line in done.stderr.splitlines() if line.startswith("import time:")}
+    assert done.returncode == 0, done.stderr[-2000:]
+    # (importtime lists the refused import of rfc3987_syntax itself, in microseconds; its grammar module is the 1 s)
+    assert {"papermill", "jsonschema", "nbformat"} <= imported and "rfc3987_syntax.syntax_helpers" not in imported
+    result = json.loads(result_file.read_text(encoding="utf-8"))
+    assert result["status"] == "failed" and "missing.ipynb" in result["error"]
 
 
 # ---------------------------------------------------------------------------
