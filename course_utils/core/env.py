@@ -256,19 +256,19 @@ EXTRA_PACKAGES = {
 }
 
 
-def _import_status(module: str, *, import_it: bool = True) -> tuple[bool, str]:
+def _import_status(module: str, *, import_it: bool = True, distribution: str | None = None) -> tuple[bool, str]:
     """(importable, version or the error) for one module.
 
     ``import_it=False`` only looks the module up (``find_spec``) and reads the installed
-    version: optional heavy stacks such as ultralytics patch other libraries when imported.
+    version of ``distribution`` (its pip name; default ``module``): optional heavy stacks such as
+    ultralytics patch other libraries when imported.
     """
     if not import_it:
         if importlib.util.find_spec(module) is None:
             return False, f"ModuleNotFoundError: No module named {module!r}"
         try:
-            dist = metadata.packages_distributions().get(module, [module])[0]
-            return True, metadata.version(dist)
-        except (metadata.PackageNotFoundError, IndexError):
+            return True, metadata.version(distribution or module)
+        except metadata.PackageNotFoundError:
             return True, "?"
     try:
         mod = importlib.import_module(module)
@@ -293,7 +293,7 @@ def check_packages(packages: dict[str, tuple[str, str]] | None = None, verbose: 
     rows = []
     for extra, group in groups:
         for module, (pip_name, purpose) in group.items():
-            ok, detail = _import_status(module, import_it=extra is None)
+            ok, detail = _import_status(module, import_it=extra is None, distribution=pip_name)
             if ok:
                 rows.append((pip_name, "OK", detail, ""))
             elif extra is None:

@@ -132,6 +132,17 @@ def test_check_packages_reports_missing_extras_without_failing(monkeypatch, caps
         env.check_packages(extras=("nope",))
 
 
+def test_an_extras_version_is_read_from_its_distribution_not_its_module_name(monkeypatch):
+    # yaml is installed by the distribution "PyYAML", sklearn by "scikit-learn": the module names are not theirs
+    from importlib import metadata
+
+    monkeypatch.setitem(env.EXTRA_PACKAGES, "zz_demo", {"yaml": ("PyYAML", "demo"), "sklearn": ("scikit-learn", "demo"),
+                                                        "json": ("no-such-distribution-xyz", "demo")})
+    table = env.check_packages({"os": ("os", "std lib")}, extras=("zz_demo",), verbose=False)
+    assert list(table["status"]) == ["OK"] * 4
+    assert list(table["version"])[1:] == [metadata.version("PyYAML"), metadata.version("scikit-learn"), "?"]
+
+
 def test_require_extra_outside_colab_names_the_install_command(monkeypatch):
     monkeypatch.delenv("COLAB_RELEASE_TAG", raising=False)
     monkeypatch.setitem(env.EXTRA_PACKAGES, "zz_demo", {"no_such_module_xyz": ("no-such-pkg", "demo")})
