@@ -3,7 +3,6 @@ rebuilt; and the loader on real WM-811K maps (../shared, skipped when absent). I
 import hashlib
 import json
 import os
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -12,12 +11,7 @@ import pytest
 from course_utils.classification import data, wafers, wm811k
 from course_utils.classification.wafers import CLASS_NAMES
 from py2pickle import make_frame, nested_label, write_wm811k_pickle
-
-_REPO = Path(__file__).resolve().parents[2]
-REAL_SAMPLE = next((base / "shared" / "data" / "wm811k_sample.npz" for base in (_REPO.parent, _REPO.parent.parent)
-                    if (base / "shared" / "data" / "wm811k_sample.npz").is_file()), None)
-needs_sample = pytest.mark.skipif(REAL_SAMPLE is None, reason="../shared/data/wm811k_sample.npz is not available")
-
+from shared_data import WM811K_DATA, needs_wm811k_data
 
 def _fail(*args, **kwargs):
     raise AssertionError("not expected to be called")
@@ -165,9 +159,9 @@ def test_cache_path_names_size_and_unlabeled(data_home, tmp_path):
 # ---------------------------------------------------------------------------
 # Real WM-811K maps (../shared): the loader reads them back exactly, with the real class names
 # ---------------------------------------------------------------------------
-@needs_sample
+@needs_wm811k_data
 def test_real_maps_written_in_the_real_format_load_exactly(tmp_path, data_home):
-    z = dict(np.load(REAL_SAMPLE))
+    z = dict(np.load(WM811K_DATA / "wm811k_sample.npz"))
     rows = [int(np.flatnonzero(z["label"] == name)[k]) for name in sorted(set(z["label"])) for k in (0, 1)]
     maps = []
     for i in rows:

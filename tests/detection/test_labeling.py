@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -12,13 +11,7 @@ from PIL import Image
 
 from course_utils.detection import labeling
 from course_utils.detection.pcb import PCB_CLASSES
-
-REPO = Path(__file__).resolve().parents[2]
-#: ../shared beside the clone (CI); ../../shared for a git worktree one level deeper (developers).
-SAMPLE = next((p / "shared" / "data" / "deeppcb_sample" for p in (REPO.parent, REPO.parent.parent)
-               if (p / "shared" / "data" / "deeppcb_sample").is_dir()),
-              REPO.parent / "shared" / "data" / "deeppcb_sample")
-
+from shared_data import DEEPPCB_SAMPLE as SAMPLE, needs_deeppcb_sample
 
 def make_images(folder, sizes=((100, 80), (64, 64), (50, 40))):
     """Gray PNG images of the given (width, height); returns their paths."""
@@ -232,8 +225,7 @@ def test_widget_edits_reach_the_session_and_the_file(session, tmp_path):
     assert w.index == 2 and not (labels / "img1.txt").exists()
 
 
-@pytest.mark.skipif(not (SAMPLE / "PCBData" / "trainval.txt").is_file(),
-                    reason="../shared/data/deeppcb_sample is not available")
+@needs_deeppcb_sample
 def test_baseline_auto_labels_on_the_real_sample_match_notebook_22():
     """Notebook 22, section 4, quotes these counts: 567 auto-labels for 290 boxes, 287 false, 10 missed."""
     from course_utils.detection import boxes as bx, classical, data as det_data
