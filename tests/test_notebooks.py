@@ -1,4 +1,5 @@
-"""Every course notebook: hygiene rules, and a papermill smoke run with the instructor runner."""
+"""Every course notebook: hygiene rules, and a papermill smoke run with the instructor runner, offline."""
+import os
 from pathlib import Path
 
 import pytest
@@ -65,10 +66,21 @@ def test_fix_strips_outputs_and_resyncs_bootstrap(tmp_path):
     assert nbtools.fix_notebook(path) is False  # idempotent
 
 
+#: Every proxy variable points at this closed local port while the notebooks run (their kernels inherit it): each
+#: notebook must run without the internet, as on an offline laptop, and a download it tries fails at once.
+DEAD_PROXY = "http://127.0.0.1:9"
+
+
 @pytest.fixture(scope="module")
 def smoke_results(tmp_path_factory):
     out = tmp_path_factory.mktemp("smoke")
-    results, folder = runner.run_notebooks(None, smoke=True, output_dir=out, jobs=2, echo=True)
+    with pytest.MonkeyPatch.context() as mp:
+        for key in [k for k in os.environ if k.startswith("YOLO_") or "proxy" in k.lower()]:
+            mp.delenv(key)
+        for key in ("HTTP_PROXY", "HTTPS_PROXY", "http_proxy", "https_proxy"):
+            mp.setenv(key, DEAD_PROXY)
+        mp.setenv("YOLO_CONFIG_DIR", str(tmp_path_factory.mktemp("ultralytics_config")))
+        results, folder = runner.run_notebooks(None, smoke=True, output_dir=out, jobs=2, echo=True)
     print("\n" + runner.format_summary(results))
     return {r.notebook: r for r in results}
 
@@ -180,3 +192,11 @@ def test_data_source_reaches_the_notebooks_that_read_it():
             assert detection and not wafer, path.name
         else:
             assert wafer and not detection, path.name
+
+
+@pytest.mark.notebooks
+def test_the_yolo_training_notebook_trains_offline_and_writes_its_run_folder(smoke_results):
+    pytest.importorskip("ultralytics")
+    result = smoke_results["17_yolo_training"]
+    assert result.status == "ok", f"failed at cell {result.cell}: {result.error_type}: {result.error}"
+    assert (Path(result.output).with_suffix("") / "run" / "report.md").is_file()

@@ -356,20 +356,3 @@ def test_augmented_samples_show_mosaics(trained):
         assert img.shape == (64, 64, 3) and img.dtype == np.uint8 and len(boxes) == len(labels)
         assert np.all(boxes >= -1e-3) and np.all(boxes <= 64 + 1e-3) and np.all((labels >= 1) & (labels <= 6))
     assert len(yolo_data.plot_augmented(mosaic).axes) == 2
-
-
-@pytest.mark.notebooks
-def test_training_notebook_runs_with_the_network_blocked(tmp_path, monkeypatch):
-    """Notebook 17 in smoke mode with every proxy pointing at a closed local port (the kernel inherits them)."""
-    pytest.importorskip("ultralytics")
-    from course_utils.tools import runner
-
-    for key in [k for k in os.environ if k.startswith("YOLO_") or "proxy" in k.lower()]:
-        monkeypatch.delenv(key)
-    for key in ("HTTP_PROXY", "HTTPS_PROXY", "http_proxy", "https_proxy"):
-        monkeypatch.setenv(key, "http://127.0.0.1:9")
-    monkeypatch.setenv("YOLO_CONFIG_DIR", str(tmp_path / "ultralytics_config"))
-    results, _ = runner.run_notebooks(["17_yolo_training"], smoke=True, output_dir=tmp_path, jobs=1, echo=False)
-    (result,) = [r for r in results if r.notebook == "17_yolo_training"]
-    assert result.status == "ok", f"failed at cell {result.cell}: {result.error_type}: {result.error}"
-    assert (tmp_path / "17_yolo_training" / "run" / "report.md").is_file()
