@@ -19,11 +19,13 @@ __all__ = ["load_pcb_data"]
 
 
 def load_pcb_data(source: str = "synthetic", *, n_images: int | None = None, split: str = "trainval",
-                  path=None, size: int = 640, seed: int = 0) -> DetectionSet:
+                  path=None, size: int = 640, seed: int = 0, scan_noise: bool = True) -> DetectionSet:
     """The notebooks' one entry point: ``source="synthetic"`` (default, offline) or ``"deeppcb"``.
 
     * synthetic: ``n_images`` pairs (default: the split's DeepPCB size, 1,000 or 500);
-      ``split="test"`` draws from another random stream than ``"trainval"``.
+      ``split="test"`` draws from another random stream than ``"trainval"``; the test images carry a
+      binarised scan's edge noise like the real pairs (``scan_noise=False``: the clean twin, test and template
+      differ only inside the boxes; see ``twin.make_synthetic_pcb``).
     * deeppcb: the official ``split`` from ``path`` (default ``config.data_dir() / "DeepPCB"``),
       all pairs or a random ``n_images`` of them; ``size`` must be 640.
 
@@ -32,7 +34,8 @@ def load_pcb_data(source: str = "synthetic", *, n_images: int | None = None, spl
         raise ValueError(f"split={split!r} must be one of {SPLITS}.")
     if source == "synthetic":
         n = DEEPPCB_COUNTS[split]["pairs"] if n_images is None else n_images
-        return make_synthetic_pcb(n, size=size, seed=seed if split == "trainval" else (seed, 1))
+        return make_synthetic_pcb(n, size=size, seed=seed if split == "trainval" else (seed, 1),
+                                  scan_noise=scan_noise)
     if source == "deeppcb":
         if size != 640:
             raise ValueError(f"size={size!r}: the real DeepPCB images are 640x640; resize after loading.")

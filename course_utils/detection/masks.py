@@ -5,7 +5,7 @@ differs from its template *inside the defect's box*; no hand labelling is needed
 :func:`derive_masks` does this for every pair of a :class:`~course_utils.detection.pcb.DetectionSet`
 and :func:`mask_statistics` says how well each mask is defined (pixels per box, boxes with no
 differing pixel). :func:`synthetic_pcb_masks` returns the twin's exact masks (the pixels each
-drawn defect changed).
+drawn defect changed, before the scan noise that the twin's test images get by default).
 
 Conventions: an *instance image* is ``uint8 (H, W)`` with 0 = background and ``j`` (1..k) = the
 pixels of box ``j - 1``; a *label image* (semantic) is ``uint8 (H, W)`` with the class id 1..6 of
@@ -212,18 +212,25 @@ def stray_difference(ds: DetectionSet, instances: np.ndarray, *, threshold: int 
     return out
 
 
-def synthetic_pcb_masks(n_pairs: int, *, size: int = 640, seed=0, n_jobs: int | None = None):
+def synthetic_pcb_masks(n_pairs: int, *, size: int = 640, seed=0, n_jobs: int | None = None,
+                        scan_noise: bool = True):
     """``(DetectionSet, instances uint8 (n, size, size))``: twin pairs (the same as
     ``twin.make_synthetic_pcb`` with these arguments) and the exact pixels of every drawn defect.
+
+    With ``scan_noise=True`` (the default, as the twin) the test images carry a scan's edge noise and the
+    masks are the defects as drawn before it, so a mask derived from the pair (:func:`derive_masks`) differs
+    from them along the edges; with ``scan_noise=False`` test and template differ exactly at the masks' pixels.
 
     Taught in: 19_defect_segmentation"""
     check_int(n_pairs, "n_pairs", minimum=1)
     check_int(size, "size", minimum=128)
     images, temps, boxes, labels, inst = det_twin.generate_pairs(int(n_pairs), size=int(size), seed=seed,
-                                                                 n_jobs=n_jobs, masks=True)
+                                                                 n_jobs=n_jobs, masks=True,
+                                                                 scan_noise=bool(scan_noise))
     ds = DetectionSet(images=images, templates=temps, boxes=boxes, labels=labels,
                       image_ids=[f"syn-{i + 1:06d}" for i in range(n_pairs)], class_names=PCB_CLASSES,
-                      source="synthetic", info={"n_pairs": int(n_pairs), "size": int(size), "seed": seed})
+                      source="synthetic", info={"n_pairs": int(n_pairs), "size": int(size), "seed": seed,
+                                                "scan_noise": bool(scan_noise)})
     return ds, inst
 
 

@@ -18,8 +18,10 @@ How a pair is made (all lengths for a 640x640 image, scaled with ``size / 640``)
 3. **Boxes**: the exact bounding box of the pixels a defect changed, widened to a box size drawn from the
    real annotations (long side along the defect's longer extent; DeepPCB's boxes are about 33 px, larger
    than most defects), kept inside the image and apart from the others.
-4. Optionally (``scan_noise=True``) the test image gets a binarised scan's edge noise, so that test and
-   template differ along the copper outlines outside the boxes too, as real pairs do.
+4. **Scan noise** (``scan_noise=True``, the default): the test image gets a binarised scan's edge noise, so
+   that test and template differ along the copper outlines outside the boxes too, as real pairs do (the twin
+   of the held-out benchmark, ``benchmarks/bench_detection.py --heldout``). ``scan_noise=False`` keeps the clean
+   construction, where test and template differ exactly at the pixels the defects changed.
 
 Every pair has its own random stream (``SeedSequence(seed).spawn``), so the
 result does not depend on the number of threads.
@@ -335,7 +337,7 @@ def _scan(img, rng) -> np.ndarray:
     return out
 
 
-def _one_pair(size, seed_seq, masks=False, scan_noise=False):
+def _one_pair(size, seed_seq, masks=False, scan_noise=True):
     rng = np.random.default_rng(seed_seq)
     layout = draw_layout(size, rng)
     defects = _Defects(layout)
@@ -356,7 +358,7 @@ def _one_pair(size, seed_seq, masks=False, scan_noise=False):
 
 
 def generate_pairs(n: int, *, size: int = 640, seed=0, n_jobs: int | None = None, masks: bool = False,
-                   scan_noise: bool = False):
+                   scan_noise: bool = True):
     """Draw ``n`` synthetic pairs.
 
     Returns ``(images, templates, boxes, labels)``: ``uint8 (n, size, size)`` test images
@@ -364,9 +366,10 @@ def generate_pairs(n: int, *, size: int = 640, seed=0, n_jobs: int | None = None
     ``x1, y1, x2, y2`` (pixels) and ``int64 (k,)`` class ids 1..6. With ``masks=True`` a
     fifth item, ``uint8 (n, size, size)`` instance images: ``j`` (1..k) at the exact pixels
     defect ``j - 1`` changed, 0 elsewhere (the other outputs are the same as without it). With
-    ``scan_noise=True`` the test images look like binarised scans (see ``_scan``): their edges differ from
-    the templates' by 0-2 px everywhere, as in real pairs, and the masks are the defects as drawn before it;
-    boxes, labels and templates are the same as without it.
+    ``scan_noise=True`` (the default) the test images look like binarised scans (see ``_scan``): their edges
+    differ from the templates' by 0-2 px everywhere, as in real pairs, and the masks are the defects as drawn
+    before it; boxes, labels and templates are the same as with ``scan_noise=False``, the clean construction
+    (test and template differ exactly at the masks' pixels).
 
     Used by: course_utils.detection.masks, tests/detection/test_masks.py"""
     children = np.random.SeedSequence(seed).spawn(n)
@@ -394,17 +397,18 @@ def generate_pairs(n: int, *, size: int = 640, seed=0, n_jobs: int | None = None
 
 
 def make_synthetic_pcb(n_pairs: int, *, size: int = 640, seed=0, n_jobs: int | None = None,
-                       scan_noise: bool = False) -> DetectionSet:
-    """Generate ``n_pairs`` synthetic DeepPCB-like pairs .
+                       scan_noise: bool = True) -> DetectionSet:
+    """Generate ``n_pairs`` synthetic DeepPCB-like pairs.
 
     Returns a :class:`DetectionSet` with ``images`` (defects drawn) and ``templates``
     (defect-free) ``uint8 (n_pairs, size, size)`` in {0 copper, 255 background}, 1..15
     boxes per image at the exact extent of each drawn defect plus a margin, ids
     ``"syn-000001"``..., ``source="synthetic"``. The same ``seed`` (an int or a
     sequence of ints) gives identical arrays; ``n_jobs`` threads do not change them.
-    ``scan_noise=True``: the test images get a binarised scan's edge noise (misalignment of up to a pixel,
-    blur, drifting threshold), so that test and template also differ along every edge outside the boxes,
-    as real DeepPCB pairs do; boxes, labels and templates stay the same.
+    ``scan_noise=True`` (the default): the test images get a binarised scan's edge noise (misalignment of up
+    to a pixel, drifting threshold), so that test and template also differ along every edge outside the
+    boxes, as real DeepPCB pairs do. ``scan_noise=False``: the clean construction, test and template differ
+    only where the defects were drawn (inside the boxes); boxes, labels and templates are the same either way.
 
     Taught in: 13_pcb_detection_data"""
     if not isinstance(n_pairs, (int, np.integer)) or n_pairs < 1:

@@ -203,7 +203,9 @@ def test_sample_boxes_mark_real_differences(real):
 # ---------------------------------------------------------------------------
 @pytest.fixture(scope="module")
 def twin():
-    return det_twin.make_synthetic_pcb(120, seed=0)
+    # the clean construction (no scan noise): test and template differ exactly where the defects were drawn,
+    # which the tests of the defects below check; the default (scan noise) is checked against it
+    return det_twin.make_synthetic_pcb(120, seed=0, scan_noise=False)
 
 
 def test_twin_shapes_values_and_boxes(twin):
@@ -261,11 +263,13 @@ def test_twin_defect_types_do_what_their_names_say(twin):
 
 
 def test_twin_is_reproducible_and_thread_independent(twin):
-    again = det_twin.make_synthetic_pcb(20, seed=0, n_jobs=1)
+    again = det_twin.make_synthetic_pcb(20, seed=0, n_jobs=1, scan_noise=False)
     np.testing.assert_array_equal(again.images, twin.images[:20])
     np.testing.assert_array_equal(again.templates, twin.templates[:20])
     for a, b in zip(again.boxes, twin.boxes[:20]):
         np.testing.assert_array_equal(a, b)
+    noisy = [det_twin.make_synthetic_pcb(8, seed=0, n_jobs=jobs) for jobs in (1, 3)]   # the default, scan noise
+    np.testing.assert_array_equal(noisy[0].images, noisy[1].images)
     other = det_twin.make_synthetic_pcb(20, seed=1)
     assert not np.array_equal(other.templates, again.templates)
     small = det_twin.make_synthetic_pcb(4, size=320, seed=0)
@@ -283,6 +287,23 @@ def test_load_pcb_data_synthetic_splits():
     assert len(train) == len(test) == 6
     assert not np.array_equal(train.templates, test.templates)
     np.testing.assert_array_equal(train.images, det_twin.make_synthetic_pcb(6, seed=0).images)
+    clean = det_data.load_pcb_data("synthetic", n_images=6, seed=0, scan_noise=False)
+    np.testing.assert_array_equal(clean.images, det_twin.make_synthetic_pcb(6, seed=0, scan_noise=False).images)
+    assert train.info["scan_noise"] and not clean.info["scan_noise"]
+
+
+def test_twin_default_is_the_scan_noise_twin(twin):
+    noisy = det_twin.make_synthetic_pcb(6, seed=0)
+    assert noisy.info["scan_noise"]
+    np.testing.assert_array_equal(noisy.templates, twin.templates[:6])     # the same boards, boxes and labels
+    for a, b, la, lb in zip(noisy.boxes, twin.boxes[:6], noisy.labels, twin.labels[:6]):
+        np.testing.assert_array_equal(a, b)
+        np.testing.assert_array_equal(la, lb)
+    for k in range(len(noisy)):                                          # the test images differ outside the boxes
+        outside = np.ones(noisy.images[k].shape, bool)
+        for x1, y1, x2, y2 in noisy.boxes[k].astype(int):
+            outside[y1:y2, x1:x2] = False
+        assert (noisy.images[k] != noisy.templates[k])[outside].any()
 
 
 def test_detection_set_methods(twin):

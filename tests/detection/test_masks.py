@@ -66,8 +66,9 @@ def test_statistics_count_pixels_and_empty_boxes():
 
 
 def test_twin_masks_are_exact_and_change_nothing():
-    images, temps, boxes, labels = det_twin.generate_pairs(4, size=320, seed=5)
-    ds, inst = masks.synthetic_pcb_masks(4, size=320, seed=5)
+    # the clean twin: test and template differ exactly at the drawn defects, so the masks must be that difference
+    images, temps, boxes, labels = det_twin.generate_pairs(4, size=320, seed=5, scan_noise=False)
+    ds, inst = masks.synthetic_pcb_masks(4, size=320, seed=5, scan_noise=False)
     np.testing.assert_array_equal(ds.images, images)           # masks=True draws the same pairs
     np.testing.assert_array_equal(ds.templates, temps)
     for b1, b2 in zip(ds.boxes, boxes):
@@ -79,6 +80,12 @@ def test_twin_masks_are_exact_and_change_nothing():
         for j, b in enumerate(ds.boxes[i]):                     # each defect inside its own box
             ys, xs = np.nonzero(inst[i] == j + 1)
             assert ys.size and xs.min() >= b[0] and xs.max() < b[2] and ys.min() >= b[1] and ys.max() < b[3]
+    # the default twin (scan noise): the same masks (the defects as drawn before the noise), noisy test images
+    noisy, noisy_inst = masks.synthetic_pcb_masks(4, size=320, seed=5)
+    np.testing.assert_array_equal(noisy_inst, inst)
+    np.testing.assert_array_equal(noisy.images, det_twin.generate_pairs(4, size=320, seed=5)[0])
+    assert noisy.info["scan_noise"] and not ds.info["scan_noise"]
+    assert ((noisy.images != noisy.templates) & (noisy_inst == 0)).any()     # edge differences outside the masks
 
 
 def _sha(a) -> str:
