@@ -456,6 +456,34 @@ def test_the_runners_engine_runs_nbclient_without_the_output_widget_imitation(mo
     assert built["client"].shutdown_kernel == "graceful"         # asked for: kept
 
 
+def test_the_runners_engine_hands_papermills_logging_files_and_kernel_manager_to_the_client(monkeypatch):
+    import io
+    import logging
+    import warnings
+
+    from jupyter_client.manager import KernelManager
+    from papermill.engines import papermill_engines
+
+    from course_utils.tools import papermill_engine
+
+    engine = papermill_engines.get_engine(papermill_engine.ENGINE_NAME)
+    built = {}
+    monkeypatch.setattr(papermill_engine.KitNotebookClient, "execute", lambda self: built.update(client=self))
+    nb_man = SimpleNamespace(nb=nbformat.v4.new_notebook())
+    engine.execute_managed_notebook(nb_man, "python3")
+    client = built["client"]                                     # papermill's defaults
+    assert (client.log_output, client.stdout_file, client.stderr_file, client.startup_timeout) == (False, None, None, 60)
+    assert client.log is logging.getLogger("papermill") and client.km is None
+    km, out, err = KernelManager(kernel_name="python3"), io.StringIO(), io.StringIO()
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")                           # an argument nbclient does not know would warn
+        engine.execute_managed_notebook(nb_man, "python3", log_output=True, stdout_file=out, stderr_file=err, km=km,
+                                        start_timeout=9, startup_timeout=99, input_path="in.ipynb")
+    client = built["client"]
+    assert client.log_output is True and client.stdout_file is out and client.stderr_file is err and client.km is km
+    assert client.startup_timeout == 9                           # papermill's start_timeout, not its other name
+
+
 def test_execute_one_reports_a_failing_cell(tmp_path, monkeypatch):
     import papermill
     from papermill.exceptions import PapermillExecutionError
