@@ -20,14 +20,13 @@ Both sets must be given at the same fixed size (e.g. both resized to 64x64 with
 """
 from __future__ import annotations
 
-from pathlib import Path
 from typing import NamedTuple
 
 import numpy as np
 import pandas as pd
 from scipy import ndimage
 
-from course_utils.core.checks import check_labels
+from course_utils.core.checks import check_labels, require_real_data
 from course_utils.classification.splits import lot_split, stratified_split
 from course_utils.classification.wafers import CLASS_NAMES, DEFECT_DIE, WaferSet, resize_maps
 
@@ -257,12 +256,7 @@ def load_real_maps(data_dir, size: int | None = None) -> RealMaps:
 
     Taught in: 20_cnn_regression, 23_model_lightweighting
     """
-    data_dir = Path(data_dir)
-    missing = [name for name in REAL_FILES if not (data_dir / name).is_file()]
-    if missing:
-        raise FileNotFoundError(
-            f"{', '.join(missing)} not found in {data_dir}: the real WM-811K maps live in ../shared/data beside the "
-            "repository (not in the kit); pass the folder that holds them.")
+    data_dir = require_real_data(data_dir, REAL_FILES, what="the real WM-811K maps")
     maps, labels, lots, source = [], [], [], []
     for name in REAL_FILES:
         with np.load(data_dir / name, allow_pickle=False) as z:

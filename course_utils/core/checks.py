@@ -16,11 +16,12 @@ from __future__ import annotations
 
 import numbers
 import sys
+from pathlib import Path
 
 import numpy as np
 
 __all__ = ["is_int", "is_real", "check_int", "check_real", "check_seed", "check_size", "check_labels", "largest_remainder",
-           "as_numpy"]
+           "as_numpy", "require_real_data"]
 
 
 def is_int(value) -> bool:
@@ -158,3 +159,20 @@ def largest_remainder(weights, total: int) -> np.ndarray:
     order = np.argsort(-(exact - counts), kind="stable")
     counts[order[: int(total - counts.sum())]] += 1
     return counts
+
+
+def require_real_data(data_dir, names, *, what: str, folders: bool = False) -> Path:
+    """``data_dir`` as a ``Path`` if it holds every one of ``names`` (files; folders with ``folders=True``).
+
+    The developers' real samples (``../shared/data``) are not part of the kit: a missing one raises
+    ``FileNotFoundError`` naming every missing name, the folder looked in, and where ``what`` (e.g. "the real
+    WM-811K maps") live.
+
+    Used by: course_utils.classification.calibration, course_utils.detection.calibration"""
+    data_dir = Path(data_dir)
+    present = Path.is_dir if folders else Path.is_file
+    missing = [name for name in names if not present(data_dir / name)]
+    if missing:
+        raise FileNotFoundError(f"{', '.join(missing)} not found in {data_dir}: {what} live in ../shared/data beside "
+                                "the repository (not in the kit); pass the folder that holds them.")
+    return data_dir

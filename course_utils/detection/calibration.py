@@ -9,12 +9,12 @@ The Project #1 counterpart is :mod:`course_utils.classification.calibration`.
 """
 from __future__ import annotations
 
-from pathlib import Path
 from typing import NamedTuple
 
 import numpy as np
 import pandas as pd
 
+from course_utils.core.checks import require_real_data
 from course_utils.detection.deeppcb import load_deeppcb
 from course_utils.detection.formats import box_table
 from course_utils.detection.pcb import PCB_CLASSES, DetectionSet
@@ -103,12 +103,7 @@ def load_real_pairs(data_dir) -> RealPairs:
     Raises ``FileNotFoundError`` naming the missing folder(s); the kit never needs them (the benchmarks do).
 
     Used by: benchmarks/bench_detection.py, tests/detection/test_pcb_holdout.py"""
-    data_dir = Path(data_dir)
-    missing = [name for name in REAL_FOLDERS if not (data_dir / name).is_dir()]
-    if missing:
-        raise FileNotFoundError(
-            f"{', '.join(missing)} not found in {data_dir}: the real DeepPCB pairs live in ../shared/data beside the "
-            "repository (not in the kit); pass the folder that holds them.")
+    data_dir = require_real_data(data_dir, REAL_FOLDERS, what="the real DeepPCB pairs", folders=True)
     parts = [load_deeppcb(data_dir / name) for name in REAL_FOLDERS]
     pairs = DetectionSet(images=np.concatenate([p.images for p in parts]),
                          templates=np.concatenate([p.templates for p in parts]),
