@@ -198,6 +198,23 @@ def _no_probe(url, timeout=2.0):
     raise AssertionError("the network was probed although a copy exists")
 
 
+def test_download_offline_fails_fast_with_a_clear_message(tmp_path, monkeypatch):
+    # fast = decided by the probe alone: no clone or zip download is even started (no wall-clock limit,
+    # which a loaded machine could break)
+    def no_download(*args, **kwargs):
+        raise AssertionError("a download was attempted although the probe failed")
+
+    monkeypatch.setattr(deeppcb.subprocess, "run", no_download)
+    monkeypatch.setattr(deeppcb.urllib.request, "urlopen", no_download)
+    with pytest.raises(ConnectionError, match="DATA_SOURCE = 'synthetic'"):
+        deeppcb.download_deeppcb(tmp_path / "DeepPCB", timeout=2, probe_url="http://127.0.0.1:9/")
+    assert not (tmp_path / "DeepPCB").exists()
+    # an existing copy is reused without any network access
+    (tmp_path / "copy" / "PCBData").mkdir(parents=True)
+    (tmp_path / "copy" / "PCBData" / "trainval.txt").write_text("")
+    assert deeppcb.download_deeppcb(tmp_path / "copy", probe_url="http://127.0.0.1:9/") == tmp_path / "copy"
+
+
 def test_download_reuses_the_copy_in_the_data_folder(data_home, monkeypatch):
     monkeypatch.setattr(pretrained, "host_reachable", _no_probe)
     (data_home / "DeepPCB" / "PCBData").mkdir(parents=True)
@@ -254,7 +271,8 @@ def test_download_runs_git_clone_with_a_stall_limit_and_reports_its_error(tmp_pa
     # a 30-minute cap on the whole clone; output captured as text; the exit code checked by the caller
     assert kwargs == {"capture_output": True, "text": True, "timeout": 1800, "check": False}
     monkeypatch.setattr(deeppcb.subprocess, "run", _fake_git(0, "", calls))
-    assert deeppcb.download_deeppcb(dest) == dest
+    assert deeppcb.download_deeppcb(dest, timeout=3) == dest
+    assert calls[-1][1]["GIT_HTTP_LOW_SPEED_TIME"] == "5"                                    # max(timeout, 5)
 
 
 def test_download_without_git_unpacks_in_a_temporary_folder_beside_dest(tmp_path, monkeypatch):
@@ -263,22 +281,26 @@ def test_download_without_git_unpacks_in_a_temporary_folder_beside_dest(tmp_path
 
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w") as z:
-        z.writestr("DeepPCB-master/PCBData/test.txt", "")
+        z.writestr("DeepPCB-master/PCBData/trainval.txt", "group1/1/00000001.jpg group1/1_not/00000001.txt\n")
     monkeypatch.setattr(pretrained, "host_reachable", lambda url, timeout=2.0: True)
     monkeypatch.setattr(deeppcb.shutil, "which", lambda name: None)
     dest = tmp_path / "z" / "DeepPCB"
     beside = []
 
+    opened = []
+
     def urlopen(url, timeout):
+        opened.append((url, timeout))
         beside.extend((p, p.is_dir()) for p in dest.parent.iterdir())  # the temporary folder, on dest's disk
         return io.BytesIO(buffer.getvalue())
 
     monkeypatch.setattr(deeppcb.urllib.request, "urlopen", urlopen)
-    assert deeppcb.download_deeppcb(dest) == dest
+    assert deeppcb.download_deeppcb(dest, timeout=4) == dest
+    assert opened == [(deeppcb.DEEPPCB_ZIP_URL, 4)]
     (folder, was_dir), = beside
     assert was_dir and not folder.exists()
-    assert [p.name for p in (tmp_path / "z").iterdir()] == ["DeepPCB"]
-    assert (dest / "PCBData" / "test.txt").is_file()
+    assert [p.name for p in (tmp_path / "z").iterdir()] == ["DeepPCB"]   # the temporary folder is gone
+    assert (dest / "PCBData" / "trainval.txt").read_text().startswith("group1/1/00000001.jpg")
 
 
 # ---------------------------------------------------------------------------
