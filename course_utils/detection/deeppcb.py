@@ -164,7 +164,7 @@ def download_deeppcb(dest=None, *, timeout: float = 10.0, probe_url: str = "http
     ``ConnectionError`` saying what to do, never a hang), then ``git clone --depth 1``
     (or, without git, the repository zip with a per-read ``timeout``).
 
-    Used by: tests/detection/test_detection_data.py"""
+    Used by: tests/detection/test_deeppcb.py"""
     dest = Path(dest).expanduser() if dest is not None else config.data_dir() / "DeepPCB"
     if (dest / "PCBData" / "trainval.txt").is_file():
         return dest
