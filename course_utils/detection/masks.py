@@ -224,14 +224,9 @@ def synthetic_pcb_masks(n_pairs: int, *, size: int = 640, seed=0, n_jobs: int | 
     Taught in: 19_defect_segmentation"""
     check_int(n_pairs, "n_pairs", minimum=1)
     check_int(size, "size", minimum=128)
-    images, temps, boxes, labels, inst = det_twin.generate_pairs(int(n_pairs), size=int(size), seed=seed,
-                                                                 n_jobs=n_jobs, masks=True,
-                                                                 scan_noise=bool(scan_noise))
-    ds = DetectionSet(images=images, templates=temps, boxes=boxes, labels=labels,
-                      image_ids=[f"syn-{i + 1:06d}" for i in range(n_pairs)], class_names=PCB_CLASSES,
-                      source="synthetic", info={"n_pairs": int(n_pairs), "size": int(size), "seed": seed,
-                                                "scan_noise": bool(scan_noise)})
-    return ds, inst
+    *pairs, inst = det_twin.generate_pairs(int(n_pairs), size=int(size), seed=seed, n_jobs=n_jobs, masks=True,
+                                           scan_noise=bool(scan_noise))
+    return det_twin.pairs_to_set(*pairs, seed=seed, scan_noise=scan_noise), inst
 
 
 # ---------------------------------------------------------------------------

@@ -37,7 +37,7 @@ from course_utils.detection.deeppcb import DEEPPCB_COUNTS
 from course_utils.detection.pcb import PCB_CLASSES, DetectionSet
 from course_utils.detection.twin_layout import Layout, draw_layout, opencv
 
-__all__ = ["make_synthetic_pcb", "generate_pairs"]
+__all__ = ["make_synthetic_pcb", "generate_pairs", "pairs_to_set"]
 
 #: Class shares of the DeepPCB trainval boxes (open, short, mousebite, spur, copper, pin-hole).
 _CLASS_SHARES = np.array(DEEPPCB_COUNTS["trainval"]["per_class"], dtype=np.float64) / DEEPPCB_COUNTS["trainval"]["boxes"]
@@ -86,15 +86,14 @@ class _Defects:
         self.margin = 14 * self.s
 
     # -- sites ------------------------------------------------------------
-    def _trace_site(self, need):
-        """A point on a trace segment: ``(p, u, n, row)`` or None. ``need(row)`` (bool or a weight >= 0)
-        filters and weights the rows."""
+    def _trace_site(self):
+        """A point on a trace segment, drawn in proportion to the segments' usable lengths: ``(p, u, n, row)``
+        or None."""
         seg = self.segments
         if not len(seg):
             return None
         length = np.hypot(seg[:, 2] - seg[:, 0], seg[:, 3] - seg[:, 1])
         usable = np.clip(length - 2 * (seg[:, 4] + 10 * self.s), 0, None)
-        usable *= np.array([need(row) for row in seg], dtype=np.float64)
         if usable.sum() <= 0:
             return None
         k = self.rng.choice(len(seg), p=usable / usable.sum())
@@ -235,7 +234,7 @@ class _Defects:
         img = self.img
         if cls in (_OPEN, _SHORT, _MOUSEBITE, _SPUR):
             # opens on traces; shorts, mousebites and spurs on any copper edge (traces, pads, planes)
-            site = self._trace_site(lambda r: True) if cls == _OPEN else self._edge_site()
+            site = self._trace_site() if cls == _OPEN else self._edge_site()
             if site is None or not self._trace_defect(cls, *site[:3], site[3] if len(site) > 3 else None):
                 return None
             p = site[0]
@@ -415,9 +414,18 @@ def make_synthetic_pcb(n_pairs: int, *, size: int = 640, seed=0, n_jobs: int | N
         raise ValueError(f"n_pairs={n_pairs!r} must be a positive integer.")
     if not isinstance(size, (int, np.integer)) or size < 128:
         raise ValueError(f"size={size!r} must be an integer >= 128 (pixels; DeepPCB images are 640).")
-    images, temps, boxes, labels = generate_pairs(int(n_pairs), size=int(size), seed=seed, n_jobs=n_jobs,
-                                                  scan_noise=bool(scan_noise))
-    return DetectionSet(images=images, templates=temps, boxes=boxes, labels=labels,
-                        image_ids=[f"syn-{i + 1:06d}" for i in range(n_pairs)], class_names=PCB_CLASSES,
-                        source="synthetic", info={"n_pairs": int(n_pairs), "size": int(size), "seed": seed,
+    pairs = generate_pairs(int(n_pairs), size=int(size), seed=seed, n_jobs=n_jobs, scan_noise=bool(scan_noise))
+    return pairs_to_set(*pairs, seed=seed, scan_noise=scan_noise)
+
+
+def pairs_to_set(images, templates, boxes, labels, *, seed, scan_noise: bool) -> DetectionSet:
+    """The twin's pairs (the first four items of :func:`generate_pairs`) as a :class:`DetectionSet`: ids
+    ``"syn-000001"``..., ``source="synthetic"``, ``info`` recording the number of pairs, size, seed and
+    ``scan_noise``.
+
+    Used by: course_utils.detection.masks"""
+    n, size = images.shape[:2]
+    return DetectionSet(images=images, templates=templates, boxes=boxes, labels=labels,
+                        image_ids=[f"syn-{i + 1:06d}" for i in range(n)], class_names=PCB_CLASSES,
+                        source="synthetic", info={"n_pairs": int(n), "size": int(size), "seed": seed,
                                                   "scan_noise": bool(scan_noise)})
