@@ -266,7 +266,7 @@ def _generate_chunk(labels, grid_h, grid_w, rim, dies_on_wafer, family, likeness
     geometry = {"x": x, "y": y, "r": np.sqrt(r2), "rim": col(rim), "outer": outer.astype(np.float32),
                 "pitch": col(2.0 / np.sqrt(grid_h * grid_w))}
     # background noise: a per-wafer level drawn from the class's real quantiles (lower for smaller dies),
-    # extra on the outermost dies, and now and then a small cluster or a short run
+    # extra near the rim, and now and then a small cluster or a short run
     u = draws.random(m)
     level = _interp_rows(u, NOISE_QUANTILES[labels])
     level = (1.0 - (1.0 - level) ** ((NOISE_REF_DIES / dies_on_wafer) ** NOISE_AREA_EXPONENT[labels])).astype(np.float32)
