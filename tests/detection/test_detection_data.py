@@ -275,20 +275,6 @@ def test_load_pcb_data_synthetic_splits():
     assert train.info["scan_noise"] and not clean.info["scan_noise"]
 
 
-def test_twin_default_is_the_scan_noise_twin(twin):
-    noisy = det_twin.make_synthetic_pcb(6, seed=0)
-    assert noisy.info["scan_noise"]
-    np.testing.assert_array_equal(noisy.templates, twin.templates[:6])     # the same boards, boxes and labels
-    for a, b, la, lb in zip(noisy.boxes, twin.boxes[:6], noisy.labels, twin.labels[:6]):
-        np.testing.assert_array_equal(a, b)
-        np.testing.assert_array_equal(la, lb)
-    for k in range(len(noisy)):                                          # the test images differ outside the boxes
-        outside = np.ones(noisy.images[k].shape, bool)
-        for x1, y1, x2, y2 in noisy.boxes[k].astype(int):
-            outside[y1:y2, x1:x2] = False
-        assert (noisy.images[k] != noisy.templates[k])[outside].any()
-
-
 def test_detection_set_methods(twin):
     sub = twin.subset([3, 1])
     assert sub.image_ids == [twin.image_ids[3], twin.image_ids[1]]
