@@ -5,6 +5,7 @@ from pathlib import Path
 import pytest
 
 from course_utils.tools import nbtools, runner
+from offline import dead_proxy_env
 
 ROOT = Path(__file__).resolve().parents[1]
 COURSE = sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))
@@ -66,20 +67,17 @@ def test_fix_strips_outputs_and_resyncs_bootstrap(tmp_path):
     assert nbtools.fix_notebook(path) is False  # idempotent
 
 
-#: Every proxy variable points at this closed local port while the notebooks run (their kernels inherit it): each
-#: notebook must run without the internet, as on an offline laptop, and a download it tries fails at once.
-DEAD_PROXY = "http://127.0.0.1:9"
-
-
 @pytest.fixture(scope="module")
 def smoke_results(tmp_path_factory):
+    # every notebook must run without the internet, as on an offline laptop: the kernels inherit proxies that
+    # point at a closed local port
     out = tmp_path_factory.mktemp("smoke")
+    offline = dead_proxy_env(os.environ, tmp_path_factory.mktemp("ultralytics_config"))
     with pytest.MonkeyPatch.context() as mp:
-        for key in [k for k in os.environ if k.startswith("YOLO_") or "proxy" in k.lower()]:
+        for key in set(os.environ) - set(offline):
             mp.delenv(key)
-        for key in ("HTTP_PROXY", "HTTPS_PROXY", "http_proxy", "https_proxy"):
-            mp.setenv(key, DEAD_PROXY)
-        mp.setenv("YOLO_CONFIG_DIR", str(tmp_path_factory.mktemp("ultralytics_config")))
+        for key, value in offline.items():
+            mp.setenv(key, value)
         results, folder = runner.run_notebooks(None, smoke=True, output_dir=out, jobs=2, echo=True)
     print("\n" + runner.format_summary(results))
     return {r.notebook: r for r in results}

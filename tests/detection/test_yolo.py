@@ -14,6 +14,7 @@ from PIL import Image
 
 from course_utils.detection import formats, metrics, pcb, yolo, yolo_data
 from course_utils.detection import twin as det_twin
+from offline import dead_proxy_env
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -228,10 +229,7 @@ def trained(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("yolo")
     train, val = _sets(n_train=8, n_val=4)
     data_yaml = yolo_data.write_yolo_dataset({"train": train, "val": val}, tmp / "ds")
-    env = {k: v for k, v in os.environ.items() if not k.startswith("YOLO_") and "proxy" not in k.lower()}
-    blocked = "http://127.0.0.1:9"
-    env.update(HTTP_PROXY=blocked, HTTPS_PROXY=blocked, http_proxy=blocked, https_proxy=blocked,
-               PYTHONPATH=str(REPO), YOLO_CONFIG_DIR=str(tmp / "ultralytics_config"), MPLBACKEND="Agg")
+    env = dict(dead_proxy_env(os.environ, tmp / "ultralytics_config"), PYTHONPATH=str(REPO), MPLBACKEND="Agg")
     out = subprocess.run([sys.executable, "-c", _TRAIN_SCRIPT, str(data_yaml), str(tmp / "runs")], env=env,
                          capture_output=True, text=True, timeout=300, cwd=tmp, check=False)
     assert out.returncode == 0, out.stderr[-3000:]
