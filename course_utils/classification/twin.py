@@ -366,17 +366,8 @@ def _draw_chunks(order: np.ndarray, per_wafer: tuple, out_size: tuple[int, int],
     return maps
 
 
-def make_synthetic_wafers(
-    n_samples: int = 2000,
-    *,
-    size=64,
-    proportions="wm811k",
-    class_counts=None,
-    min_per_class: int = 5,
-    seed: int = 0,
-    n_jobs: int | None = None,
-    pattern_mask: bool = False,
-):
+def make_synthetic_wafers(n_samples: int = 2000, *, size=64, proportions="wm811k", class_counts=None,
+                          min_per_class: int = 5, seed: int = 0, n_jobs: int | None = None, pattern_mask: bool = False):
     """Generate a synthetic WM-811K-like set of fixed-size wafer maps.
 
     Parameters
@@ -423,14 +414,30 @@ def make_synthetic_wafers(
     array([56, 56, 56, 56, 56, 55, 55, 55, 55])
 
     Taught in: 10_cnn_interpretability"""
-    # (over 80 lines only because the docstring documents every argument; the body is about 45)
     out_size = check_size(size, min_size=_MIN_SIZE)
+    _check_seed_and_jobs(seed, n_jobs)
+    counts = class_allocation(n_samples, proportions=proportions, class_counts=class_counts,
+                              min_per_class=min_per_class)
+    info = {"generator": "course_utils.classification.twin.make_synthetic_wafers", "seed": int(seed),
+            "proportions": proportions if isinstance(proportions, str) else "custom",
+            "class_counts": counts.tolist(), "size": out_size}
+    ws, pattern = _draw_wafer_set(counts, out_size, seed=seed, n_jobs=n_jobs, pattern_mask=pattern_mask, info=info)
+    return (ws, pattern) if pattern_mask else ws
+
+
+def _check_seed_and_jobs(seed, n_jobs) -> None:
+    """Raise ``ValueError`` unless ``seed`` is a non-negative integer and ``n_jobs`` None or a positive one."""
     if not is_int(seed) or seed < 0:
         raise ValueError(f"seed={seed!r} must be a non-negative integer.")
     if n_jobs is not None and (not is_int(n_jobs) or n_jobs < 1):
         raise ValueError(f"n_jobs={n_jobs!r} must be a positive integer or None.")
-    counts = class_allocation(n_samples, proportions=proportions, class_counts=class_counts,
-                              min_per_class=min_per_class)
+
+
+def _draw_wafer_set(counts: np.ndarray, out_size: tuple[int, int], *, seed: int, n_jobs: int | None,
+                    pattern_mask: bool, info: dict):
+    """Plan the lots for ``counts`` (``int64 (9,)`` wafers per class) and draw their maps: ``(WaferSet, pattern)``,
+    ``pattern`` the ``bool (N, H, W)`` pattern mask with ``pattern_mask``, else None. One seed sequence plans the
+    lots and the lots' likeness, one more per chunk of ``_CHUNK`` wafers draws the maps."""
     n = int(counts.sum())
     root = np.random.SeedSequence(seed)
     plan_seq, *chunk_seqs = root.spawn(1 + -(-n // _CHUNK))
@@ -456,8 +463,6 @@ def make_synthetic_wafers(
         die_size=die_size,
         grid_shape=np.stack([grid_h, grid_w], axis=1).astype(np.int32),
         source="synthetic",
-        info={"generator": "course_utils.classification.twin.make_synthetic_wafers", "seed": int(seed),
-              "proportions": proportions if isinstance(proportions, str) else "custom",
-              "class_counts": counts.tolist(), "size": out_size},
+        info=info,
     )
-    return (ws, pattern) if pattern_mask else ws
+    return ws, pattern

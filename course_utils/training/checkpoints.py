@@ -12,6 +12,7 @@ tensors and Python types, so ``torch.load(weights_only=True)`` reads it.
 """
 from __future__ import annotations
 
+import math
 import os
 import random
 from dataclasses import dataclass, field
@@ -25,7 +26,7 @@ from torch import nn
 from course_utils.core.config import atomic_write
 
 __all__ = ["BEST_NAME", "LAST_NAME", "HISTORY_COLUMNS", "save_checkpoint", "load_checkpoint",
-           "Progress", "save_epoch", "resume_progress"]
+           "Progress", "record_epoch", "save_epoch", "resume_progress"]
 
 BEST_NAME, LAST_NAME, _HISTORY_NAME = "best.pt", "last.pt", "history.csv"
 #: Columns of ``FitResult.history`` (and ``history.csv``).
@@ -148,6 +149,28 @@ class Progress:
     stopped_early: bool = False
     best_state: dict | None = None
     start_epoch: int = 0  # epochs completed before this call (resume)
+
+
+def _is_better(score: float, best: float | None, mode: str) -> bool:
+    if best is None or math.isnan(best):
+        return not math.isnan(score)
+    return score > best if mode == "max" else score < best
+
+
+def record_epoch(state: Progress, model, row: dict, *, monitor: str, mode: str, epoch: int, epochs: int,
+                 early_stopping: int | None) -> bool:
+    """Update best score/weights and the early-stopping counter; return True if the epoch improved.
+
+    Used by: course_utils.training.engine"""
+    improved = _is_better(row[monitor], state.best_score, mode)
+    if improved:
+        state.best_score, state.best_epoch, state.bad_epochs = float(row[monitor]), epoch + 1, 0
+        state.best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
+    else:
+        state.bad_epochs += 1
+    if early_stopping is not None and state.bad_epochs >= early_stopping and epoch + 1 < epochs:
+        state.stopped_early = True
+    return improved
 
 
 def save_epoch(ckpt_dir: Path, state: Progress, model, optimizer, scheduler, scaler, train_loader,

@@ -125,12 +125,6 @@ class EvaluationResult:
 # ---------------------------------------------------------------------------
 # Small helpers
 # ---------------------------------------------------------------------------
-def _resolve_device(device) -> torch.device:
-    if not isinstance(device, (str, torch.device)):
-        raise TypeError(f"device must be 'auto', 'cpu', 'cuda', 'mps' or a torch.device, got {device!r}.")
-    return env.get_device(device)
-
-
 def _model_device(model: nn.Module) -> torch.device:
     first = next(model.parameters(), None)
     return first.device if first is not None else torch.device("cpu")
@@ -177,7 +171,7 @@ def train_one_epoch(model: nn.Module, loader, *, loss_fn: Callable, optimizer: t
         with torch.autocast(device_type=device.type, dtype=torch.float16, enabled=use_amp):
             logits = model(x)
             if check_labels:
-                _check_label_range(y, logits)
+                fit_checks.check_label_range(y, logits)
                 check_labels = False
             loss = loss_fn(logits, y)
         optimizer.zero_grad(set_to_none=True)
@@ -198,21 +192,6 @@ def train_one_epoch(model: nn.Module, loader, *, loss_fn: Callable, optimizer: t
     if seen == 0:
         raise ValueError("train_loader yielded no batches; check the dataset and batch_size/drop_last.")
     return loss_sum.item() / seen, correct.item() / seen
-
-
-def _check_label_range(y: torch.Tensor, logits: torch.Tensor) -> None:
-    if logits.ndim != 2:
-        raise ValueError(f"The model must output logits of shape (batch, classes); got {tuple(logits.shape)}.")
-    if y.dtype not in (torch.int64, torch.int32, torch.uint8, torch.int16):
-        raise TypeError(f"Labels must be integer class indices, got dtype {y.dtype}.")
-    low, high = int(y.min()), int(y.max())
-    k = logits.shape[1]
-    if low < 0:
-        raise ValueError(f"Labels go down to {low}: unlabeled wafers (-1) cannot be trained on. "
-                         "Load the data with keep_unlabeled=False or filter labels >= 0.")
-    if high >= k:
-        raise ValueError(f"Labels go up to {high} but the model outputs {k} classes; build the model with "
-                         f"num_classes={high + 1} (or more), or check the labels.")
 
 
 @torch.no_grad()
@@ -260,7 +239,7 @@ def predict(model: nn.Module, loader, device=None, *, amp: bool = False,
     Taught in: 03_cnn_design"""
     fit_checks.check_module(model)
     fit_checks.check_loader(loader, "loader")
-    device = _model_device(model) if device is None else _resolve_device(device)
+    device = _model_device(model) if device is None else fit_checks.resolve_device(device)
     channels_last = fit_checks.use_channels_last(model, device, channels_last)
     _place(model, None, device, channels_last=channels_last)
     y_true, logits, _ = _forward_all(model, loader, device, use_amp=amp and device.type == "cuda",
@@ -290,14 +269,8 @@ def evaluate(model: nn.Module, loader, device=None, class_names: Sequence[str] |
 
 
 # ---------------------------------------------------------------------------
-# fit
+# fit, and its steps, each named for what it does
 # ---------------------------------------------------------------------------
-def _is_better(score: float, best: float | None, mode: str) -> bool:
-    if best is None or math.isnan(best):
-        return not math.isnan(score)
-    return score > best if mode == "max" else score < best
-
-
 def _print_header(epochs: int) -> None:
     width = max(5, 2 * len(str(epochs)) + 1)
     print(f"{'Epoch':>{width}}  Best  Acc/trn  Acc/val  macro-F1/val  loss trn/val   Time/e   Elapsed  "
@@ -319,9 +292,8 @@ def _print_row(row: dict, epochs: int, improved: bool, mean_epoch_s: float) -> N
 def fit(model: nn.Module, train_loader, val_loader, *, loss_fn: Callable, optimizer: torch.optim.Optimizer,
         epochs: int, device="auto", scheduler=None, amp: bool = True, channels_last: bool | str = "auto",
         grad_clip: float | None = None, early_stopping: int | None = None, monitor: str = "val_macro_f1",
-        checkpoint_dir: str | os.PathLike | None = None, resume: bool = False,
-        batch_transform: Callable | None = None, class_names: Sequence[str] | None = None,
-        verbose: bool = True) -> FitResult:
+        checkpoint_dir: str | os.PathLike | None = None, resume: bool = False, batch_transform: Callable | None = None,
+        class_names: Sequence[str] | None = None, verbose: bool = True) -> FitResult:
     """Train ``model`` and keep the epoch with the best validation score.
 
     Parameters
@@ -333,21 +305,17 @@ def fit(model: nn.Module, train_loader, val_loader, *, loss_fn: Callable, optimi
     optimizer : built on ``model.parameters()``.
     epochs : total number of epochs (a resumed run continues up to this number).
     device : "auto", "cpu", "cuda", "mps" or torch.device; the model is moved there.
-    scheduler : any ``torch.optim.lr_scheduler``. ``OneCycleLR``/``CyclicLR`` step
-        after every batch, ``ReduceLROnPlateau`` after every epoch with the monitored
-        score, all others after every epoch.
+    scheduler : any ``torch.optim.lr_scheduler``. ``OneCycleLR``/``CyclicLR`` step after every batch,
+        ``ReduceLROnPlateau`` after every epoch with the monitored score, all others after every epoch.
     amp : mixed precision (float16 autocast + ``GradScaler``) on CUDA; ignored on CPU/MPS.
-    channels_last : convert model and batches to the channels-last (NHWC) memory format;
-        ``"auto"`` (default) does so for a model with 2-D convolutions on a CPU or CUDA
-        device (see ``fit_checks.use_channels_last``), never on MPS.
+    channels_last : convert model and batches to the channels-last (NHWC) memory format; ``"auto"`` (default)
+        does so for a model with 2-D convolutions on CPU or CUDA (``fit_checks.use_channels_last``), never on MPS.
     grad_clip : clip the global gradient norm to this value (``None``: no clipping).
     early_stopping : stop after this many epochs without improvement of ``monitor``.
     monitor : one of ``fit_checks.MONITOR_CHOICES``; default validation macro-F1.
-    checkpoint_dir : folder for ``best.pt``, ``last.pt`` and ``history.csv`` (``None``:
-        keep the best weights in memory only).
-    resume : continue from ``checkpoint_dir/last.pt`` if it exists (same model,
-        optimizer, scheduler, loaders and transform as the interrupted run); on CPU
-        the result is bit-identical to a run that was never interrupted.
+    checkpoint_dir : folder for ``best.pt``, ``last.pt`` and ``history.csv`` (``None``: best weights in memory only).
+    resume : continue from ``checkpoint_dir/last.pt`` if it exists (same model, optimizer, scheduler, loaders and
+        transform as the interrupted run); on CPU the result is bit-identical to a run never interrupted.
     batch_transform : callable applied to every training batch ``x`` on the device.
     class_names : used to check the model's number of outputs on the first batch.
     verbose : print one table row per epoch and show tqdm progress bars.
@@ -358,33 +326,13 @@ def fit(model: nn.Module, train_loader, val_loader, *, loss_fn: Callable, optimi
 
     Raises
     ------
-    ValueError for inconsistent inputs (label range vs model outputs, empty
-    loaders, a checkpoint of another model), FloatingPointError when the
-    training loss becomes NaN/inf (the last good checkpoint is kept).
+    ValueError for inconsistent inputs (label range vs model outputs, empty loaders, a checkpoint of another
+    model), FloatingPointError when the training loss becomes NaN/inf (the last good checkpoint is kept).
     Taught in: 03_cnn_design"""
-    # (over 80 lines only because the docstring documents every argument; the loop's body is 58 lines)
-    fit_checks.check_fit_arguments(model, optimizer, loss_fn, epochs, monitor, grad_clip, early_stopping,
-                         batch_transform, scheduler, resume, checkpoint_dir)
-    fit_checks.check_loader(train_loader, "train_loader")
-    fit_checks.check_loader(val_loader, "val_loader")
-    device = _resolve_device(device)
-    channels_last = fit_checks.use_channels_last(model, device, channels_last)
-    _place(model, loss_fn, device, channels_last=channels_last)
-    if device.type == "cpu":
-        env.keep_freed_memory()
-    use_amp = bool(amp) and device.type == "cuda"
-    scaler = torch.amp.GradScaler("cuda", enabled=use_amp)
-    batch_scheduler = scheduler if isinstance(scheduler, _PER_BATCH_SCHEDULERS) else None
-    mode = "min" if monitor.endswith("loss") else "max"
-    ckpt_dir = Path(checkpoint_dir) if checkpoint_dir is not None else None
-    state = checkpoints.Progress()
-    if resume:
-        state = checkpoints.resume_progress(ckpt_dir, model, optimizer, scheduler, scaler, train_loader, batch_transform,
-                        monitor=monitor, device=device, verbose=verbose)
-    elapsed_before = state.rows[-1]["elapsed_s"] if state.rows else 0.0
-    start_time = time.perf_counter()
-    if verbose and state.start_epoch < epochs and not state.stopped_early:
-        _print_header(epochs)
+    run, state = _set_up(model, train_loader, val_loader, loss_fn, optimizer, epochs=epochs, device=device,
+                         scheduler=scheduler, amp=amp, channels_last=channels_last, grad_clip=grad_clip,
+                         early_stopping=early_stopping, monitor=monitor, checkpoint_dir=checkpoint_dir,
+                         resume=resume, batch_transform=batch_transform, class_names=class_names, verbose=verbose)
     for epoch in range(state.start_epoch, epochs):
         if state.stopped_early:
             break
@@ -392,43 +340,71 @@ def fit(model: nn.Module, train_loader, val_loader, *, loss_fn: Callable, optimi
         if hasattr(loss_fn, "set_epoch"):
             loss_fn.set_epoch(epoch)
         lr = optimizer.param_groups[0]["lr"]
-        progress = tqdm(total=len(train_loader) if hasattr(train_loader, "__len__") else None,
-                        desc=f"epoch {epoch + 1}/{epochs}", leave=False, mininterval=1.0, disable=not verbose)
-        try:
-            train_loss, train_acc = train_one_epoch(
-                model, train_loader, loss_fn=loss_fn, optimizer=optimizer, device=device, scaler=scaler,
-                use_amp=use_amp, channels_last=channels_last, grad_clip=grad_clip,
-                batch_scheduler=batch_scheduler, batch_transform=batch_transform,
-                check_labels=epoch == state.start_epoch, progress=progress)
-        finally:
-            progress.close()
-        if epoch == state.start_epoch:
-            _warn_on_class_names(model, class_names)
-        _stop_if_diverged(train_loss, epoch, ckpt_dir)
+        train_loss, train_acc = _train_epoch(run, model, train_loader, loss_fn, optimizer, epoch=epoch,
+                                             first=epoch == state.start_epoch)
+        _stop_if_diverged(train_loss, epoch, run.ckpt_dir)
         row = {"epoch": epoch + 1, "lr": float(lr), "train_loss": train_loss, "train_acc": train_acc,
-               **_validate(model, val_loader, loss_fn, device, use_amp=use_amp, channels_last=channels_last)}
+               **_validate(run, model, val_loader, loss_fn)}
         now = time.perf_counter()
-        row.update(time_s=now - epoch_start, elapsed_s=elapsed_before + now - start_time)
-        state.rows.append(row)
-        if scheduler is not None and batch_scheduler is None:
-            is_plateau = isinstance(scheduler, torch.optim.lr_scheduler.ReduceLROnPlateau)
-            scheduler.step(row[monitor]) if is_plateau else scheduler.step()
-        improved = _record_epoch(state, model, row, monitor=monitor, mode=mode, epoch=epoch, epochs=epochs,
-                                 early_stopping=early_stopping)
-        if ckpt_dir is not None:
-            checkpoints.save_epoch(ckpt_dir, state, model, optimizer, scheduler, scaler, train_loader, batch_transform,
-                        epoch=epoch, monitor=monitor, improved=improved)
-        if verbose:
-            _print_row(row, epochs, improved, (now - start_time) / (epoch + 1 - state.start_epoch))
-            if state.stopped_early:
-                print(f"Early stopping: {monitor} has not improved for {state.bad_epochs} epochs "
-                      f"(best {state.best_score:.4f} at epoch {state.best_epoch}).")
-    return _finish(model, state, monitor=monitor, ckpt_dir=ckpt_dir)
+        row.update(time_s=now - epoch_start, elapsed_s=run.elapsed_before + now - run.start_time)
+        _end_epoch(run, state, model, optimizer, train_loader, row, epoch=epoch, now=now)
+    return _finish(model, state, monitor=monitor, ckpt_dir=run.ckpt_dir)
 
 
-# ---------------------------------------------------------------------------
-# The steps of fit, each named for what it does
-# ---------------------------------------------------------------------------
+@dataclass
+class _Run:
+    """What :func:`fit` sets up once for its per-epoch steps: options, device, AMP scaler, clock."""
+
+    epochs: int
+    monitor: str
+    mode: str  # "max", or "min" for a monitored loss
+    early_stopping: int | None
+    grad_clip: float | None
+    scheduler: object
+    batch_scheduler: object  # the scheduler when it steps after every batch, else None
+    batch_transform: Callable | None
+    class_names: Sequence[str] | None
+    verbose: bool
+    device: torch.device
+    channels_last: bool
+    use_amp: bool
+    scaler: torch.amp.GradScaler
+    ckpt_dir: Path | None
+    elapsed_before: float = 0.0  # seconds spent by the epochs of a resumed run
+    start_time: float = 0.0
+
+
+def _set_up(model, train_loader, val_loader, loss_fn, optimizer, *, epochs, device, scheduler, amp, channels_last,
+            grad_clip, early_stopping, monitor, checkpoint_dir, resume, batch_transform, class_names,
+            verbose) -> tuple[_Run, checkpoints.Progress]:
+    """Check ``fit``'s arguments, place the model, resume from ``last.pt`` if asked, start the clock."""
+    fit_checks.check_fit_arguments(model, optimizer, loss_fn, epochs, monitor, grad_clip, early_stopping,
+                         batch_transform, scheduler, resume, checkpoint_dir)
+    fit_checks.check_loader(train_loader, "train_loader")
+    fit_checks.check_loader(val_loader, "val_loader")
+    device = fit_checks.resolve_device(device)
+    channels_last = fit_checks.use_channels_last(model, device, channels_last)
+    _place(model, loss_fn, device, channels_last=channels_last)
+    if device.type == "cpu":
+        env.keep_freed_memory()
+    use_amp = bool(amp) and device.type == "cuda"
+    run = _Run(epochs=epochs, monitor=monitor, mode="min" if monitor.endswith("loss") else "max",
+               early_stopping=early_stopping, grad_clip=grad_clip, scheduler=scheduler,
+               batch_scheduler=scheduler if isinstance(scheduler, _PER_BATCH_SCHEDULERS) else None,
+               batch_transform=batch_transform, class_names=class_names, verbose=verbose, device=device,
+               channels_last=channels_last, use_amp=use_amp, scaler=torch.amp.GradScaler("cuda", enabled=use_amp),
+               ckpt_dir=Path(checkpoint_dir) if checkpoint_dir is not None else None)
+    state = checkpoints.Progress()
+    if resume:
+        state = checkpoints.resume_progress(run.ckpt_dir, model, optimizer, scheduler, run.scaler, train_loader,
+                                            batch_transform, monitor=monitor, device=device, verbose=verbose)
+    run.elapsed_before = state.rows[-1]["elapsed_s"] if state.rows else 0.0
+    run.start_time = time.perf_counter()
+    if verbose and state.start_epoch < epochs and not state.stopped_early:
+        _print_header(epochs)
+    return run, state
+
+
 def _place(model: nn.Module, loss_fn, device: torch.device, *, channels_last: bool) -> None:
     """Move model (and a loss with buffers) to the device, in channels-last format if asked."""
     model.to(device, memory_format=torch.channels_last) if channels_last else model.to(device)
@@ -436,21 +412,58 @@ def _place(model: nn.Module, loss_fn, device: torch.device, *, channels_last: bo
         loss_fn.to(device)
 
 
-def _validate(model, val_loader, loss_fn, device, *, use_amp: bool, channels_last: bool) -> dict:
+def _train_epoch(run: _Run, model, train_loader, loss_fn, optimizer, *, epoch: int, first: bool) -> tuple[float, float]:
+    """:func:`train_one_epoch` under a tqdm bar; the ``first`` epoch of a call also checks labels and class names."""
+    progress = tqdm(total=len(train_loader) if hasattr(train_loader, "__len__") else None,
+                    desc=f"epoch {epoch + 1}/{run.epochs}", leave=False, mininterval=1.0, disable=not run.verbose)
+    try:
+        train_loss, train_acc = train_one_epoch(
+            model, train_loader, loss_fn=loss_fn, optimizer=optimizer, device=run.device, scaler=run.scaler,
+            use_amp=run.use_amp, channels_last=run.channels_last, grad_clip=run.grad_clip,
+            batch_scheduler=run.batch_scheduler, batch_transform=run.batch_transform,
+            check_labels=first, progress=progress)
+    finally:
+        progress.close()
+    if first:
+        _warn_on_class_names(model, run.class_names)
+    return train_loss, train_acc
+
+
+def _validate(run: _Run, model, val_loader, loss_fn) -> dict:
     """Validation columns of one history row: loss, accuracy, macro-F1."""
-    y_val, val_logits, val_loss = _forward_all(model, val_loader, device, loss_fn=loss_fn, use_amp=use_amp,
-                                               channels_last=channels_last, loader_name="val_loader")
+    y_val, val_logits, val_loss = _forward_all(model, val_loader, run.device, loss_fn=loss_fn, use_amp=run.use_amp,
+                                               channels_last=run.channels_last, loader_name="val_loader")
     y_val_np = y_val.cpu().numpy()
     val_pred = val_logits.argmax(1).cpu().numpy()
     return {"val_loss": val_loss, "val_acc": float((val_pred == y_val_np).mean()),
             "val_macro_f1": metrics.macro_f1(y_val_np, val_pred)}
 
 
+def _end_epoch(run: _Run, state: checkpoints.Progress, model, optimizer, train_loader, row: dict, *, epoch: int,
+               now: float) -> None:
+    """Book an epoch's history ``row``: step a per-epoch scheduler, update the best weights and early stopping,
+    write the checkpoints and print the table row (``now``: the clock at the end of the epoch)."""
+    state.rows.append(row)
+    if run.scheduler is not None and run.batch_scheduler is None:
+        is_plateau = isinstance(run.scheduler, torch.optim.lr_scheduler.ReduceLROnPlateau)
+        run.scheduler.step(row[run.monitor]) if is_plateau else run.scheduler.step()
+    improved = checkpoints.record_epoch(state, model, row, monitor=run.monitor, mode=run.mode, epoch=epoch,
+                                        epochs=run.epochs, early_stopping=run.early_stopping)
+    if run.ckpt_dir is not None:
+        checkpoints.save_epoch(run.ckpt_dir, state, model, optimizer, run.scheduler, run.scaler, train_loader,
+                               run.batch_transform, epoch=epoch, monitor=run.monitor, improved=improved)
+    if run.verbose:
+        _print_row(row, run.epochs, improved, (now - run.start_time) / (epoch + 1 - state.start_epoch))
+        if state.stopped_early:
+            print(f"Early stopping: {run.monitor} has not improved for {state.bad_epochs} epochs "
+                  f"(best {state.best_score:.4f} at epoch {state.best_epoch}).")
+
+
 def _warn_on_class_names(model: nn.Module, class_names: Sequence[str] | None) -> None:
     outputs = None if class_names is None else _num_outputs(model)
     if outputs is not None and outputs != len(class_names):
         warnings.warn(f"The model outputs {outputs} classes but class_names has {len(class_names)} names; "
-                      "reports will mislabel classes. Pass class_names=...", stacklevel=3)
+                      "reports will mislabel classes. Pass class_names=...", stacklevel=4)
 
 
 def _stop_if_diverged(train_loss: float, epoch: int, ckpt_dir: Path | None) -> None:
@@ -461,20 +474,6 @@ def _stop_if_diverged(train_loss: float, epoch: int, ckpt_dir: Path | None) -> N
     raise FloatingPointError(
         f"The training loss of epoch {epoch + 1} is {train_loss}: training diverged. {kept} "
         "Lower the learning rate, set grad_clip=1.0, or check the inputs and loss for NaN/inf.")
-
-
-def _record_epoch(state: checkpoints.Progress, model, row: dict, *, monitor: str, mode: str, epoch: int, epochs: int,
-                  early_stopping: int | None) -> bool:
-    """Update best score/weights and the early-stopping counter; return True if the epoch improved."""
-    improved = _is_better(row[monitor], state.best_score, mode)
-    if improved:
-        state.best_score, state.best_epoch, state.bad_epochs = float(row[monitor]), epoch + 1, 0
-        state.best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
-    else:
-        state.bad_epochs += 1
-    if early_stopping is not None and state.bad_epochs >= early_stopping and epoch + 1 < epochs:
-        state.stopped_early = True
-    return improved
 
 
 def _finish(model, state: checkpoints.Progress, *, monitor: str, ckpt_dir: Path | None) -> FitResult:

@@ -1,5 +1,6 @@
 """What ``engine.fit`` checks and decides before it trains: every argument, with a message that
-says the fix, and the memory format rule (``use_channels_last``).
+says the fix, the device and the memory format rule (``resolve_device``, ``use_channels_last``),
+and the first batch's labels against the model's outputs (``check_label_range``).
 
 Kept apart from the loop so that ``engine.fit`` reads top to bottom; each check
 raises ``TypeError`` (wrong kind of object) or ``ValueError`` (wrong value).
@@ -9,9 +10,11 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from course_utils.core import env
 from course_utils.core.checks import is_int, is_real
 
-__all__ = ["MONITOR_CHOICES", "check_fit_arguments", "check_loader", "check_module", "use_channels_last"]
+__all__ = ["MONITOR_CHOICES", "check_fit_arguments", "check_loader", "check_module", "check_label_range",
+           "resolve_device", "use_channels_last"]
 
 #: Scores ``fit(monitor=...)`` can select the best epoch by; losses are minimised, the rest maximised.
 MONITOR_CHOICES = ("val_macro_f1", "val_acc", "val_loss", "train_loss", "train_acc")
@@ -38,6 +41,15 @@ def check_loader(loader, name: str) -> None:
     if n == 0:
         raise ValueError(f"{name} is empty (0 batches): check the split and the filters, or drop_last=True "
                          "with fewer samples than batch_size.")
+
+
+def resolve_device(device) -> torch.device:
+    """``device`` ('auto', 'cpu', 'cuda', 'mps' or a ``torch.device``) as a ``torch.device``.
+
+    Used by: course_utils.training.engine"""
+    if not isinstance(device, (str, torch.device)):
+        raise TypeError(f"device must be 'auto', 'cpu', 'cuda', 'mps' or a torch.device, got {device!r}.")
+    return env.get_device(device)
 
 
 def check_fit_arguments(model, optimizer, loss_fn, epochs, monitor, grad_clip, early_stopping,
@@ -78,6 +90,24 @@ def check_fit_arguments(model, optimizer, loss_fn, epochs, monitor, grad_clip, e
                              f"be {'minimised' if wanted == 'min' else 'maximised'}: use mode={wanted!r}.")
     if resume and checkpoint_dir is None:
         raise ValueError("resume=True needs checkpoint_dir: the folder where the interrupted run wrote last.pt.")
+
+
+def check_label_range(y: torch.Tensor, logits: torch.Tensor) -> None:
+    """Check a first batch: logits ``(batch, classes)``, integer labels in ``0..classes-1``.
+
+    Used by: course_utils.training.engine"""
+    if logits.ndim != 2:
+        raise ValueError(f"The model must output logits of shape (batch, classes); got {tuple(logits.shape)}.")
+    if y.dtype not in (torch.int64, torch.int32, torch.uint8, torch.int16):
+        raise TypeError(f"Labels must be integer class indices, got dtype {y.dtype}.")
+    low, high = int(y.min()), int(y.max())
+    k = logits.shape[1]
+    if low < 0:
+        raise ValueError(f"Labels go down to {low}: unlabeled wafers (-1) cannot be trained on. "
+                         "Load the data with keep_unlabeled=False or filter labels >= 0.")
+    if high >= k:
+        raise ValueError(f"Labels go up to {high} but the model outputs {k} classes; build the model with "
+                         f"num_classes={high + 1} (or more), or check the labels.")
 
 
 def use_channels_last(model: nn.Module, device: torch.device, channels_last: bool | str = "auto") -> bool:
