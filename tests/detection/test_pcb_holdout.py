@@ -116,3 +116,25 @@ def test_bench_detection_refuses_a_split_that_reports_on_the_sample(monkeypatch)
     monkeypatch.setattr(bench.calibration, "holdout_split", lambda real: (np.arange(40, 200), np.arange(40)))
     with pytest.raises(ValueError, match="the 40 sample pairs the twin was tuned on share 6 DeepPCB group"):
         bench.heldout_parts(DATA)
+
+
+@needs_data
+def test_bench_detection_averages_the_ratio_over_seeds(monkeypatch, capsys):
+    bench = _bench()
+    results = {0: (0.5, 0.6), 1: (0.4, 0.8), 2: None}  # seed 2: one model left out, not averaged
+    seen = []
+
+    def fake_models(args, device, seed, tuning, report, tune_ids):
+        seen.append((seed, len(tuning), len(report)))
+        return results[seed]
+
+    monkeypatch.setattr(bench, "heldout_models", fake_models)
+    monkeypatch.setattr(bench.calibration, "calibration_table", lambda real, twin: bench.pd.DataFrame({"real": [1.0]}))
+    monkeypatch.setattr(bench.masks, "derive_masks", lambda ds: np.zeros(ds.images.shape, np.uint8))
+    args = bench.argparse.Namespace(seeds=[0, 1, 2], pairs=8, epochs=1, size=64, models="twin,real", data=DATA)
+    bench.run_heldout(args, "cpu")
+    out = capsys.readouterr().out
+    # the reporting part is group77000 (24 pairs), the tuning part the other 176 pairs
+    assert seen == [(0, 176, 24), (1, 176, 24), (2, 176, 24)]
+    # means: twin (0.5 + 0.4) / 2 = 0.45, real (0.6 + 0.8) / 2 = 0.70; 0.45 / 0.70 = 0.643; per seed 0.83, 0.50
+    assert "mAP50 twin 0.450, real 0.700, ratio of the means 0.64 (per seed: 0.83, 0.50)" in out
