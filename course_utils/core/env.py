@@ -67,8 +67,11 @@ def get_device(preference: str | torch.device | None = "auto") -> torch.device:
     preference : {"auto", "cpu", "cuda", "mps"} or "cuda:N" or torch.device
         ``"auto"`` (or ``None``) takes CUDA if available, else Apple MPS, else CPU.
         An explicit choice that is not available raises ``RuntimeError`` naming
-        the fix, instead of failing later inside torch.
+        the fix, instead of failing later inside torch; another type (e.g. the
+        number 0 from a notebook parameter) raises ``TypeError``.
     Taught in: 00_setup_cuda"""
+    if preference is not None and not isinstance(preference, (str, torch.device)):
+        raise TypeError(f"device must be 'auto', 'cpu', 'cuda', 'mps' or a torch.device, got {preference!r}.")
     if isinstance(preference, torch.device):
         preference = str(preference)
     pref = (preference or "auto").strip().lower()
@@ -78,19 +81,18 @@ def get_device(preference: str | torch.device | None = "auto") -> torch.device:
         if mps_available():
             return torch.device("mps")
         return torch.device("cpu")
-    kind = pref.split(":", 1)[0]
+    kind, _, index = pref.partition(":")
     if kind not in DEVICE_CHOICES:
         raise ValueError(f"device={preference!r} is not one of {DEVICE_CHOICES} (or 'cuda:N').")
+    if ":" in pref and not index.isdigit():
+        raise ValueError(f"device={preference!r}: a device number is written 'cuda:N' with N = 0, 1, ... "
+                         "(e.g. 'cuda:0').")
     if kind == "cuda":
         if not torch.cuda.is_available():
             raise RuntimeError(f"device={preference!r} was requested but CUDA is not available: "
                                f"{cuda_unavailable_reason()} Or use device='auto' / 'cpu'.")
-        if ":" in pref:
-            index = int(pref.split(":", 1)[1])
-            if index >= torch.cuda.device_count():
-                raise RuntimeError(
-                    f"device={preference!r}: only {torch.cuda.device_count()} CUDA device(s) are visible."
-                )
+        if index and int(index) >= torch.cuda.device_count():
+            raise RuntimeError(f"device={preference!r}: only {torch.cuda.device_count()} CUDA device(s) are visible.")
     if kind == "mps" and not mps_available():
         raise RuntimeError(
             f"device={preference!r} was requested but Apple MPS is not available "

@@ -44,11 +44,13 @@ def check_loader(loader, name: str) -> None:
 
 
 def resolve_device(device) -> torch.device:
-    """``device`` ('auto', 'cpu', 'cuda', 'mps' or a ``torch.device``) as a ``torch.device``.
+    """``device`` ('auto', 'cpu', 'cuda', 'mps' or a ``torch.device``) as a ``torch.device``: ``env.get_device``,
+    which checks the type and availability, except that ``None`` (which ``env.get_device`` reads as "auto") is
+    refused: ``fit`` takes "auto" by default and ``predict`` / ``evaluate`` read None as the model's device.
 
     Used by: course_utils.training.engine"""
-    if not isinstance(device, (str, torch.device)):
-        raise TypeError(f"device must be 'auto', 'cpu', 'cuda', 'mps' or a torch.device, got {device!r}.")
+    if device is None:
+        raise TypeError("device must be 'auto', 'cpu', 'cuda', 'mps' or a torch.device, got None.")
     return env.get_device(device)
 
 

@@ -29,6 +29,18 @@ def test_unknown_device_names_the_choices():
         env.get_device("tpu")
 
 
+def test_a_device_of_another_type_or_a_bad_number_is_refused_with_the_fix():
+    # a notebook parameter given as a number (papermill -p DEVICE 0) is not read as "auto" or a GPU index
+    for wrong in (0, 1, 1.5, ["cpu"]):
+        with pytest.raises(TypeError) as info:
+            env.get_device(wrong)
+        assert str(info.value) == f"device must be 'auto', 'cpu', 'cuda', 'mps' or a torch.device, got {wrong!r}."
+    for wrong in ("cuda:x", "cuda:", "cpu:first"):
+        with pytest.raises(ValueError, match=rf"^device='{wrong}': a device number is written 'cuda:N'"):
+            env.get_device(wrong)
+    assert env.get_device(torch.device("cpu", 0)) == torch.device("cpu", 0)   # "cpu:0" stays accepted
+
+
 def test_seed_everything_reproduces_python_numpy_and_torch():
     import random
 

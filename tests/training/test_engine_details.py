@@ -70,6 +70,11 @@ def test_a_device_of_the_wrong_type_is_named_in_predict_and_evaluate():
         with pytest.raises(TypeError) as info:
             call(model, val, 3)
         assert str(info.value) == "device must be 'auto', 'cpu', 'cuda', 'mps' or a torch.device, got 3."
+    # fit says its device: None is refused there (env.get_device would read it as "auto"), a number too
+    for wrong in (None, 0):
+        with pytest.raises(TypeError) as info:
+            _fit(device=wrong)
+        assert str(info.value) == f"device must be 'auto', 'cpu', 'cuda', 'mps' or a torch.device, got {wrong!r}."
     if torch.cuda.device_count() < 8:   # the request is passed on to env.get_device, which refuses it
         with pytest.raises(RuntimeError, match=r"^device='cuda:7'"):
             engine.predict(model, val, "cuda:7")
