@@ -183,6 +183,14 @@ def heldout_models(args, device, seed: int, tuning, report, tune_ids) -> tuple[f
     return twin["mAP50"], real_r["mAP50"]
 
 
+def seed_list(text: str) -> list[int]:
+    """``--seeds`` as a list: ``"0,1,2"`` -> ``[0, 1, 2]``."""
+    try:
+        return [int(v) for v in text.split(",")]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be comma-separated integers such as 0,1,2; got {text!r}") from None
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="small sizes (CI)")
@@ -191,8 +199,9 @@ def main() -> None:
     parser.add_argument("--input-size", type=int, default=None)
     parser.add_argument("--device", default="auto")
     parser.add_argument("--heldout", action="store_true", help="held-out protocol: statistics table and sim-to-real ratio")
-    parser.add_argument("--seeds", default="0", help="--heldout: comma-separated seeds, each the model seed and the "
-                        "draw of real pairs; with several, also their mean (the README's figure: 0,1,2)")
+    parser.add_argument("--seeds", type=seed_list, default=[0],
+                        help="--heldout: comma-separated seeds, each the model seed and the draw of real pairs; "
+                        "with several, also their mean (the README's figure: 0,1,2)")
     parser.add_argument("--models", default="twin,real", help="--heldout: which of twin,real to train (default both)")
     parser.add_argument("--data", type=Path, default=DATA, help=f"--heldout: folder with "
                         f"{' and '.join(calibration.REAL_FOLDERS)} (default {DATA})")
@@ -204,10 +213,6 @@ def main() -> None:
     torch.manual_seed(0)
     if args.heldout:
         args.pairs, args.epochs, args.size = (args.pairs or (16 if args.quick else 96)), epochs, size
-        try:
-            args.seeds = [int(v) for v in args.seeds.split(",")]
-        except ValueError:
-            parser.error(f"--seeds must be comma-separated integers such as 0,1,2; got {args.seeds!r}")
         run_heldout(args, device)
         return
 
