@@ -54,6 +54,8 @@ from course_utils.classification.twin import make_synthetic_wafers
 _REPO = Path(__file__).resolve().parents[1]
 #: Where the real maps are looked for by default: ``../shared/data`` beside the repository.
 DATA = _REPO.parent / "shared" / "data"
+#: ``float64 (9,)``: labelled WM-811K wafers per class, in CLASS_NAMES order (the real mix and its prior).
+REAL_COUNTS = np.array([WM811K_LABELED_COUNTS[c] for c in CLASS_NAMES], dtype=np.float64)
 
 
 def bench_speed(n_samples: int, repeats: int) -> None:
@@ -126,7 +128,7 @@ def balanced_f1(labels: np.ndarray, pred: np.ndarray, n_resamples: int = 20, see
 def imbalanced_estimate(confusion: np.ndarray, present: np.ndarray) -> tuple[float, np.ndarray, np.ndarray]:
     """Macro-F1, per-class F1 and precision on the real WM-811K mix, from the confusion on the reporting part,
     averaged over the ``present`` classes (a class absent from the reporting part gets weight 0)."""
-    counts = np.array([WM811K_LABELED_COUNTS[c] for c in CLASS_NAMES], dtype=np.float64)
+    counts = REAL_COUNTS.copy()
     counts[np.setdiff1d(np.arange(len(CLASS_NAMES)), present)] = 0
     _, f1 = reweighted_f1(confusion, counts)
     scaled = confusion / np.maximum(confusion.sum(axis=1, keepdims=True), 1) * counts[:, None]
@@ -177,8 +179,7 @@ def prior_shifted(logits: torch.Tensor, tau: float) -> np.ndarray:
     likely a priori; on the real mix `none` is 85 % of the wafers, and ``tau = 1`` is Bayes' rule for that prior
     (post-hoc logit adjustment, Menon et al. 2021; the same ``log pi`` ``losses.BalancedSoftmaxLoss`` adds in
     training). ``tau = 0``: the plain argmax."""
-    counts = np.array([WM811K_LABELED_COUNTS[c] for c in CLASS_NAMES], dtype=np.float64)
-    log_prior = torch.as_tensor(np.log(counts / counts.sum()), dtype=logits.dtype)
+    log_prior = torch.as_tensor(np.log(REAL_COUNTS / REAL_COUNTS.sum()), dtype=logits.dtype)
     return (logits + tau * log_prior).argmax(1).numpy()
 
 
@@ -225,11 +226,12 @@ def bench_realism(real: calibration.RealMaps, tune: np.ndarray, report: np.ndarr
             scheduler.step()
             total += loss.item() * len(batch)
         syn_f1 = f1_score(val.labels, predict(model, val.maps), average="macro")
-        tune_f1 = f1_score(real.labels[tune], predict(model, real.maps[tune]), average="macro")
+        tune_logits = predict_logits(model, real.maps[tune])   # the last epoch's also choose tau below
+        tune_f1 = f1_score(real.labels[tune], tune_logits.argmax(1).numpy(), average="macro")
         print(f"[realism] epoch {epoch + 1}/{epochs}: loss {total / len(labels):.3f}, "
               f"synthetic val macro-F1 {syn_f1:.3f}, real tuning-part macro-F1 {tune_f1:.3f} "
               f"({time.perf_counter() - t0:.0f} s)")
-    tau, curve = choose_prior_tau(predict_logits(model, real.maps[tune]), real.labels[tune])
+    tau, curve = choose_prior_tau(tune_logits, real.labels[tune])
     print("[realism] prior weight tau for the imbalanced real mix, chosen on the tuning part only (its estimated "
           "macro-F1 per tau): " + ", ".join(f"{t:.1f} {f:.3f}" for t, f in zip(PRIOR_TAUS, curve)) + f" -> tau {tau:.1f}")
     labels = real.labels[report]
@@ -250,8 +252,8 @@ def bench_realism(real: calibration.RealMaps, tune: np.ndarray, report: np.ndarr
           f"(20 resamples, {per_class} maps per class, with replacement; chance ~{1 / len(present):.2f}; plain argmax, "
           "every class equally likely as in these resamples)")
     imb = {}
-    for name, guess in (("plain argmax", pred), (f"with the real prior, tau {tau:.1f}", pred_mix)):
-        matrix = confusion_matrix(labels, guess, labels=range(len(CLASS_NAMES)))
+    for name, matrix in (("plain argmax", confusion), (f"with the real prior, tau {tau:.1f}",
+                                                       confusion_matrix(labels, pred_mix, labels=range(len(CLASS_NAMES))))):
         imb[name], imb_f1, imb_precision = imbalanced_estimate(matrix, present)
         recall = np.diag(matrix) / np.maximum(matrix.sum(axis=1), 1)
         print(f"[realism] held-out estimated macro-F1 on the imbalanced real mix (WM811K_LABELED_COUNTS without the "
