@@ -82,7 +82,7 @@ def make_frame(n_rows: int, seed: int = 0) -> pd.DataFrame:
     n_labeled = round(n_rows * REAL_LABELED / REAL_ROWS)
     labeled = np.zeros(n_rows, dtype=bool)
     labeled[rng.choice(n_rows, n_labeled, replace=False)] = True
-    counts = np.array([wafers.WM811K_LABELED_COUNTS[c] for c in wafers.CLASS_NAMES], dtype=float)
+    counts = wafers.wm811k_class_counts()
     names = rng.choice(wafers.CLASS_NAMES, size=n_rows, p=counts / counts.sum())
     test = rng.random(n_rows) < 118_595 / REAL_LABELED
     failure = [np.array([[n]], dtype=object) if lab else np.zeros((0, 0)) for n, lab in zip(names, labeled)]

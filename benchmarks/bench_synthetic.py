@@ -47,7 +47,7 @@ from torch import nn
 from course_utils.classification import splits
 from course_utils.classification import calibration
 from course_utils.classification.calibration import REAL_LOT_LEAKAGE, calibration_table, lot_leakage, reweighted_f1
-from course_utils.classification.wafers import CLASS_NAMES, WM811K_LABELED_COUNTS
+from course_utils.classification.wafers import CLASS_NAMES, WM811K_LABELED_COUNTS, wm811k_class_counts
 from course_utils.classification.data import encode_maps
 from course_utils.classification.twin import make_synthetic_wafers
 
@@ -55,7 +55,7 @@ _REPO = Path(__file__).resolve().parents[1]
 #: Where the real maps are looked for by default: ``../shared/data`` beside the repository.
 DATA = _REPO.parent / "shared" / "data"
 #: ``float64 (9,)``: labelled WM-811K wafers per class, in CLASS_NAMES order (the real mix and its prior).
-REAL_COUNTS = np.array([WM811K_LABELED_COUNTS[c] for c in CLASS_NAMES], dtype=np.float64)
+REAL_COUNTS = wm811k_class_counts()
 
 
 def bench_speed(n_samples: int, repeats: int) -> None:

@@ -47,7 +47,7 @@ from typing import Mapping, Sequence
 import numpy as np
 
 from course_utils.core.checks import check_size, is_int, largest_remainder
-from course_utils.classification.wafers import CLASS_NAMES, NUM_CLASSES, WM811K_LABELED_COUNTS
+from course_utils.classification.wafers import CLASS_NAMES, NUM_CLASSES, wm811k_class_counts
 from course_utils.classification.twin_patterns import (NOISE_AREA_EXPONENT, NOISE_AT, NOISE_QUANTILES, NOISE_REF_DIES, PATTERNS,
                                                        RIM_NOISE_DECAY, RIM_NOISE_HIGH, add_background_extras, col)
 from course_utils.classification.twin_lots import plan_lots
@@ -101,7 +101,7 @@ def _proportions_vector(proportions) -> np.ndarray:
     if isinstance(proportions, str):
         key = proportions.strip().lower().replace("-", "").replace("_", "")
         if key == "wm811k":
-            vec = np.array([WM811K_LABELED_COUNTS[c] for c in CLASS_NAMES], dtype=np.float64)
+            vec = wm811k_class_counts()
         elif key == "balanced":
             vec = np.ones(NUM_CLASSES)
         else:

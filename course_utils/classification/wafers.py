@@ -23,7 +23,7 @@ import numpy as np
 
 from course_utils.core.checks import check_size
 
-__all__ = ["CLASS_NAMES", "NUM_CLASSES", "WM811K_LABELED_COUNTS", "OFF_WAFER", "GOOD_DIE", "DEFECT_DIE",
+__all__ = ["CLASS_NAMES", "NUM_CLASSES", "WM811K_LABELED_COUNTS", "wm811k_class_counts", "OFF_WAFER", "GOOD_DIE", "DEFECT_DIE",
            "WaferSet", "nearest_index", "map_shapes", "resize_maps", "check_die_states"]
 
 
@@ -53,6 +53,15 @@ WM811K_LABELED_COUNTS: dict[str, int] = {
     "Scratch": 1193,
     "none": 147431,
 }
+
+
+def wm811k_class_counts() -> np.ndarray:
+    """Labeled WM-811K wafers per class as a fresh ``float64`` array of shape ``(9,)`` in ``CLASS_NAMES`` order.
+
+    The one place the dict above becomes a vector (class prior, proportions preset, benchmark mixes);
+    divide by its sum for the class shares.
+    """
+    return np.array([WM811K_LABELED_COUNTS[c] for c in CLASS_NAMES], dtype=np.float64)
 
 #: Die states stored in every wafer map.
 OFF_WAFER, GOOD_DIE, DEFECT_DIE = 0, 1, 2

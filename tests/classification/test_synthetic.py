@@ -5,7 +5,7 @@ import pytest
 from scipy import ndimage
 
 from course_utils.classification import data, twin, twin_lots, twin_patterns, wafers
-from course_utils.classification.wafers import CLASS_NAMES, NUM_CLASSES, WM811K_LABELED_COUNTS
+from course_utils.classification.wafers import CLASS_NAMES, NUM_CLASSES, WM811K_LABELED_COUNTS, wm811k_class_counts
 from course_utils.classification.twin import class_allocation, make_synthetic_wafers
 from shared_data import WM811K_DATA, needs_wm811k_data
 
@@ -466,3 +466,13 @@ def test_noise_level_scales_with_the_die_count_as_documented(monkeypatch):
                                          (64, 64), np.random.SeedSequence(0))
         share = (maps == 2).sum() / (maps > 0).sum()  # ~52,000 dies: binomial s.d. <= 0.0016
         assert share == pytest.approx(expected, abs=0.006), dies
+
+
+def test_wm811k_class_counts_is_the_dict_in_class_order_and_a_fresh_copy():
+    counts = wm811k_class_counts()
+    assert counts.shape == (9,) and counts.dtype == np.float64
+    assert counts.sum() == 172_950  # labeled maps in LSWMD.pkl
+    assert counts[CLASS_NAMES.index("none")] == 147_431 and counts[CLASS_NAMES.index("Near-full")] == 149
+    np.testing.assert_allclose(counts / counts.sum(), class_allocation(172_950, proportions="wm811k") / 172_950)
+    counts[0] = -1  # callers may scale it in place: the next call is unaffected
+    assert wm811k_class_counts()[0] == WM811K_LABELED_COUNTS["Center"]
