@@ -60,8 +60,10 @@ def wm811k_class_counts() -> np.ndarray:
 
     The one place the dict above becomes a vector (class prior, proportions preset, benchmark mixes);
     divide by its sum for the class shares.
-    """
+
+    Used by: course_utils.classification.twin, benchmarks/bench_synthetic.py, benchmarks/bench_data.py"""
     return np.array([WM811K_LABELED_COUNTS[c] for c in CLASS_NAMES], dtype=np.float64)
+
 
 #: Die states stored in every wafer map.
 OFF_WAFER, GOOD_DIE, DEFECT_DIE = 0, 1, 2

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from typing import NamedTuple
 
+import cv2
 import numpy as np
 import pandas as pd
 
@@ -19,8 +20,8 @@ from course_utils.detection.deeppcb import load_deeppcb
 from course_utils.detection.formats import box_table
 from course_utils.detection.pcb import PCB_CLASSES, DetectionSet
 
-__all__ = ["foreground_fraction", "calibration_table", "REAL_FOLDERS", "HOLDOUT_SEED", "REPORT_FRACTION",
-           "RealPairs", "pair_groups", "load_real_pairs", "holdout_split", "check_held_out"]
+__all__ = ["foreground_fraction", "stroke_widths", "calibration_table", "REAL_FOLDERS", "HOLDOUT_SEED",
+           "REPORT_FRACTION", "RealPairs", "pair_groups", "load_real_pairs", "holdout_split", "check_held_out"]
 
 
 def foreground_fraction(images: np.ndarray, threshold: int = 128) -> np.ndarray:
@@ -29,6 +30,25 @@ def foreground_fraction(images: np.ndarray, threshold: int = 128) -> np.ndarray:
     Used by: solutions/13_pcb_detection_data_solutions, tests/detection/test_detection_data.py"""
     images = np.asarray(images)
     return (images.reshape(len(images), -1) < threshold).mean(axis=1)
+
+
+def stroke_widths(images: np.ndarray, *, copper: bool = True, threshold: int = 128) -> np.ndarray:
+    """``float64 (M,)`` local widths in pixels of the copper strokes (``copper=True``: conductor widths) or of
+    the background between them (``copper=False``: clearances), pooled over all ``images`` ``uint8 (N, H, W)``.
+
+    A width is read at each ridge pixel of the distance transform (a pixel at least as far from the other
+    value as its 8 neighbours): ``2 * distance - 1``, exact for odd widths and 1 px short for even ones. Each
+    ridge pixel counts once, so a long trace weighs more than a round pad. The image border counts as an
+    edge (a crop cuts the copper there), so a plane wider than the crop reads as the crop's width.
+
+    Used by: course_utils.detection.calibration, tests/detection/test_pcb_twin_calibration.py"""
+    out = []
+    for img in np.asarray(images):
+        inside = ((img < threshold) if copper else (img >= threshold)).astype(np.uint8)
+        dist = cv2.distanceTransform(np.pad(inside, 1), cv2.DIST_L2, cv2.DIST_MASK_PRECISE)
+        ridge = (dist > 0) & (dist >= cv2.dilate(dist, np.ones((3, 3), np.uint8)))
+        out.append(2.0 * dist[ridge] - 1.0)
+    return np.concatenate(out) if out else np.zeros(0)
 
 
 def calibration_table(real: DetectionSet, synthetic: DetectionSet) -> pd.DataFrame:
@@ -50,6 +70,11 @@ def calibration_table(real: DetectionSet, synthetic: DetectionSet) -> pd.DataFra
     add("copper fraction mean", lambda ds: frac(ds).mean())
     add("copper fraction p10", lambda ds: np.quantile(frac(ds), 0.1))
     add("copper fraction p90", lambda ds: np.quantile(frac(ds), 0.9))
+    widths = {(id(ds), c): stroke_widths(ds.templates if ds.templates is not None else ds.images, copper=c)
+              for ds in (real, synthetic) for c in (True, False)}
+    for c, what in ((True, "conductor width"), (False, "clearance")):
+        for q in (50, 90):
+            add(f"{what} p{q} (px)", lambda ds, c=c, q=q: np.percentile(widths[(id(ds), c)], q))
     add("boxes per image mean", lambda ds: ds.boxes_per_image().mean())
     add("boxes per image min", lambda ds: ds.boxes_per_image().min())
     add("boxes per image max", lambda ds: ds.boxes_per_image().max())

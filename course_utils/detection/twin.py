@@ -3,7 +3,7 @@
 How a pair is made (all lengths for a 640x640 image, scaled with ``size / 640``):
 
 1. **Layout** (the template, :mod:`course_utils.detection.twin_layout`): the image is cut into
-   horizontal bands, each one of: a *bundle* of parallel traces (1-13 traces, width 4-18 px, gap 5-14 px)
+   horizontal bands, each one of: a *bundle* of parallel traces (1-13 traces, width 5-80 px, gap 8-50 px)
    running across with 45-degree jogs; a *plane* (a copper area with chamfered corners, sometimes with
    clearance rings around vias); a row of *pads*; or *sparse* thin traces with vias. Bands never overlap,
    so conductors never cross. 22 % of the layouts are drawn on a larger canvas turned by 45 degrees (the
@@ -11,7 +11,8 @@ How a pair is made (all lengths for a 640x640 image, scaled with ``size / 640``)
    (vertical traces slightly favoured, as in the real crops) and maybe mirrored. Copper is 0, background 255.
 2. **Defects** (the test image = template + defects), sized to match the changed pixels per box of the
    real tuning pairs (``calibration.holdout_split``): *open* - a cut 5-20 px long with ragged ends across a
-   trace; *short* - a thick stroke bridging 8-30 px from a copper edge to another copper piece;
+   trace up to 30 px wide; *short* - a thick stroke bridging 8-30 px from a copper edge to another copper
+   piece;
    *mousebite* - 1-3 bites out of a copper edge, less than half the copper deep; *spur* - a rounded tongue
    out of a copper edge into the free side; *copper* - a spurious irregular blob or stroke in a free area;
    *pin-hole* - an irregular hole inside copper.
@@ -50,6 +51,10 @@ _BOX_SIZE_SIGMA = 0.2
 _BOXES_PER_IMAGE = (14, 5.873 / 14)
 
 _OPEN, _SHORT, _MOUSEBITE, _SPUR, _COPPER, _PINHOLE = range(6)
+#: Widest trace (px at 640) an open may cut: inside the real open boxes of the tuning part the conductors are 9 px wide
+#: (median; 90th percentile 35 px, ``calibration.stroke_widths``), and a cut across a much wider trace would reach past
+#: the 40 px window in which ``_Defects.add`` looks for the changed pixels.
+_OPEN_MAX_WIDTH = 30
 
 
 # ---------------------------------------------------------------------------
@@ -94,6 +99,7 @@ class _Defects:
             return None
         length = np.hypot(seg[:, 2] - seg[:, 0], seg[:, 3] - seg[:, 1])
         usable = np.clip(length - 2 * (seg[:, 4] + 10 * self.s), 0, None)
+        usable[seg[:, 4] > _OPEN_MAX_WIDTH * self.s] = 0  # real opens cut signal traces, not wide power traces
         if usable.sum() <= 0:
             return None
         k = self.rng.choice(len(seg), p=usable / usable.sum())

@@ -74,7 +74,7 @@ class Layout:
     def bundle(self, y0, y1):
         rng, s = self.rng, self.s
         width = max(2.0, rng.choice(self.style["widths"]) * s)
-        gap = max(3.0, rng.uniform(5, 14) * s)
+        gap = max(3.0, np.exp(rng.uniform(np.log(8), np.log(50))) * s)
         pitch = width + gap
         m = int(max(1, min(rng.integers(1, 14), (y1 - y0 - width) // pitch + 1)))
         offsets = (np.arange(m) - (m - 1) / 2) * pitch
@@ -139,7 +139,7 @@ class Layout:
 
     def sparse(self, y0, y1):
         rng, s = self.rng, self.s
-        width = max(2.0, rng.uniform(3, 6) * s)
+        width = max(2.0, rng.uniform(5, 9) * s)
         for _ in range(rng.integers(1, 4)):
             path = _jog_path(rng, rng.uniform(-40, 0.6 * self.size), rng.uniform(0.5, 1.1) * self.size,
                              y0 + width, y1 - width, min_run=30 * s)
@@ -150,11 +150,14 @@ class Layout:
 
 #: Layout styles: trace widths of bundles (px), band-kind weights (bundle, plane, pads, sparse),
 #: band heights per kind and the spacing between bands. Their mix spreads the copper fraction
-#: from almost empty crops to crops dominated by copper planes, as in the real set.
+#: from almost empty crops to crops dominated by copper planes, as in the real set. Trace widths and
+#: the gaps inside a bundle (log-uniform 8-50 px) match the real tuning pairs' conductor widths and
+#: clearances (``calibration.stroke_widths``, p50 / p90: real 11 / 51 and 23 / 83 px; twin 9-10 / 36-40
+#: and 19-23 / 77-81; before, with 3-22 px traces 5-14 px apart: 9 / 15 and 9 / 61).
 _STYLES = (
-    {"p": 0.3, "widths": [3, 4, 5, 6, 8], "kinds": [0.35, 0.04, 0.21, 0.4], "gap": (25, 90)},
-    {"p": 0.45, "widths": [4, 6, 8, 10, 12, 14], "kinds": [0.5, 0.17, 0.15, 0.18], "gap": (10, 45)},
-    {"p": 0.25, "widths": [8, 10, 12, 14, 18, 22], "kinds": [0.45, 0.45, 0.07, 0.03], "gap": (6, 22)},
+    {"p": 0.3, "widths": [5, 6, 8, 10], "kinds": [0.35, 0.04, 0.21, 0.4], "gap": (25, 90)},
+    {"p": 0.45, "widths": [6, 8, 10, 12, 16, 24, 36, 48], "kinds": [0.45, 0.22, 0.15, 0.18], "gap": (10, 45)},
+    {"p": 0.25, "widths": [14, 20, 30, 40, 60, 80], "kinds": [0.45, 0.45, 0.07, 0.03], "gap": (6, 22)},
 )
 _HEIGHTS = ((40, 260), (60, 320), (30, 60), (30, 120))
 

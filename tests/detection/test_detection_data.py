@@ -388,6 +388,26 @@ def test_summary_and_calibration_table(twin):
     assert cal.loc["boxes per image mean", "synthetic"] == pytest.approx(other.boxes_per_image().mean())
     assert cal.loc["share open", "real"] == pytest.approx(twin.class_counts()[0] / twin.class_counts().sum())
     assert list(cal.columns) == ["real", "synthetic", "ratio"]
+    assert cal.loc["conductor width p50 (px)", "synthetic"] == pytest.approx(
+        np.percentile(det_calibration.stroke_widths(other.templates), 50))
+    assert cal.loc["clearance p90 (px)", "real"] == pytest.approx(
+        np.percentile(det_calibration.stroke_widths(twin.templates, copper=False), 90))
+
+
+@pytest.mark.parametrize("width", [3, 8, 9, 21])
+def test_stroke_widths_reads_drawn_trace_widths_and_clearances(width):
+    img = np.full((1, 200, 200), 255, np.uint8)
+    img[0, 40:40 + width, 10:190] = 0                      # a trace of `width` px
+    img[0, 40 + width + 30:40 + 2 * width + 30, 10:190] = 0  # a parallel one, 30 px of clearance between
+    conductor = det_calibration.stroke_widths(img)
+    expected = width if width % 2 else width - 1           # 2 * distance - 1: even widths read 1 px short
+    assert np.median(conductor) == pytest.approx(expected, abs=0.01)
+    crop = img[:, 40:70 + 2 * width, 10:190]                # exactly the two traces and the gap between them
+    clearance = det_calibration.stroke_widths(crop, copper=False)
+    assert np.median(clearance) == pytest.approx(29, abs=0.01)  # a 30 px gap: even, 1 px short
+    assert det_calibration.stroke_widths(img, copper=False).max() > conductor.max()  # open board around them
+    both = det_calibration.stroke_widths(np.concatenate([img, img]))
+    assert len(both) == 2 * len(conductor)                 # pooled over images
 
 
 def test_draw_boxes_and_pairs(twin):
