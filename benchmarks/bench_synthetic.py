@@ -54,8 +54,6 @@ from course_utils.classification.twin import make_synthetic_wafers
 _REPO = Path(__file__).resolve().parents[1]
 #: Where the real maps are looked for by default: ``../shared/data`` beside the repository.
 DATA = _REPO.parent / "shared" / "data"
-#: ``float64 (9,)``: labelled WM-811K wafers per class, in CLASS_NAMES order (the real mix and its prior).
-REAL_COUNTS = wm811k_class_counts()
 
 
 def bench_speed(n_samples: int, repeats: int) -> None:
@@ -128,7 +126,7 @@ def balanced_f1(labels: np.ndarray, pred: np.ndarray, n_resamples: int = 20, see
 def imbalanced_estimate(confusion: np.ndarray, present: np.ndarray) -> tuple[float, np.ndarray, np.ndarray]:
     """Macro-F1, per-class F1 and precision on the real WM-811K mix, from the confusion on the reporting part,
     averaged over the ``present`` classes (a class absent from the reporting part gets weight 0)."""
-    counts = REAL_COUNTS.copy()
+    counts = wm811k_class_counts()
     counts[np.setdiff1d(np.arange(len(CLASS_NAMES)), present)] = 0
     _, f1 = reweighted_f1(confusion, counts)
     scaled = confusion / np.maximum(confusion.sum(axis=1, keepdims=True), 1) * counts[:, None]
@@ -179,7 +177,8 @@ def prior_shifted(logits: torch.Tensor, tau: float) -> np.ndarray:
     likely a priori; on the real mix `none` is 85 % of the wafers, and ``tau = 1`` is Bayes' rule for that prior
     (post-hoc logit adjustment, Menon et al. 2021; the same ``log pi`` ``losses.BalancedSoftmaxLoss`` adds in
     training). ``tau = 0``: the plain argmax."""
-    log_prior = torch.as_tensor(np.log(REAL_COUNTS / REAL_COUNTS.sum()), dtype=logits.dtype)
+    counts = wm811k_class_counts()
+    log_prior = torch.as_tensor(np.log(counts / counts.sum()), dtype=logits.dtype)
     return (logits + tau * log_prior).argmax(1).numpy()
 
 

@@ -23,8 +23,8 @@ import numpy as np
 
 from course_utils.core.checks import check_size
 
-__all__ = ["CLASS_NAMES", "NUM_CLASSES", "WM811K_LABELED_COUNTS", "wm811k_class_counts", "OFF_WAFER", "GOOD_DIE", "DEFECT_DIE",
-           "WaferSet", "nearest_index", "map_shapes", "resize_maps", "check_die_states"]
+__all__ = ["CLASS_NAMES", "NUM_CLASSES", "WM811K_LABELED_COUNTS", "wm811k_class_counts", "OFF_WAFER", "GOOD_DIE",
+           "DEFECT_DIE", "WaferSet", "nearest_index", "map_shapes", "resize_maps", "check_die_states"]
 
 
 #: The 9 WM-811K failure types, in the order used for label indices 0..8.

@@ -64,13 +64,14 @@ def calibration_table(real: DetectionSet, synthetic: DetectionSet) -> pd.DataFra
     def add(name, fn):
         rows[name] = (float(fn(real)), float(fn(synthetic)))
 
-    def frac(ds):
-        return foreground_fraction(ds.templates if ds.templates is not None else ds.images)
+    def board(ds):  # the defect-free layout when the set has templates
+        return ds.templates if ds.templates is not None else ds.images
 
-    add("copper fraction mean", lambda ds: frac(ds).mean())
-    add("copper fraction p10", lambda ds: np.quantile(frac(ds), 0.1))
-    add("copper fraction p90", lambda ds: np.quantile(frac(ds), 0.9))
-    widths = {(id(ds), c): stroke_widths(ds.templates if ds.templates is not None else ds.images, copper=c)
+    fracs = {id(ds): foreground_fraction(board(ds)) for ds in (real, synthetic)}
+    add("copper fraction mean", lambda ds: fracs[id(ds)].mean())
+    add("copper fraction p10", lambda ds: np.quantile(fracs[id(ds)], 0.1))
+    add("copper fraction p90", lambda ds: np.quantile(fracs[id(ds)], 0.9))
+    widths = {(id(ds), c): stroke_widths(board(ds), copper=c)
               for ds in (real, synthetic) for c in (True, False)}
     for c, what in ((True, "conductor width"), (False, "clearance")):
         for q in (50, 90):

@@ -92,8 +92,8 @@ class _Defects:
 
     # -- sites ------------------------------------------------------------
     def _trace_site(self):
-        """A point on a trace segment, drawn in proportion to the segments' usable lengths: ``(p, u, n, row)``
-        or None."""
+        """A point on a trace segment no wider than ``_OPEN_MAX_WIDTH`` (the site of an open), drawn in proportion
+        to the segments' usable lengths: ``(p, u, n, row)`` or None."""
         seg = self.segments
         if not len(seg):
             return None
