@@ -10,9 +10,9 @@ How a pair is made (all lengths for a 640x640 image, scaled with ``size / 640``)
    real crops have 37 % diagonal edge pixels); the whole layout is then rotated by a multiple of 90 degrees
    (vertical traces slightly favoured, as in the real crops) and maybe mirrored. Copper is 0, background 255.
 2. **Defects** (the test image = template + defects), sized to match the changed pixels per box of the
-   real tuning pairs (``calibration.holdout_split``): *open* - a cut 5-20 px long with ragged ends across a
-   trace up to 30 px wide; *short* - a thick stroke bridging 8-30 px from a copper edge to another copper
-   piece;
+   real tuning pairs (``calibration.holdout_split``): *open* - a thin wavy crack (3-7 px) right across a trace
+   up to 50 px wide, or a clean cut 5-20 px long with ragged ends across a trace up to 30 px wide; *short* - a
+   thick stroke bridging 8-30 px from a copper edge to another copper piece;
    *mousebite* - 1-3 bites out of a copper edge, less than half the copper deep; *spur* - a rounded tongue
    out of a copper edge into the free side; *copper* - a spurious irregular blob or stroke in a free area;
    *pin-hole* - an irregular hole inside copper.
@@ -51,10 +51,13 @@ _BOX_SIZE_SIGMA = 0.2
 _BOXES_PER_IMAGE = (14, 5.873 / 14)
 
 _OPEN, _SHORT, _MOUSEBITE, _SPUR, _COPPER, _PINHOLE = range(6)
-#: Widest trace (px at 640) an open may cut: inside the real open boxes of the tuning part the conductors are 9 px wide
-#: (median; 90th percentile 35 px, ``calibration.stroke_widths``), and a cut across a much wider trace would reach past
-#: the 40 px window in which ``_Defects.add`` looks for the changed pixels.
+#: Opens on the real tuning pairs: most are thin cracks, slanted or wavy, right across the trace (the cut 7 px thick
+#: at the median, 10 px at p90; the trace it cuts 12 px wide at the median, 26 px at p75, 50 px at p90), a few are
+#: clean gaps across thin traces. The twin cracks traces up to ``_OPEN_CRACK_MAX_WIDTH`` px (at 640); on traces up to
+#: ``_OPEN_MAX_WIDTH`` px it draws a clean cut instead in ``1 - _OPEN_CRACK_SHARE`` of the opens.
 _OPEN_MAX_WIDTH = 30
+_OPEN_CRACK_MAX_WIDTH = 50
+_OPEN_CRACK_SHARE = 0.6
 
 
 # ---------------------------------------------------------------------------
@@ -92,14 +95,14 @@ class _Defects:
 
     # -- sites ------------------------------------------------------------
     def _trace_site(self):
-        """A point on a trace segment no wider than ``_OPEN_MAX_WIDTH`` (the site of an open), drawn in proportion
-        to the segments' usable lengths: ``(p, u, n, row)`` or None."""
+        """A point on a trace segment no wider than ``_OPEN_CRACK_MAX_WIDTH`` (the site of an open), drawn in
+        proportion to the segments' usable lengths: ``(p, u, n, row)`` or None."""
         seg = self.segments
         if not len(seg):
             return None
         length = np.hypot(seg[:, 2] - seg[:, 0], seg[:, 3] - seg[:, 1])
         usable = np.clip(length - 2 * (seg[:, 4] + 10 * self.s), 0, None)
-        usable[seg[:, 4] > _OPEN_MAX_WIDTH * self.s] = 0  # real opens cut signal traces, not wide power traces
+        usable[seg[:, 4] > _OPEN_CRACK_MAX_WIDTH * self.s] = 0  # real opens cut traces, not planes
         if usable.sum() <= 0:
             return None
         k = self.rng.choice(len(seg), p=usable / usable.sum())
@@ -187,7 +190,16 @@ class _Defects:
         of the real tuning pairs. False if the site has no room."""
         rng, s, img, cv2 = self.rng, self.s, self.img, opencv()
         w = row[4] if row is not None else 0.0
-        if cls == _OPEN:  # a cut 5-20 px long, its two edges ragged
+        if cls == _OPEN and (w > _OPEN_MAX_WIDTH * s or rng.random() < _OPEN_CRACK_SHARE):
+            # a crack: a wavy line 3-7 px thick right across the trace, slanted up to 0.5 rad
+            theta = rng.uniform(-0.5, 0.5)
+            across = _rotate(n, theta)
+            half = (w / 2) / np.cos(theta) + 2 * s
+            t = np.linspace(-1, 1, rng.integers(4, 7))[:, None]
+            wobble = np.clip(rng.normal(0, 0.12, t.shape), -0.25, 0.25) * max(w, 8 * s)
+            path = p + across * half * t + u * wobble
+            cv2.polylines(img, [_pts(*path)], False, 255, max(1, int(round(rng.uniform(3, 7) * s))))
+        elif cls == _OPEN:  # a cut 5-20 px long, its two edges ragged
             theta = rng.uniform(-0.45, 0.45)
             across, along = _rotate(n, theta), _rotate(u, theta)
             half = (w / 2) / np.cos(theta) + 1.5 * s
@@ -269,8 +281,13 @@ class _Defects:
             return False
         x0, y0 = (np.clip(np.floor(p - win), 0, size)).astype(int)
         x1, y1 = (np.clip(np.ceil(p + win), 0, size)).astype(int)
-        # every defect shape reaches less than 40 px from its site, so the window holds all changes
+        # the defect shapes reach less than 40 px from their sites; if a change touches the window's inner
+        # border all the same, the whole image is searched, so that no changed pixel is left outside the box
         ys, xs = np.nonzero(self.img[y0:y1, x0:x1] != state[y0:y1, x0:x1])
+        if ys.size and ((y0 > 0 and ys.min() == 0) or (x0 > 0 and xs.min() == 0)
+                        or (y1 < size and ys.max() == y1 - y0 - 1) or (x1 < size and xs.max() == x1 - x0 - 1)):
+            x0 = y0 = 0
+            ys, xs = np.nonzero(self.img != state)
         if not ys.size:
             self.img = state
             return False

@@ -218,6 +218,25 @@ def test_twin_defects_are_drawn_exactly_inside_their_boxes(twin):
         assert not (diff & ~covered).any()
 
 
+def test_twin_box_holds_a_defect_that_reaches_past_the_search_window(monkeypatch):
+    """``_Defects.add`` looks for the changed pixels within 40 px of the defect's site; a shape reaching further
+    (here a 150 px line) must still end up wholly inside its box, not be cut off at the window."""
+    import cv2
+
+    def long_line(self, cls):
+        cv2.line(self.img, (100, 320), (250, 320), 0, 5)
+        return np.array([120.0, 320.0])
+
+    monkeypatch.setattr(det_twin._Defects, "_draw", long_line)
+    rng = np.random.default_rng(0)
+    layout = det_twin.draw_layout(640, rng)
+    layout.img[300:340, 90:260] = 255                  # free room for the line
+    defects = det_twin._Defects(layout)
+    assert defects.add(4)
+    x1, y1, x2, y2 = defects.boxes[0]
+    assert x1 <= 98 and x2 >= 252 and y1 <= 318 and y2 >= 323, defects.boxes[0]
+
+
 def _components(mask: np.ndarray) -> int:
     import cv2
 
