@@ -17,13 +17,18 @@ from course_utils.detection.pcb import PCB_CLASSES
 from shared_data import DEEPPCB_DATA as DATA, needs_deeppcb_data as needs_data
 
 
+def _opened_diff(img, tmp) -> np.ndarray:
+    """``uint8 (H, W)``: 1 where the binarised test and template differ, after a 2x2 opening (drops 1-pixel edge
+    noise): the same recipe for real and twin pairs."""
+    diff = ((img < 128) != (tmp < 128)).astype(np.uint8)
+    return cv2.morphologyEx(diff, cv2.MORPH_OPEN, np.ones((2, 2), np.uint8))
+
+
 def _changed_pixels_per_box(ds) -> dict[int, list[int]]:
-    """Per class id: the pixels inside each box where the binarised test and template differ, after a
-    2x2 opening (drops 1-pixel edge noise): the same recipe for real and twin pairs."""
+    """Per class id: the pixels of :func:`_opened_diff` inside each box."""
     out = {c: [] for c in range(1, 7)}
     for img, tmp, boxes, labels in zip(ds.images, ds.templates, ds.boxes, ds.labels):
-        diff = ((img < 128) != (tmp < 128)).astype(np.uint8)
-        diff = cv2.morphologyEx(diff, cv2.MORPH_OPEN, np.ones((2, 2), np.uint8))
+        diff = _opened_diff(img, tmp)
         for (x1, y1, x2, y2), c in zip(np.asarray(boxes).astype(int), labels):
             out[int(c)].append(int(diff[y1:y2, x1:x2].sum()))
     return out
@@ -58,12 +63,12 @@ def _stray_per_edge(ds) -> np.ndarray:
 def _open_cuts(ds) -> tuple[np.ndarray, np.ndarray]:
     """Per open box: the width of the trace it cuts (twice the template's largest copper distance at the changed
     pixels) and the thickness of the cut (twice the largest distance inside the changed pixels), both in pixels,
-    on the 2x2-opened difference of :func:`_changed_pixels_per_box`."""
+    on :func:`_opened_diff`."""
     widths, thickness = [], []
     for img, tmp, boxes, labels in zip(ds.images, ds.templates, ds.boxes, ds.labels):
         copper = np.pad((tmp < 128).astype(np.uint8), 1)
         inside = cv2.distanceTransform(copper, cv2.DIST_L2, cv2.DIST_MASK_PRECISE)[1:-1, 1:-1]
-        diff = cv2.morphologyEx(((img < 128) != (tmp < 128)).astype(np.uint8), cv2.MORPH_OPEN, np.ones((2, 2), np.uint8))
+        diff = _opened_diff(img, tmp)
         for (x1, y1, x2, y2), c in zip(np.asarray(boxes).astype(int), labels):
             cut = diff[y1:y2, x1:x2]
             if c != 1 or cut.sum() < 5:
