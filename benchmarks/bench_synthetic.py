@@ -21,13 +21,16 @@ their lot siblings, plus half of the other calibration lots) and a reporting par
    twice: with the plain argmax (the balanced training set's uniform prior) and with the real class prior
    (``argmax(logits + tau * log pi)``, ``tau`` chosen on the tuning part only). The benchmark refuses to
    report if the maps the twin was tuned on share a lot with the reporting part.
-   Steps 3-4 fail with a message when the files are absent (``--skip-realism`` runs without them).
+5. Reference, on the reporting part only: the same model, recipe and number of steps trained on the real maps of
+   the tuning part instead (class-balanced draws, random turns and mirrors), and the ratio twin / real of each
+   figure: what the real maps at hand give with this protocol (``--skip-reference`` skips it).
+   Steps 3-5 fail with a message when the files are absent (``--skip-realism`` runs without them).
 
 The model is ``models.WaferCNN`` (narrow widths) behind a learned stride-2 stem, so a
 few epochs on 24k maps fit in about a minute on a 2-core CPU; the real maps are fed at
 64x64. Seed 0 is the reported figure; ``--seed`` gives the spread.
 
-    python benchmarks/bench_synthetic.py            # full: 172,950 maps; train on 24,000 maps, 4 epochs
+    python benchmarks/bench_synthetic.py            # full: 172,950 maps; train on 24,000 maps, 4 epochs; reference
     python benchmarks/bench_synthetic.py --quick    # small sizes, for CI
     python benchmarks/bench_synthetic.py --skip-speed --skip-lots --seed 1   # the realism figure, another seed
     python benchmarks/bench_synthetic.py --data PATH   # the real files elsewhere
@@ -192,10 +195,64 @@ def choose_prior_tau(logits: torch.Tensor, labels: np.ndarray, taus=PRIOR_TAUS) 
     return float(taus[int(np.argmax(scores))]), scores
 
 
+def training_recipe(model: nn.Module, steps: int):
+    """The realism protocol's training recipe, the same for the twin and the real reference: AdamW (lr 3e-3,
+    weight decay 1e-4) under a one-cycle schedule over ``steps`` optimiser steps, label-smoothed (0.05) cross-entropy.
+    Returns ``(optimizer, scheduler, loss_fn)``."""
+    optimizer = torch.optim.AdamW(model.parameters(), lr=3e-3, weight_decay=1e-4)
+    scheduler = torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=3e-3, total_steps=steps, pct_start=0.2)
+    return optimizer, scheduler, nn.CrossEntropyLoss(label_smoothing=0.05)
+
+
+def train_step(model: nn.Module, recipe, maps: torch.Tensor, labels: torch.Tensor) -> float:
+    """One optimiser step on ``uint8 (B, 64, 64)`` maps and ``int64 (B,)`` labels; returns the batch loss."""
+    optimizer, scheduler, loss_fn = recipe
+    loss = loss_fn(model(encode_maps(maps)), labels)
+    optimizer.zero_grad(set_to_none=True)
+    loss.backward()
+    optimizer.step()
+    scheduler.step()
+    return loss.item()
+
+
+def score_reporting_part(real: calibration.RealMaps, report: np.ndarray, logits: torch.Tensor, tau: float,
+                         seed: int, who: str) -> dict:
+    """Print and return the held-out figures of one model from its ``float32 (N, 9)`` logits on the reporting part
+    ``report``: per-class report, confusion matrix, class-balanced macro-F1 (:func:`balanced_f1`) and the
+    estimated macro-F1 on the imbalanced real mix, with the plain argmax and with the real prior at ``tau``.
+    Returns ``{"balanced": ..., "imbalanced": ..., "prior": ...}``."""
+    labels = real.labels[report]
+    pred, pred_mix = logits.argmax(1).numpy(), prior_shifted(logits, tau)
+    present = np.unique(labels)
+    print(f"[{who}] scored on the reporting part only:")
+    print(f"[{who}]   " + describe(real, report, "reporting part"))
+    print(f"[{who}]   lots: " + " ".join(np.unique(real.lots[report])))
+    print(classification_report(labels, pred, labels=present, target_names=[CLASS_NAMES[k] for k in present],
+                                digits=3, zero_division=0))
+    short = [name[:8] for name in CLASS_NAMES]
+    confusion = confusion_matrix(labels, pred, labels=range(len(CLASS_NAMES)))
+    print(f"[{who}] confusion matrix on the reporting part (rows: true class, columns: predicted):")
+    print(pd.DataFrame(confusion, index=CLASS_NAMES, columns=short).loc[[CLASS_NAMES[k] for k in present]].to_string())
+    mean, std, per_class = balanced_f1(labels, pred, seed=seed)
+    print(f"[{who}] held-out class-balanced macro-F1 over the {len(present)} classes present: {mean:.3f} +- {std:.3f} "
+          f"(20 resamples, {per_class} maps per class, with replacement; chance ~{1 / len(present):.2f}; plain argmax, "
+          "every class equally likely as in these resamples)")
+    imb = {}
+    for name, matrix in (("plain argmax", confusion), (f"with the real prior, tau {tau:.1f}",
+                                                       confusion_matrix(labels, pred_mix, labels=range(len(CLASS_NAMES))))):
+        imb[name], imb_f1, imb_precision = imbalanced_estimate(matrix, present)
+        recall = np.diag(matrix) / np.maximum(matrix.sum(axis=1), 1)
+        print(f"[{who}] held-out estimated macro-F1 on the imbalanced real mix (WM811K_LABELED_COUNTS without the "
+              f"classes absent here, {len(present)} classes), {name}: {imb[name]:.3f}")
+        print(f"[{who}]   per class, recall / precision on the imbalanced real mix / F1 on it: " + ", ".join(
+            f"{CLASS_NAMES[k]} {recall[k]:.2f}/{imb_precision[k]:.2f}/{imb_f1[k]:.2f}" for k in present))
+    return {"balanced": mean, "imbalanced": imb["plain argmax"], "prior": imb[f"with the real prior, tau {tau:.1f}"]}
+
+
 def bench_realism(real: calibration.RealMaps, tune: np.ndarray, report: np.ndarray, n_train: int, epochs: int,
-                  seed: int, batch_size: int = 128) -> float:
-    """Train on balanced synthetic maps, score on the reporting part of the real maps (64x64);
-    returns the class-balanced macro-F1. Each epoch prints the macro-F1 on the tuning part only, so the
+                  seed: int, batch_size: int = 128) -> dict:
+    """Train on balanced synthetic maps, score on the reporting part of the real maps (64x64); returns the
+    figures of :func:`score_reporting_part`. Each epoch prints the macro-F1 on the tuning part only, so the
     reporting part is scored once, at the end."""
     calibration.check_held_out(real.lots[real.source == calibration.REAL_FILES[0]], real.lots[report],
                                "the 270 sample maps the twin was tuned on")
@@ -207,23 +264,14 @@ def bench_realism(real: calibration.RealMaps, tune: np.ndarray, report: np.ndarr
     print(f"[realism] generated {n_train:,} + 1,800 synthetic maps in {time.perf_counter() - start:.1f} s")
     model, name = make_model()
     maps, labels = torch.from_numpy(train.maps), torch.from_numpy(train.labels)
-    steps = epochs * (-(-len(labels) // batch_size))
-    optimizer = torch.optim.AdamW(model.parameters(), lr=3e-3, weight_decay=1e-4)
-    scheduler = torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=3e-3, total_steps=steps, pct_start=0.2)
-    loss_fn = nn.CrossEntropyLoss(label_smoothing=0.05)
+    recipe = training_recipe(model, epochs * (-(-len(labels) // batch_size)))
     generator = torch.Generator().manual_seed(seed)
     print(f"[realism] model {name}; {epochs} epochs x {len(labels):,} maps, batch {batch_size}")
     for epoch in range(epochs):
         model.train()
         t0, total = time.perf_counter(), 0.0
         for batch in torch.randperm(len(labels), generator=generator).split(batch_size):
-            x = encode_maps(maps[batch])
-            loss = loss_fn(model(x), labels[batch])
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
-            scheduler.step()
-            total += loss.item() * len(batch)
+            total += train_step(model, recipe, maps[batch], labels[batch]) * len(batch)
         syn_f1 = f1_score(val.labels, predict(model, val.maps), average="macro")
         tune_logits = predict_logits(model, real.maps[tune])   # the last epoch's also choose tau below
         tune_f1 = f1_score(real.labels[tune], tune_logits.argmax(1).numpy(), average="macro")
@@ -233,38 +281,54 @@ def bench_realism(real: calibration.RealMaps, tune: np.ndarray, report: np.ndarr
     tau, curve = choose_prior_tau(tune_logits, real.labels[tune])
     print("[realism] prior weight tau for the imbalanced real mix, chosen on the tuning part only (its estimated "
           "macro-F1 per tau): " + ", ".join(f"{t:.1f} {f:.3f}" for t, f in zip(PRIOR_TAUS, curve)) + f" -> tau {tau:.1f}")
-    labels = real.labels[report]
-    logits = predict_logits(model, real.maps[report])
-    pred, pred_mix = logits.argmax(1).numpy(), prior_shifted(logits, tau)
-    present = np.unique(labels)
-    print("[realism] scored on the reporting part only (model trained on synthetic maps only):")
-    print("[realism]   " + describe(real, report, "reporting part"))
-    print("[realism]   lots: " + " ".join(np.unique(real.lots[report])))
-    print(classification_report(labels, pred, labels=present, target_names=[CLASS_NAMES[k] for k in present],
-                                digits=3, zero_division=0))
-    short = [name[:8] for name in CLASS_NAMES]
-    confusion = confusion_matrix(labels, pred, labels=range(len(CLASS_NAMES)))
-    print("[realism] confusion matrix on the reporting part (rows: true class, columns: predicted):")
-    print(pd.DataFrame(confusion, index=CLASS_NAMES, columns=short).loc[[CLASS_NAMES[k] for k in present]].to_string())
-    mean, std, per_class = balanced_f1(labels, pred, seed=seed)
-    print(f"[realism] held-out class-balanced macro-F1 over the {len(present)} classes present: {mean:.3f} +- {std:.3f} "
-          f"(20 resamples, {per_class} maps per class, with replacement; chance ~{1 / len(present):.2f}; plain argmax, "
-          "every class equally likely as in these resamples)")
-    imb = {}
-    for name, matrix in (("plain argmax", confusion), (f"with the real prior, tau {tau:.1f}",
-                                                       confusion_matrix(labels, pred_mix, labels=range(len(CLASS_NAMES))))):
-        imb[name], imb_f1, imb_precision = imbalanced_estimate(matrix, present)
-        recall = np.diag(matrix) / np.maximum(matrix.sum(axis=1), 1)
-        print(f"[realism] held-out estimated macro-F1 on the imbalanced real mix (WM811K_LABELED_COUNTS without the "
-              f"classes absent here, {len(present)} classes), {name}: {imb[name]:.3f}")
-        print("[realism]   per class, recall / precision on the imbalanced real mix / F1 on it: " + ", ".join(
-            f"{CLASS_NAMES[k]} {recall[k]:.2f}/{imb_precision[k]:.2f}/{imb_f1[k]:.2f}" for k in present))
-    mixed = imb[f"with the real prior, tau {tau:.1f}"]
+    print("[realism] the model was trained on synthetic maps only.")
+    figures = score_reporting_part(real, report, predict_logits(model, real.maps[report]), tau, seed, "realism")
     print(f"[realism] goal (class-balanced >= 0.85, imbalanced >= 0.70): class-balanced "
-          f"{'met' if mean >= 0.85 else 'not met'}; imbalanced {'met' if mixed >= 0.70 else 'not met'} with the real "
-          f"prior ({mixed:.3f}), {'met' if imb['plain argmax'] >= 0.70 else 'not met'} with the plain argmax "
-          f"({imb['plain argmax']:.3f})")
-    return mean
+          f"{'met' if figures['balanced'] >= 0.85 else 'not met'}; imbalanced "
+          f"{'met' if figures['prior'] >= 0.70 else 'not met'} with the real prior ({figures['prior']:.3f}), "
+          f"{'met' if figures['imbalanced'] >= 0.70 else 'not met'} with the plain argmax ({figures['imbalanced']:.3f})")
+    return figures
+
+
+def augment_d4(maps: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+    """Each ``uint8 (B, H, W)`` map (H == W) turned by a random multiple of 90 degrees and mirrored with
+    probability 1/2: the 8 symmetries of the square, none of which changes a wafer map's failure type."""
+    turns = torch.randint(4, (len(maps),), generator=generator)
+    out = maps.clone()
+    for k in (1, 2, 3):
+        out[turns == k] = torch.rot90(maps[turns == k], k, dims=(1, 2))
+    mirror = torch.rand(len(maps), generator=generator) < 0.5
+    out[mirror] = out[mirror].flip(2)
+    return out
+
+
+def bench_real_reference(real: calibration.RealMaps, tune: np.ndarray, report: np.ndarray, steps: int, seed: int,
+                         batch_size: int = 128) -> dict:
+    """The same model and budget trained on real maps: the tuning part's maps, drawn class-balanced with
+    replacement (each batch like the twin's balanced set) and turned / mirrored at random (:func:`augment_d4`),
+    for ``steps`` optimiser steps of :func:`training_recipe`; ``tau`` chosen on the tuning part, scored once on the
+    reporting part. It is what the real maps at hand give with this protocol, the yardstick of the twin's figure
+    (the wafer counterpart of ``bench_detection.py --heldout``'s real-trained detector). Returns the figures of
+    :func:`score_reporting_part`."""
+    calibration.check_held_out(real.lots[tune], real.lots[report], "the real maps the reference trains on")
+    torch.manual_seed(seed)
+    model, name = make_model()
+    maps, labels = torch.from_numpy(real.maps[tune]), torch.from_numpy(real.labels[tune])
+    weight = (1.0 / torch.bincount(labels, minlength=len(CLASS_NAMES)).clamp(min=1).double())[labels]
+    recipe = training_recipe(model, steps)
+    generator = torch.Generator().manual_seed(seed)
+    print(f"[reference] model {name}; {steps} steps x batch {batch_size} on the {len(labels):,} real maps of the "
+          "tuning part (class-balanced draws, random 90-degree turns and mirrors)")
+    start, total = time.perf_counter(), 0.0
+    model.train()
+    for _ in range(steps):
+        batch = torch.multinomial(weight, batch_size, replacement=True, generator=generator)
+        total += train_step(model, recipe, augment_d4(maps[batch], generator), labels[batch])
+    tau, _ = choose_prior_tau(predict_logits(model, real.maps[tune]), real.labels[tune])
+    print(f"[reference] trained in {time.perf_counter() - start:.0f} s (mean loss {total / steps:.3f}); prior weight "
+          f"tau {tau:.1f}, chosen on the tuning part (the maps it trained on)")
+    print("[reference] the model was trained on real maps of the tuning part.")
+    return score_reporting_part(real, report, predict_logits(model, real.maps[report]), tau, seed, "reference")
 
 
 def main() -> None:
@@ -276,6 +340,7 @@ def main() -> None:
     parser.add_argument("--skip-speed", action="store_true")
     parser.add_argument("--skip-realism", action="store_true")
     parser.add_argument("--skip-lots", action="store_true")
+    parser.add_argument("--skip-reference", action="store_true", help="skip step 5 (the real-trained reference)")
     parser.add_argument("--data", type=Path, default=DATA,
                         help=f"folder with {' and '.join(calibration.REAL_FILES)} (default {DATA})")
     args = parser.parse_args()
@@ -300,7 +365,12 @@ def main() -> None:
     if not args.skip_realism:
         n_train = args.n_train or (3000 if args.quick else 24_000)
         epochs = args.epochs or (1 if args.quick else 4)
-        bench_realism(real, tune, report, n_train, epochs, args.seed)
+        twin = bench_realism(real, tune, report, n_train, epochs, args.seed)
+        if not args.skip_reference:
+            ref = bench_real_reference(real, tune, report, steps=epochs * -(-n_train // 128), seed=args.seed)
+            print("[reference] twin-trained / real-trained, on the reporting part (seed "
+                  f"{args.seed}): " + ", ".join(f"{key} {twin[key]:.3f} / {ref[key]:.3f} = {twin[key] / max(ref[key], 1e-9):.2f}"
+                                               for key in ("balanced", "imbalanced", "prior")))
 
 
 if __name__ == "__main__":

@@ -87,3 +87,56 @@ def test_bench_realism_chooses_tau_on_the_tuning_part_and_scores_the_reporting_p
     # a tuning part that shares a lot with the reporting part is refused before any training
     with pytest.raises(ValueError, match="reporting part"):
         bench.bench_realism(real, np.append(tune, report[0]), report, n_train=270, epochs=1, seed=0)
+
+
+def test_augment_d4_gives_each_map_one_of_the_eight_symmetries_of_the_square(bench):
+    rng = np.random.default_rng(0)
+    maps = torch.from_numpy(rng.integers(0, 3, (64, 8, 8), dtype=np.uint8))
+    out = bench.augment_d4(maps, torch.Generator().manual_seed(0)).numpy()
+    seen = set()
+    for before, after in zip(maps.numpy(), out):
+        # the 8 symmetries, built with NumPy: 4 turns, each with and without a left-right mirror
+        images = [np.rot90(before, k) for k in range(4)] + [np.rot90(before, k)[:, ::-1] for k in range(4)]
+        matches = [k for k, image in enumerate(images) if np.array_equal(after, image)]
+        assert matches, "an augmented map is not a turn or mirror of its input"
+        seen.add(matches[0])
+    assert seen == set(range(8))          # 64 random maps: every symmetry occurs
+    assert np.array_equal(bench.augment_d4(maps, torch.Generator().manual_seed(0)).numpy(), out)   # seeded
+
+
+@needs_data
+def test_real_reference_trains_on_balanced_draws_of_the_tuning_part_and_scores_the_reporting_part_once(
+        bench, monkeypatch, capsys):
+    real = calibration.load_real_maps(DATA, size=64)
+    tune, report = calibration.holdout_split(real)
+    trained, fed = [], []
+    predict_logits = bench.predict_logits
+
+    def spy_step(model, recipe, maps, labels):      # record what training sees, skip the optimiser (fast)
+        trained.append((maps.numpy(), labels.numpy()))
+        return 0.0
+
+    def spy_logits(model, maps, batch_size=512):
+        fed.append(maps)
+        return predict_logits(model, maps, batch_size)
+
+    monkeypatch.setattr(bench, "train_step", spy_step)
+    monkeypatch.setattr(bench, "predict_logits", spy_logits)
+    figures = bench.bench_real_reference(real, tune, report, steps=40, seed=0, batch_size=90)
+    assert set(figures) == {"balanced", "imbalanced", "prior"} and all(0 <= v <= 1 for v in figures.values())
+    assert len(trained) == 40
+    labels = np.concatenate([lab for _, lab in trained])
+    # class-balanced draws: every class of the tuning part near 1/9 of 3,600 draws (none is 46 % of the part)
+    shares = np.bincount(labels, minlength=9) / len(labels)
+    assert np.all(np.abs(shares - 1 / 9) < 0.04), shares
+    # every map trained on is a (turned or mirrored) map of the tuning part, never one of the reporting part
+    tuning_maps = {m.tobytes() for m in real.maps[tune]}
+    symmetries = lambda m: [np.rot90(m, k) for k in range(4)] + [np.rot90(m, k)[:, ::-1] for k in range(4)]
+    for maps, _ in trained[:3]:
+        for m in maps:
+            assert any(np.ascontiguousarray(s).tobytes() in tuning_maps for s in symmetries(m))
+    # the reporting part is fed to the model once; tau is chosen on the tuning part
+    assert [len(m) for m in fed] == [len(tune), len(report)] and np.array_equal(fed[1], real.maps[report])
+    assert "scored on the reporting part only" in capsys.readouterr().out
+    with pytest.raises(ValueError, match="reporting part"):
+        bench.bench_real_reference(real, np.append(tune, report[0]), report, steps=2, seed=0)
