@@ -31,6 +31,7 @@ itself never needs it.
 from __future__ import annotations
 
 import argparse
+import sys
 import time
 from pathlib import Path
 
@@ -43,6 +44,9 @@ from course_utils.detection import analysis, calibration, classical, detector, m
 from course_utils.detection import twin as det_twin
 from course_utils.detection import deeppcb
 from course_utils.detection import metrics as dm
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from seeds import seed_list  # noqa: E402  the benchmarks' one --seeds parser
 
 #: ``../shared`` next to the checkout (CI), or one level further up (a git worktree under ``wt/``).
 SAMPLE = next((p / "shared" / "data" / "deeppcb_sample" for p in Path(__file__).resolve().parents[1].parents[:2]
@@ -181,14 +185,6 @@ def heldout_models(args, device, seed: int, tuning, report, tune_ids) -> tuple[f
           f"{twin['mAP50']:.3f} / {real_r['mAP50']:.3f} = {twin['mAP50'] / max(real_r['mAP50'], 1e-9):.2f} "
           f"(95 % bootstrap interval over the {len(report)} pairs, 200 resamples: {lo:.2f}-{hi:.2f}); goal >= 0.8")
     return twin["mAP50"], real_r["mAP50"]
-
-
-def seed_list(text: str) -> list[int]:
-    """``--seeds`` as a list: ``"0,1,2"`` -> ``[0, 1, 2]``."""
-    try:
-        return [int(v) for v in text.split(",")]
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"must be comma-separated integers such as 0,1,2; got {text!r}") from None
 
 
 def main() -> None:

@@ -140,3 +140,27 @@ def test_real_reference_trains_on_balanced_draws_of_the_tuning_part_and_scores_t
     assert "scored on the reporting part only" in capsys.readouterr().out
     with pytest.raises(ValueError, match="reporting part"):
         bench.bench_real_reference(real, np.append(tune, report[0]), report, steps=2, seed=0)
+
+
+def test_run_seeds_prints_the_mean_of_every_figure_and_the_ratio_of_the_means(bench, monkeypatch, capsys):
+    twin = {0: {"balanced": 0.70, "imbalanced": 0.60, "prior": 0.66}, 1: {"balanced": 0.74, "imbalanced": 0.62, "prior": 0.64}}
+    real = {0: {"balanced": 0.80, "imbalanced": 0.70, "prior": 0.72}, 1: {"balanced": 0.76, "imbalanced": 0.66, "prior": 0.74}}
+    monkeypatch.setattr(bench, "bench_realism", lambda real_maps, tune, report, n_train, epochs, seed: twin[seed])
+    monkeypatch.setattr(bench, "bench_real_reference", lambda real_maps, tune, report, steps, seed: real[seed])
+    bench.run_seeds(None, None, None, n_train=256, epochs=2, seeds=[0, 1])
+    out = capsys.readouterr().out
+    assert "(seed 1): balanced 0.740 / 0.760 = 0.97" in out
+    assert "twin-trained, mean over seeds 0, 1: balanced 0.720, imbalanced 0.610, prior 0.650" in out
+    assert "real-trained, mean over seeds 0, 1: balanced 0.780, imbalanced 0.680, prior 0.730" in out
+    # 0.720 / 0.780, 0.610 / 0.680, 0.650 / 0.730
+    assert "ratio of the means (twin / real): balanced 0.92, imbalanced 0.90, prior 0.89" in out
+    # without the reference: the twin's means only
+    bench.run_seeds(None, None, None, n_train=256, epochs=2, seeds=[0, 1], reference=False)
+    out = capsys.readouterr().out
+    assert "twin-trained, mean over seeds" in out and "real-trained" not in out and "ratio" not in out
+
+
+def test_seed_list_parses_a_comma_separated_list_and_says_the_form_otherwise(bench):
+    assert bench.seed_list("0,1,2") == [0, 1, 2] and bench.seed_list("7") == [7]
+    with pytest.raises(bench.argparse.ArgumentTypeError, match="comma-separated integers such as 0,1,2"):
+        bench.seed_list("0;1")
