@@ -49,7 +49,7 @@ import pandas as pd
 from sklearn.metrics import classification_report, confusion_matrix, f1_score
 from torch import nn
 
-from course_utils.classification import splits
+from course_utils.classification import augment, splits
 from course_utils.classification import calibration
 from course_utils.classification.calibration import REAL_LOT_LEAKAGE, calibration_table, lot_leakage, reweighted_f1
 from course_utils.classification.wafers import CLASS_NAMES, WM811K_LABELED_COUNTS, wm811k_class_counts
@@ -295,22 +295,11 @@ def bench_realism(real: calibration.RealMaps, tune: np.ndarray, report: np.ndarr
     return figures
 
 
-def augment_d4(maps: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
-    """Each ``uint8 (B, H, W)`` map (H == W) turned by a random multiple of 90 degrees and mirrored with
-    probability 1/2: the 8 symmetries of the square, none of which changes a wafer map's failure type."""
-    turns = torch.randint(4, (len(maps),), generator=generator)
-    out = maps.clone()
-    for k in (1, 2, 3):
-        out[turns == k] = torch.rot90(maps[turns == k], k, dims=(1, 2))
-    mirror = torch.rand(len(maps), generator=generator) < 0.5
-    out[mirror] = out[mirror].flip(2)
-    return out
-
-
 def bench_real_reference(real: calibration.RealMaps, tune: np.ndarray, report: np.ndarray, steps: int, seed: int,
                          batch_size: int = 128) -> dict:
     """The same model and budget trained on real maps: the tuning part's maps, drawn class-balanced with
-    replacement (each batch like the twin's balanced set) and turned / mirrored at random (:func:`augment_d4`),
+    replacement (each batch like the twin's balanced set) and turned / mirrored at random (one of the 8
+    symmetries of the square per map, ``augment.d4_transform``: none changes a wafer map's failure type),
     for ``steps`` optimiser steps of :func:`training_recipe`; ``tau`` chosen on the tuning part, scored once on the
     reporting part. It is what the real maps at hand give with this protocol, the yardstick of the twin's figure
     (the wafer counterpart of ``bench_detection.py --heldout``'s real-trained detector). Returns the figures of
@@ -328,7 +317,8 @@ def bench_real_reference(real: calibration.RealMaps, tune: np.ndarray, report: n
     model.train()
     for _ in range(steps):
         batch = torch.multinomial(weight, batch_size, replacement=True, generator=generator)
-        total += train_step(model, recipe, augment_d4(maps[batch], generator), labels[batch])
+        turned = augment.d4_transform(maps[batch], torch.randint(8, (batch_size,), generator=generator))
+        total += train_step(model, recipe, turned, labels[batch])
     tau, _ = choose_prior_tau(predict_logits(model, real.maps[tune]), real.labels[tune])
     print(f"[reference] trained in {time.perf_counter() - start:.0f} s (mean loss {total / steps:.3f}); prior weight "
           f"tau {tau:.1f}, chosen on the tuning part (the maps it trained on)")

@@ -89,21 +89,6 @@ def test_bench_realism_chooses_tau_on_the_tuning_part_and_scores_the_reporting_p
         bench.bench_realism(real, np.append(tune, report[0]), report, n_train=270, epochs=1, seed=0)
 
 
-def test_augment_d4_gives_each_map_one_of_the_eight_symmetries_of_the_square(bench):
-    rng = np.random.default_rng(0)
-    maps = torch.from_numpy(rng.integers(0, 3, (64, 8, 8), dtype=np.uint8))
-    out = bench.augment_d4(maps, torch.Generator().manual_seed(0)).numpy()
-    seen = set()
-    for before, after in zip(maps.numpy(), out):
-        # the 8 symmetries, built with NumPy: 4 turns, each with and without a left-right mirror
-        images = [np.rot90(before, k) for k in range(4)] + [np.rot90(before, k)[:, ::-1] for k in range(4)]
-        matches = [k for k, image in enumerate(images) if np.array_equal(after, image)]
-        assert matches, "an augmented map is not a turn or mirror of its input"
-        seen.add(matches[0])
-    assert seen == set(range(8))          # 64 random maps: every symmetry occurs
-    assert np.array_equal(bench.augment_d4(maps, torch.Generator().manual_seed(0)).numpy(), out)   # seeded
-
-
 @needs_data
 def test_real_reference_trains_on_balanced_draws_of_the_tuning_part_and_scores_the_reporting_part_once(
         bench, monkeypatch, capsys):
