@@ -49,7 +49,7 @@ import pandas as pd
 from sklearn.metrics import classification_report, confusion_matrix, f1_score
 from torch import nn
 
-from course_utils.classification import augment, splits
+from course_utils.classification import augment, balance, splits
 from course_utils.classification import calibration
 from course_utils.classification.calibration import REAL_LOT_LEAKAGE, calibration_table, lot_leakage, reweighted_f1
 from course_utils.classification.wafers import CLASS_NAMES, WM811K_LABELED_COUNTS, wm811k_class_counts
@@ -200,6 +200,10 @@ def choose_prior_tau(logits: torch.Tensor, labels: np.ndarray, taus=PRIOR_TAUS) 
     return float(taus[int(np.argmax(scores))]), scores
 
 
+#: Batch size of both realism runs; the reference takes as many steps as the twin run: epochs x ceil(n_train / it).
+BATCH_SIZE = 128
+
+
 def training_recipe(model: nn.Module, steps: int):
     """The realism protocol's training recipe, the same for the twin and the real reference: AdamW (lr 3e-3,
     weight decay 1e-4) under a one-cycle schedule over ``steps`` optimiser steps, label-smoothed (0.05) cross-entropy.
@@ -255,7 +259,7 @@ def score_reporting_part(real: calibration.RealMaps, report: np.ndarray, logits:
 
 
 def bench_realism(real: calibration.RealMaps, tune: np.ndarray, report: np.ndarray, n_train: int, epochs: int,
-                  seed: int, batch_size: int = 128) -> dict:
+                  seed: int, batch_size: int = BATCH_SIZE) -> dict:
     """Train on balanced synthetic maps, score on the reporting part of the real maps (64x64); returns the
     figures of :func:`score_reporting_part`. Each epoch prints the macro-F1 on the tuning part only, so the
     reporting part is scored once, at the end."""
@@ -296,7 +300,7 @@ def bench_realism(real: calibration.RealMaps, tune: np.ndarray, report: np.ndarr
 
 
 def bench_real_reference(real: calibration.RealMaps, tune: np.ndarray, report: np.ndarray, steps: int, seed: int,
-                         batch_size: int = 128) -> dict:
+                         batch_size: int = BATCH_SIZE) -> dict:
     """The same model and budget trained on real maps: the tuning part's maps, drawn class-balanced with
     replacement (each batch like the twin's balanced set) and turned / mirrored at random (one of the 8
     symmetries of the square per map, ``augment.d4_transform``: none changes a wafer map's failure type),
@@ -308,7 +312,7 @@ def bench_real_reference(real: calibration.RealMaps, tune: np.ndarray, report: n
     torch.manual_seed(seed)
     model, name = make_model()
     maps, labels = torch.from_numpy(real.maps[tune]), torch.from_numpy(real.labels[tune])
-    weight = (1.0 / torch.bincount(labels, minlength=len(CLASS_NAMES)).clamp(min=1).double())[labels]
+    weight = torch.from_numpy(balance.sample_weights(real.labels[tune], scheme="inverse"))   # 1 / n_c per map
     recipe = training_recipe(model, steps)
     generator = torch.Generator().manual_seed(seed)
     print(f"[reference] model {name}; {steps} steps x batch {batch_size} on the {len(labels):,} real maps of the "
@@ -336,7 +340,7 @@ def run_seeds(real: calibration.RealMaps, tune: np.ndarray, report: np.ndarray, 
     runs = []
     for seed in seeds:
         twin = bench_realism(real, tune, report, n_train, epochs, seed)
-        ref = bench_real_reference(real, tune, report, steps=epochs * -(-n_train // 128), seed=seed) if reference else None
+        ref = bench_real_reference(real, tune, report, steps=epochs * -(-n_train // BATCH_SIZE), seed=seed) if reference else None
         if ref:
             print(f"[reference] twin-trained / real-trained, on the reporting part (seed {seed}): " + ", ".join(
                 f"{key} {twin[key]:.3f} / {ref[key]:.3f} = {twin[key] / max(ref[key], 1e-9):.2f}" for key in FIGURES))

@@ -421,7 +421,7 @@ def sample_weights(labels, *, scheme: str = "inverse", beta: float = 0.9999,
     Effective Number of Samples"): between no re-weighting (``beta=0``) and
     inverse frequency (``beta -> 1``).
 
-    Used by: tests/classification/test_balance.py"""
+    Used by: tests/classification/test_balance.py, benchmarks/bench_synthetic.py"""
     labels, names = _labels_and_names(labels, num_classes)
     return _class_weight_vector(labels, names, scheme, beta)[labels]
 
