@@ -27,7 +27,7 @@ their lot siblings, plus half of the other calibration lots) and a reporting par
    Steps 3-5 fail with a message when the files are absent (``--skip-realism`` runs without them).
 
 The model is ``models.WaferCNN`` (narrow widths) behind a learned stride-2 stem, so a
-dozen epochs on 24k maps (2,256 steps of 128) fit in about 4 minutes on a 2-core CPU; the real maps are fed at
+dozen epochs on 24k maps (2,256 steps of 128) fit in about 6 minutes on a 2-core CPU; the real maps are fed at
 64x64. Seed 0 is the reported figure; ``--seed`` gives the spread, ``--seeds 0,1,2`` the mean over seeds.
 
     python benchmarks/bench_synthetic.py            # full: 172,950 maps; train on 24,000 maps, 12 epochs; reference
@@ -200,8 +200,13 @@ def choose_prior_tau(logits: torch.Tensor, labels: np.ndarray, taus=PRIOR_TAUS) 
     return float(taus[int(np.argmax(scores))]), scores
 
 
-#: Batch size of both realism runs; the reference takes as many steps as the twin run: epochs x ceil(n_train / it).
+#: Batch size of both realism runs.
 BATCH_SIZE = 128
+
+
+def protocol_steps(n_train: int, epochs: int, batch_size: int = BATCH_SIZE) -> int:
+    """Optimiser steps of the twin run, ``epochs x ceil(n_train / batch_size)``; the reference takes as many."""
+    return epochs * -(-n_train // batch_size)
 
 
 def training_recipe(model: nn.Module, steps: int):
@@ -273,7 +278,7 @@ def bench_realism(real: calibration.RealMaps, tune: np.ndarray, report: np.ndarr
     print(f"[realism] generated {n_train:,} + 1,800 synthetic maps in {time.perf_counter() - start:.1f} s")
     model, name = make_model()
     maps, labels = torch.from_numpy(train.maps), torch.from_numpy(train.labels)
-    recipe = training_recipe(model, epochs * (-(-len(labels) // batch_size)))
+    recipe = training_recipe(model, protocol_steps(len(labels), epochs, batch_size))
     generator = torch.Generator().manual_seed(seed)
     print(f"[realism] model {name}; {epochs} epochs x {len(labels):,} maps, batch {batch_size}")
     for epoch in range(epochs):
@@ -340,7 +345,7 @@ def run_seeds(real: calibration.RealMaps, tune: np.ndarray, report: np.ndarray, 
     runs = []
     for seed in seeds:
         twin = bench_realism(real, tune, report, n_train, epochs, seed)
-        ref = bench_real_reference(real, tune, report, steps=epochs * -(-n_train // BATCH_SIZE), seed=seed) if reference else None
+        ref = bench_real_reference(real, tune, report, protocol_steps(n_train, epochs), seed) if reference else None
         if ref:
             print(f"[reference] twin-trained / real-trained, on the reporting part (seed {seed}): " + ", ".join(
                 f"{key} {twin[key]:.3f} / {ref[key]:.3f} = {twin[key] / max(ref[key], 1e-9):.2f}" for key in FIGURES))
@@ -360,7 +365,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="small sizes (CI smoke run)")
     parser.add_argument("--n-train", type=int, default=None, help="synthetic training maps (default 24,000)")
-    parser.add_argument("--epochs", type=int, default=None, help="training epochs (default 12: the twin-trained model still gains from 4 to 12 on the tuning part)")
+    parser.add_argument("--epochs", type=int, default=None, help="training epochs (default 12: on the tuning part the twin-trained model "
+                        "gains from 4 to 12, not beyond)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--seeds", type=seed_list, default=None,
                         help="steps 4-5 for each of these seeds (e.g. 0,1,2) and their means; overrides --seed")
@@ -394,6 +400,7 @@ def main() -> None:
         n_train = args.n_train or (3000 if args.quick else 24_000)
         epochs = args.epochs or (1 if args.quick else 12)
         run_seeds(real, tune, report, n_train, epochs, seeds, reference=not args.skip_reference)
+
 
 if __name__ == "__main__":
     main()

@@ -149,3 +149,9 @@ def test_seed_list_parses_a_comma_separated_list_and_says_the_form_otherwise(ben
     assert bench.seed_list("0,1,2") == [0, 1, 2] and bench.seed_list("7") == [7]
     with pytest.raises(bench.argparse.ArgumentTypeError, match="comma-separated integers such as 0,1,2"):
         bench.seed_list("0;1")
+
+
+def test_protocol_steps_is_epochs_times_the_batches_per_epoch(bench):
+    # the defaults: 24,000 twin maps x 12 epochs in batches of 128 -> 188 batches per epoch; --quick: 3,000 x 1
+    assert bench.protocol_steps(24_000, 12) == 12 * 188 == 2256
+    assert bench.protocol_steps(3000, 1) == 24 and bench.protocol_steps(256, 2) == 4 and bench.protocol_steps(257, 2) == 6
