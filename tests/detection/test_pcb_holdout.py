@@ -138,3 +138,31 @@ def test_bench_detection_averages_the_ratio_over_seeds(monkeypatch, capsys):
     assert seen == [(0, 176, 24), (1, 176, 24), (2, 176, 24)]
     # means: twin (0.5 + 0.4) / 2 = 0.45, real (0.6 + 0.8) / 2 = 0.70; 0.45 / 0.70 = 0.643; per seed 0.83, 0.50
     assert "mAP50 twin 0.450, real 0.700, ratio of the means 0.64 (per seed: 0.83, 0.50)" in out
+
+
+@needs_data
+def test_bench_detection_tune_scores_the_tuning_part_only(monkeypatch, capsys):
+    bench = _bench()
+    trained, scored = [], []
+
+    def fake_train(args, device, seed, train):
+        trained.append((seed, len(train)))
+        return None, None, 0.0
+
+    monkeypatch.setattr(bench, "train_centrenet", fake_train)
+
+    def fake_predict(model, ds, **kwargs):
+        scored.append(list(ds.image_ids))
+        # seed 0 finds every box, seed 1 nothing: mAP50 1 and 0, mean 0.5
+        perfect = len(scored) == 1
+        return [{"boxes": t["boxes"] if perfect else np.zeros((0, 4), np.float32),
+                 "scores": np.ones(len(t["boxes"]) if perfect else 0, np.float32),
+                 "labels": t["labels"] if perfect else np.zeros(0, np.int64)} for t in ds.targets()]
+
+    monkeypatch.setattr(bench.detector, "predict", fake_predict)
+    args = bench.argparse.Namespace(seeds=[0, 1], pairs=4, epochs=1, size=64, data=DATA)
+    assert bench.run_tuning(args, "cpu") == pytest.approx([1.0, 0.0])
+    assert trained == [(0, 4), (1, 4)]                       # the twin pairs, one model per seed
+    assert len(scored) == 2 and all(len(ids) == 176 for ids in scored)
+    assert not any(i.startswith("77000") for ids in scored for i in ids)   # group77000 is the reporting part
+    assert "mean over seeds 0, 1: mAP50 0.500 on the tuning part" in capsys.readouterr().out
