@@ -153,6 +153,12 @@ def run_heldout(args, device) -> None:
               + ", ".join(f"{t / max(r, 1e-9):.2f}" for t, r in means) + "); goal >= 0.8")
 
 
+def protocol_twin(n_pairs: int):
+    """The held-out protocol's twin training set: ``n_pairs`` pairs of seed 1 with the scan noise (the default twin),
+    the same for every model seed, for ``--heldout`` and ``--tune`` alike."""
+    return det_twin.make_synthetic_pcb(n_pairs, seed=1, scan_noise=True)
+
+
 def train_centrenet(args, device, seed: int, train):
     """The held-out protocol's detector: ``detector.CentreNet`` (test and template as two channels) trained on
     ``train`` with ``args.size``, ``args.epochs``, batch 16, lr 3e-3 and ``seed``. Returns
@@ -173,7 +179,7 @@ def run_tuning(args, device) -> list[float]:
     draws and so every class's AP: compare means over several seeds."""
     real, tune, _ = heldout_parts(args.data)
     tuning = real.pairs.subset(tune)
-    train = det_twin.make_synthetic_pcb(args.pairs, seed=1, scan_noise=True)
+    train = protocol_twin(min(args.pairs, len(tuning)))   # N as in --heldout
     maps = []
     for seed in args.seeds:
         model, _, elapsed = train_centrenet(args, device, seed, train)
@@ -195,7 +201,7 @@ def heldout_models(args, device, seed: int, tuning, report, tune_ids) -> tuple[f
     ``args.models`` leaves one out."""
     rng = np.random.default_rng(seed)
     train_real = tuning.subset(np.sort(rng.choice(len(tuning), min(args.pairs, len(tuning)), replace=False)))
-    train_twin = det_twin.make_synthetic_pcb(len(train_real), seed=1, scan_noise=True)
+    train_twin = protocol_twin(len(train_real))
     read = np.concatenate([tune_ids, train_real.image_ids])
     results = {}
     for tag, train in (("twin", train_twin), ("real", train_real)):

@@ -166,3 +166,6 @@ def test_bench_detection_tune_scores_the_tuning_part_only(monkeypatch, capsys):
     assert len(scored) == 2 and all(len(ids) == 176 for ids in scored)
     assert not any(i.startswith("77000") for ids in scored for i in ids)   # group77000 is the reporting part
     assert "mean over seeds 0, 1: mAP50 0.500 on the tuning part" in capsys.readouterr().out
+    # N is capped at the tuning part's 176 pairs, as --heldout caps its real (and so its twin) training pairs
+    bench.run_tuning(bench.argparse.Namespace(seeds=[2], pairs=500, epochs=1, size=64, data=DATA), "cpu")
+    assert trained[-1] == (2, 176)
