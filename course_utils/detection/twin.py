@@ -14,18 +14,22 @@ How a pair is made (all lengths for a 640x640 image, scaled with ``size / 640``)
    up to 50 px wide, or a clean cut 5-20 px long with ragged ends across a trace up to 30 px wide; *short* - a
    thick stroke bridging 8-30 px from a copper edge to another copper piece;
    *mousebite* - 1-3 bites out of a copper edge, less than half the copper deep; *spur* - a rounded tongue
-   out of a copper edge into the free side; *copper* - a spurious irregular blob or stroke in a free area;
-   *pin-hole* - an irregular hole inside copper.
+   out of a copper edge into the free side; *copper* - a spurious ragged blob, or a stroke of two or three bent
+   pieces, in a free area; *pin-hole* - the same as a hole inside copper (lengths log-normal with the real
+   tails, extent p50 / p90 about 19 / 33 px for copper and 16 / 30 for pin-holes; kept 2-3 px inside their area).
 3. **Boxes**: the exact bounding box of the pixels a defect changed, widened to a box size drawn from the
    real annotations (long side along the defect's longer extent; DeepPCB's boxes are about 33 px, larger
-   than most defects), kept inside the image and apart from the others.
+   than most defects), kept inside the image and apart from the others. Copper and pin-hole boxes follow the
+   rule every real one of the tuning part follows: the extent plus 19 px in width and in height, centred.
 4. **Scan noise** (``scan_noise=True``, the default): the test image gets a binarised scan's edge noise, so
    that test and template differ along the copper outlines outside the boxes too, as real pairs do (the twin
    of the held-out benchmark, ``benchmarks/bench_detection.py --heldout``). ``scan_noise=False`` keeps the clean
    construction, where test and template differ exactly at the pixels the defects changed.
 
 Every pair has its own random stream (``SeedSequence(seed).spawn``), so the
-result does not depend on the number of threads.
+result does not depend on the number of threads; inside a pair the layout, the list of defects, each defect
+class and the scan draw from streams of their own, so a change to how one class is drawn leaves the boards
+and the other classes' draws as they were (their sites can still differ where boxes would overlap).
 """
 from __future__ import annotations
 
@@ -43,7 +47,8 @@ __all__ = ["make_synthetic_pcb", "generate_pairs", "pairs_to_set"]
 #: Class shares of the DeepPCB trainval boxes (open, short, mousebite, spur, copper, pin-hole).
 _CLASS_SHARES = np.array(DEEPPCB_COUNTS["trainval"]["per_class"], dtype=np.float64) / DEEPPCB_COUNTS["trainval"]["boxes"]
 #: Median long and short box side per class (pixels at 640x640), measured on the 176 real pairs of the
-#: tuning part (``calibration.holdout_split``); the long side follows the defect's longer extent.
+#: tuning part (``calibration.holdout_split``); the long side follows the defect's longer extent. The copper and
+#: pin-hole rows are the real medians only: those boxes follow their defect's extent (``_AREA_BOX_MARGIN``).
 _BOX_SIZE_MEDIAN = np.array([[41.5, 33], [49, 29.5], [35, 28], [35, 30], [38, 33], [36, 29]], dtype=np.float64)
 #: Log-normal spread of the box sides (0.13-0.34 per class and side on the tuning part).
 _BOX_SIZE_SIGMA = 0.2
@@ -58,6 +63,9 @@ _OPEN, _SHORT, _MOUSEBITE, _SPUR, _COPPER, _PINHOLE = range(6)
 _OPEN_MAX_WIDTH = 30
 _OPEN_CRACK_MAX_WIDTH = 50
 _OPEN_CRACK_SHARE = 0.6
+#: Spurious copper and pin-hole boxes: the defect's extent plus 19 px (at 640) in width and in height, centred; every
+#: such box of the real tuning pairs is (quartiles of box side minus extent: 19 / 19 / 19 px).
+_AREA_BOX_MARGIN = 19
 
 
 # ---------------------------------------------------------------------------
@@ -83,8 +91,9 @@ def _pts(*points):
 class _Defects:
     """Draws defects into a copy of a layout and records their boxes."""
 
-    def __init__(self, layout: Layout):
+    def __init__(self, layout: Layout, class_rngs=None):
         self.layout, self.rng, self.s, self.size = layout, layout.rng, layout.s, layout.size
+        self.class_rngs = class_rngs  # one generator per class (0..5), or None: the layout's
         self.img = layout.img.copy()
         self.segments = np.asarray(layout.segments, dtype=np.float64).reshape(-1, 8)
         self.boxes: list = []
@@ -246,33 +255,51 @@ class _Defects:
             cv2.circle(img, _pt(end), max(1, int(round(tip))), 0, -1)
         return True
 
+    def _area_defect(self, cls):
+        """Draw spurious copper (in a free area) or a pin-hole (inside copper): a ragged blob or a stroke of two or
+        three bent pieces, kept 2-3 px inside its area. Returns its centre, or None if there is no room."""
+        rng, s, cv2 = self.rng, self.s, opencv()
+        c = self._area_site(copper=cls == _PINHOLE, clearance=(14 * s if cls == _COPPER else 9 * s))
+        if c is None:
+            return None
+        value = 0 if cls == _COPPER else 255
+        if rng.random() < 0.55:  # a ragged blob (it reaches 1.2 radius), kept 2 px inside its area
+            radius = np.clip(rng.lognormal(np.log(8 if cls == _COPPER else 6), 0.3), 4, 16) * s
+            room = min(self._clear(c, _unit(a), 40 * s, copper=cls == _PINHOLE) for a in np.arange(8) * np.pi / 4)
+            radius = min(radius, (room - 2 * s) / 1.2)
+            if radius < 2.5 * s:
+                return None
+            self._blob(c, radius, value)
+        else:  # a stroke of two or three bent pieces, kept inside its area (free space or copper)
+            length = np.clip(rng.lognormal(np.log(20 if cls == _COPPER else 17), 0.35), 8, 45) * s
+            width = rng.uniform(4, 9) * s if cls == _COPPER else rng.uniform(3, 7) * s
+            v = _unit(rng.uniform(0, 2 * np.pi))
+            room = min(self._clear(c, v, length, copper=cls == _PINHOLE),
+                       self._clear(c, -v, length, copper=cls == _PINHOLE)) - width / 2 - 3 * s
+            half = min(length / 2, room)
+            if half < 3 * s:
+                return None
+            k = rng.integers(2, 4)
+            t = np.linspace(-half, half, k + 1)[:, None]
+            bend = _rotate(v, np.pi / 2) * rng.normal(0, 0.15, (k + 1, 1)) * half
+            bend[[0, -1]] *= 0.5
+            cv2.polylines(self.img, [_pts(*(c + v * t + bend))], False, value, max(1, int(round(width))))
+        return c
+
     def _draw(self, cls):
-        rng, s = self.rng, self.s
-        cv2 = opencv()
-        img = self.img
-        if cls in (_OPEN, _SHORT, _MOUSEBITE, _SPUR):
-            # opens on traces; shorts, mousebites and spurs on any copper edge (traces, pads, planes)
-            site = self._trace_site() if cls == _OPEN else self._edge_site()
-            if site is None or not self._trace_defect(cls, *site[:3], site[3] if len(site) > 3 else None):
-                return None
-            p = site[0]
-        else:
-            radius = rng.uniform(6, 12) * s if cls == _COPPER else rng.uniform(4, 9) * s
-            c = self._area_site(copper=cls == _PINHOLE, clearance=(14 * s if cls == _COPPER else 11 * s))
-            if c is None:
-                return None
-            value = 0 if cls == _COPPER else 255
-            if rng.random() < 0.6:
-                self._blob(c, radius, value)
-            else:
-                a = c + _unit(rng.uniform(0, 2 * np.pi)) * radius
-                b = c + _unit(rng.uniform(0, 2 * np.pi)) * radius
-                cv2.polylines(img, [_pts(a, c, b)], False, value, max(1, int(round(rng.uniform(4, 8) * s))))
-            p = c
-        return p
+        """Draw one defect of class index ``cls``; its site (a point), or None if it found no room."""
+        if cls in (_COPPER, _PINHOLE):
+            return self._area_defect(cls)
+        # opens on traces; shorts, mousebites and spurs on any copper edge (traces, pads, planes)
+        site = self._trace_site() if cls == _OPEN else self._edge_site()
+        if site is None or not self._trace_defect(cls, *site[:3], site[3] if len(site) > 3 else None):
+            return None
+        return site[0]
 
     def add(self, cls) -> bool:
         """Try to draw one defect of class index ``cls`` (0..5); record its box. True on success."""
+        if self.class_rngs is not None:
+            self.rng = self.class_rngs[cls]
         rng, s, size = self.rng, self.s, self.size
         win = int(40 * s)
         state = self.img.copy()
@@ -292,13 +319,17 @@ class _Defects:
             self.img = state
             return False
         dx0, dy0, dx1, dy1 = xs.min() + x0, ys.min() + y0, xs.max() + x0 + 1, ys.max() + y0 + 1
-        target = _BOX_SIZE_MEDIAN[cls] * s * np.exp(rng.normal(0, _BOX_SIZE_SIGMA, 2))
-        if dx1 - dx0 < dy1 - dy0 or (dx1 - dx0 == dy1 - dy0 and rng.random() < 0.5):
-            target = target[::-1]
-        pad = rng.uniform(2, 6) * s
-        bw, bh = max(dx1 - dx0 + 2 * pad, target[0]), max(dy1 - dy0 + 2 * pad, target[1])
-        cx = (dx0 + dx1) / 2 + rng.uniform(-0.3, 0.3) * (bw - (dx1 - dx0)) / 2
-        cy = (dy0 + dy1) / 2 + rng.uniform(-0.3, 0.3) * (bh - (dy1 - dy0)) / 2
+        if cls in (_COPPER, _PINHOLE):  # real boxes: the extent plus 19 px, centred (IQR 0 on the tuning part)
+            bw, bh = dx1 - dx0 + _AREA_BOX_MARGIN * s, dy1 - dy0 + _AREA_BOX_MARGIN * s
+            cx, cy = (dx0 + dx1) / 2 + rng.normal(0, 0.7 * s), (dy0 + dy1) / 2 + rng.normal(0, 0.7 * s)
+        else:
+            target = _BOX_SIZE_MEDIAN[cls] * s * np.exp(rng.normal(0, _BOX_SIZE_SIGMA, 2))
+            if dx1 - dx0 < dy1 - dy0 or (dx1 - dx0 == dy1 - dy0 and rng.random() < 0.5):
+                target = target[::-1]
+            pad = rng.uniform(2, 6) * s
+            bw, bh = max(dx1 - dx0 + 2 * pad, target[0]), max(dy1 - dy0 + 2 * pad, target[1])
+            cx = (dx0 + dx1) / 2 + rng.uniform(-0.3, 0.3) * (bw - (dx1 - dx0)) / 2
+            cy = (dy0 + dy1) / 2 + rng.uniform(-0.3, 0.3) * (bh - (dy1 - dy0)) / 2
         box = np.round([max(0, cx - bw / 2), max(0, cy - bh / 2), min(size, cx + bw / 2), min(size, cy + bh / 2)])
         box[:2] = np.minimum(box[:2], [dx0, dy0])
         box[2:] = np.maximum(box[2:], [dx1, dy1])
@@ -360,9 +391,12 @@ def _scan(img, rng) -> np.ndarray:
 
 
 def _one_pair(size, seed_seq, masks=False, scan_noise=True):
-    rng = np.random.default_rng(seed_seq)
-    layout = draw_layout(size, rng)
-    defects = _Defects(layout)
+    # separate streams for the layout, the list of defects, each defect class and the scan: a change to how one
+    # class is drawn leaves the layouts and the other classes' draws as they were
+    streams = [np.random.default_rng(s) for s in seed_seq.spawn(9)]
+    rng = streams[1]
+    layout = draw_layout(size, streams[0])
+    defects = _Defects(layout, class_rngs=streams[2:8])
     n_target = 1 + rng.binomial(*_BOXES_PER_IMAGE)
     for cls in rng.choice(6, size=3 * n_target, p=_CLASS_SHARES):
         # a class keeps its share: up to 8 sites are tried before the next class is drawn
@@ -371,7 +405,7 @@ def _one_pair(size, seed_seq, masks=False, scan_noise=True):
     boxes = np.asarray(defects.boxes, dtype=np.float64).reshape(-1, 4)
     # real crops have more vertical than horizontal edges (36 % vs 27 % of the tuning pairs' edge pixels)
     k, flip = int(rng.choice(4, p=[0.2, 0.3, 0.2, 0.3])), bool(rng.random() < 0.5)
-    test, boxes = _orient(_scan(defects.img, rng) if scan_noise else defects.img, boxes, k, flip)
+    test, boxes = _orient(_scan(defects.img, streams[8]) if scan_noise else defects.img, boxes, k, flip)
     temp, _ = _orient(layout.img, boxes[:0], k, flip)
     out = (test, temp, boxes.astype(np.float32), np.asarray(defects.labels, dtype=np.int64))
     if masks:  # the exact pixels each defect changed, oriented like the images (opt-in: draws nothing)
