@@ -175,8 +175,9 @@ def run_tuning(args, device) -> list[float]:
     """``--tune``: the twin-trained detector of ``--heldout`` (the same N twin pairs, input, epochs and seeds)
     scored on the 176 pairs of the **tuning part**, the figure a change to the twin is decided on; the reporting
     part is never scored. Prints AP50 per class and mAP50 per seed and their mean; returns the mAP50s.
-    One seed's figure moves by 0.02-0.04, and a change to one class's drawing shifts the twin's later random
-    draws and so every class's AP: compare means over several seeds."""
+    One seed's figure moves by 0.02-0.04, and the draw of the 96 twin pairs moves the mean of three seeds by about
+    0.03: compare means over several seeds, and judge a change to one class by that class's AP50 too (the twin's
+    classes draw from streams of their own, so the other classes change only where their sites do)."""
     real, tune, _ = heldout_parts(args.data)
     tuning = real.pairs.subset(tune)
     train = protocol_twin(min(args.pairs, len(tuning)))   # N as in --heldout

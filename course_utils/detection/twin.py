@@ -259,13 +259,14 @@ class _Defects:
         """Draw spurious copper (in a free area) or a pin-hole (inside copper): a ragged blob or a stroke of two or
         three bent pieces, kept 2-3 px inside its area. Returns its centre, or None if there is no room."""
         rng, s, cv2 = self.rng, self.s, opencv()
-        c = self._area_site(copper=cls == _PINHOLE, clearance=(14 * s if cls == _COPPER else 9 * s))
+        in_copper = cls == _PINHOLE
+        c = self._area_site(copper=in_copper, clearance=(14 * s if cls == _COPPER else 9 * s))
         if c is None:
             return None
         value = 0 if cls == _COPPER else 255
         if rng.random() < 0.55:  # a ragged blob (it reaches 1.2 radius), kept 2 px inside its area
             radius = np.clip(rng.lognormal(np.log(8 if cls == _COPPER else 6), 0.3), 4, 16) * s
-            room = min(self._clear(c, _unit(a), 40 * s, copper=cls == _PINHOLE) for a in np.arange(8) * np.pi / 4)
+            room = min(self._clear(c, _unit(a), 40 * s, copper=in_copper) for a in np.arange(8) * np.pi / 4)
             radius = min(radius, (room - 2 * s) / 1.2)
             if radius < 2.5 * s:
                 return None
@@ -274,8 +275,8 @@ class _Defects:
             length = np.clip(rng.lognormal(np.log(20 if cls == _COPPER else 17), 0.35), 8, 45) * s
             width = rng.uniform(4, 9) * s if cls == _COPPER else rng.uniform(3, 7) * s
             v = _unit(rng.uniform(0, 2 * np.pi))
-            room = min(self._clear(c, v, length, copper=cls == _PINHOLE),
-                       self._clear(c, -v, length, copper=cls == _PINHOLE)) - width / 2 - 3 * s
+            room = min(self._clear(c, v, length, copper=in_copper),
+                       self._clear(c, -v, length, copper=in_copper)) - width / 2 - 3 * s
             half = min(length / 2, room)
             if half < 3 * s:
                 return None
