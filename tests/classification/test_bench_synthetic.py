@@ -127,6 +127,37 @@ def test_real_reference_trains_on_balanced_draws_of_the_tuning_part_and_scores_t
         bench.bench_real_reference(real, np.append(tune, report[0]), report, steps=2, seed=0)
 
 
+@needs_data
+def test_tune_scores_the_tuning_part_and_its_calibration_file_maps_never_the_reporting_part(bench, monkeypatch, capsys):
+    real = calibration.load_real_maps(DATA, size=64)
+    tune, report = calibration.holdout_split(real)
+    fed, outputs = [], []
+    predict_logits = bench.predict_logits
+
+    def spy_logits(model, maps, batch_size=512):
+        fed.append(maps)
+        outputs.append(predict_logits(model, maps, batch_size))
+        return outputs[-1]
+
+    monkeypatch.setattr(bench, "predict_logits", spy_logits)
+    runs = bench.run_tuning(real, tune, n_train=270, epochs=1, seeds=[0, 1])
+    out = capsys.readouterr().out
+    real_fed = [k for k, maps in enumerate(fed) if len(maps) != 1800]      # the synthetic validation maps aside
+    assert len(real_fed) == 2 and all(np.array_equal(fed[k], real.maps[tune]) for k in real_fed)
+    fresh = real.source[tune] == calibration.REAL_FILES[1]
+    assert fresh.sum() == 1012                                               # the tuning part less the 270 sample maps
+    for (whole, calib), k in zip(runs, real_fed):
+        logits = outputs[k]
+        for figures, keep in ((whole, np.ones(len(tune), dtype=bool)), (calib, fresh)):
+            labels, pred = real.labels[tune][keep], logits[keep].argmax(1).numpy()
+            assert figures["macro"] == pytest.approx(f1_score(labels, pred, labels=np.unique(labels), average="macro"))
+            assert set(figures["per_class"]) == set(np.unique(labels).tolist())
+            assert 0 <= figures["balanced"] <= 1 and 0 <= figures["imbalanced"] <= 1
+        assert 5 not in calib["per_class"] and 5 in whole["per_class"]      # Near-full: only among the sample maps
+    assert out.count("[tune] seed 0,") == 2 and "mean over seeds 0, 1, tuning part" in out
+    assert "the reporting part was not read" in out
+
+
 def test_run_seeds_prints_the_mean_of_every_figure_and_the_ratio_of_the_means(bench, monkeypatch, capsys):
     twin = {0: {"balanced": 0.70, "imbalanced": 0.60, "prior": 0.66}, 1: {"balanced": 0.74, "imbalanced": 0.62, "prior": 0.64}}
     real = {0: {"balanced": 0.80, "imbalanced": 0.70, "prior": 0.72}, 1: {"balanced": 0.76, "imbalanced": 0.66, "prior": 0.74}}
