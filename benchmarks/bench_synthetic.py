@@ -335,12 +335,12 @@ def run_tuning(real: calibration.RealMaps, tune: np.ndarray, n_train: int, epoch
     (the real maps the twin was tuned on least: the 270 sample maps were tuned on for many rounds, and the landed
     twin's figures on these maps are close to its held-out ones). One seed's macro-F1 moves by up to 0.03: compare
     means over several seeds. Returns ``[(whole, calibration file)]``, one pair of figure dicts per seed."""
-    fresh = tune[real.source[tune] == calibration.REAL_FILES[1]]
-    parts = (("tuning part", tune), (f"its {len(fresh)} {calibration.REAL_FILES[1]} maps", fresh))
+    fresh = real.source[tune] == calibration.REAL_FILES[1]                 # masks over the tuning part
+    parts = (("tuning part", np.ones(len(tune), dtype=bool)), (f"its {fresh.sum()} {calibration.REAL_FILES[1]} maps", fresh))
     runs = []
     for seed in seeds:
         _, logits = train_twin_model(real, tune, n_train, epochs, seed)
-        figures = tuple(tuning_figures(logits[np.isin(tune, part)], real.labels[part], seed) for _, part in parts)
+        figures = tuple(tuning_figures(logits[part], real.labels[tune][part], seed) for _, part in parts)
         for (name, _), fig in zip(parts, figures):
             print(f"[tune] seed {seed}, {name}: macro-F1 {fig['macro']:.3f}, class-balanced {fig['balanced']:.3f}, "
                   f"imbalanced (best tau) {fig['imbalanced']:.3f}; F1 " + ", ".join(
@@ -445,17 +445,15 @@ def main() -> None:
         return
     real = calibration.load_real_maps(args.data, size=64)
     tune, report = calibration.holdout_split(real)
-    if args.tune:
-        print(f"[holdout] split by lot, seed {calibration.HOLDOUT_SEED}: " + describe(real, tune, "tuning part"))
-        run_tuning(real, tune, args.n_train or (3000 if args.quick else 24_000),
-                   args.epochs or (1 if args.quick else 12), seeds)
-        return
+    n_train = args.n_train or (3000 if args.quick else 24_000)
+    epochs = args.epochs or (1 if args.quick else 12)
     print(f"[holdout] split by lot, seed {calibration.HOLDOUT_SEED}: " + describe(real, tune, "tuning part"))
+    if args.tune:
+        run_tuning(real, tune, n_train, epochs, seeds)
+        return
     print(f"[holdout] split by lot, seed {calibration.HOLDOUT_SEED}: " + describe(real, report, "reporting part"))
     bench_calibration(real.maps[tune], real.labels[tune], per_class=100 if args.quick else 300, seed=seeds[0])
     if not args.skip_realism:
-        n_train = args.n_train or (3000 if args.quick else 24_000)
-        epochs = args.epochs or (1 if args.quick else 12)
         run_seeds(real, tune, report, n_train, epochs, seeds, reference=not args.skip_reference)
 
 
