@@ -59,6 +59,24 @@ def test_choose_prior_tau_maximises_the_imbalanced_estimate_computed_with_sklear
     assert bench.choose_prior_tau(sure, labels)[0] == 0.0
 
 
+
+def test_predict_logits_is_the_mean_log_probability_over_the_8_symmetries_and_so_does_not_depend_on_them(bench):
+    torch.manual_seed(0)
+    model, _ = bench.make_model()
+    model.eval()
+    maps = np.random.default_rng(0).integers(0, 3, (5, 64, 64)).astype(np.uint8)
+    out = bench.predict_logits(model, maps, batch_size=2)            # batches of 2 maps (16 copies) and 1
+    # the 8 copies written with torch.rot90 and torch.flip, not with augment.d4_transform
+    x = torch.from_numpy(maps)
+    copies = [torch.rot90(m, k, dims=(1, 2)) for m in (x, x.flip(2)) for k in range(4)]
+    with torch.no_grad():
+        expected = torch.stack([torch.log_softmax(model(bench.encode_maps(c)), dim=1) for c in copies]).mean(0)
+    assert out.shape == (5, 9) and out.dtype == torch.float32
+    assert torch.allclose(out, expected, atol=1e-5)
+    assert (out.exp().sum(1) <= 1 + 1e-5).all()         # a geometric mean of probabilities sums to at most 1
+    for copy in copies[1:]:                                             # any turned or mirrored map: the same answer
+        assert torch.allclose(bench.predict_logits(model, copy.numpy()), out, atol=1e-5)
+
 @needs_data
 def test_bench_realism_chooses_tau_on_the_tuning_part_and_scores_the_reporting_part_once(bench, monkeypatch, capsys):
     real = calibration.load_real_maps(DATA, size=64)
@@ -66,9 +84,9 @@ def test_bench_realism_chooses_tau_on_the_tuning_part_and_scores_the_reporting_p
     seen_maps, seen_labels = [], []
     predict_logits, choose = bench.predict_logits, bench.choose_prior_tau
 
-    def spy_logits(model, maps, batch_size=512):
+    def spy_logits(model, maps, batch_size=256, symmetries=True):
         seen_maps.append(maps)
-        return predict_logits(model, maps, batch_size)
+        return predict_logits(model, maps, batch_size, symmetries)
 
     def spy_choose(logits, labels, taus=bench.PRIOR_TAUS):
         seen_labels.append(labels)
@@ -101,9 +119,9 @@ def test_real_reference_trains_on_balanced_draws_of_the_tuning_part_and_scores_t
         trained.append((maps.numpy(), labels.numpy()))
         return 0.0
 
-    def spy_logits(model, maps, batch_size=512):
+    def spy_logits(model, maps, batch_size=256, symmetries=True):
         fed.append(maps)
-        return predict_logits(model, maps, batch_size)
+        return predict_logits(model, maps, batch_size, symmetries)
 
     monkeypatch.setattr(bench, "train_step", spy_step)
     monkeypatch.setattr(bench, "predict_logits", spy_logits)
@@ -134,16 +152,19 @@ def test_tune_scores_the_tuning_part_and_its_calibration_file_maps_never_the_rep
     fed, outputs = [], []
     predict_logits = bench.predict_logits
 
-    def spy_logits(model, maps, batch_size=512):
-        fed.append(maps)
-        outputs.append(predict_logits(model, maps, batch_size))
+    def spy_logits(model, maps, batch_size=256, symmetries=True):
+        fed.append((maps, symmetries))
+        outputs.append(predict_logits(model, maps, batch_size, symmetries))
         return outputs[-1]
 
     monkeypatch.setattr(bench, "predict_logits", spy_logits)
-    runs = bench.run_tuning(real, tune, n_train=270, epochs=1, seeds=[0, 1])
+    runs = bench.run_tuning(real, tune, n_train=270, epochs=2, seeds=[0, 1])
     out = capsys.readouterr().out
-    real_fed = [k for k, maps in enumerate(fed) if len(maps) != 1800]      # the synthetic validation maps aside
-    assert len(real_fed) == 2 and all(np.array_equal(fed[k], real.maps[tune]) for k in real_fed)
+    real_fed = [k for k, (maps, _) in enumerate(fed) if len(maps) != 1800]   # the synthetic validation maps aside
+    assert all(np.array_equal(fed[k][0], real.maps[tune]) for k in real_fed)  # only ever the tuning part
+    # per seed: one quick progress figure per epoch (the map as it is), then the 8 symmetries once, scored
+    assert [fed[k][1] for k in real_fed] == [False, False, True] * 2
+    real_fed = [k for k in real_fed if fed[k][1]]
     fresh = real.source[tune] == calibration.REAL_FILES[1]
     assert fresh.sum() == 1012                                               # the tuning part less the 270 sample maps
     for (whole, calib), k in zip(runs, real_fed):
