@@ -169,7 +169,7 @@ def make_model() -> tuple[nn.Module, str]:
 
 def predict_logits(model: nn.Module, maps: np.ndarray, batch_size: int = 256, symmetries: bool = True) -> torch.Tensor:
     """``float32 (N, 9)`` class log-probabilities of ``uint8 (N, 64, 64)`` maps, each the mean over the map's 8
-    turns and mirrors (test-time augmentation with ``augment.d4_transform``): no symmetry of the square changes a
+    turns and mirrors (test-time augmentation: ``augment.d4_orbit`` of 02_augmentation, for a batch): no symmetry of the square changes a
     wafer map's failure type, so the answer must not depend on which copy the model sees. A log-probability is a
     logit less one constant per map, so the argmax and :func:`prior_shifted` treat them alike. ``symmetries=False``:
     the map as it is only (8 times faster; the progress figures printed during training)."""

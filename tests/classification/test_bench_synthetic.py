@@ -59,7 +59,6 @@ def test_choose_prior_tau_maximises_the_imbalanced_estimate_computed_with_sklear
     assert bench.choose_prior_tau(sure, labels)[0] == 0.0
 
 
-
 def test_predict_logits_is_the_mean_log_probability_over_the_8_symmetries_and_so_does_not_depend_on_them(bench):
     torch.manual_seed(0)
     model, _ = bench.make_model()
@@ -76,6 +75,7 @@ def test_predict_logits_is_the_mean_log_probability_over_the_8_symmetries_and_so
     assert (out.exp().sum(1) <= 1 + 1e-5).all()         # a geometric mean of probabilities sums to at most 1
     for copy in copies[1:]:                                             # any turned or mirrored map: the same answer
         assert torch.allclose(bench.predict_logits(model, copy.numpy()), out, atol=1e-5)
+
 
 @needs_data
 def test_bench_realism_chooses_tau_on_the_tuning_part_and_scores_the_reporting_part_once(bench, monkeypatch, capsys):
