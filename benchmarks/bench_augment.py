@@ -1,7 +1,7 @@
 """Training-step throughput with and without batch augmentation (augment.BatchAugment).
 
 One training step = forward + backward + optimizer step of the course CNN
-(``models.WaferCNN`` when it exists, else a small conv net defined here) on an
+(``models.WaferCNN`` with its default widths, as 03_cnn_design builds it) on an
 in-memory batch of 256 one-hot 64x64 wafer maps. Both variants are measured in
 the same run, interleaved round by round, on the CPU and (when available) CUDA.
 Target: augmentation costs <= 10 % of the step.
@@ -20,19 +20,11 @@ from torch import nn
 
 from course_utils.classification import augment
 from course_utils.classification.data import encode_maps
+from course_utils.training.models import WaferCNN
 
 
 def make_model() -> tuple[nn.Module, str]:
-    try:
-        from course_utils.training.models import WaferCNN
-    except ImportError:
-        model = nn.Sequential(
-            nn.Conv2d(3, 32, 3, padding=1), nn.BatchNorm2d(32), nn.ReLU(), nn.MaxPool2d(2),
-            nn.Conv2d(32, 64, 3, padding=1), nn.BatchNorm2d(64), nn.ReLU(), nn.MaxPool2d(2),
-            nn.Conv2d(64, 128, 3, padding=1), nn.BatchNorm2d(128), nn.ReLU(), nn.AdaptiveAvgPool2d(1),
-            nn.Flatten(), nn.Dropout(0.3), nn.Linear(128, 9),
-        )
-        return model, "fallback 3-block CNN (32-64-128)"
+    """The course CNN with its default widths, and its name for the printout."""
     return WaferCNN(in_channels=3, num_classes=9), "models.WaferCNN (defaults)"
 
 
