@@ -30,9 +30,9 @@ their lot siblings, plus half of the other calibration lots) and a reporting par
 ``--tune`` runs step 4's training alone and scores the tuning part only (all of it, and its maps of the calibration
 file apart): the figure a change to the twin is decided on, before the reporting part is read once for it.
 
-The model is ``models.WaferCNN`` (narrow widths) behind a learned stride-2 stem, so a
-dozen epochs on 24k maps (2,256 steps of 128) take about 4 minutes on a 2-core CPU (AMD EPYC); the real maps are fed at
-64x64. Seed 0 is the reported figure; ``--seed`` gives the spread, ``--seeds 0,1,2`` the mean over seeds.
+The model is ``models.WaferCNN`` (narrow widths, global average + maximum pooling) behind a learned stride-2
+stem, so a dozen epochs on 24k maps (2,256 steps of 128) take about 4 minutes on a 2-core CPU (AMD EPYC); the
+real maps are fed at 64x64. Seed 0 is the reported figure; ``--seed`` gives the spread, ``--seeds 0,1,2`` the mean over seeds.
 
     python benchmarks/bench_synthetic.py            # full: 172,950 maps; train on 24,000 maps, 12 epochs; reference
     python benchmarks/bench_synthetic.py --quick    # small sizes, for CI
@@ -150,13 +150,17 @@ def imbalanced_estimate(confusion: np.ndarray, present: np.ndarray) -> tuple[flo
 
 
 def make_model() -> tuple[nn.Module, str]:
-    """The realism model: a learned stride-2 stem (64 -> 32 px) before ``models.WaferCNN`` (narrow widths).
+    """The realism model: a learned stride-2 stem (64 -> 32 px) before ``models.WaferCNN`` (narrow widths,
+    global average + maximum pooling).
 
     The stem sees every die of a fine grid before the resolution halves, so a one-die-wide scratch in
-    scattered noise is still found (a 2x2 max-pool in its place merges noise specks into lines)."""
+    scattered noise is still found (a 2x2 max-pool in its place merges noise specks into lines). The global
+    maximum keeps a defect of a few dies (Loc, Scratch, a small Edge-Loc) that the average over the wafer
+    dilutes into its noise (``models.GlobalPool``): on the tuning part it raised the twin-trained model's
+    Loc F1 from 0.61 to 0.81 and Scratch's from 0.77 to 0.86 (seed 0)."""
     stem = nn.Sequential(nn.Conv2d(3, 16, 3, stride=2, padding=1, bias=False), nn.BatchNorm2d(16), nn.ReLU())
-    body = WaferCNN(in_channels=16, num_classes=9, widths=(24, 48, 96), dropout=0.2)
-    return nn.Sequential(stem, body), "stride-2 conv stem (16) -> WaferCNN(24-48-96)"
+    body = WaferCNN(in_channels=16, num_classes=9, widths=(24, 48, 96), dropout=0.2, global_pool="avgmax")
+    return nn.Sequential(stem, body), "stride-2 conv stem (16) -> WaferCNN(24-48-96, global average + max pool)"
 
 
 def predict_logits(model: nn.Module, maps: np.ndarray, batch_size: int = 256, symmetries: bool = True) -> torch.Tensor:

@@ -7,7 +7,7 @@
 Architecture (each block halves the map)::
 
     [Conv3x3 -> BatchNorm -> ReLU] x convs_per_block -> MaxPool2x2     (one block per entry of widths)
-    -> global average pool -> Dropout -> Linear(widths[-1], num_classes)
+    -> global pool (average; or maximum, or both summed) -> Dropout -> Linear(widths[-1], num_classes)
 
 The classifier is the last ``nn.Linear`` of the model (``losses.use_normed_head``
 replaces exactly that layer for LDAM).
@@ -26,8 +26,8 @@ from torch.utils.flop_counter import FlopCounterMode
 
 from course_utils.core.checks import is_int
 
-__all__ = ["conv_block", "WaferCNN", "model_summary", "GPU_PEAK_TFLOPS", "GPU_UTILISATION",
-           "STEP_OVERHEAD_S", "estimate_fit_seconds", "NormedLinear", "classifier_head"]
+__all__ = ["conv_block", "GLOBAL_POOLS", "GlobalPool", "WaferCNN", "model_summary", "GPU_PEAK_TFLOPS",
+           "GPU_UTILISATION", "STEP_OVERHEAD_S", "estimate_fit_seconds", "NormedLinear", "classifier_head"]
 
 
 def conv_block(in_channels: int, out_channels: int, *, convs: int = 1, kernel_size: int = 3,
@@ -47,6 +47,37 @@ def conv_block(in_channels: int, out_channels: int, *, convs: int = 1, kernel_si
     if pool:
         layers.append(nn.MaxPool2d(2))
     return nn.Sequential(*layers)
+
+
+#: The global poolings WaferCNN offers (``global_pool``).
+GLOBAL_POOLS = ("avg", "max", "avgmax")
+
+
+class GlobalPool(nn.Module):
+    """Global pooling of ``(N, C, H, W)`` features to ``(N, C, 1, 1)``: the mean over H, W (``"avg"``), the
+    maximum (``"max"``) or their sum (``"avgmax"``).
+
+    The average reads how much of the map shows a feature, the maximum whether any part does: a defect of a
+    few dies (a Loc cluster, a thin Scratch) lights a feature on 1-2 % of the positions, which the average
+    dilutes into the noise of the rest of the wafer and the maximum keeps.
+
+    Used by: benchmarks/bench_synthetic (the twin's realism model)"""
+
+    def __init__(self, mode: str = "avg"):
+        super().__init__()
+        if mode not in GLOBAL_POOLS:
+            raise ValueError(f"global_pool (the GlobalPool mode) must be one of {GLOBAL_POOLS}, got {mode!r}.")
+        self.mode = mode
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.mode == "avg":
+            return x.mean(dim=(2, 3), keepdim=True)
+        if self.mode == "max":
+            return x.amax(dim=(2, 3), keepdim=True)
+        return x.mean(dim=(2, 3), keepdim=True) + x.amax(dim=(2, 3), keepdim=True)
+
+    def extra_repr(self) -> str:
+        return f"mode={self.mode!r}"
 
 
 class WaferCNN(nn.Module):
@@ -69,6 +100,9 @@ class WaferCNN(nn.Module):
         Odd kernel size of the convolutions.
     batch_norm : bool
         Use BatchNorm after each convolution.
+    global_pool : {"avg", "max", "avgmax"}, default "avg"
+        How the last block's features become one value per channel (:class:`GlobalPool`): ``"avgmax"``
+        (average plus maximum) keeps small local defects visible in a noisy wafer.
 
     Input ``float32 (N, in_channels, H, W)`` with ``H, W >= 2**len(widths)``;
     output ``float32 (N, num_classes)`` logits.
@@ -76,7 +110,7 @@ class WaferCNN(nn.Module):
 
     def __init__(self, in_channels: int = 3, num_classes: int = 9, widths: Sequence[int] = (32, 64, 128),
                  dropout: float = 0.3, *, convs_per_block: int = 1, kernel_size: int = 3,
-                 batch_norm: bool = True):
+                 batch_norm: bool = True, global_pool: str = "avg"):
         super().__init__()
         for name, value in (("in_channels", in_channels), ("num_classes", num_classes),
                             ("convs_per_block", convs_per_block), ("kernel_size", kernel_size)):
@@ -97,7 +131,8 @@ class WaferCNN(nn.Module):
                                      batch_norm=batch_norm))
             previous = width
         self.features = nn.Sequential(*blocks)
-        self.pool = nn.AdaptiveAvgPool2d(1)
+        pool = GlobalPool(global_pool)  # checks the name
+        self.pool = nn.AdaptiveAvgPool2d(1) if global_pool == "avg" else pool
         self.classifier = nn.Sequential(nn.Flatten(), nn.Dropout(float(dropout)),
                                         nn.Linear(previous, num_classes))
         self._init_weights()

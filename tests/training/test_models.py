@@ -65,10 +65,37 @@ def test_summary_restores_eval_mode_and_rejects_bad_input():
     ({"kernel_size": 4}, "kernel_size must be odd"),
     ({"dropout": 1.0}, r"dropout must be in \[0, 1\)"),
     ({"num_classes": 0}, "num_classes must be a positive integer"),
+    ({"global_pool": "mean"}, "global_pool .* must be one of"),
 ])
 def test_bad_arguments(kwargs, match):
     with pytest.raises(ValueError, match=match):
         models.WaferCNN(**kwargs)
+
+
+@pytest.mark.parametrize("mode", ["avg", "max", "avgmax"])
+def test_global_pool_is_the_mean_the_maximum_or_their_sum_over_the_map(mode):
+    torch.manual_seed(0)
+    model = models.WaferCNN(widths=(4, 8), global_pool=mode, dropout=0.0).eval()
+    x = torch.randn(3, 3, 16, 16)
+    features = model.features(x)
+    mean, top = features.flatten(2).mean(-1), features.flatten(2).max(-1).values   # computed apart
+    expected = {"avg": mean, "max": top, "avgmax": mean + top}[mode]
+    pooled = model.pool(features)
+    assert pooled.shape == (3, 8, 1, 1)
+    torch.testing.assert_close(pooled.flatten(1), expected)
+    torch.testing.assert_close(model(x), model.classifier(expected[:, :, None, None]))
+    assert isinstance(model.pool, nn.AdaptiveAvgPool2d) == (mode == "avg")   # the default layer is unchanged
+
+
+def test_max_pooling_keeps_a_small_spot_that_the_average_dilutes():
+    # one hot position in an 8x8 feature map: 1/64 of it under the average, all of it under the maximum
+    features = torch.zeros(1, 2, 8, 8)
+    features[0, 0, 3, 5] = 1.0
+    assert models.GlobalPool("avg")(features)[0, 0].item() == pytest.approx(1 / 64)
+    assert models.GlobalPool("max")(features)[0, 0].item() == 1.0
+    assert models.GlobalPool("avgmax")(features)[0, :, 0, 0].tolist() == pytest.approx([1 + 1 / 64, 0.0])
+    with pytest.raises(ValueError, match=r"global_pool .* must be one of \('avg', 'max', 'avgmax'\), got 'sum'"):
+        models.GlobalPool("sum")
 
 
 def test_bad_input_shape():
