@@ -1,7 +1,7 @@
 """Training-step throughput with and without batch augmentation (augment.BatchAugment).
 
 One training step = forward + backward + optimizer step of the course CNN
-(``models.WaferCNN`` with its default widths, as 03_cnn_design builds it) on an
+(``models.WaferCNN`` with its default widths, 03_cnn_design's full-run model) on an
 in-memory batch of 256 one-hot 64x64 wafer maps. Both variants are measured in
 the same run, interleaved round by round, on the CPU and (when available) CUDA.
 Target: augmentation costs <= 10 % of the step.

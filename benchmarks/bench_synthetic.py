@@ -32,7 +32,8 @@ file apart): the figure a change to the twin is decided on, before the reporting
 
 The model is ``models.WaferCNN`` (narrow widths, global average + maximum pooling) behind a learned stride-2
 stem, so a dozen epochs on 24k maps (2,256 steps of 128) take about 4 minutes on a 2-core CPU (AMD EPYC); the
-real maps are fed at 64x64. Seed 0 is the reported figure; ``--seed`` gives the spread, ``--seeds 0,1,2`` the mean over seeds.
+real maps are fed at 64x64. Seed 0 is the reported figure; ``--seed`` gives the spread, ``--seeds 0,1,2`` the
+mean over seeds.
 
     python benchmarks/bench_synthetic.py            # full: 172,950 maps; train on 24,000 maps, 12 epochs; reference
     python benchmarks/bench_synthetic.py --quick    # small sizes, for CI
@@ -165,10 +166,11 @@ def make_model() -> tuple[nn.Module, str]:
 
 def predict_logits(model: nn.Module, maps: np.ndarray, batch_size: int = 256, symmetries: bool = True) -> torch.Tensor:
     """``float32 (N, 9)`` class log-probabilities of ``uint8 (N, 64, 64)`` maps, each the mean over the map's 8
-    turns and mirrors (test-time augmentation: ``augment.d4_orbit`` of 02_augmentation, for a batch): no symmetry of the square changes a
-    wafer map's failure type, so the answer must not depend on which copy the model sees. A log-probability is a
-    logit less one constant per map, so the argmax and :func:`prior_shifted` treat them alike. ``symmetries=False``:
-    the map as it is only (8 times faster; the progress figures printed during training)."""
+    turns and mirrors (test-time augmentation: ``augment.d4_orbit`` of 02_augmentation, for a batch): no
+    symmetry of the square changes a wafer map's failure type, so the answer must not depend on which copy the
+    model sees. A log-probability is a logit less one constant per map, so the argmax and :func:`prior_shifted`
+    treat them alike. ``symmetries=False``: the map as it is only (8 times faster; the progress figures printed
+    during training)."""
     model.eval()
     copies = torch.arange(len(augment.D4_ELEMENTS) if symmetries else 1)
     out = []

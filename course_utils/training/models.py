@@ -131,8 +131,8 @@ class WaferCNN(nn.Module):
                                      batch_norm=batch_norm))
             previous = width
         self.features = nn.Sequential(*blocks)
-        pool = GlobalPool(global_pool)  # checks the name
-        self.pool = nn.AdaptiveAvgPool2d(1) if global_pool == "avg" else pool
+        # "avg" keeps the layer the course teaches; any other name goes to GlobalPool, which refuses a bad one
+        self.pool = nn.AdaptiveAvgPool2d(1) if global_pool == "avg" else GlobalPool(global_pool)
         self.classifier = nn.Sequential(nn.Flatten(), nn.Dropout(float(dropout)),
                                         nn.Linear(previous, num_classes))
         self._init_weights()
